@@ -1,0 +1,60 @@
+#!/bin/sh
+# check.sh - the whole test suite: build check_imap_session with each TLS
+# backend in its own build directory and run `make check` there.
+#
+#   ./check.sh                 both backends (openssl, mbedtls)
+#   ./check.sh openssl         one backend
+#
+# On a fresh Debian 12 machine run as root (or with sudo): missing build
+# dependencies are installed with apt-get first.
+set -eu
+
+top=$(cd "$(dirname "$0")" && pwd)
+backends=${*:-openssl mbedtls}
+jobs=$(nproc 2>/dev/null || echo 2)
+
+"$top/tools/install-deps.sh"
+
+cd "$top"
+if [ ! -x configure ] || [ configure.ac -nt configure ] || [ Makefile.am -nt Makefile.in ]; then
+	echo "=== autoreconf"
+	autoreconf -fi >/dev/null
+fi
+
+status=0
+for b in $backends; do
+	dir="$top/build-$b"
+	echo "=== TLS backend: $b (build directory $dir)"
+	mkdir -p "$dir"
+	(
+		cd "$dir"
+		if [ ! -f Makefile ] || [ "$top/configure" -nt Makefile ]; then
+			"$top/configure" --with-tls="$b" --enable-tests=yes --enable-werror >configure.out 2>&1 ||
+				{ cat configure.out; exit 1; }
+			sed -n '/check_imap_session [0-9]/,$p' configure.out
+		fi
+		make -j"$jobs" >make.out 2>&1 || { cat make.out; exit 1; }
+		rc=0
+		make -j"$jobs" check >check.out 2>&1 || rc=$?
+		echo "--- $b: test results"
+		grep -h -E '^(PASS|FAIL|XFAIL|XPASS|ERROR|SKIP):' check.out || true
+		for log in tests/*.log; do
+			[ -f "$log" ] || continue
+			case "$log" in */test-suite.log) continue ;; esac
+			printf '%s (%s): ' "$(basename "$log" .log)" "$b"
+			grep -h 'Synthesis' "$log" || echo "(no Criterion summary)"
+		done
+		if [ $rc -ne 0 ]; then
+			echo "--- $b: failures"
+			cat tests/test-suite.log 2>/dev/null | tail -200
+		fi
+		exit $rc
+	) || status=1
+done
+
+if [ $status -eq 0 ]; then
+	echo "=== all test suites passed ($backends)"
+else
+	echo "=== some test suites FAILED"
+fi
+exit $status

@@ -1,0 +1,90 @@
+/* main.c - check_imap_session: argv -> config -> session -> render -> exit.
+ *
+ * Everything goes to stdout, the status line first; the -vvv protocol
+ * trace is collected while the session runs and printed after the report
+ * so the first line stays the Nagios status line. */
+#include "config.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "options.h"
+#include "output.h"
+#include "report.h"
+#include "session.h"
+#include "util.h"
+
+#define TRACE_MAX (256 * 1024)
+
+static void trace_line(void *ud, const char *dir, const char *line, size_t len)
+{
+	struct sbuf *sb = ud;
+	char clean[1024];
+	sanitize_text(clean, sizeof(clean), line, len);
+	sb_printf(sb, "%s: %s\n", dir, clean);
+}
+
+static void write_all(const char *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(STDOUT_FILENO, p, n);
+		if (w <= 0)
+			return;
+		p += w;
+		n -= (size_t)w;
+	}
+}
+
+int main(int argc, char **argv)
+{
+	struct options opts;
+	struct sbuf out, trace;
+	static struct report rep;
+	int state;
+
+	signal(SIGPIPE, SIG_IGN);
+	if (sb_init_alloc(&out, 64 * 1024) < 0)
+		return STATE_UNKNOWN;
+
+	int r = options_parse(&opts, argc, argv, &out);
+	if (r != OPTIONS_OK) {
+		if (r == OPTIONS_ERROR) {
+			sb_reset(&out);
+			sb_printf(&out, "IMAP UNKNOWN - %s\nUsage: check_imap_session -H HOST [options]; see --help\n",
+				  opts.err);
+		}
+		write_all(out.data, out.len);
+		options_free(&opts);
+		sb_free(&out);
+		return STATE_UNKNOWN;
+	}
+
+	struct session_env env = { 0 };
+	memset(&trace, 0, sizeof(trace));
+	if (opts.cfg.verbose >= 3 && opts.cfg.output == OUTPUT_NAGIOS && sb_init_alloc(&trace, TRACE_MAX) == 0) {
+		env.trace = trace_line;
+		env.trace_ud = &trace;
+	}
+
+	report_init(&rep, opts.cfg.timeout_s);
+	state = session_run(&opts.cfg, &env, &rep);
+	enum output_format fmt = opts.cfg.output;
+	int verbose = opts.cfg.verbose;
+	options_free(&opts);
+
+	output_render(&rep, fmt, verbose, &out);
+	write_all(out.data, out.len);
+	if (trace.data && trace.len) {
+		const char *hdr = "Protocol trace (credentials redacted):\n";
+		write_all(hdr, strlen(hdr));
+		write_all(trace.data, trace.len);
+		if (trace.truncated)
+			write_all("[trace truncated]\n", 18);
+	}
+	sb_free(&trace);
+	sb_free(&out);
+	return state;
+}

@@ -1,0 +1,526 @@
+/* options.c - parse the command line into a struct probe_config. */
+#include "config.h"
+#include "options.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "tls.h"
+#include "util.h"
+
+enum {
+	OPT_STARTTLS = 256,
+	OPT_CAFILE,
+	OPT_CAPATH,
+	OPT_INSECURE,
+	OPT_SNI,
+	OPT_CLIENT_CERT,
+	OPT_CLIENT_KEY,
+	OPT_TLS_MIN,
+	OPT_PASSWORD_FILE,
+	OPT_PASSWORD_ENV,
+	OPT_AUTHZID,
+	OPT_AUTH,
+	OPT_TOKEN_FILE,
+	OPT_SELECT,
+	OPT_SEARCH,
+	OPT_FETCH,
+	OPT_OUTPUT,
+};
+
+static const struct option long_opts[] = {
+	{ "hostname", required_argument, NULL, 'H' },
+	{ "port", required_argument, NULL, 'p' },
+	{ "ipv4", no_argument, NULL, '4' },
+	{ "ipv6", no_argument, NULL, '6' },
+	{ "timeout", required_argument, NULL, 't' },
+	{ "ssl", no_argument, NULL, 'S' },
+	{ "starttls", no_argument, NULL, OPT_STARTTLS },
+	{ "cafile", required_argument, NULL, OPT_CAFILE },
+	{ "capath", required_argument, NULL, OPT_CAPATH },
+	{ "insecure", no_argument, NULL, OPT_INSECURE },
+	{ "sni", required_argument, NULL, OPT_SNI },
+	{ "certificate", required_argument, NULL, 'D' },
+	{ "client-cert", required_argument, NULL, OPT_CLIENT_CERT },
+	{ "client-key", required_argument, NULL, OPT_CLIENT_KEY },
+	{ "tls-min", required_argument, NULL, OPT_TLS_MIN },
+	{ "username", required_argument, NULL, 'U' },
+	{ "password", required_argument, NULL, 'P' },
+	{ "password-file", required_argument, NULL, OPT_PASSWORD_FILE },
+	{ "password-env", required_argument, NULL, OPT_PASSWORD_ENV },
+	{ "authzid", required_argument, NULL, OPT_AUTHZID },
+	{ "auth", required_argument, NULL, OPT_AUTH },
+	{ "token-file", required_argument, NULL, OPT_TOKEN_FILE },
+	{ "mailbox", required_argument, NULL, 'm' },
+	{ "select", no_argument, NULL, OPT_SELECT },
+	{ "search", required_argument, NULL, OPT_SEARCH },
+	{ "fetch", required_argument, NULL, OPT_FETCH },
+	{ "warning", required_argument, NULL, 'w' },
+	{ "critical", required_argument, NULL, 'c' },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "output", required_argument, NULL, OPT_OUTPUT },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
+	{ NULL, 0, NULL, 0 },
+};
+static const char short_opts[] = "H:p:46t:SD:U:P:m:w:c:vhV";
+
+void probe_config_defaults(struct probe_config *cfg)
+{
+	*cfg = (struct probe_config){
+		.family = AF_UNSPEC,
+		.timeout_s = 10,
+		.timeout_state = STATE_CRITICAL,
+		.auth = "auto",
+		.mailbox = "INBOX",
+		.fetch = FETCH_HEADERS,
+		.output = OUTPUT_NAGIOS,
+		.repeat = 1,
+	};
+}
+
+void options_help(struct sbuf *out)
+{
+	sb_printf(out, "check_imap_session %s (%s)\n", PACKAGE_VERSION, tls_backend_version());
+	sb_puts(out,
+"Runs a scripted IMAP session - connect, TLS, authenticate, examine a mailbox,\n"
+"fetch the newest message, log out - times every step and reports the result\n"
+"in the Monitoring Plugins format.\n"
+"\n"
+"Usage:\n"
+"  check_imap_session -H HOST [-p PORT] [-S | --starttls] [-U USER]\n"
+"       [--password-file FILE | --password-env VAR | -P PASS] [--auth MECH]\n"
+"       [-m MAILBOX] [-w RANGE] [-c RANGE] [-t SECONDS[:STATE]] [-v]\n"
+"\n"
+"Connection:\n"
+"  -H, --hostname HOST      server name or address (also used for SNI and the\n"
+"                           certificate name check)\n"
+"  -p, --port PORT          default 143, or 993 with --ssl\n"
+"  -4, --ipv4               use IPv4 only\n"
+"  -6, --ipv6               use IPv6 only\n"
+"  -t, --timeout SECONDS[:STATE]\n"
+"                           deadline for the whole session (default 10); STATE\n"
+"                           is what a timeout returns: ok, warning, critical\n"
+"                           (default) or unknown\n"
+"\n"
+"TLS:\n"
+"  -S, --ssl                implicit TLS (IMAPS, port 993)\n"
+"      --starttls           STARTTLS on the plain port; a server that does not\n"
+"                           offer it, refuses it or sends PREAUTH is CRITICAL\n"
+"      --cafile FILE        trust anchors (PEM); default: the system store\n"
+"      --capath DIR         hashed directory of trust anchors\n"
+"      --insecure           do not verify the certificate chain or host name\n"
+"                           (expiry is still checked)\n"
+"      --sni NAME           TLS server name to send (default: the host name;\n"
+"                           none for IP addresses)\n"
+"  -D, --certificate WARN[,CRIT]\n"
+"                           minimum days the server certificate must still be\n"
+"                           valid (WARNING / CRITICAL below these)\n"
+"      --client-cert FILE   TLS client certificate (PEM)\n"
+"      --client-key FILE    its private key (PEM)\n"
+"      --tls-min VERSION    lowest TLS version to accept: 1.2 (default), 1.3\n"
+"\n"
+"Authentication:\n"
+"  -U, --username USER      login / authentication identity\n"
+"  -P, --password PASS      password (visible in ps: prefer the next two)\n"
+"      --password-file FILE first line of FILE is the password\n"
+"      --password-env VAR   password from environment variable VAR\n"
+"      --authzid USER       SASL authorization identity: log in as --username,\n"
+"                           act as USER (master user / admin access)\n"
+"      --auth MECH          auto (default: strongest mechanism offered that the\n"
+"                           credentials can use; no plaintext mechanism on an\n"
+"                           unencrypted connection), login (IMAP LOGIN),\n"
+"                           plain, auth-login (AUTHENTICATE LOGIN), cram-md5,\n"
+"                           scram-sha-1, scram-sha-256, xoauth2, oauthbearer,\n"
+"                           external, none (greeting only, no login)\n"
+"      --token-file FILE    OAuth 2 bearer token for xoauth2 / oauthbearer\n"
+"\n"
+"Mailbox:\n"
+"  -m, --mailbox NAME       mailbox to examine (default INBOX; UTF-8 allowed)\n"
+"      --select             SELECT instead of the read-only EXAMINE\n"
+"      --fetch MODE         none, headers (default: the newest message's\n"
+"                           Subject/Date/From, never setting \\Seen), full\n"
+"\n"
+"Thresholds and output:\n"
+"  -w, --warning RANGE      WARNING when the total session time (seconds) is\n"
+"                           outside RANGE (Nagios range syntax: 10, 10:, ~:10,\n"
+"                           10:20, @10:20)\n"
+"  -c, --critical RANGE     CRITICAL likewise\n"
+"  -v, --verbose            more detail; -vvv prints the protocol trace with\n"
+"                           credentials replaced by <redacted>\n"
+"      --output FORMAT      nagios (default), json or prometheus\n"
+"  -h, --help               this help (exits 3)\n"
+"  -V, --version            version and TLS library (exits 3)\n"
+"\n"
+"States: a failed connection, TLS failure, rejected login, missing mailbox,\n"
+"protocol violation or timeout is CRITICAL (the timeout state can be\n"
+"changed with -t); a crossed threshold is WARNING or CRITICAL; bad options or\n"
+"an unreadable password file are UNKNOWN.\n");
+}
+
+static int fail(struct options *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int fail(struct options *o, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(o->err, sizeof(o->err), fmt, ap);
+	va_end(ap);
+	return OPTIONS_ERROR;
+}
+
+static int parse_uint(const char *s, unsigned long max, unsigned long *out)
+{
+	char *end;
+	if (!*s || *s == '-' || *s == '+')
+		return -1;
+	errno = 0;
+	unsigned long v = strtoul(s, &end, 10);
+	if (errno || *end || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static int parse_seconds(const char *s, double *out)
+{
+	char *end;
+	if (!*s)
+		return -1;
+	errno = 0;
+	double v = strtod(s, &end);
+	if (errno || *end || !(v > 0) || v > 86400)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static int parse_timeout(struct options *o, const char *arg)
+{
+	char buf[64];
+	if (strlcpy_s(buf, arg, sizeof(buf)) >= sizeof(buf))
+		return fail(o, "-t %s: too long", arg);
+	char *colon = strchr(buf, ':');
+	if (colon) {
+		*colon = '\0';
+		int st = state_parse(colon + 1);
+		if (st < 0)
+			return fail(o, "-t %s: timeout state must be ok, warning, critical or unknown", arg);
+		o->cfg.timeout_state = st;
+	}
+	if (parse_seconds(buf, &o->cfg.timeout_s) < 0)
+		return fail(o, "-t %s: timeout must be a number of seconds > 0 (up to 86400)", arg);
+	return OPTIONS_OK;
+}
+
+/* -D WARN[,CRIT]: alert when fewer days are left, i.e. ranges "WARN:". */
+static int parse_cert_days(struct options *o, const char *arg)
+{
+	char buf[64], rng[80];
+	if (strlcpy_s(buf, arg, sizeof(buf)) >= sizeof(buf))
+		return fail(o, "-D %s: too long", arg);
+	char *crit = strchr(buf, ',');
+	if (crit)
+		*crit++ = '\0';
+	unsigned long w, c;
+	if (parse_uint(buf, 100000, &w) < 0 || (crit && parse_uint(crit, 100000, &c) < 0))
+		return fail(o, "-D %s: expected WARN[,CRIT] as whole numbers of days", arg);
+	snprintf(rng, sizeof(rng), "%lu:", w);
+	range_parse(rng, &o->cfg.cert_days.warn, o->err, sizeof(o->err));
+	if (crit) {
+		if (c > w)
+			return fail(o, "-D %s: the critical days must not exceed the warning days", arg);
+		snprintf(rng, sizeof(rng), "%lu:", c);
+		range_parse(rng, &o->cfg.cert_days.crit, o->err, sizeof(o->err));
+	}
+	o->cfg.cert_days_set = 1;
+	return OPTIONS_OK;
+}
+
+/* Read the first line of a file holding a secret.  Returns a malloc'd
+ * string or NULL with o->err set. */
+static char *read_secret_file(struct options *o, const char *path, const char *what)
+{
+	FILE *f = fopen(path, "re");
+	if (!f) {
+		fail(o, "cannot read %s file %s: %s", what, path, strerror(errno));
+		return NULL;
+	}
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n = getline(&line, &cap, f);
+	int rerr = ferror(f);
+	fclose(f);
+	if (n < 0 || rerr) {
+		if (line)
+			secure_zero(line, cap);
+		free(line);
+		fail(o, "%s file %s is empty", what, path);
+		return NULL;
+	}
+	while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+		line[--n] = '\0';
+	if (n == 0) {
+		secure_zero(line, cap);
+		free(line);
+		fail(o, "%s file %s: first line is empty", what, path);
+		return NULL;
+	}
+	return line;
+}
+
+static void set_secret(char **slot, char *value)
+{
+	if (*slot) {
+		secure_zero(*slot, strlen(*slot));
+		free(*slot);
+	}
+	*slot = value;
+}
+
+static int parse_range_opt(struct options *o, const char *opt, const char *arg, struct range *r)
+{
+	char err[256];
+	if (range_parse(arg, r, err, sizeof(err)) < 0)
+		return fail(o, "%s %s: %s", opt, arg, err);
+	return OPTIONS_OK;
+}
+
+static const char *const auth_names[] = {
+	"auto", "none", "login", "plain", "auth-login", "cram-md5", "scram-sha-1",
+	"scram-sha-256", "scram-sha-1-plus", "scram-sha-256-plus", "xoauth2",
+	"oauthbearer", "external", NULL,
+};
+
+static int check_auth(struct options *o, const char *arg)
+{
+	for (const char *const *n = auth_names; *n; n++) {
+		if (!strcasecmp(arg, *n)) {
+			o->cfg.auth = *n;
+			o->cfg.auth_explicit = strcmp(*n, "auto") != 0;
+			return OPTIONS_OK;
+		}
+	}
+	return fail(o, "--auth %s: unknown mechanism; choices: auto, none, login, plain, "
+		    "auth-login, cram-md5, scram-sha-1, scram-sha-256, xoauth2, oauthbearer, external", arg);
+}
+
+static int handle(struct options *o, int c, const char *arg)
+{
+	struct probe_config *cfg = &o->cfg;
+	unsigned long v;
+	char *s;
+
+	switch (c) {
+	case 'H':
+		if (!*arg)
+			return fail(o, "-H: empty host name");
+		cfg->host = arg;
+		break;
+	case 'p':
+		if (parse_uint(arg, 65535, &v) < 0 || v == 0)
+			return fail(o, "-p %s: port must be a number from 1 to 65535", arg);
+		cfg->port = (unsigned)v;
+		break;
+	case '4':
+		cfg->family = AF_INET;
+		break;
+	case '6':
+		cfg->family = AF_INET6;
+		break;
+	case 't':
+		return parse_timeout(o, arg);
+	case 'S':
+		cfg->tls = TLSMODE_IMPLICIT;
+		break;
+	case OPT_STARTTLS:
+		cfg->tls = TLSMODE_STARTTLS;
+		break;
+	case OPT_CAFILE:
+		cfg->cafile = arg;
+		break;
+	case OPT_CAPATH:
+		cfg->capath = arg;
+		break;
+	case OPT_INSECURE:
+		cfg->insecure = 1;
+		break;
+	case OPT_SNI:
+		cfg->sni = arg;
+		break;
+	case 'D':
+		return parse_cert_days(o, arg);
+	case OPT_CLIENT_CERT:
+		cfg->client_cert = arg;
+		break;
+	case OPT_CLIENT_KEY:
+		cfg->client_key = arg;
+		break;
+	case OPT_TLS_MIN:
+		if (!strcmp(arg, "1.2"))
+			cfg->tls_min = 12;
+		else if (!strcmp(arg, "1.3"))
+			cfg->tls_min = 13;
+		else
+			return fail(o, "--tls-min %s: choices are 1.2 and 1.3", arg);
+		break;
+	case 'U':
+		cfg->username = arg;
+		break;
+	case 'P':
+		if (!(s = strdup(arg)))
+			return fail(o, "out of memory");
+		set_secret(&o->password_buf, s);
+		break;
+	case OPT_PASSWORD_FILE:
+		if (!(s = read_secret_file(o, arg, "password")))
+			return OPTIONS_ERROR;
+		set_secret(&o->password_buf, s);
+		break;
+	case OPT_PASSWORD_ENV: {
+		const char *e = getenv(arg);
+		if (!e || !*e)
+			return fail(o, "--password-env %s: variable is not set or empty", arg);
+		if (!(s = strdup(e)))
+			return fail(o, "out of memory");
+		set_secret(&o->password_buf, s);
+		break;
+	}
+	case OPT_AUTHZID:
+		cfg->authzid = arg;
+		break;
+	case OPT_AUTH:
+		return check_auth(o, arg);
+	case OPT_TOKEN_FILE:
+		if (!(s = read_secret_file(o, arg, "token")))
+			return OPTIONS_ERROR;
+		set_secret(&o->token_buf, s);
+		break;
+	case 'm':
+		if (!*arg)
+			return fail(o, "-m: empty mailbox name");
+		if (strpbrk(arg, "\r\n"))
+			return fail(o, "-m: mailbox name contains a line break");
+		cfg->mailbox = arg;
+		break;
+	case OPT_SELECT:
+		cfg->select = 1;
+		break;
+	case OPT_SEARCH:
+		if (strpbrk(arg, "\r\n"))
+			return fail(o, "--search: criteria contain a line break");
+		if (!*arg)
+			return fail(o, "--search: empty criteria");
+		cfg->search = arg;
+		break;
+	case OPT_FETCH:
+		if (!strcmp(arg, "none"))
+			cfg->fetch = FETCH_NONE;
+		else if (!strcmp(arg, "headers"))
+			cfg->fetch = FETCH_HEADERS;
+		else if (!strcmp(arg, "full"))
+			cfg->fetch = FETCH_FULL;
+		else
+			return fail(o, "--fetch %s: choices are none, headers, full", arg);
+		break;
+	case 'w':
+		return parse_range_opt(o, "-w", arg, &cfg->time.warn);
+	case 'c':
+		return parse_range_opt(o, "-c", arg, &cfg->time.crit);
+	case 'v':
+		if (cfg->verbose < 3)
+			cfg->verbose++;
+		break;
+	case OPT_OUTPUT:
+		if (!strcmp(arg, "nagios"))
+			cfg->output = OUTPUT_NAGIOS;
+		else if (!strcmp(arg, "json"))
+			cfg->output = OUTPUT_JSON;
+		else if (!strcmp(arg, "prometheus"))
+			cfg->output = OUTPUT_PROMETHEUS;
+		else
+			return fail(o, "--output %s: choices are nagios, json, prometheus", arg);
+		break;
+	default:
+		return fail(o, "unknown option");
+	}
+	return OPTIONS_OK;
+}
+
+static int check_config(struct options *o)
+{
+	struct probe_config *cfg = &o->cfg;
+
+	if (!cfg->host)
+		return fail(o, "no host given (-H HOST)");
+	if (!cfg->port)
+		cfg->port = cfg->tls == TLSMODE_IMPLICIT ? 993 : 143;
+	cfg->password = o->password_buf;
+	cfg->token = o->token_buf;
+
+	const char *a = cfg->auth;
+	int wants_password = strcmp(a, "none") && strcmp(a, "xoauth2") && strcmp(a, "oauthbearer") &&
+			     strcmp(a, "external") && strcmp(a, "auto");
+	if (wants_password && !cfg->username)
+		return fail(o, "--auth %s needs a user name (-U)", a);
+	if (wants_password && !cfg->password)
+		return fail(o, "--auth %s needs a password (--password-file, --password-env or -P)", a);
+	if ((!strcmp(a, "xoauth2") || !strcmp(a, "oauthbearer")) && (!cfg->token || !cfg->username))
+		return fail(o, "--auth %s needs a user name (-U) and a token (--token-file)", a);
+	if (!strcmp(a, "external") && !cfg->client_cert)
+		return fail(o, "--auth external needs a client certificate (--client-cert)");
+	if (!strcmp(a, "auto") && cfg->username && !cfg->password && !cfg->token && !cfg->client_cert)
+		return fail(o, "-U given without a password or token (--password-file, --password-env, -P or --token-file)");
+	if (cfg->authzid && !cfg->username)
+		return fail(o, "--authzid needs a user name (-U) to authenticate as");
+	if ((cfg->client_cert != NULL) != (cfg->client_key != NULL))
+		return fail(o, "--client-cert and --client-key go together");
+	if (cfg->tls == TLSMODE_NONE && (cfg->client_cert || cfg->cafile || cfg->capath || cfg->sni ||
+					 cfg->insecure || cfg->cert_days_set || cfg->tls_min))
+		return fail(o, "TLS options given without --ssl or --starttls");
+	return OPTIONS_OK;
+}
+
+int options_parse(struct options *o, int argc, char **argv, struct sbuf *out)
+{
+	int c;
+
+	memset(o, 0, sizeof(*o));
+	probe_config_defaults(&o->cfg);
+	opterr = 0;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, short_opts, long_opts, NULL)) != -1) {
+		if (c == 'h') {
+			options_help(out);
+			return OPTIONS_EXIT;
+		}
+		if (c == 'V') {
+			sb_printf(out, "check_imap_session %s (%s)\n", PACKAGE_VERSION, tls_backend_version());
+			return OPTIONS_EXIT;
+		}
+		if (c == '?' || c == ':') {
+			const char *bad = argv[optind - 1];
+			if (optopt && optopt < 256)
+				return fail(o, "option -%c needs an argument or is unknown", optopt);
+			return fail(o, "unknown option or missing argument: %s", bad ? bad : "?");
+		}
+		int r = handle(o, c, optarg);
+		if (r != OPTIONS_OK)
+			return r;
+	}
+	if (optind < argc)
+		return fail(o, "unexpected argument: %s", argv[optind]);
+	return check_config(o);
+}
+
+void options_free(struct options *o)
+{
+	set_secret(&o->password_buf, NULL);
+	set_secret(&o->token_buf, NULL);
+	o->cfg.password = NULL;
+	o->cfg.token = NULL;
+}

@@ -1,0 +1,68 @@
+/* transport.h - one small function table for byte streams: plain TCP, TLS
+ * (tls.h) and the tests' fake transport implement it.
+ *
+ * Every slot is non-blocking: it either makes progress or says which
+ * direction it is waiting for.  The deadline-aware helpers below turn that
+ * into blocking-with-deadline calls using poll() on the transport's fd.
+ *
+ * Error strings: each transport owns an `err` buffer in struct transport;
+ * after TR_ERROR it holds a readable message (never a secret). */
+#ifndef CIS_TRANSPORT_H
+#define CIS_TRANSPORT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Results of read/write slots when no bytes moved. */
+enum tr_status {
+	TR_WANT_READ = -1,   /* retry when the fd is readable */
+	TR_WANT_WRITE = -2,  /* retry when the fd is writable */
+	TR_EOF = -3,         /* orderly close by peer */
+	TR_ERROR = -4,       /* hard error; message in t->err */
+	TR_TIMEOUT = -5,     /* only from the deadline helpers below */
+};
+
+struct transport;
+
+struct transport_ops {
+	const char *name; /* "tcp", "tls", "fake" */
+	/* Read up to len bytes: returns >0 bytes read or an enum tr_status. */
+	ssize_t (*read)(struct transport *t, void *buf, size_t len);
+	/* Write up to len bytes: returns >0 bytes written or an enum tr_status. */
+	ssize_t (*write)(struct transport *t, const void *buf, size_t len);
+	/* Bytes already decrypted/buffered inside the transport that a read
+	 * will return without touching the fd (TLS records); may be NULL. */
+	size_t (*pending)(struct transport *t);
+	/* Release everything, including the fd unless it was handed on. */
+	void (*close)(struct transport *t);
+};
+
+struct transport {
+	const struct transport_ops *ops;
+	void *ctx;          /* implementation state */
+	int fd;             /* pollable descriptor, -1 if none */
+	char err[256];      /* message after TR_ERROR */
+	uint64_t bytes_in, bytes_out;
+	unsigned waits;     /* times a read had to wait for the peer (poll) */
+};
+
+/* Plain TCP over an already connected non-blocking socket.  Takes
+ * ownership of fd.  Returns NULL on ENOMEM. */
+struct transport *transport_tcp_new(int fd);
+
+/* Read at least 1 byte (up to len) before deadline_ns.  Returns bytes read
+ * (>0), TR_EOF, TR_ERROR or TR_TIMEOUT. */
+ssize_t transport_read(struct transport *t, void *buf, size_t len, int64_t deadline_ns);
+
+/* Write all len bytes before deadline_ns.  Returns 0, TR_EOF, TR_ERROR or
+ * TR_TIMEOUT. */
+int transport_write_all(struct transport *t, const void *buf, size_t len, int64_t deadline_ns);
+
+/* Wait until the fd is ready for `events` (POLLIN/POLLOUT); 1 ready,
+ * 0 timeout, -1 error (message in t->err). */
+int transport_wait(struct transport *t, short events, int64_t deadline_ns);
+
+void transport_close(struct transport *t); /* NULL-safe */
+
+#endif

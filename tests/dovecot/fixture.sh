@@ -1,0 +1,741 @@
+#!/bin/bash
+# tests/dovecot/fixture.sh - a throwaway Dovecot for the test suite.
+#
+#   fixture.sh start [--fresh] STATEDIR   write config + mail into STATEDIR, start
+#                                         Dovecot on free loopback ports, write
+#                                         STATEDIR/env (shell "export" lines)
+#   fixture.sh stop STATEDIR              stop every instance started there and
+#                                         verify that none of its processes remain
+#   fixture.sh adduser STATEDIR USER PASS add a user with the standard seeded mail
+#                                         (for tests that change mailbox state)
+#   fixture.sh status STATEDIR            exit 0 if the fixture there is running
+#
+# One STATEDIR holds one fixture; fixtures in different STATEDIRs are fully
+# independent (own ports, base_dirs, instance names) and may run in parallel.
+# "start" always seeds from scratch; it refuses a STATEDIR whose fixture is
+# still running unless --fresh is given (which stops it first).
+#
+# Four Dovecot instances share one passwd-file and one mail tree:
+#   main      imap (plain, STARTTLS offered) + imaps, certificate server.pem
+#   expired   imaps with expired.pem      (valid 2020-01-01 .. 2021-01-01)
+#   wrongname imaps with wrongname.pem    (SAN DNS:other.example only)
+#   soon      imaps with soon.pem         (expires 5 days after generation)
+# Dovecot 2.3 can pick a certificate by local IP or SNI name but not by port,
+# so one instance per certificate keeps every listener on 127.0.0.1, where the
+# certificates' IP SAN matches.
+#
+# Root: Dovecot runs its usual privilege-separated way (login processes as
+# dovenull, auth as dovecot) and the mail belongs to an unprivileged mail user
+# ($CIS_MAIL_USER, default nobody).  Non-root: everything runs as the caller.
+#
+# Environment knobs: CIS_MAIL_USER (root only), CIS_CERTDIR (reuse certificates
+# made by tests/certs/mkcerts.sh instead of generating them), DOVECOT (path of
+# the dovecot binary), CIS_FIXTURE_TIMEOUT (start-up bound, seconds, default 10).
+set -eu
+export LC_ALL=C
+
+me=${0##*/}
+here=$(cd "$(dirname "$0")" && pwd)
+srcdir=$(cd "$here/../.." && pwd)
+DOVECOT=${DOVECOT:-$(command -v dovecot || echo /usr/sbin/dovecot)}
+INSTANCES="main expired wrongname soon"
+MARKER=.cis-dovecot-fixture
+
+die() { echo "$me: $*" >&2; exit 1; }
+log() { [ -n "${CIS_FIXTURE_QUIET:-}" ] || echo "$me: $*" >&2; }
+
+# ------------------------------------------------------------------ fixed data
+# Users (passwd-file, {PLAIN} so every SASL mechanism works).
+USER_NAME=user
+USER_PASS=secret
+# Quotes, backslash, spaces, UTF-8, '$' and something that looks like an IMAP
+# literal.  No ':' (the passwd-file field separator), no control characters.
+AWKWARD_NAME=awkward
+AWKWARD_PASS='pä$s "w\0rd" {5} ü'
+LONG_NAME=longpass
+LONG_PASS=$(for i in 0 1 2 3 4 5 6 7 8 9; do printf 'Long-Pass-%s_abcdefghijklmnopqrstuvwxyz0123456789!#%%&*' "$i"; done)
+MASTER_NAME=master
+MASTER_PASS='m@ster secret'
+MASTER_SEP='*'
+QUOTA_NAME=quotauser
+QUOTA_PASS=quota
+QUOTA_MESSAGES=20
+QUOTA_STORAGE_KB=1024
+CLIENTCERT_NAME=probe-client   # CN of tests/certs client.pem, for EXTERNAL
+MECHANISMS="plain login cram-md5 digest-md5 scram-sha-1 scram-sha-256 external"
+
+# Seeded INBOX: 5 messages, 3 seen (1-3), 2 unseen (4-5).
+INBOX_MESSAGES=5
+INBOX_UNSEEN=2
+# Fixed internal dates (file mtimes) of messages 1-4; message 5 gets "now - 60".
+D1=1704099600   # 2024-01-01 09:00:00 UTC
+D2=1704193200   # 2024-01-02 11:00:00 UTC
+D3=1704294000   # 2024-01-03 15:00:00 UTC
+D4=1704369600   # 2024-01-04 12:00:00 UTC
+SUBJ1='Welcome to the probe test mailbox'
+SUBJ2='Quarterly report (multipart)'
+SUBJ3_RAW='=?UTF-8?B?R3LDvMOfZSBhdXMgS8O2bG4=?='
+SUBJ3='Grüße aus Köln'
+SUBJ4='Unseen: please read'
+SUBJ5='Newest message'
+SPACE_FOLDER='Folder With Space'
+SPACE_FOLDER_MESSAGES=2
+UTF8_FOLDER='Entwürfe'
+UTF8_FOLDER_MUTF7='Entw&APw-rfe'
+UTF8_FOLDER_MESSAGES=1
+EMPTY_FOLDER='Empty'
+CHILD_FOLDER='Archive/2024'
+
+# ------------------------------------------------------------------ helpers
+shq() { # shell-quote $1 with single quotes
+	printf "'%s'" "$(printf '%s' "$1" | sed "s/'/'\\\\''/g")"
+}
+
+abspath() {
+	case $1 in /*) printf '%s\n' "$1" ;; *) printf '%s/%s\n' "$(pwd)" "$1" ;; esac
+}
+
+# Ports with a listener (or any socket) on this host, from /proc (no ss/python).
+used_ports() {
+	local sl local_addr rest
+	cat /proc/net/tcp /proc/net/tcp6 2> /dev/null |
+		while read -r sl local_addr rest; do
+			case $local_addr in *:*) echo $((16#${local_addr##*:})) ;; esac
+		done
+}
+
+# A port in 20000-32767 (below Linux's ephemeral range) not in use right now.
+# Races with other processes are handled by retrying the whole start.
+pick_port() {
+	local p used
+	used=" $(used_ports | tr '\n' ' ') $PICKED "
+	while :; do
+		p=$((20000 + (RANDOM * 32768 + RANDOM) % 12768))
+		case $used in *" $p "*) continue ;; esac
+		PICKED="$PICKED $p"
+		echo "$p"
+		return
+	done
+}
+
+ipv6_lo() { grep -q '^00000000000000000000000000000001 ' /proc/net/if_inet6 2>/dev/null; }
+
+# pids of every process belonging to Dovecot instance $1 (instance_name),
+# found by the process titles Dovecot gives its children ("dovecot-NAME/auth")
+# and by the master's command line (it names our config file).
+instance_pids() {
+	local name=$1 conf=$2 p cmd
+	for p in /proc/[0-9]*; do
+		cmd=$(tr '\0' ' ' < "$p/cmdline" 2>/dev/null) || continue
+		case $cmd in
+		*"$name/"* | *" -c $conf" | *" -c $conf "*) echo "${p#/proc/}" ;;
+		esac
+	done
+}
+
+# ------------------------------------------------------------------ mail
+# write_msg DIR NAME-BASE FLAGS MTIME  (message text on stdin)
+write_msg() {
+	local dir=$1 base=$2 flags=$3 mtime=$4 f
+	f="$dir/cur/$base:2,$flags"
+	cat > "$f"
+	touch -d "@$mtime" "$f"
+}
+
+rfcdate() { date -u -R -d "@$1"; }
+
+seed_inbox() { # MAILDIR NOW
+	local md=$1 now=$2 d5=$(($2 - 60))
+	mkdir -p "$md/cur" "$md/new" "$md/tmp"
+	write_msg "$md" "$D1.M1P1.cis" S "$D1" <<EOF
+Return-Path: <alice@example.org>
+Date: $(rfcdate "$D1")
+From: Alice Example <alice@example.org>
+To: Test User <user@example.org>
+Subject: $SUBJ1
+Message-ID: <seed-1@cis.test>
+MIME-Version: 1.0
+Content-Type: text/plain; charset=us-ascii
+
+Hello,
+
+this mailbox is seeded by tests/dovecot/fixture.sh.
+EOF
+	write_msg "$md" "$D2.M2P1.cis" S "$D2" <<EOF
+Return-Path: <bob@example.org>
+Date: $(rfcdate "$D2")
+From: Bob Example <bob@example.org>
+To: Test User <user@example.org>
+Subject: $SUBJ2
+Message-ID: <seed-2@cis.test>
+MIME-Version: 1.0
+Content-Type: multipart/mixed; boundary="=-cis-boundary-42"
+
+This is a multi-part message in MIME format.
+
+--=-cis-boundary-42
+Content-Type: text/plain; charset=utf-8
+Content-Transfer-Encoding: 8bit
+
+The report is attached.  Grüße, Bob
+
+--=-cis-boundary-42
+Content-Type: text/csv; name="report.csv"
+Content-Disposition: attachment; filename="report.csv"
+Content-Transfer-Encoding: base64
+
+cXVhcnRlcixyZXZlbnVlClExLDEwMApRMiwxMjAKUTMsOTAKUTQsMTUwCg==
+
+--=-cis-boundary-42--
+EOF
+	write_msg "$md" "$D3.M3P1.cis" S "$D3" <<EOF
+Return-Path: <carol@example.de>
+Date: $(rfcdate "$D3")
+From: =?UTF-8?Q?Carol_M=C3=BCller?= <carol@example.de>
+To: Test User <user@example.org>
+Subject: $SUBJ3_RAW
+Message-ID: <seed-3@cis.test>
+MIME-Version: 1.0
+Content-Type: text/plain; charset=utf-8
+Content-Transfer-Encoding: 8bit
+
+Viele Grüße aus Köln!
+EOF
+	write_msg "$md" "$D4.M4P1.cis" "" "$D4" <<EOF
+Return-Path: <dave@example.org>
+Date: $(rfcdate "$D4")
+From: Dave Example <dave@example.org>
+To: Test User <user@example.org>
+Subject: $SUBJ4
+Message-ID: <seed-4@cis.test>
+MIME-Version: 1.0
+Content-Type: text/plain; charset=us-ascii
+
+This message has not been read yet.
+EOF
+	write_msg "$md" "$d5.M5P1.cis" "" "$d5" <<EOF
+Return-Path: <erin@example.org>
+Date: $(rfcdate "$d5")
+From: Erin Example <erin@example.org>
+To: Test User <user@example.org>
+Subject: $SUBJ5
+Message-ID: <seed-5@cis.test>
+MIME-Version: 1.0
+Content-Type: text/plain; charset=us-ascii
+
+The newest message; its internal date is the fixture's start minus 60 s.
+EOF
+}
+
+folder() { # MAILDIR DISKNAME
+	mkdir -p "$1/.$2/cur" "$1/.$2/new" "$1/.$2/tmp"
+	: > "$1/.$2/maildirfolder"
+}
+
+simple_msg() { # MAILDIR DISKNAME N SUBJECT FLAGS MTIME
+	local dir="$1/.$2"
+	write_msg "$dir" "$6.M$3P2.cis" "$5" "$6" <<EOF
+Date: $(rfcdate "$6")
+From: Test User <user@example.org>
+To: Someone <someone@example.org>
+Subject: $4
+Message-ID: <folder-$3@cis.test>
+MIME-Version: 1.0
+Content-Type: text/plain; charset=utf-8
+
+Seeded folder message $3.
+EOF
+}
+
+seed_user() { # HOME NOW
+	local md="$1/Maildir"
+	mkdir -p "$1"
+	seed_inbox "$md" "$2"
+	for f in Sent Trash Drafts Junk Archive Archive.2024 "$SPACE_FOLDER" \
+		"$UTF8_FOLDER_MUTF7" "$EMPTY_FOLDER"; do
+		folder "$md" "$f"
+	done
+	simple_msg "$md" Sent 1 'Re: Welcome' S "$D2"
+	simple_msg "$md" Archive 2 'Archived message' S "$D1"
+	simple_msg "$md" "$SPACE_FOLDER" 3 'First in a folder with spaces' S "$D1"
+	simple_msg "$md" "$SPACE_FOLDER" 4 'Second in a folder with spaces' "" "$D3"
+	simple_msg "$md" "$UTF8_FOLDER_MUTF7" 5 'Entwurf: Grüße' D "$D4"
+	printf 'Sent\nTrash\nDrafts\nJunk\nArchive\n%s\n' "$SPACE_FOLDER" > "$md/subscriptions"
+	if [ -n "$MAIL_CHOWN" ]; then chown -R "$MAIL_CHOWN" "$1"; fi
+}
+
+passwd_line() { # NAME PASS [EXTRA]
+	printf '%s:{PLAIN}%s:%s:%s::%s/home/%s::%s\n' "$1" "$2" "$MAIL_UID" "$MAIL_GID" \
+		"$RUNDIR" "$1" "${3:-}"
+}
+
+# ------------------------------------------------------------------ config
+# write_conf INSTANCE LISTENER-BLOCK CERT
+write_conf() {
+	local inst=$1 listeners=$2 cert=$3 conf="$STATEDIR/dovecot-$1.conf"
+	cat > "$conf" <<EOF
+# Generated by tests/dovecot/fixture.sh - throwaway, do not edit.
+instance_name = $INSTANCE_PREFIX-$inst
+base_dir = $RUNDIR/base-$inst
+state_dir = $RUNDIR/state-$inst
+log_path = $STATEDIR/dovecot-$inst.log
+info_log_path = $STATEDIR/dovecot-$inst.log
+debug_log_path = $STATEDIR/dovecot-$inst.log
+protocols = imap
+listen = $LISTEN
+shutdown_clients = yes
+version_ignore = yes
+$USERS_CONF
+first_valid_uid = $MAIL_UID
+first_valid_gid = 1
+
+ssl = yes
+ssl_cert = <$CERTDIR/$cert.pem
+ssl_key = <$CERTDIR/$cert.key
+$DH_CONF
+# Ask for (never require) a client certificate, so EXTERNAL can be tested.
+ssl_ca = <$CERTDIR/ca.pem
+ssl_verify_client_cert = yes
+ssl_require_crl = no
+auth_ssl_username_from_cert = yes
+ssl_cert_username_field = commonName
+
+# Plaintext auth on the plain port is allowed: the probe must refuse it by
+# itself unless told otherwise, and tests check that.
+disable_plaintext_auth = no
+auth_mechanisms = $MECHANISMS
+auth_failure_delay = 0
+auth_verbose = yes
+auth_verbose_passwords = no
+auth_master_user_separator = $MASTER_SEP
+passdb {
+  driver = passwd-file
+  args = $RUNDIR/master-users
+  master = yes
+  pass = yes
+}
+passdb {
+  driver = passwd-file
+  args = $RUNDIR/passwd
+}
+userdb {
+  driver = passwd-file
+  args = $RUNDIR/passwd
+}
+
+mail_location = maildir:~/Maildir
+mail_max_userip_connections = 200
+mail_plugins = quota
+protocol imap {
+  mail_plugins = \$mail_plugins imap_quota
+}
+plugin {
+  quota = maildir:User quota
+  quota_rule = *:storage=10M:messages=1000
+}
+namespace inbox {
+  inbox = yes
+  separator = /
+  mailbox Sent {
+    special_use = \\Sent
+  }
+  mailbox Trash {
+    special_use = \\Trash
+  }
+  mailbox Drafts {
+    special_use = \\Drafts
+  }
+  mailbox Junk {
+    special_use = \\Junk
+  }
+  mailbox Archive {
+    special_use = \\Archive
+  }
+}
+
+# Failed logins must not slow down later ones (Dovecot's per-IP penalty).
+service anvil {
+  unix_listener anvil-auth-penalty {
+    mode = 0
+  }
+}
+$SERVICE_CONF
+service imap-login {
+$listeners
+}
+EOF
+}
+
+# ------------------------------------------------------------------ start
+start_instance() { # INSTANCE  -> 0 ok, 2 port in use, 1 other failure
+	local inst=$1 conf="$STATEDIR/dovecot-$1.conf" out rc=0
+	mkdir -p "$RUNDIR/state-$inst"
+	out=$("$DOVECOT" -c "$conf" 2>&1) || rc=$?
+	if [ "$rc" -ne 0 ]; then
+		printf '%s\n' "$out" >> "$STATEDIR/dovecot-$inst.log"
+		case $out in *"Address already in use"*) return 2 ;; esac
+		echo "$me: dovecot ($inst) failed to start (exit $rc):" >&2
+		printf '%s\n' "$out" >&2
+		return 1
+	fi
+	return 0
+}
+
+# Wait for the greeting on a plain port: proves login and auth processes work.
+wait_greeting() { # PORT DEADLINE
+	local line
+	while [ "$(date +%s%N)" -lt "$2" ]; do
+		if line=$(timeout 2 bash -c 'exec 3<>/dev/tcp/127.0.0.1/'"$1"' || exit 1
+			IFS= read -r -t 2 l <&3 || exit 1; printf "%s" "$l"; printf "a LOGOUT\r\n" >&3' 2>/dev/null); then
+			case $line in "* OK"*) return 0 ;; esac
+		fi
+		sleep 0.05
+	done
+	return 1
+}
+
+# Wait for a TLS port to complete a handshake and send its greeting.
+wait_tls() { # PORT DEADLINE
+	local out
+	while [ "$(date +%s%N)" -lt "$2" ]; do
+		out=$(printf 'a LOGOUT\r\n' | timeout 3 openssl s_client -connect "127.0.0.1:$1" \
+			-quiet -no_ign_eof 2>/dev/null) || true
+		case $out in "* OK"*) return 0 ;; esac
+		sleep 0.05
+	done
+	return 1
+}
+
+cmd_start() {
+	local fresh=0
+	if [ "${1:-}" = --fresh ]; then fresh=1; shift; fi
+	[ $# -eq 1 ] || usage
+	[ -x "$DOVECOT" ] || die "dovecot not found (apt-get install dovecot-imapd)"
+	command -v openssl > /dev/null || die "openssl not found"
+	STATEDIR=$(abspath "$1")
+
+	if [ -d "$STATEDIR" ] && [ -n "$(ls -A "$STATEDIR")" ]; then
+		[ -e "$STATEDIR/$MARKER" ] || die "$STATEDIR is not empty and holds no fixture; refusing to touch it"
+		if fixture_running; then
+			[ $fresh = 1 ] || die "a fixture is still running in $STATEDIR (stop it, or use --fresh)"
+			cmd_stop "$STATEDIR"
+		fi
+		# a previous fixture's statedir: wipe it (including a /tmp rundir)
+		if [ -f "$STATEDIR/rundir" ]; then rm -rf "$(cat "$STATEDIR/rundir")"; fi
+		find "$STATEDIR" -mindepth 1 -delete
+	fi
+	mkdir -p "$STATEDIR"
+	: > "$STATEDIR/$MARKER"
+	local t0 now
+	t0=$(date +%s%N)
+	now=$(date +%s)
+
+	# --- who runs what
+	if [ "$(id -u)" = 0 ]; then
+		local mu=${CIS_MAIL_USER:-nobody}
+		getent passwd "$mu" > /dev/null || useradd --system --no-create-home \
+			--home-dir /nonexistent --shell /usr/sbin/nologin "$mu" ||
+			die "cannot create mail user $mu"
+		MAIL_UID=$(id -u "$mu")
+		MAIL_GID=$(id -g "$mu")
+		[ "$MAIL_UID" != 0 ] || die "mail user must not be root"
+		MAIL_CHOWN="$MAIL_UID:$MAIL_GID"
+		getent passwd dovecot > /dev/null && getent passwd dovenull > /dev/null ||
+			die "system users dovecot/dovenull missing (reinstall dovecot-core)"
+		USERS_CONF="default_internal_user = dovecot
+default_login_user = dovenull"
+		SERVICE_CONF=
+		chmod 755 "$STATEDIR"
+		# Dovecot's unprivileged processes must reach the runtime dir; and
+		# unix socket paths are limited to 108 bytes.
+		RUNDIR="$STATEDIR/run"
+		local ok=1 u
+		for u in dovecot "$mu"; do
+			setpriv --reuid="$u" --regid="$(id -g "$u")" --clear-groups \
+				test -x "$STATEDIR" 2> /dev/null || ok=0
+		done
+		if [ $ok = 0 ] || [ ${#RUNDIR} -gt 60 ]; then
+			RUNDIR=$(mktemp -d /tmp/cis-dovecot.XXXXXX)
+			printf '%s\n' "$RUNDIR" > "$STATEDIR/rundir"
+		fi
+	else
+		local me_user
+		me_user=$(id -un)
+		MAIL_UID=$(id -u)
+		MAIL_GID=$(id -g)
+		MAIL_CHOWN=
+		USERS_CONF="default_internal_user = $me_user
+default_login_user = $me_user"
+		# chroot needs root
+		SERVICE_CONF="service imap-login {
+  chroot =
+}
+service anvil {
+  chroot =
+}"
+		RUNDIR="$STATEDIR/run"
+		if [ ${#RUNDIR} -gt 60 ]; then
+			RUNDIR=$(mktemp -d /tmp/cis-dovecot.XXXXXX)
+			printf '%s\n' "$RUNDIR" > "$STATEDIR/rundir"
+		fi
+	fi
+	mkdir -p "$RUNDIR"
+	chmod 755 "$RUNDIR"
+	INSTANCE_PREFIX="cis$(printf '%05d' $((RANDOM % 100000)))$$"
+
+	# --- certificates
+	if [ -n "${CIS_CERTDIR:-}" ]; then
+		CERTDIR=$(abspath "$CIS_CERTDIR")
+		[ -f "$CERTDIR/ca.pem" ] || die "CIS_CERTDIR=$CERTDIR has no ca.pem"
+	else
+		CERTDIR="$STATEDIR/certs"
+		sh "$srcdir/tests/certs/mkcerts.sh" "$CERTDIR" > "$STATEDIR/mkcerts.log" 2>&1 ||
+			{ cat "$STATEDIR/mkcerts.log" >&2; die "tests/certs/mkcerts.sh failed"; }
+	fi
+	DH_CONF=
+	[ -f /usr/share/dovecot/dh.pem ] && DH_CONF="ssl_dh = </usr/share/dovecot/dh.pem"
+
+	# --- users and mail
+	{
+		passwd_line "$USER_NAME" "$USER_PASS"
+		passwd_line "$AWKWARD_NAME" "$AWKWARD_PASS"
+		passwd_line "$LONG_NAME" "$LONG_PASS"
+		passwd_line "$QUOTA_NAME" "$QUOTA_PASS" \
+			"userdb_quota_rule=*:storage=${QUOTA_STORAGE_KB}K:messages=$QUOTA_MESSAGES"
+		passwd_line "$CLIENTCERT_NAME" "$(head -c 18 /dev/urandom | base64)"
+	} > "$RUNDIR/passwd"
+	printf '%s:{PLAIN}%s\n' "$MASTER_NAME" "$MASTER_PASS" > "$RUNDIR/master-users"
+	local u
+	for u in "$USER_NAME" "$AWKWARD_NAME" "$LONG_NAME" "$QUOTA_NAME" "$CLIENTCERT_NAME"; do
+		seed_user "$RUNDIR/home/$u" "$now"
+	done
+	printf '%s\n' "$now" > "$STATEDIR/seed-time"
+
+	# --- configs, ports, start (retry with new ports when one is taken)
+	LISTEN=127.0.0.1
+	local v6=0
+	if ipv6_lo; then LISTEN="127.0.0.1, ::1"; v6=1; fi
+	PICKED=
+	local inst attempt rc port
+	declare -A PORT
+	for inst in $INSTANCES; do
+		for attempt in 1 2 3 4 5 6 7 8; do
+			if [ "$inst" = main ]; then
+				PORT[imap]=$(pick_port)
+				PORT[main]=$(pick_port)
+				write_conf main "  inet_listener imap {
+    port = ${PORT[imap]}
+  }
+  inet_listener imaps {
+    port = ${PORT[main]}
+    ssl = yes
+  }" server
+			else
+				PORT[$inst]=$(pick_port)
+				write_conf "$inst" "  inet_listener imap {
+    port = 0
+  }
+  inet_listener imaps {
+    port = ${PORT[$inst]}
+    ssl = yes
+  }" "$inst"
+			fi
+			rc=0
+			start_instance "$inst" || rc=$?
+			[ $rc = 2 ] || break
+			log "port taken, retrying $inst"
+		done
+		if [ $rc != 0 ]; then
+			tail -n 30 "$STATEDIR/dovecot-$inst.log" >&2 || true
+			cmd_stop "$STATEDIR" || true
+			die "could not start Dovecot instance $inst"
+		fi
+	done
+
+	# --- wait until every listener really serves (bounded)
+	local deadline=$((t0 + ${CIS_FIXTURE_TIMEOUT:-10} * 1000000000))
+	if ! wait_greeting "${PORT[imap]}" "$deadline"; then
+		tail -n 30 "$STATEDIR/dovecot-main.log" >&2 || true
+		cmd_stop "$STATEDIR" || true
+		die "Dovecot did not greet on port ${PORT[imap]} in time"
+	fi
+	for inst in $INSTANCES; do
+		if ! wait_tls "${PORT[$inst]}" "$deadline"; then
+			tail -n 30 "$STATEDIR/dovecot-$inst.log" >&2 || true
+			cmd_stop "$STATEDIR" || true
+			die "Dovecot ($inst) did not complete a TLS greeting on port ${PORT[$inst]} in time"
+		fi
+	done
+
+	for inst in $INSTANCES; do
+		cp "$RUNDIR/base-$inst/master.pid" "$STATEDIR/dovecot-$inst.pid" 2> /dev/null || true
+	done
+
+	# --- the env file
+	{
+		echo "# Generated by tests/dovecot/fixture.sh; source it."
+		e() { printf 'export %s=%s\n' "$1" "$(shq "$2")"; }
+		e DOVECOT_STATEDIR "$STATEDIR"
+		e DOVECOT_FIXTURE "$here/fixture.sh"
+		e DOVECOT_LOG "$STATEDIR/dovecot-main.log"
+		e DOVECOT_LOGS "$(for i in $INSTANCES; do printf '%s ' "$STATEDIR/dovecot-$i.log"; done)"
+		e DOVECOT_HOST 127.0.0.1
+		e DOVECOT_IPV6 "$v6"
+		e DOVECOT_IMAP_PORT "${PORT[imap]}"
+		e DOVECOT_IMAPS_PORT "${PORT[main]}"
+		e DOVECOT_IMAPS_EXPIRED_PORT "${PORT[expired]}"
+		e DOVECOT_IMAPS_WRONGNAME_PORT "${PORT[wrongname]}"
+		e DOVECOT_IMAPS_SOON_PORT "${PORT[soon]}"
+		e DOVECOT_SOON_DAYS 5
+		e DOVECOT_WRONGNAME_NAME other.example
+		e DOVECOT_CERTDIR "$CERTDIR"
+		e DOVECOT_CA "$CERTDIR/ca.pem"
+		e DOVECOT_OTHER_CA "$CERTDIR/other-ca.pem"
+		e DOVECOT_CLIENT_CERT "$CERTDIR/client.pem"
+		e DOVECOT_CLIENT_KEY "$CERTDIR/client.key"
+		e DOVECOT_CLIENT_CERT_USER "$CLIENTCERT_NAME"
+		e DOVECOT_MECHANISMS "$(echo "$MECHANISMS" | tr a-z A-Z)"
+		e DOVECOT_USER "$USER_NAME"
+		e DOVECOT_PASS "$USER_PASS"
+		e DOVECOT_AWKWARD_USER "$AWKWARD_NAME"
+		e DOVECOT_AWKWARD_PASS "$AWKWARD_PASS"
+		e DOVECOT_LONG_USER "$LONG_NAME"
+		e DOVECOT_LONG_PASS "$LONG_PASS"
+		e DOVECOT_MASTER_USER "$MASTER_NAME"
+		e DOVECOT_MASTER_PASS "$MASTER_PASS"
+		e DOVECOT_MASTER_SEPARATOR "$MASTER_SEP"
+		e DOVECOT_QUOTA_USER "$QUOTA_NAME"
+		e DOVECOT_QUOTA_PASS "$QUOTA_PASS"
+		e DOVECOT_QUOTA_MESSAGES_LIMIT "$QUOTA_MESSAGES"
+		e DOVECOT_QUOTA_STORAGE_LIMIT_KB "$QUOTA_STORAGE_KB"
+		e DOVECOT_INBOX_MESSAGES "$INBOX_MESSAGES"
+		e DOVECOT_INBOX_UNSEEN "$INBOX_UNSEEN"
+		e DOVECOT_INBOX_SEEN $((INBOX_MESSAGES - INBOX_UNSEEN))
+		e DOVECOT_INBOX_NEWEST_INTERNALDATE $((now - 60))
+		e DOVECOT_INBOX_OLDEST_UNSEEN_INTERNALDATE "$D4"
+		e DOVECOT_INBOX_OLDEST_INTERNALDATE "$D1"
+		e DOVECOT_INBOX_NEWEST_SUBJECT "$SUBJ5"
+		e DOVECOT_INBOX_MULTIPART_SUBJECT "$SUBJ2"
+		e DOVECOT_INBOX_RFC2047_SUBJECT "$SUBJ3"
+		e DOVECOT_INBOX_RFC2047_SUBJECT_RAW "$SUBJ3_RAW"
+		e DOVECOT_SPECIAL_USE "Sent Trash Drafts Junk Archive"
+		e DOVECOT_SPACE_FOLDER "$SPACE_FOLDER"
+		e DOVECOT_SPACE_FOLDER_MESSAGES "$SPACE_FOLDER_MESSAGES"
+		e DOVECOT_UTF8_FOLDER "$UTF8_FOLDER"
+		e DOVECOT_UTF8_FOLDER_MUTF7 "$UTF8_FOLDER_MUTF7"
+		e DOVECOT_UTF8_FOLDER_MESSAGES "$UTF8_FOLDER_MESSAGES"
+		e DOVECOT_EMPTY_FOLDER "$EMPTY_FOLDER"
+		e DOVECOT_CHILD_FOLDER "$CHILD_FOLDER"
+	} > "$STATEDIR/env.tmp"
+	mv "$STATEDIR/env.tmp" "$STATEDIR/env"
+	local t1
+	t1=$(date +%s%N)
+	log "Dovecot up in $(( (t1 - t0) / 1000000 )) ms: imap ${PORT[imap]}, imaps ${PORT[main]}," \
+		"expired ${PORT[expired]}, wrongname ${PORT[wrongname]}, soon ${PORT[soon]} ($STATEDIR/env)"
+}
+
+# ------------------------------------------------------------------ stop
+fixture_running() {
+	local inst pid
+	for inst in $INSTANCES; do
+		pid=$(master_pid "$inst") || continue
+		kill -0 "$pid" 2> /dev/null && return 0
+	done
+	return 1
+}
+
+load_layout() {
+	STATEDIR=$(abspath "$1")
+	RUNDIR="$STATEDIR/run"
+	if [ -f "$STATEDIR/rundir" ]; then RUNDIR=$(cat "$STATEDIR/rundir"); fi
+}
+
+master_pid() { # INSTANCE; prints the pid recorded at start, if any
+	local f="$STATEDIR/dovecot-$1.pid" p
+	[ -f "$f" ] || f="$RUNDIR/base-$1/master.pid"
+	[ -f "$f" ] || return 1
+	p=$(cat "$f" 2> /dev/null) || return 1
+	case $p in '' | *[!0-9]*) return 1 ;; esac
+	echo "$p"
+}
+
+cmd_stop() {
+	[ $# -eq 1 ] || usage
+	load_layout "$1"
+	[ -e "$STATEDIR/$MARKER" ] || die "no fixture in $STATEDIR"
+	local inst pid pids i name conf left=""
+	# TERM every master first (they shut down in parallel), then wait.
+	for inst in $INSTANCES; do
+		pid=$(master_pid "$inst") || continue
+		kill -TERM "$pid" 2> /dev/null || true
+	done
+	for inst in $INSTANCES; do
+		name=$(sed -n 's/^instance_name = //p' "$STATEDIR/dovecot-$inst.conf" 2> /dev/null) || continue
+		[ -n "$name" ] || continue
+		conf="$STATEDIR/dovecot-$inst.conf"
+		for i in $(seq 1 100); do
+			pids=$(instance_pids "$name" "$conf")
+			[ -n "$pids" ] || break
+			sleep 0.05
+		done
+		if [ -n "$pids" ]; then
+			log "instance $inst did not stop in 5 s; killing $pids"
+			kill -KILL $pids 2> /dev/null || true
+			sleep 0.2
+			pids=$(instance_pids "$name" "$conf")
+			[ -z "$pids" ] || left="$left $pids"
+		fi
+	done
+	[ -z "$left" ] || die "processes still running after stop:$left"
+	if [ -f "$STATEDIR/rundir" ]; then
+		rm -rf "$(cat "$STATEDIR/rundir")"
+		rm -f "$STATEDIR/rundir"
+	fi
+	return 0
+}
+
+cmd_status() {
+	[ $# -eq 1 ] || usage
+	load_layout "$1"
+	fixture_running
+}
+
+# ------------------------------------------------------------------ adduser
+cmd_adduser() {
+	[ $# -eq 3 ] || usage
+	load_layout "$1"
+	local name=$2 pass=$3 line
+	[ -f "$RUNDIR/passwd" ] || die "no fixture in $STATEDIR"
+	case $name$pass in *:* | *"
+"*) die "user name and password must not contain ':' or newlines" ;; esac
+	MAIL_UID=$(sed -n '1s/^[^:]*:[^:]*:\([0-9]*\):.*/\1/p' "$RUNDIR/passwd")
+	MAIL_GID=$(sed -n '1s/^[^:]*:[^:]*:[0-9]*:\([0-9]*\):.*/\1/p' "$RUNDIR/passwd")
+	MAIL_CHOWN=
+	[ "$(id -u)" != 0 ] || MAIL_CHOWN="$MAIL_UID:$MAIL_GID"
+	line=$(passwd_line "$name" "$pass")
+	seed_user "$RUNDIR/home/$name" "$(cat "$STATEDIR/seed-time")"
+	# Dovecot re-reads the passwd-file when it changes; replace it atomically.
+	(
+		flock 9
+		grep -q "^$name:" "$RUNDIR/passwd" && { echo "$me: user $name exists" >&2; exit 1; }
+		cp "$RUNDIR/passwd" "$RUNDIR/passwd.new.$$"
+		printf '%s\n' "$line" >> "$RUNDIR/passwd.new.$$"
+		mv "$RUNDIR/passwd.new.$$" "$RUNDIR/passwd"
+	) 9> "$RUNDIR/passwd.lock"
+}
+
+usage() {
+	sed -n '2,12s/^# \{0,1\}//p' "$0" >&2
+	exit 2
+}
+
+[ $# -ge 1 ] || usage
+cmd=$1
+shift
+case $cmd in
+start) cmd_start "$@" ;;
+stop) cmd_stop "$@" ;;
+status) cmd_status "$@" ;;
+adduser) cmd_adduser "$@" ;;
+*) usage ;;
+esac

@@ -1,0 +1,28 @@
+#!/bin/sh
+# Install what building and testing check_imap_session needs on Debian 12,
+# if anything is missing.  Needs root (or sudo) only when something is
+# missing.
+set -eu
+
+pkgs="build-essential autoconf automake libtool pkg-config libssl-dev libmbedtls-dev
+libcriterion-dev dovecot-imapd openssl python3 ca-certificates procps iproute2"
+[ $# -gt 0 ] && pkgs="$pkgs $*"
+
+missing=
+for p in $pkgs; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+
+echo "=== installing:$missing"
+SUDO=
+[ "$(id -u)" -eq 0 ] || SUDO=sudo
+export DEBIAN_FRONTEND=noninteractive
+# keep Debian's own dovecot service from starting on install
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+	printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+	$SUDO chmod +x /usr/sbin/policy-rc.d
+	trap '$SUDO rm -f /usr/sbin/policy-rc.d' EXIT
+fi
+$SUDO apt-get update -qq || true
+$SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
