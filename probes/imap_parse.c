@@ -159,9 +159,9 @@ static int str_putc(struct imap_parser *p, unsigned char c)
 
 static int str_end(struct imap_parser *p, size_t *len)
 {
+	*len = p->used - p->str_off;
 	if (p->cap - p->used < 1)
 		return fail(p, IMAP_PERR_LIMIT, "response larger than max_text");
-	*len = p->used - p->str_off;
 	p->arena[p->used++] = '\0';
 	return 0;
 }

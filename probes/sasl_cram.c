@@ -17,7 +17,7 @@ static int cram_start(struct sasl *s, struct sbuf *out, int *has_initial)
 	sb_reset(out);
 	*has_initial = 0;
 	if (s->state != CRAM_INIT)
-		return sasl_fail(s, "CRAM-MD5: exchange already started");
+		return sasl_fail(s, "exchange already started");
 	if (!c->username || !*c->username)
 		return sasl_fail(s, "CRAM-MD5 needs a username");
 	if (!c->password)
@@ -34,9 +34,9 @@ static int cram_answer(struct sasl *s, const unsigned char *in, size_t inlen, st
 	char digest[2 * sizeof(mac)];
 
 	if (inlen == 0)
-		return sasl_fail(s, "CRAM-MD5: empty challenge");
+		return sasl_fail(s, "empty challenge");
 	if (crypto_hmac(CRYPTO_MD5, pw, strlen(pw), in, inlen, mac) != 0)
-		return sasl_fail(s, "CRAM-MD5: HMAC-MD5 is not available");
+		return sasl_fail(s, "HMAC-MD5 is not available");
 	for (size_t i = 0; i < sizeof(mac); i++) {
 		digest[2 * i] = hex[mac[i] >> 4];
 		digest[2 * i + 1] = hex[mac[i] & 15];
@@ -57,9 +57,9 @@ static int cram_step(struct sasl *s, const unsigned char *in, size_t inlen, stru
 	case CRAM_STARTED:
 		return cram_answer(s, in, inlen, out);
 	case CRAM_ANSWERED:
-		return sasl_fail(s, "CRAM-MD5: unexpected second challenge");
+		return sasl_fail(s, "unexpected second challenge");
 	default:
-		return sasl_fail(s, "CRAM-MD5: challenge before start");
+		return sasl_fail(s, "challenge before start");
 	}
 }
 

@@ -11,7 +11,7 @@ static int external_start(struct sasl *s, struct sbuf *out, int *has_initial)
 	sb_reset(out);
 	*has_initial = 1;
 	if (s->state != EXT_INIT)
-		return sasl_fail(s, "EXTERNAL: exchange already started");
+		return sasl_fail(s, "exchange already started");
 	if (s->creds->authzid)
 		sb_puts(out, s->creds->authzid);
 	s->state = EXT_SENT;
@@ -23,7 +23,7 @@ static int external_step(struct sasl *s, const unsigned char *in, size_t inlen, 
 	(void)in;
 	(void)inlen;
 	sb_reset(out);
-	return sasl_fail(s, "EXTERNAL: unexpected challenge after the initial response");
+	return sasl_fail(s, "unexpected challenge after the initial response");
 }
 
 static int external_finished(struct sasl *s)

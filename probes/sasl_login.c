@@ -15,7 +15,7 @@ static int login_start(struct sasl *s, struct sbuf *out, int *has_initial)
 	sb_reset(out);
 	*has_initial = 0;
 	if (s->state != LOGIN_INIT)
-		return sasl_fail(s, "LOGIN: exchange already started");
+		return sasl_fail(s, "exchange already started");
 	if (!c->username || !*c->username)
 		return sasl_fail(s, "LOGIN needs a username");
 	if (!c->password)
@@ -39,9 +39,9 @@ static int login_step(struct sasl *s, const unsigned char *in, size_t inlen, str
 		s->state = LOGIN_PASS_SENT;
 		return sasl_out_check(s, out, SASL_DONE);
 	case LOGIN_PASS_SENT:
-		return sasl_fail(s, "LOGIN: unexpected third challenge");
+		return sasl_fail(s, "unexpected third challenge");
 	default:
-		return sasl_fail(s, "LOGIN: challenge before start");
+		return sasl_fail(s, "challenge before start");
 	}
 }
 

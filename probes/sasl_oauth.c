@@ -44,17 +44,17 @@ static int oauth_check_creds(struct sasl *s, int need_user)
 	const char *mech = s->mech->name;
 
 	if (s->state != OAUTH_INIT)
-		return sasl_fail(s, "%s: exchange already started", mech);
+		return sasl_fail(s, "exchange already started");
 	if (!c->token)
 		return sasl_fail(s, "%s needs a bearer token", mech);
 	if (!token_ok(c->token))
-		return sasl_fail(s, "%s: the token contains characters a bearer token cannot have", mech);
+		return sasl_fail(s, "the token contains characters a bearer token cannot have");
 	if (need_user && (!c->username || !*c->username))
 		return sasl_fail(s, "%s needs a username", mech);
 	if ((c->username && has_ctl(c->username)) || (c->authzid && has_ctl(c->authzid)))
-		return sasl_fail(s, "%s: control characters in the user name", mech);
+		return sasl_fail(s, "control characters in the user name");
 	if (c->host && has_ctl(c->host))
-		return sasl_fail(s, "%s: control characters in the host name", mech);
+		return sasl_fail(s, "control characters in the host name");
 	return 0;
 }
 
@@ -362,9 +362,9 @@ static int oauth_step(struct sasl *s, const unsigned char *in, size_t inlen, str
 {
 	sb_reset(out);
 	if (s->state == OAUTH_ERROR_ANSWERED)
-		return sasl_fail(s, "%s: unexpected challenge after the error response", s->mech->name);
+		return sasl_fail(s, "unexpected challenge after the error response");
 	if (s->state != OAUTH_SENT)
-		return sasl_fail(s, "%s: challenge before start", s->mech->name);
+		return sasl_fail(s, "challenge before start");
 	record_server_error(s, in, inlen);
 	s->state = OAUTH_ERROR_ANSWERED;
 	/* RFC 7628 3.2.3: the client answers the error with a single ^A;

@@ -13,7 +13,7 @@ static int plain_start(struct sasl *s, struct sbuf *out, int *has_initial)
 	sb_reset(out);
 	*has_initial = 1;
 	if (s->state != PLAIN_INIT)
-		return sasl_fail(s, "PLAIN: exchange already started");
+		return sasl_fail(s, "exchange already started");
 	if (!c->username || !*c->username)
 		return sasl_fail(s, "PLAIN needs a username");
 	if (!c->password)
@@ -34,7 +34,7 @@ static int plain_step(struct sasl *s, const unsigned char *in, size_t inlen, str
 	(void)in;
 	(void)inlen;
 	sb_reset(out);
-	return sasl_fail(s, "PLAIN: unexpected challenge after the initial response");
+	return sasl_fail(s, "unexpected challenge after the initial response");
 }
 
 static int plain_finished(struct sasl *s)

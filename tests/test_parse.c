@@ -26,11 +26,14 @@
 
 static struct imap_parser *g_p;  /* the parser holding the last good parse */
 static char *g_dump;             /* its dump */
+static struct imap_parser *g_tmp; /* a helper's scratch parser */
 
 static void teardown(void)
 {
 	imap_parser_free(g_p);
 	g_p = NULL;
+	imap_parser_free(g_tmp);
+	g_tmp = NULL;
 	free(g_dump);
 	g_dump = NULL;
 }
@@ -258,7 +261,7 @@ static const struct imap_response *parse_n(const char *in, size_t len,
 	teardown();
 
 	/* whole buffer */
-	p = mk(lim);
+	p = g_p = mk(lim);
 	cr_assert_null(imap_parser_response(p));
 	rc = imap_parser_feed(p, in, len, &c);
 	cr_assert_eq(rc, IMAP_PARSE_DONE, "whole: rc %d (%s)", rc, imap_parser_errmsg(p));
@@ -278,10 +281,9 @@ static const struct imap_response *parse_n(const char *in, size_t len,
 	d = dump(imap_parser_response(p));
 	cr_assert_str_eq(d, g_dump, "after implicit reset");
 	free(d);
-	g_p = p;
 
 	/* byte by byte */
-	p = mk(lim);
+	p = g_tmp = mk(lim);
 	for (off = 0; off < want; off++) {
 		rc = imap_parser_feed(p, in + off, 1, &c);
 		cr_assert_eq(c, 1, "bytewise: consumed %zu at %zu", c, off);
@@ -331,6 +333,7 @@ static const struct imap_response *parse_n(const char *in, size_t len,
 		}
 	}
 	imap_parser_free(p);
+	g_tmp = NULL;
 
 	/* leave g_p holding a fresh whole-buffer parse for the caller */
 	imap_parser_reset(g_p);
@@ -364,7 +367,7 @@ static size_t perr_n(const char *in, size_t len, const struct imap_limits *lim,
 	size_t c, pos, off;
 	int rc;
 
-	p = mk(lim);
+	p = g_tmp = mk(lim);
 	rc = imap_parser_feed(p, in, len, &c);
 	cr_assert_eq(rc, IMAP_PARSE_ERROR, "whole: rc %d, want error", rc);
 	cr_assert_eq(imap_parser_error(p), want, "whole: error %d, want %d (%s)",
@@ -418,6 +421,7 @@ static size_t perr_n(const char *in, size_t len, const struct imap_limits *lim,
 		}
 	}
 	imap_parser_free(p);
+	g_tmp = NULL;
 	return pos;
 }
 
@@ -444,7 +448,7 @@ static int name_is(const struct imap_response *r, const char *s)
 static char *parse_stream(const char *in, size_t len, size_t maxchunk, uint64_t seed,
 			  size_t *nresp)
 {
-	struct imap_parser *p = mk(NULL);
+	struct imap_parser *p = g_tmp = mk(NULL);
 	char *buf = NULL, *d;
 	size_t sz = 0, off = 0, c;
 	FILE *f = open_memstream(&buf, &sz);
@@ -473,6 +477,7 @@ static char *parse_stream(const char *in, size_t len, size_t maxchunk, uint64_t 
 	}
 	fclose(f);
 	imap_parser_free(p);
+	g_tmp = NULL;
 	return buf;
 }
 
@@ -957,7 +962,7 @@ Test(parse, two_responses_in_one_buffer)
 Test(parse, literal_then_next_response)
 {
 	static const char in[] = "* 1 FETCH (BODY[] {3}\r\n)\r\n)\r\n* 2 FETCH (UID 4)\r\n";
-	const struct imap_response *r = parse_n(in, sizeof(in) - 1, NULL, 28);
+	const struct imap_response *r = parse_n(in, sizeof(in) - 1, NULL, 29);
 
 	TOK(r, 2, IMAP_TOK_LITERAL, ")\r\n");
 	cr_assert_eq(r->ntok, 4);
@@ -1142,7 +1147,7 @@ Test(parse, incomplete_is_need_more)
 	};
 
 	for (size_t i = 0; i < sizeof(in) / sizeof(in[0]); i++) {
-		struct imap_parser *p = mk(NULL);
+		struct imap_parser *p = g_tmp = mk(NULL);
 		size_t c;
 
 		cr_assert_eq(imap_parser_feed(p, in[i], strlen(in[i]), &c), IMAP_PARSE_NEED_MORE,
@@ -1151,6 +1156,7 @@ Test(parse, incomplete_is_need_more)
 		cr_assert_eq(imap_parser_pending(p), strlen(in[i]));
 		cr_assert_null(imap_parser_response(p));
 		imap_parser_free(p);
+		g_tmp = NULL;
 	}
 }
 
@@ -1329,7 +1335,7 @@ Test(parse, huge_literal_is_counted_not_stored)
  * return total bytes consumed when the error came. */
 static size_t endless(const struct imap_limits *lim, const char *prefix, char fill)
 {
-	struct imap_parser *p = mk(lim);
+	struct imap_parser *p = g_tmp = mk(lim);
 	static char chunk[65536];
 	size_t total, c;
 	int rc;
@@ -1348,6 +1354,7 @@ static size_t endless(const struct imap_limits *lim, const char *prefix, char fi
 	cr_assert_eq(imap_parser_error(p), IMAP_PERR_LIMIT, "%s", imap_parser_errmsg(p));
 	check_errmsg(p);
 	imap_parser_free(p);
+	g_tmp = NULL;
 	return total;
 }
 
