@@ -46,7 +46,7 @@ int main(int argc, char **argv)
 	int state;
 
 	signal(SIGPIPE, SIG_IGN);
-	if (sb_init_alloc(&out, 64 * 1024) < 0)
+	if (sb_init_alloc(&out, OUTPUT_MAX_SIZE) < 0)
 		return STATE_UNKNOWN;
 
 	int r = options_parse(&opts, argc, argv, &out);

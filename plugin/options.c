@@ -202,8 +202,9 @@ static int parse_seconds(const char *s, double *out)
 static int parse_timeout(struct options *o, const char *arg)
 {
 	char buf[64];
-	if (strlcpy_s(buf, arg, sizeof(buf)) >= sizeof(buf))
-		return fail(o, "-t %s: too long", arg);
+	if (strlen(arg) >= sizeof(buf))
+		return fail(o, "-t: argument too long");
+	strlcpy_s(buf, arg, sizeof(buf));
 	char *colon = strchr(buf, ':');
 	if (colon) {
 		*colon = '\0';
@@ -221,8 +222,9 @@ static int parse_timeout(struct options *o, const char *arg)
 static int parse_cert_days(struct options *o, const char *arg)
 {
 	char buf[64], rng[80];
-	if (strlcpy_s(buf, arg, sizeof(buf)) >= sizeof(buf))
-		return fail(o, "-D %s: too long", arg);
+	if (strlen(arg) >= sizeof(buf))
+		return fail(o, "-D: argument too long");
+	strlcpy_s(buf, arg, sizeof(buf));
 	char *crit = strchr(buf, ',');
 	if (crit)
 		*crit++ = '\0';

@@ -148,6 +148,8 @@ static void ob_free(struct obuf *b)
 /* ---------------------------------------------------------------- errors */
 
 static void conn_verr(struct imap_conn *c, enum imap_err e, const char *fmt, va_list ap)
+	__attribute__((format(printf, 3, 0)));
+static void conn_verr(struct imap_conn *c, enum imap_err e, const char *fmt, va_list ap)
 {
 	c->err = e;
 	vsnprintf(c->errmsg, sizeof(c->errmsg), fmt, ap);

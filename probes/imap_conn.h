@@ -68,7 +68,9 @@ struct imap_caps {
 	char raw[1024];         /* the list as sent (sanitized), for output */
 };
 
-/* Replace caps with the space-separated list in s (len n). */
+/* Replace caps with the space-separated list in s (len n); known = 1.
+ * Unknown capabilities only show in raw; AUTH= entries beyond the room in
+ * auth are dropped. */
 void imap_caps_parse(struct imap_caps *caps, const char *s, size_t n);
 /* 1 if the server advertised AUTH=mech (case-insensitive). */
 int imap_caps_has_auth(const struct imap_caps *caps, const char *mech);
@@ -162,7 +164,7 @@ typedef int (*imap_untagged_fn)(void *ud, struct imap_conn *c, const struct imap
 typedef void (*imap_trace_fn)(void *ud, const char *dir, const char *line, size_t len);
 
 struct imap_conn_opts {
-	struct imap_limits limits;   /* zero-filled: defaults */
+	struct imap_limits limits;   /* each zero field: the parser default */
 	unsigned max_untagged;       /* per command; 0: default 100 000 */
 	imap_trace_fn trace;
 	void *trace_ud;

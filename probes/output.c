@@ -651,8 +651,10 @@ static int is_unix_time(const char *s)
 {
 	size_t n = strnlen(s, 32);
 
-	if (*s == '-')
-		s++, n--;
+	if (*s == '-') {
+		s++;
+		n--;
+	}
 	return n > 0 && n <= 20 && strspn(s, "0123456789") == n;
 }
 

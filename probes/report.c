@@ -10,6 +10,7 @@
 #include "util.h"
 
 /* Format, then sanitize into dst (dstsz bytes). */
+__attribute__((format(printf, 3, 0)))
 static void set_text_v(char *dst, size_t dstsz, const char *fmt, va_list ap)
 {
 	char tmp[4096];

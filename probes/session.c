@@ -210,9 +210,8 @@ static void check_certificate(struct sess *s, struct step *st)
 		if (state != STATE_OK) {
 			report_raise(s->rep, state);
 			report_line(s->rep, "certificate %s expires in %.1f days (%s)", ti->subject, days, until);
-			if (!s->rep->summary[0] || s->rep->state == state)
-				snprintf(s->rep->summary, sizeof(s->rep->summary),
-					 "certificate expires in %.1f days on %s (%s)", days, until, ti->subject);
+			snprintf(s->cert_note, sizeof(s->cert_note), "certificate expires in %.1f days on %s (%s)",
+				 days, until, ti->subject);
 		}
 	}
 }
@@ -419,7 +418,8 @@ static void add_perfdata(struct sess *s)
 		report_perf(rep, "size", (double)s->msg.size, "B", 0, NULL);
 }
 
-static void ok_summary(struct sess *s)
+/* The success summary: threshold notes first, then who/what/how long. */
+static void ok_summary(struct sess *s, const char *notes)
 {
 	const struct probe_config *cfg = s->cfg;
 	struct report *rep = s->rep;
@@ -438,55 +438,50 @@ static void ok_summary(struct sess *s)
 		if (s->mb.have_unseen)
 			snprintf(box + strlen(box), sizeof(box) - strlen(box), " (%u unseen)", s->mb.unseen);
 	}
-	char line[1024];
-	snprintf(line, sizeof(line), "%s%s%s in %.3fs", who, via, box, clock_ns_to_s(rep->total_ns));
-	if (rep->summary[0]) {
-		/* a threshold already said something: keep it first */
-		char prev[1024];
-		snprintf(prev, sizeof(prev), "%s", rep->summary);
-		snprintf(rep->summary, sizeof(rep->summary), "%s - %s", prev, line);
-	} else {
-		snprintf(rep->summary, sizeof(rep->summary), "%s", line);
-	}
+	report_set_summary(rep, "%s%s%s%s%s in %.3fs", notes, notes[0] ? " - " : "", who, via, box,
+			   clock_ns_to_s(rep->total_ns));
 }
 
-static void check_thresholds(struct sess *s)
+static void note(struct sbuf *notes, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void note(struct sbuf *notes, const char *fmt, ...)
+{
+	va_list ap;
+	if (notes->len)
+		sb_puts(notes, ", ");
+	va_start(ap, fmt);
+	sb_vprintf(notes, fmt, ap);
+	va_end(ap);
+}
+
+/* Count thresholds: raise the state and say why. */
+static void check_count(struct sess *s, struct sbuf *notes, const char *what, double v,
+			const struct thresholds *th)
+{
+	int st = thresholds_check(th, v);
+	if (st == STATE_OK)
+		return;
+	report_raise(s->rep, st);
+	note(notes, "%s %.0f outside the %s range %s", what, v, st == STATE_CRITICAL ? "critical" : "warning",
+	     st == STATE_CRITICAL ? th->crit.text : th->warn.text);
+}
+
+static void check_thresholds(struct sess *s, struct sbuf *notes)
 {
 	const struct probe_config *cfg = s->cfg;
-	struct report *rep = s->rep;
-	double t = clock_ns_to_s(rep->total_ns);
+	double t = clock_ns_to_s(s->rep->total_ns);
 	int state = thresholds_check(&cfg->time, t);
 
 	if (state != STATE_OK) {
-		report_raise(rep, state);
-		const struct range *r = state == STATE_CRITICAL ? &cfg->time.crit : &cfg->time.warn;
-		char msg[256];
-		snprintf(msg, sizeof(msg), "session took %.3fs (%s threshold %s)", t,
-			 state == STATE_CRITICAL ? "critical" : "warning", r->text);
-		if (rep->summary[0]) {
-			char prev[1024];
-			snprintf(prev, sizeof(prev), "%s", rep->summary);
-			snprintf(rep->summary, sizeof(rep->summary), "%s, %s", msg, prev);
-		} else {
-			snprintf(rep->summary, sizeof(rep->summary), "%s", msg);
-		}
+		report_raise(s->rep, state);
+		note(notes, "session took %.3fs (%s threshold %s)", t, state == STATE_CRITICAL ? "critical" : "warning",
+		     state == STATE_CRITICAL ? cfg->time.crit.text : cfg->time.warn.text);
 	}
-	if (s->mb.have_exists) {
-		int ms = thresholds_check(&cfg->messages, s->mb.exists);
-		if (ms != STATE_OK) {
-			report_raise(rep, ms);
-			report_line(rep, "%u messages in %s is outside the %s range", s->mb.exists, cfg->mailbox,
-				    ms == STATE_CRITICAL ? "critical" : "warning");
-		}
-	}
-	if (s->mb.have_unseen) {
-		int us = thresholds_check(&cfg->unseen, s->mb.unseen);
-		if (us != STATE_OK) {
-			report_raise(rep, us);
-			report_line(rep, "%u unseen messages in %s is outside the %s range", s->mb.unseen, cfg->mailbox,
-				    us == STATE_CRITICAL ? "critical" : "warning");
-		}
-	}
+	if (s->cert_note[0])
+		note(notes, "%s", s->cert_note);
+	if (s->mb.have_exists)
+		check_count(s, notes, "messages", s->mb.exists, &cfg->messages);
+	if (s->mb.have_unseen)
+		check_count(s, notes, "unseen", s->mb.unseen, &cfg->unseen);
 }
 
 /* ---------------------------------------------------------------- runner */
@@ -561,8 +556,11 @@ int session_run(const struct probe_config *cfg, const struct session_env *env, s
 		report_info(rep, "mechanism", "%s", s.mech);
 	add_perfdata(&s);
 	if (!s.failed) {
-		check_thresholds(&s);
-		ok_summary(&s);
+		char mem[768];
+		struct sbuf notes;
+		sb_init(&notes, mem, sizeof(mem));
+		check_thresholds(&s, &notes);
+		ok_summary(&s, notes.data);
 	}
 	return rep->state;
 }

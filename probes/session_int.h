@@ -41,6 +41,7 @@ struct sess {
 	struct mailbox_state mb;
 	struct message_info msg;
 	double cert_days;
+	char cert_note[256];        /* -D threshold crossed: why */
 	int have_cert_days;
 	int failed;                 /* a step failed: stop */
 	int timed_out;

@@ -659,6 +659,12 @@ Test(parse, atom_odd_bytes)
 
 	TOK(r, 0, IMAP_TOK_ATOM, "a]b");
 	TOK(r, 1, IMAP_TOK_ATOM, "a{5}");
+	/* a section may open the atom, and sections nest */
+	r = P("* X [a (b) \"c] d x[1 [2 3] 4]y\r\n");
+	cr_assert_eq(r->ntok, 3);
+	TOK(r, 0, IMAP_TOK_ATOM, "[a (b) \"c]");
+	TOK(r, 1, IMAP_TOK_ATOM, "d");
+	TOK(r, 2, IMAP_TOK_ATOM, "x[1 [2 3] 4]y");
 }
 
 Test(parse, adjacent_tokens)

@@ -321,6 +321,7 @@ Test(plain, overflow_is_wiped)
 	struct sbuf out;
 	int hi;
 
+	memset(mem, 0, sizeof(mem));
 	sb_init(&out, mem, sizeof(mem));
 	cr_assert_eq(s->mech->start(s, &out, &hi), SASL_FAIL);
 	cr_assert_eq(out.len, 0);
@@ -797,7 +798,7 @@ Test(scram, optional_extension_after_i_ignored)
 {
 	struct ex e;
 
-	cr_assert_eq(scram_begin(&e, &sasl_scram_sha256, &pencil, S256_NONCE), (void)0);
+	scram_begin(&e, &sasl_scram_sha256, &pencil, S256_NONCE);
 	cr_assert_eq(ex_step(&e, S256_SFIRST ",x=ext=val"), SASL_CONTINUE, "%s", e.s->err);
 	/* the extension is part of AuthMessage (Python reference) */
 	assert_out_str(&e, "c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,"
@@ -864,7 +865,7 @@ Test(scram, forged_server_signature)
 	struct ex e;
 
 	s1_to_final(&e);
-	assert_fail(&e, ex_step(&e, "v=rmF9pqV8S7suAoZWja4dJRkFsKR="), "server signature mismatch");
+	assert_fail(&e, ex_step(&e, "v=smF9pqV8S7suAoZWja4dJRkFsKQ="), "server signature mismatch");
 	cr_assert_not(e.s->mech->finished(e.s));
 	ex_done(&e);
 }
@@ -1043,18 +1044,24 @@ Test(oauth, xoauth2_error_challenge)
 
 Test(oauth, error_json_variants)
 {
+	/* exact: only printable ASCII reaches sanitize_text(); otherwise the
+	 * prefix is checked and the sanitizer's own tests cover the rest */
 	static const struct {
 		const char *in, *want;
+		int exact;
 	} cases[] = {
-		{ "{\"status\":\"invalid_token\"}", "invalid_token" },
-		{ " { \"scope\" : \"a b\" , \"status\" : 401 } ", "401 (scope: a b)" },
-		{ "{\"x\":{\"y\":[1,2,{\"status\":\"no\"}]},\"status\":\"s\\u0041\\\"q\"}", "sA\"q" },
-		{ "{\"status\":\"bad\\u00e9\\n|x\"}", "bad? ?x" },
-		{ "{}", "server error: {}" },
-		{ "{\"status\":\"x\"} trailing", "server error: {\"status\":\"x\"} trailing" },
-		{ "{\"status\":\"unterminated}", "server error: {\"status\":\"unterminated}" },
-		{ "not json|\x01", "server error: not json??" },
-		{ "", "server sent an empty error challenge" },
+		{ "{\"status\":\"invalid_token\"}", "invalid_token", 1 },
+		{ " { \"scope\" : \"a b\" , \"status\" : 401 } ", "401 (scope: a b)", 1 },
+		{ "{\"x\":{\"y\":[1,2,{\"status\":\"no\"}]},\"status\":\"s\\u0041\\\"q\"}", "sA\"q", 1 },
+		{ "{\"status\":\"bad\\u00e9\\n|x\"}", "bad?", 0 },
+		{ "{}", "server error: {}", 1 },
+		{ "{\"status\":\"x\"} trailing", "server error: {\"status\":\"x\"} trailing", 1 },
+		{ "{\"status\":\"unterminated}", "server error: {\"status\":\"unterminated}", 1 },
+		{ "{\"status\":\"x\",}", "server error: ", 0 },
+		{ "{\"status\" \"x\"}", "server error: ", 0 },
+		{ "{\"status\":\"\\q\"}", "server error: ", 0 },
+		{ "not json|\x01", "server error: not json", 0 },
+		{ "", "server sent an empty error challenge", 1 },
 	};
 
 	for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
@@ -1062,9 +1069,15 @@ Test(oauth, error_json_variants)
 		ex_init(&e, &sasl_oauthbearer, &oauth_creds);
 		ex_start(&e);
 		cr_assert_eq(ex_step(&e, cases[k].in), SASL_CONTINUE);
+		assert_out(&e, "\x01");
 		cr_assert_null(strchr(e.s->err, '|'), "case %zu: %s", k, e.s->err);
-		if (strchr(cases[k].want, '?') == NULL || strstr(cases[k].want, "server error") == NULL)
-			cr_assert(strncmp(e.s->err, cases[k].want, 5) == 0, "case %zu: '%s'", k, e.s->err);
+		cr_assert_null(strchr(e.s->err, '\n'), "case %zu: %s", k, e.s->err);
+		cr_assert_null(strchr(e.s->err, '\x01'), "case %zu: %s", k, e.s->err);
+		if (cases[k].exact)
+			cr_assert_str_eq(e.s->err, cases[k].want, "case %zu", k);
+		else
+			cr_assert(strncmp(e.s->err, cases[k].want, strlen(cases[k].want)) == 0,
+				  "case %zu: '%s'", k, e.s->err);
 		ex_done(&e);
 	}
 }
@@ -1112,7 +1125,7 @@ Test(oauth, needs_token)
 
 Test(oauth, user_with_separator)
 {
-	struct sasl_creds c = { .username = "u\x01" "auth=Bearer evil", .token = "t" };
+	struct sasl_creds c = { .username = "u\x01" "auth=Bearer evil", .token = "tok-secret" };
 	struct ex e;
 
 	ex_init(&e, &sasl_xoauth2, &c);
@@ -1157,7 +1170,7 @@ Test(external, challenge_fails)
 Test(all, start_twice_fails)
 {
 	static const unsigned char cb[4] = { 1 };
-	struct sasl_creds c = { .username = "u", .password = "p", .token = "t",
+	struct sasl_creds c = { .username = "u", .password = "pw-secret-1", .token = "tok-secret-2",
 				.cb_type = "tls-exporter", .cb_data = cb, .cb_len = 4 };
 
 	for (size_t i = 0; sasl_mechs[i]; i++) {
@@ -1171,7 +1184,7 @@ Test(all, start_twice_fails)
 
 Test(all, step_before_start_fails)
 {
-	struct sasl_creds c = { .username = "u", .password = "p", .token = "t" };
+	struct sasl_creds c = { .username = "u", .password = "pw-secret-1", .token = "tok-secret-2" };
 
 	for (size_t i = 0; sasl_mechs[i]; i++) {
 		struct ex e;

@@ -32,6 +32,7 @@
 # made by tests/certs/mkcerts.sh instead of generating them), DOVECOT (path of
 # the dovecot binary), CIS_FIXTURE_TIMEOUT (start-up bound, seconds, default 10).
 set -eu
+[ -z "${CIS_FIXTURE_XTRACE:-}" ] || { PS4='+ $EPOCHREALTIME '; set -x; }
 export LC_ALL=C
 
 me=${0##*/}
@@ -126,7 +127,7 @@ ipv6_lo() { grep -q '^00000000000000000000000000000001 ' /proc/net/if_inet6 2>/d
 instance_pids() {
 	local name=$1 conf=$2 p cmd
 	for p in /proc/[0-9]*; do
-		cmd=$(tr '\0' ' ' < "$p/cmdline" 2>/dev/null) || continue
+		cmd=$({ tr '\0' ' ' < "$p/cmdline"; } 2> /dev/null) || continue
 		case $cmd in
 		*"$name/"* | *" -c $conf" | *" -c $conf "*) echo "${p#/proc/}" ;;
 		esac
@@ -247,7 +248,9 @@ Seeded folder message $3.
 EOF
 }
 
-seed_user() { # HOME NOW
+# The standard mail of every user, written once per fixture into
+# $RUNDIR/template and copied (with its mtimes: the internal dates) per user.
+seed_template() { # DIR NOW
 	local md="$1/Maildir"
 	mkdir -p "$1"
 	seed_inbox "$md" "$2"
@@ -261,6 +264,11 @@ seed_user() { # HOME NOW
 	simple_msg "$md" "$SPACE_FOLDER" 4 'Second in a folder with spaces' "" "$D3"
 	simple_msg "$md" "$UTF8_FOLDER_MUTF7" 5 'Entwurf: Grüße' D "$D4"
 	printf 'Sent\nTrash\nDrafts\nJunk\nArchive\n%s\n' "$SPACE_FOLDER" > "$md/subscriptions"
+}
+
+seed_user() { # HOME
+	mkdir -p "${1%/*}"
+	cp -a "$RUNDIR/template" "$1"
 	if [ -n "$MAIL_CHOWN" ]; then chown -R "$MAIL_CHOWN" "$1"; fi
 }
 
@@ -370,9 +378,11 @@ EOF
 start_instance() { # INSTANCE  -> 0 ok, 2 port in use, 1 other failure
 	local inst=$1 conf="$STATEDIR/dovecot-$1.conf" out rc=0
 	mkdir -p "$RUNDIR/state-$inst"
-	out=$("$DOVECOT" -c "$conf" 2>&1) || rc=$?
+	# Never capture the master's output through a pipe: it keeps the inherited
+	# stdout open for its whole life.
+	"$DOVECOT" -c "$conf" > "$STATEDIR/dovecot-$inst.out" 2>&1 < /dev/null || rc=$?
 	if [ "$rc" -ne 0 ]; then
-		printf '%s\n' "$out" >> "$STATEDIR/dovecot-$inst.log"
+		out=$(cat "$STATEDIR/dovecot-$inst.out")
 		case $out in *"Address already in use"*) return 2 ;; esac
 		echo "$me: dovecot ($inst) failed to start (exit $rc):" >&2
 		printf '%s\n' "$out" >&2
@@ -399,7 +409,7 @@ wait_tls() { # PORT DEADLINE
 	local out
 	while [ "$(date +%s%N)" -lt "$2" ]; do
 		out=$(printf 'a LOGOUT\r\n' | timeout 3 openssl s_client -connect "127.0.0.1:$1" \
-			-quiet -no_ign_eof 2>/dev/null) || true
+			-quiet 2> /dev/null) || true
 		case $out in "* OK"*) return 0 ;; esac
 		sleep 0.05
 	done
@@ -506,8 +516,9 @@ service anvil {
 	} > "$RUNDIR/passwd"
 	printf '%s:{PLAIN}%s\n' "$MASTER_NAME" "$MASTER_PASS" > "$RUNDIR/master-users"
 	local u
+	seed_template "$RUNDIR/template" "$now"
 	for u in "$USER_NAME" "$AWKWARD_NAME" "$LONG_NAME" "$QUOTA_NAME" "$CLIENTCERT_NAME"; do
-		seed_user "$RUNDIR/home/$u" "$now"
+		seed_user "$RUNDIR/home/$u"
 	done
 	printf '%s\n' "$now" > "$STATEDIR/seed-time"
 
@@ -559,8 +570,13 @@ service anvil {
 		cmd_stop "$STATEDIR" || true
 		die "Dovecot did not greet on port ${PORT[imap]} in time"
 	fi
+	local -A waiter
 	for inst in $INSTANCES; do
-		if ! wait_tls "${PORT[$inst]}" "$deadline"; then
+		wait_tls "${PORT[$inst]}" "$deadline" &
+		waiter[$inst]=$!
+	done
+	for inst in $INSTANCES; do
+		if ! wait "${waiter[$inst]}"; then
 			tail -n 30 "$STATEDIR/dovecot-$inst.log" >&2 || true
 			cmd_stop "$STATEDIR" || true
 			die "Dovecot ($inst) did not complete a TLS greeting on port ${PORT[$inst]} in time"
@@ -639,9 +655,18 @@ fixture_running() {
 	local inst pid
 	for inst in $INSTANCES; do
 		pid=$(master_pid "$inst") || continue
-		kill -0 "$pid" 2> /dev/null && return 0
+		alive "$pid" && return 0
 	done
 	return 1
+}
+
+# kill -0 is not enough: nothing may reap an orphaned master (a container's
+# pid 1 often does not), and a zombie still accepts signals.
+alive() {
+	local st
+	st=$({ cat "/proc/$1/stat"; } 2> /dev/null) || return 1
+	st=${st##*) }
+	[ "${st%% *}" != Z ]
 }
 
 load_layout() {
@@ -713,7 +738,8 @@ cmd_adduser() {
 	MAIL_CHOWN=
 	[ "$(id -u)" != 0 ] || MAIL_CHOWN="$MAIL_UID:$MAIL_GID"
 	line=$(passwd_line "$name" "$pass")
-	seed_user "$RUNDIR/home/$name" "$(cat "$STATEDIR/seed-time")"
+	[ ! -e "$RUNDIR/home/$name" ] || die "user $name exists"
+	seed_user "$RUNDIR/home/$name"
 	# Dovecot re-reads the passwd-file when it changes; replace it atomically.
 	(
 		flock 9
