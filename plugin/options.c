@@ -31,6 +31,28 @@ enum {
 	OPT_SEARCH,
 	OPT_FETCH,
 	OPT_OUTPUT,
+	OPT_NAMESPACE,
+	OPT_LIST,
+	OPT_EXPECT_FOLDER,
+	OPT_MESSAGES_WARN,
+	OPT_MESSAGES_CRIT,
+	OPT_UNSEEN_WARN,
+	OPT_UNSEEN_CRIT,
+	OPT_MATCHED_WARN,
+	OPT_MATCHED_CRIT,
+	OPT_AGE_WARN,
+	OPT_AGE_CRIT,
+	OPT_AGE_OLDEST_UNSEEN,
+	OPT_QUOTA,
+	OPT_QUOTA_WARN,
+	OPT_QUOTA_CRIT,
+	OPT_DELETE_MATCHED,
+	OPT_APPEND,
+	OPT_IDLE,
+	OPT_SCRIPT,
+	OPT_PIPELINE,
+	OPT_REPEAT,
+	OPT_INTERVAL,
 };
 
 static const struct option long_opts[] = {
@@ -64,6 +86,28 @@ static const struct option long_opts[] = {
 	{ "critical", required_argument, NULL, 'c' },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "output", required_argument, NULL, OPT_OUTPUT },
+	{ "namespace", no_argument, NULL, OPT_NAMESPACE },
+	{ "list", no_argument, NULL, OPT_LIST },
+	{ "expect-folder", required_argument, NULL, OPT_EXPECT_FOLDER },
+	{ "messages-warning", required_argument, NULL, OPT_MESSAGES_WARN },
+	{ "messages-critical", required_argument, NULL, OPT_MESSAGES_CRIT },
+	{ "unseen-warning", required_argument, NULL, OPT_UNSEEN_WARN },
+	{ "unseen-critical", required_argument, NULL, OPT_UNSEEN_CRIT },
+	{ "matched-warning", required_argument, NULL, OPT_MATCHED_WARN },
+	{ "matched-critical", required_argument, NULL, OPT_MATCHED_CRIT },
+	{ "age-warning", required_argument, NULL, OPT_AGE_WARN },
+	{ "age-critical", required_argument, NULL, OPT_AGE_CRIT },
+	{ "age-oldest-unseen", no_argument, NULL, OPT_AGE_OLDEST_UNSEEN },
+	{ "quota", no_argument, NULL, OPT_QUOTA },
+	{ "quota-warning", required_argument, NULL, OPT_QUOTA_WARN },
+	{ "quota-critical", required_argument, NULL, OPT_QUOTA_CRIT },
+	{ "delete-matched", no_argument, NULL, OPT_DELETE_MATCHED },
+	{ "append", no_argument, NULL, OPT_APPEND },
+	{ "idle", no_argument, NULL, OPT_IDLE },
+	{ "script", required_argument, NULL, OPT_SCRIPT },
+	{ "pipeline", no_argument, NULL, OPT_PIPELINE },
+	{ "repeat", required_argument, NULL, OPT_REPEAT },
+	{ "interval", required_argument, NULL, OPT_INTERVAL },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -143,8 +187,43 @@ void options_help(struct sbuf *out)
 "Mailbox:\n"
 "  -m, --mailbox NAME       mailbox to examine (default INBOX; UTF-8 allowed)\n"
 "      --select             SELECT instead of the read-only EXAMINE\n"
-"      --fetch MODE         none, headers (default: the newest message's\n"
-"                           Subject/Date/From, never setting \\Seen), full\n"
+"      --fetch MODE         none, headers (default: the newest matched or\n"
+"                           newest message's Subject/Date/From, never\n"
+"                           setting \\Seen), full (the whole message)\n"
+"      --namespace          NAMESPACE step; folder names without the personal\n"
+"                           prefix are resolved with it\n"
+"      --list               LIST step (special-use folders in the long output)\n"
+"      --expect-folder NAME CRITICAL when NAME is missing (repeatable; implies\n"
+"                           --list)\n"
+"      --search CRITERIA    UID SEARCH with these criteria, e.g. UNSEEN or\n"
+"                           'SUBJECT \"probe\" SINCE 1-Jan-2026'\n"
+"      --messages-warning RANGE, --messages-critical RANGE\n"
+"      --unseen-warning RANGE,   --unseen-critical RANGE\n"
+"      --matched-warning RANGE,  --matched-critical RANGE\n"
+"                           thresholds on the message, unseen and matched\n"
+"                           counts (Nagios range syntax)\n"
+"      --age-warning SECONDS, --age-critical SECONDS\n"
+"                           alert when the newest matched (or newest) message\n"
+"                           is older than this: mail is no longer delivered\n"
+"      --age-oldest-unseen  apply the age thresholds to the oldest unseen\n"
+"                           message instead (stuck-queue detection)\n"
+"      --quota              GETQUOTAROOT step: usage in percent\n"
+"      --quota-warning RANGE, --quota-critical RANGE\n"
+"                           thresholds on the quota usage in percent\n"
+"      --delete-matched     delete (UID EXPUNGE) the messages --search matched\n"
+"      --append             write path: APPEND a probe message, find it, fetch\n"
+"                           it, delete it\n"
+"      --idle               push latency: IDLE on the mailbox while a second\n"
+"                           connection appends a probe message\n"
+"      --script FILE        run the IMAP commands in FILE after login, each as\n"
+"                           its own timed step (format: see the man page)\n"
+"\n"
+"Performance and SLA:\n"
+"      --pipeline           send the commands after login together (fewer\n"
+"                           round trips; each still timed on its own)\n"
+"      --repeat N           run the session N times and report availability\n"
+"                           and latency percentiles\n"
+"      --interval SECONDS   pause between repeated sessions (default 0)\n"
 "\n"
 "Thresholds and output:\n"
 "  -w, --warning RANGE      WARNING when the total session time (seconds) is\n"
@@ -290,6 +369,20 @@ static int parse_range_opt(struct options *o, const char *opt, const char *arg, 
 	if (range_parse(arg, r, err, sizeof(err)) < 0)
 		return fail(o, "%s %s: %s", opt, arg, err);
 	return OPTIONS_OK;
+}
+
+/* --age-warning/--age-critical SECONDS: alert when the message is older,
+ * i.e. the range "~:SECONDS"; a full range is accepted too. */
+static int parse_age(struct options *o, const char *opt, const char *arg, struct range *r)
+{
+	char rng[64];
+	if (strlen(arg) >= sizeof(rng) - 3)
+		return fail(o, "%s: argument too long", opt);
+	if (strspn(arg, "0123456789.") == strlen(arg) && *arg) {
+		snprintf(rng, sizeof(rng), "~:%s", arg);
+		arg = rng;
+	}
+	return parse_range_opt(o, opt, arg, r);
 }
 
 static const char *const auth_names[] = {
@@ -447,6 +540,77 @@ static int handle(struct options *o, int c, const char *arg)
 		else
 			return fail(o, "--output %s: choices are nagios, json, prometheus", arg);
 		break;
+	case OPT_NAMESPACE:
+		cfg->namespace_step = 1;
+		break;
+	case OPT_LIST:
+		cfg->list_step = 1;
+		break;
+	case OPT_EXPECT_FOLDER:
+		if (!*arg || strpbrk(arg, "\r\n"))
+			return fail(o, "--expect-folder: empty name or a line break in it");
+		if (cfg->n_expect_folder >= PROBE_MAX_FOLDERS)
+			return fail(o, "--expect-folder: at most %d folders", PROBE_MAX_FOLDERS);
+		cfg->expect_folder[cfg->n_expect_folder++] = arg;
+		cfg->list_step = 1;
+		break;
+	case OPT_MESSAGES_WARN:
+		return parse_range_opt(o, "--messages-warning", arg, &cfg->messages.warn);
+	case OPT_MESSAGES_CRIT:
+		return parse_range_opt(o, "--messages-critical", arg, &cfg->messages.crit);
+	case OPT_UNSEEN_WARN:
+		return parse_range_opt(o, "--unseen-warning", arg, &cfg->unseen.warn);
+	case OPT_UNSEEN_CRIT:
+		return parse_range_opt(o, "--unseen-critical", arg, &cfg->unseen.crit);
+	case OPT_MATCHED_WARN:
+		return parse_range_opt(o, "--matched-warning", arg, &cfg->matched.warn);
+	case OPT_MATCHED_CRIT:
+		return parse_range_opt(o, "--matched-critical", arg, &cfg->matched.crit);
+	case OPT_AGE_WARN:
+		return parse_age(o, "--age-warning", arg, &cfg->age.warn);
+	case OPT_AGE_CRIT:
+		return parse_age(o, "--age-critical", arg, &cfg->age.crit);
+	case OPT_AGE_OLDEST_UNSEEN:
+		cfg->age_oldest_unseen = 1;
+		break;
+	case OPT_QUOTA:
+		cfg->quota_step = 1;
+		break;
+	case OPT_QUOTA_WARN:
+		cfg->quota_step = 1;
+		return parse_range_opt(o, "--quota-warning", arg, &cfg->quota.warn);
+	case OPT_QUOTA_CRIT:
+		cfg->quota_step = 1;
+		return parse_range_opt(o, "--quota-critical", arg, &cfg->quota.crit);
+	case OPT_DELETE_MATCHED:
+		cfg->delete_matched = 1;
+		break;
+	case OPT_APPEND:
+		cfg->append = 1;
+		break;
+	case OPT_IDLE:
+		cfg->idle = 1;
+		break;
+	case OPT_SCRIPT:
+		cfg->script = arg;
+		break;
+	case OPT_PIPELINE:
+		cfg->pipeline = 1;
+		break;
+	case OPT_REPEAT:
+		if (parse_uint(arg, 100000, &v) < 0 || v == 0)
+			return fail(o, "--repeat %s: a number of sessions from 1 to 100000", arg);
+		cfg->repeat = (unsigned)v;
+		break;
+	case OPT_INTERVAL: {
+		char *end;
+		errno = 0;
+		double d = strtod(arg, &end);
+		if (errno || *end || !(d >= 0) || d > 86400)
+			return fail(o, "--interval %s: seconds between sessions, 0 to 86400", arg);
+		cfg->interval_s = d;
+		break;
+	}
 	default:
 		return fail(o, "unknown option");
 	}

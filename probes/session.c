@@ -408,14 +408,7 @@ static void add_perfdata(struct sess *s)
 	}
 	if (s->have_cert_days)
 		report_perf(rep, "cert_days", s->cert_days, "", 1, cfg->cert_days_set ? &cfg->cert_days : NULL);
-	if (s->mb.have_exists) {
-		report_perf(rep, "messages", s->mb.exists, "", 0, &cfg->messages);
-		report_perf(rep, "recent", s->mb.recent, "", 0, NULL);
-	}
-	if (s->mb.have_unseen)
-		report_perf(rep, "unseen", s->mb.unseen, "", 0, &cfg->unseen);
-	if (s->msg.got)
-		report_perf(rep, "size", (double)s->msg.size, "B", 0, NULL);
+	sess_mailbox_perf(s);
 }
 
 /* The success summary: threshold notes first, then who/what/how long. */
@@ -433,17 +426,12 @@ static void ok_summary(struct sess *s, const char *notes)
 		snprintf(via + strlen(via), sizeof(via) - strlen(via), " %s", s->mech);
 	else
 		snprintf(via + strlen(via), sizeof(via) - strlen(via), " (no login)");
-	if (s->mb.have_exists) {
-		snprintf(box, sizeof(box), ", %s: %u messages", cfg->mailbox, s->mb.exists);
-		if (s->mb.have_unseen)
-			snprintf(box + strlen(box), sizeof(box) - strlen(box), " (%u unseen)", s->mb.unseen);
-	}
+	sess_mailbox_summary(s, box, sizeof(box));
 	report_set_summary(rep, "%s%s%s%s%s in %.3fs", notes, notes[0] ? " - " : "", who, via, box,
 			   clock_ns_to_s(rep->total_ns));
 }
 
-static void note(struct sbuf *notes, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void note(struct sbuf *notes, const char *fmt, ...)
+void sess_note(struct sbuf *notes, const char *fmt, ...)
 {
 	va_list ap;
 	if (notes->len)
@@ -453,15 +441,14 @@ static void note(struct sbuf *notes, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* Count thresholds: raise the state and say why. */
-static void check_count(struct sess *s, struct sbuf *notes, const char *what, double v,
+void sess_check_count(struct sess *s, struct sbuf *notes, const char *what, double v,
 			const struct thresholds *th)
 {
 	int st = thresholds_check(th, v);
 	if (st == STATE_OK)
 		return;
 	report_raise(s->rep, st);
-	note(notes, "%s %.0f outside the %s range %s", what, v, st == STATE_CRITICAL ? "critical" : "warning",
+	sess_note(notes, "%s %.0f outside the %s range %s", what, v, st == STATE_CRITICAL ? "critical" : "warning",
 	     st == STATE_CRITICAL ? th->crit.text : th->warn.text);
 }
 
@@ -473,15 +460,12 @@ static void check_thresholds(struct sess *s, struct sbuf *notes)
 
 	if (state != STATE_OK) {
 		report_raise(s->rep, state);
-		note(notes, "session took %.3fs (%s threshold %s)", t, state == STATE_CRITICAL ? "critical" : "warning",
+		sess_note(notes, "session took %.3fs (%s threshold %s)", t, state == STATE_CRITICAL ? "critical" : "warning",
 		     state == STATE_CRITICAL ? cfg->time.crit.text : cfg->time.warn.text);
 	}
 	if (s->cert_note[0])
-		note(notes, "%s", s->cert_note);
-	if (s->mb.have_exists)
-		check_count(s, notes, "messages", s->mb.exists, &cfg->messages);
-	if (s->mb.have_unseen)
-		check_count(s, notes, "unseen", s->mb.unseen, &cfg->unseen);
+		sess_note(notes, "%s", s->cert_note);
+	sess_mailbox_thresholds(s, notes);
 }
 
 /* ---------------------------------------------------------------- runner */
@@ -518,12 +502,8 @@ static void run_steps(struct sess *s)
 		goto out;
 	if (!pre && sess_auth(s) < 0)
 		goto out;
-	if (strcmp(cfg->auth, "none") && (pre || s->mech[0])) {
-		if (sess_examine(s) < 0)
-			goto out;
-		if (sess_fetch(s) < 0)
-			goto out;
-	}
+	if (strcmp(cfg->auth, "none") && (pre || s->mech[0]))
+		sess_mailbox_steps(s);
 out:
 	if (!s->timed_out && imap_conn_err(s->conn) != IMAP_E_EOF && imap_conn_err(s->conn) != IMAP_E_BYE &&
 	    imap_conn_err(s->conn) != IMAP_E_IO && imap_conn_err(s->conn) != IMAP_E_PROTOCOL &&

@@ -73,12 +73,24 @@ void sess_format_result(const struct imap_result *res, char *buf, size_t len);
 void sess_note_alert(struct sess *s, const char *code, const char *text);
 /* Make sure capabilities are known (CAPABILITY step if needed). */
 int sess_ensure_caps(struct sess *s);
+/* Append ", "-separated note text (threshold explanations). */
+void sess_note(struct sbuf *notes, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Check v against th: raise the state and add a note when it alerts. */
+void sess_check_count(struct sess *s, struct sbuf *notes, const char *what, double v,
+		      const struct thresholds *th);
 int do_capability(struct sess *s);
 
 /* ---- untagged data and mailbox steps (session_mailbox.c) */
 int sess_on_untagged(void *ud, struct imap_conn *c, const struct imap_response *r);
-int sess_examine(struct sess *s);
-int sess_fetch(struct sess *s);
+/* Everything after authentication: examine/select, search, fetch, ...;
+ * returns -1 once a step failed (already recorded). */
+int sess_mailbox_steps(struct sess *s);
+/* Perfdata for the counts the mailbox steps measured. */
+void sess_mailbox_perf(struct sess *s);
+/* Threshold checks on those counts: raise the state, add notes. */
+void sess_mailbox_thresholds(struct sess *s, struct sbuf *notes);
+/* ", INBOX: 5 messages (2 unseen)" for the OK summary ("" if nothing). */
+void sess_mailbox_summary(struct sess *s, char *buf, size_t len);
 
 /* ---- authentication (session_auth.c) */
 int sess_auth(struct sess *s);

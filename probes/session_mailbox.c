@@ -194,7 +194,7 @@ int sess_on_untagged(void *ud, struct imap_conn *c, const struct imap_response *
 
 /* ---------------------------------------------------------------- mailbox */
 
-int sess_examine(struct sess *s)
+static int sess_examine(struct sess *s)
 {
 	const struct probe_config *cfg = s->cfg;
 	char name[1024];
@@ -254,7 +254,7 @@ int sess_examine(struct sess *s)
 	return 0;
 }
 
-int sess_fetch(struct sess *s)
+static int sess_fetch(struct sess *s)
 {
 	const struct probe_config *cfg = s->cfg;
 	struct imap_cmd cmd;
@@ -288,4 +288,48 @@ int sess_fetch(struct sess *s)
 	sess_ok(st, "message %u (UID %llu, %llu bytes): \"%s\"%s%s", s->msg.seq, (unsigned long long)s->msg.uid,
 		(unsigned long long)s->msg.size, s->msg.subject, s->msg.from[0] ? " from " : "", s->msg.from);
 	return 0;
+}
+
+int sess_mailbox_steps(struct sess *s)
+{
+	if (sess_examine(s) < 0)
+		return -1;
+	if (sess_fetch(s) < 0)
+		return -1;
+	return 0;
+}
+
+void sess_mailbox_perf(struct sess *s)
+{
+	const struct probe_config *cfg = s->cfg;
+	struct report *rep = s->rep;
+
+	if (s->mb.have_exists) {
+		report_perf(rep, "messages", s->mb.exists, "", 0, &cfg->messages);
+		report_perf(rep, "recent", s->mb.recent, "", 0, NULL);
+	}
+	if (s->mb.have_unseen)
+		report_perf(rep, "unseen", s->mb.unseen, "", 0, &cfg->unseen);
+	if (s->msg.got)
+		report_perf(rep, "size", (double)s->msg.size, "B", 0, NULL);
+}
+
+void sess_mailbox_thresholds(struct sess *s, struct sbuf *notes)
+{
+	const struct probe_config *cfg = s->cfg;
+
+	if (s->mb.have_exists)
+		sess_check_count(s, notes, "messages", s->mb.exists, &cfg->messages);
+	if (s->mb.have_unseen)
+		sess_check_count(s, notes, "unseen", s->mb.unseen, &cfg->unseen);
+}
+
+void sess_mailbox_summary(struct sess *s, char *buf, size_t len)
+{
+	buf[0] = '\0';
+	if (!s->mb.have_exists)
+		return;
+	snprintf(buf, len, ", %s: %u messages", s->cfg->mailbox, s->mb.exists);
+	if (s->mb.have_unseen)
+		snprintf(buf + strlen(buf), len - strlen(buf), " (%u unseen)", s->mb.unseen);
 }
