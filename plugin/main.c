@@ -15,6 +15,7 @@
 #include "output.h"
 #include "report.h"
 #include "session.h"
+#include "sla.h"
 #include "util.h"
 
 #define TRACE_MAX (256 * 1024)
@@ -70,7 +71,10 @@ int main(int argc, char **argv)
 	}
 
 	report_init(&rep, opts.cfg.timeout_s);
-	state = session_run(&opts.cfg, &env, &rep);
+	if (opts.cfg.repeat > 1)
+		state = sla_run(&opts.cfg, &env, &rep);
+	else
+		state = session_run(&opts.cfg, &env, &rep);
 	enum output_format fmt = opts.cfg.output;
 	int verbose = opts.cfg.verbose;
 	options_free(&opts);

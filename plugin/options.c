@@ -53,6 +53,8 @@ enum {
 	OPT_PIPELINE,
 	OPT_REPEAT,
 	OPT_INTERVAL,
+	OPT_AVAIL_WARN,
+	OPT_AVAIL_CRIT,
 };
 
 static const struct option long_opts[] = {
@@ -108,6 +110,8 @@ static const struct option long_opts[] = {
 	{ "pipeline", no_argument, NULL, OPT_PIPELINE },
 	{ "repeat", required_argument, NULL, OPT_REPEAT },
 	{ "interval", required_argument, NULL, OPT_INTERVAL },
+	{ "availability-warning", required_argument, NULL, OPT_AVAIL_WARN },
+	{ "availability-critical", required_argument, NULL, OPT_AVAIL_CRIT },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -224,6 +228,11 @@ void options_help(struct sbuf *out)
 "      --repeat N           run the session N times and report availability\n"
 "                           and latency percentiles\n"
 "      --interval SECONDS   pause between repeated sessions (default 0)\n"
+"      --availability-warning RANGE, --availability-critical RANGE\n"
+"                           thresholds on the percentage of sessions that\n"
+"                           worked (default: WARNING below 100, CRITICAL at\n"
+"                           0); with --repeat, -w/-c apply to the p95 session\n"
+"                           time\n"
 "\n"
 "Thresholds and output:\n"
 "  -w, --warning RANGE      WARNING when the total session time (seconds) is\n"
@@ -611,6 +620,10 @@ static int handle(struct options *o, int c, const char *arg)
 		cfg->interval_s = d;
 		break;
 	}
+	case OPT_AVAIL_WARN:
+		return parse_range_opt(o, "--availability-warning", arg, &cfg->availability.warn);
+	case OPT_AVAIL_CRIT:
+		return parse_range_opt(o, "--availability-critical", arg, &cfg->availability.crit);
 	default:
 		return fail(o, "unknown option");
 	}
@@ -626,6 +639,12 @@ static int check_config(struct options *o)
 	if (!cfg->port)
 		cfg->port = cfg->tls == TLSMODE_IMPLICIT ? 993 : 143;
 	cfg->password = o->password_buf;
+	if (!cfg->availability.warn.set)
+		range_parse("100:", &cfg->availability.warn, o->err, sizeof(o->err));
+	if (!cfg->availability.crit.set)
+		range_parse("@0:0", &cfg->availability.crit, o->err, sizeof(o->err));
+	if (cfg->interval_s > 0 && cfg->repeat < 2)
+		return fail(o, "--interval needs --repeat N (N > 1)");
 	cfg->token = o->token_buf;
 
 	const char *a = cfg->auth;

@@ -64,6 +64,7 @@ struct probe_config {
 	/* thresholds */
 	struct thresholds time;     /* -w/-c on total session time */
 	struct thresholds messages, unseen, matched, age, quota;
+	struct thresholds availability; /* SLA mode, percent */
 	int age_oldest_unseen;
 
 	/* behaviour */
