@@ -1017,6 +1017,106 @@ Test(parse, stream_any_chunking)
 	free(whole);
 }
 
+/* Everything the parser says about a byte stream, fed in chunks of at
+ * most maxchunk bytes (0: all at once): each response's dump and end
+ * offset, then the error and its offset, or how much is pending. */
+static char *transcript(const char *in, size_t len, const struct imap_limits *lim,
+			size_t maxchunk, uint64_t seed)
+{
+	struct imap_parser *p = g_tmp = mk(lim);
+	char *buf = NULL, *d;
+	size_t sz = 0, off = 0, c;
+	FILE *f = open_memstream(&buf, &sz);
+	uint64_t s = seed;
+	int rc = IMAP_PARSE_NEED_MORE;
+
+	while (off < len && rc != IMAP_PARSE_ERROR) {
+		size_t n = maxchunk ? 1 + rng(&s) % maxchunk : len - off;
+
+		if (n > len - off)
+			n = len - off;
+		while (n) {
+			rc = imap_parser_feed(p, in + off, n, &c);
+			off += c;
+			n -= c;
+			if (rc == IMAP_PARSE_ERROR) {
+				fprintf(f, "E%d@%zu", (int)imap_parser_error(p), off);
+				break;
+			}
+			if (rc == IMAP_PARSE_DONE) {
+				d = dump(imap_parser_response(p));
+				fprintf(f, "%s@%zu\n", d, off);
+				free(d);
+			} else {
+				cr_assert_eq(n, 0);
+			}
+		}
+	}
+	if (rc != IMAP_PARSE_ERROR)
+		fprintf(f, "N%llu", (unsigned long long)imap_parser_pending(p));
+	fclose(f);
+	imap_parser_free(p);
+	g_tmp = NULL;
+	return buf;
+}
+
+Test(parse, random_streams_same_result_every_way)
+{
+	static const char *const frag[] = {
+		"* ", "a1 ", "+", "+ ", "* 1 FETCH (", "OK ", "no ", "BYE ", "[", "]", "(", ")",
+		" ", " ", " ", "\"", "\\", "{", "}", "{3}\r\n", "{0}\r\n", "{2+}\r\n", "{1}\n",
+		"abc", "NIL", "BODY[", "12", "\\Seen", "\r\n", "\r\n", "\n", "\r", "\x01", "\xff",
+		"[ALERT] ", "UIDVALIDITY 5", "* OK [CAPABILITY IMAP4rev1] hi\r\n",
+		"a2 OK done\r\n", "* SEARCH 1 2\r\n", "\0",
+		"* 3 EXISTS\r\n", "+\r\n", "* 2 FETCH (BODY[] {3}\r\na)b UID 4)\r\n",
+		"a3 NO [X (a]b)] t\n", "* LIST () \"/\" \"a\\\"b\"\r\n", "* BYE\r\n",
+		"* 2 FETCH (BODY[] {3}\r\na)b UID 4)\r\n", "a2 OK done\r\n", "* 3 EXISTS\r\n",
+	};
+	const size_t nfrag = sizeof(frag) / sizeof(frag[0]);
+	struct imap_limits lim;
+	char in[512];
+	uint64_t s = 42;
+	size_t ndone = 0, nerr = 0, nresp = 0;
+
+	imap_limits_default(&lim);
+	lim.max_text = 96;
+	lim.max_literal = 64;
+	lim.max_literal_keep = 4;
+	lim.max_tokens = 24;
+	lim.max_depth = 4;
+	for (int iter = 0; iter < 1500; iter++) {
+		size_t len = 0, nf = 1 + rng(&s) % 24;
+		char *whole, *t, *last;
+
+		for (size_t k = 0; k < nf; k++) {
+			const char *fr = frag[rng(&s) % nfrag];
+			size_t fl = fr[0] ? strlen(fr) : 1;   /* "\0" is one NUL byte */
+
+			if (len + fl > sizeof(in))
+				break;
+			memcpy(in + len, fr, fl);
+			len += fl;
+		}
+		whole = transcript(in, len, &lim, 0, 0);
+		/* records end in '\n'; the last one is the error or "N" */
+		last = strrchr(whole, '\n');
+		ndone += last != NULL;
+		for (const char *q = whole; (q = strchr(q, '\n')); q++)
+			nresp++;
+		nerr += *(last ? last + 1 : whole) == 'E';
+		for (size_t m = 1; m <= 9; m += 4) {
+			t = transcript(in, len, &lim, m, (uint64_t)iter * 7 + m);
+			cr_assert_str_eq(t, whole, "iter %d chunk max %zu", iter, m);
+			free(t);
+		}
+		free(whole);
+	}
+	/* the generator must exercise both outcomes */
+	cr_assert_gt(ndone, 200);
+	cr_assert_gt(nresp, 300);
+	cr_assert_gt(nerr, 200);
+}
+
 Test(parse, pending_and_incomplete)
 {
 	struct imap_parser *p = mk(NULL);
