@@ -681,8 +681,8 @@ static int conn_parse_error(struct imap_conn *c)
 	trace_flush(c, 1);
 	if (pe == IMAP_PERR_LIMIT)
 		return conn_fatal(c, IMAP_E_LIMIT, "server response too large (%s): %s", c->ctx, pm);
-	return conn_fatal(c, IMAP_E_PROTOCOL, "unparseable server response (%s): %s%s: \"%s\"",
-			  c->ctx, pe == IMAP_PERR_NUL ? "NUL byte " : "", pm, c->lastline);
+	return conn_fatal(c, IMAP_E_PROTOCOL, "unparseable server response (%s): %s: \"%s\"",
+			  c->ctx, pm, c->lastline);
 }
 
 /* The next complete response from the server. */

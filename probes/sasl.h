@@ -53,7 +53,9 @@ struct sasl_mech {
 	 * initial response in out (used as SASL-IR when the server offers it,
 	 * else sent after the first empty challenge), or SASL_CONTINUE with
 	 * out empty and *has_initial = 0 for server-first mechanisms
-	 * (CRAM-MD5, LOGIN). */
+	 * (CRAM-MD5, LOGIN).  start() may be called again until the first
+	 * step(): it then returns the same initial response (for a server
+	 * without SASL-IR); after a step() it fails. */
 	int (*start)(struct sasl *s, struct sbuf *out, int *has_initial);
 	/* Answer a decoded challenge.  Both start() and step() reset out
 	 * first; on SASL_FAIL out is wiped and empty.  out may hold a secret

@@ -8,7 +8,7 @@
 
 #include <string.h>
 
-enum { CRAM_INIT, CRAM_STARTED, CRAM_ANSWERED };
+enum { CRAM_INIT, CRAM_STARTED, CRAM_ANSWERED, CRAM_FAILED };
 
 static int cram_start(struct sasl *s, struct sbuf *out, int *has_initial)
 {
@@ -16,7 +16,7 @@ static int cram_start(struct sasl *s, struct sbuf *out, int *has_initial)
 
 	sb_reset(out);
 	*has_initial = 0;
-	if (s->state != CRAM_INIT)
+	if (s->state != CRAM_INIT && s->state != CRAM_STARTED)
 		return sasl_fail(s, "exchange already started");
 	if (!c->username || !*c->username)
 		return sasl_fail(s, "CRAM-MD5 needs a username");
@@ -50,9 +50,8 @@ static int cram_answer(struct sasl *s, const unsigned char *in, size_t inlen, st
 	return sasl_out_check(s, out, SASL_DONE);
 }
 
-static int cram_step(struct sasl *s, const unsigned char *in, size_t inlen, struct sbuf *out)
+static int cram_dispatch(struct sasl *s, const unsigned char *in, size_t inlen, struct sbuf *out)
 {
-	sb_reset(out);
 	switch (s->state) {
 	case CRAM_STARTED:
 		return cram_answer(s, in, inlen, out);
@@ -61,6 +60,17 @@ static int cram_step(struct sasl *s, const unsigned char *in, size_t inlen, stru
 	default:
 		return sasl_fail(s, "challenge before start");
 	}
+}
+
+static int cram_step(struct sasl *s, const unsigned char *in, size_t inlen, struct sbuf *out)
+{
+	int rc;
+
+	sb_reset(out);
+	rc = cram_dispatch(s, in, inlen, out);
+	if (rc == SASL_FAIL)
+		s->state = CRAM_FAILED;
+	return rc;
 }
 
 static int cram_finished(struct sasl *s)

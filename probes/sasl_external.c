@@ -4,13 +4,13 @@
 #include "config.h"
 #include "sasl.h"
 
-enum { EXT_INIT, EXT_SENT };
+enum { EXT_INIT, EXT_SENT, EXT_FAILED };
 
 static int external_start(struct sasl *s, struct sbuf *out, int *has_initial)
 {
 	sb_reset(out);
 	*has_initial = 1;
-	if (s->state != EXT_INIT)
+	if (s->state != EXT_INIT && s->state != EXT_SENT)
 		return sasl_fail(s, "exchange already started");
 	if (s->creds->authzid)
 		sb_puts(out, s->creds->authzid);
@@ -23,6 +23,7 @@ static int external_step(struct sasl *s, const unsigned char *in, size_t inlen, 
 	(void)in;
 	(void)inlen;
 	sb_reset(out);
+	s->state = EXT_FAILED;
 	return sasl_fail(s, "unexpected challenge after the initial response");
 }
 

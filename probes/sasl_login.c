@@ -6,7 +6,7 @@
 #include "config.h"
 #include "sasl.h"
 
-enum { LOGIN_INIT, LOGIN_STARTED, LOGIN_USER_SENT, LOGIN_PASS_SENT };
+enum { LOGIN_INIT, LOGIN_STARTED, LOGIN_USER_SENT, LOGIN_PASS_SENT, LOGIN_FAILED };
 
 static int login_start(struct sasl *s, struct sbuf *out, int *has_initial)
 {
@@ -14,7 +14,7 @@ static int login_start(struct sasl *s, struct sbuf *out, int *has_initial)
 
 	sb_reset(out);
 	*has_initial = 0;
-	if (s->state != LOGIN_INIT)
+	if (s->state != LOGIN_INIT && s->state != LOGIN_STARTED)
 		return sasl_fail(s, "exchange already started");
 	if (!c->username || !*c->username)
 		return sasl_fail(s, "LOGIN needs a username");
@@ -39,6 +39,7 @@ static int login_step(struct sasl *s, const unsigned char *in, size_t inlen, str
 		s->state = LOGIN_PASS_SENT;
 		return sasl_out_check(s, out, SASL_DONE);
 	case LOGIN_PASS_SENT:
+		s->state = LOGIN_FAILED;
 		return sasl_fail(s, "unexpected third challenge");
 	default:
 		return sasl_fail(s, "challenge before start");

@@ -43,7 +43,7 @@ static int oauth_check_creds(struct sasl *s, int need_user)
 	const struct sasl_creds *c = s->creds;
 	const char *mech = s->mech->name;
 
-	if (s->state != OAUTH_INIT)
+	if (s->state != OAUTH_INIT && s->state != OAUTH_SENT)
 		return sasl_fail(s, "exchange already started");
 	if (!c->token)
 		return sasl_fail(s, "%s needs a bearer token", mech);
@@ -202,7 +202,7 @@ static long js_string(struct jscan *j, char *dst, size_t dstsz)
 	while (j->p < j->end) {
 		int c = *j->p++;
 		if (c == '"') {
-			if (dst)
+			if (dst && dstsz)
 				dst[(size_t)n < dstsz ? (size_t)n : dstsz - 1] = '\0';
 			return n;
 		}
@@ -234,7 +234,7 @@ static int js_scalar(struct jscan *j, char *dst, size_t dstsz)
 		n++;
 		j->p++;
 	}
-	if (dst)
+	if (dst && dstsz)
 		dst[n < dstsz ? n : dstsz - 1] = '\0';
 	return n ? 0 : -1;
 }

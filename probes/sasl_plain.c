@@ -4,7 +4,7 @@
 #include "config.h"
 #include "sasl.h"
 
-enum { PLAIN_INIT, PLAIN_SENT };
+enum { PLAIN_INIT, PLAIN_SENT, PLAIN_FAILED };
 
 static int plain_start(struct sasl *s, struct sbuf *out, int *has_initial)
 {
@@ -12,7 +12,7 @@ static int plain_start(struct sasl *s, struct sbuf *out, int *has_initial)
 
 	sb_reset(out);
 	*has_initial = 1;
-	if (s->state != PLAIN_INIT)
+	if (s->state != PLAIN_INIT && s->state != PLAIN_SENT)
 		return sasl_fail(s, "exchange already started");
 	if (!c->username || !*c->username)
 		return sasl_fail(s, "PLAIN needs a username");
@@ -34,6 +34,7 @@ static int plain_step(struct sasl *s, const unsigned char *in, size_t inlen, str
 	(void)in;
 	(void)inlen;
 	sb_reset(out);
+	s->state = PLAIN_FAILED;
 	return sasl_fail(s, "unexpected challenge after the initial response");
 }
 

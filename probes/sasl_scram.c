@@ -22,7 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { SCRAM_INIT, SCRAM_FIRST_SENT, SCRAM_FINAL_SENT, SCRAM_VERIFIED };
+enum { SCRAM_INIT, SCRAM_FIRST_SENT, SCRAM_FINAL_SENT, SCRAM_VERIFIED, SCRAM_FAILED };
 
 #define SCRAM_NONCE_BYTES      24      /* random bytes; 32 base64 chars */
 #define SCRAM_MAX_NONCE        64      /* client nonce characters */
@@ -238,6 +238,10 @@ static int scram_start(struct sasl *s, struct sbuf *out, int *has_initial)
 
 	sb_reset(out);
 	*has_initial = 1;
+	if (s->state == SCRAM_FIRST_SENT) {     /* asked again: same message */
+		sb_append(out, p->cfm, p->cfm_len);
+		return sasl_out_check(s, out, SASL_CONTINUE);
+	}
 	if (s->state != SCRAM_INIT)
 		return sasl_fail(s, "exchange already started");
 	if (!c->username || !*c->username)
@@ -533,9 +537,8 @@ static int scram_server_final(struct sasl *s, const unsigned char *in, size_t in
 	return SASL_DONE;
 }
 
-static int scram_step(struct sasl *s, const unsigned char *in, size_t inlen, struct sbuf *out)
+static int scram_dispatch(struct sasl *s, const unsigned char *in, size_t inlen, struct sbuf *out)
 {
-	sb_reset(out);
 	switch (s->state) {
 	case SCRAM_FIRST_SENT:
 		return scram_server_first(s, in, inlen, out);
@@ -546,6 +549,18 @@ static int scram_step(struct sasl *s, const unsigned char *in, size_t inlen, str
 	default:
 		return sasl_fail(s, "challenge before start");
 	}
+}
+
+/* Any failure ends the exchange: start() and finished() then say so. */
+static int scram_step(struct sasl *s, const unsigned char *in, size_t inlen, struct sbuf *out)
+{
+	int rc;
+
+	sb_reset(out);
+	rc = scram_dispatch(s, in, inlen, out);
+	if (rc == SASL_FAIL)
+		s->state = SCRAM_FAILED;
+	return rc;
 }
 
 static int scram_finished(struct sasl *s)

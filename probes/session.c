@@ -470,16 +470,18 @@ static void check_thresholds(struct sess *s, struct sbuf *notes)
 
 /* ---------------------------------------------------------------- runner */
 
-static void run_steps(struct sess *s)
+/* Connect, TLS, greeting, STARTTLS, login: see session_int.h.  Also opens
+ * the second connection of --idle (session_mailbox.c). */
+int sess_open(struct sess *s)
 {
 	const struct probe_config *cfg = s->cfg;
 	struct transport *tr = NULL;
 
 	if (do_connect(s, &tr) < 0)
-		return;
+		return -1;
 	if (cfg->tls == TLSMODE_IMPLICIT && do_tls(s, &tr) < 0) {
 		transport_close(tr);
-		return;
+		return -1;
 	}
 	struct imap_conn_opts copts = {
 		.trace = s->env ? s->env->trace : NULL,
@@ -490,21 +492,27 @@ static void run_steps(struct sess *s)
 	if (!s->conn) {
 		transport_close(tr);
 		sess_fail(s, NULL, STATE_UNKNOWN, "out of memory");
-		return;
+		return -1;
 	}
 	imap_conn_set_deadline(s->conn, s->deadline);
 	imap_conn_set_handler(s->conn, sess_on_untagged, s);
 
 	int pre = do_greeting(s);
 	if (pre < 0)
-		return;
+		return -1;
+	s->greeted = 1;
 	if (cfg->tls == TLSMODE_STARTTLS && do_starttls(s) < 0)
-		goto out;
+		return -1;
 	if (!pre && sess_auth(s) < 0)
-		goto out;
-	if (strcmp(cfg->auth, "none") && (pre || s->mech[0]))
-		sess_mailbox_steps(s);
-out:
+		return -1;
+	return strcmp(cfg->auth, "none") && (pre || s->mech[0]) ? 1 : 0;
+}
+
+/* LOGOUT unless the connection is gone or was never greeted. */
+void sess_close(struct sess *s)
+{
+	if (!s->conn || !s->greeted)
+		return;
 	if (!s->timed_out && imap_conn_err(s->conn) != IMAP_E_EOF && imap_conn_err(s->conn) != IMAP_E_BYE &&
 	    imap_conn_err(s->conn) != IMAP_E_IO && imap_conn_err(s->conn) != IMAP_E_PROTOCOL &&
 	    imap_conn_err(s->conn) != IMAP_E_LIMIT) {
@@ -512,6 +520,13 @@ out:
 		do_logout(s);
 		s->failed |= failed;
 	}
+}
+
+static void run_steps(struct sess *s)
+{
+	if (sess_open(s) > 0)
+		sess_mailbox_steps(s);
+	sess_close(s);
 }
 
 int session_run(const struct probe_config *cfg, const struct session_env *env, struct report *rep)
@@ -527,9 +542,11 @@ int session_run(const struct probe_config *cfg, const struct session_env *env, s
 	report_info(rep, "host", "%s", cfg->host);
 	report_info(rep, "port", "%u", cfg->port);
 
-	run_steps(&s);
+	if (sess_mailbox_prepare(&s) == 0)
+		run_steps(&s);
 	if (s.conn)
 		imap_conn_free(s.conn);
+	sess_mailbox_release(&s);
 
 	rep->total_ns = clock_now_ns() - rep->start_ns;
 	if (s.mech[0])

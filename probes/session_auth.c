@@ -46,7 +46,7 @@ static int do_login(struct sess *s, struct step *st)
 			  s->encrypted ? "" : " (use --starttls or --ssl)");
 		return -1;
 	}
-	snprintf(s->mech, sizeof(s->mech), "LOGIN");
+	snprintf(s->mech, sizeof(s->mech), "IMAP LOGIN");
 	imap_cmd_init(&cmd, s->conn, "LOGIN");
 	imap_cmd_astring(&cmd, cfg->username, strlen(cfg->username), 0);
 	imap_cmd_astring(&cmd, cfg->password, strlen(cfg->password), 1);
@@ -200,15 +200,12 @@ static int do_sasl(struct sess *s, struct step *st, const struct sasl_mech *m)
 			sess_fail(s, st, STATE_CRITICAL, "%s: too many challenges from the server", cmdname);
 			goto done;
 		}
-		sb_reset(&out);
 		if (initial_pending) {
+			/* the server's first (empty) challenge asks for the initial
+			 * response that SASL-IR could not carry: still in out */
 			initial_pending = 0;
-			/* the server's first (empty) challenge asks for our initial response */
-			if (m->start(sa, &out, &has_initial) == SASL_FAIL) {
-				sess_fail(s, st, STATE_UNKNOWN, "%s: %s", m->name, sa->err);
-				goto done;
-			}
 		} else {
+			sb_reset(&out);
 			size_t cap = r->text_len + 4;
 			unsigned char *chal = malloc(cap);
 			long n = chal ? base64_decode(r->text, r->text_len, chal, cap) : -1;

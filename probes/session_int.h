@@ -7,16 +7,11 @@
 #include <time.h>
 
 #include "imap_conn.h"
+#include "mailbox_util.h"
+#include "probe.h"
 #include "report.h"
 #include "session.h"
 #include "tls.h"
-
-struct mailbox_state {
-	int have_exists, have_recent, have_unseen, have_uidvalidity, have_uidnext;
-	uint32_t exists, recent, unseen;
-	uint64_t uidvalidity, uidnext;
-	int read_only;
-};
 
 struct message_info {
 	int got;
@@ -25,7 +20,63 @@ struct message_info {
 	int have_date;
 	time_t internaldate;
 	char subject[256], from[256], date[96];
+	/* session_mailbox.c */
+	uint64_t want_uid;          /* accept only this UID's FETCH (0: any with data) */
+	uint32_t want_seq;          /* or this sequence number (0: any) */
+	int have_size, have_body;   /* RFC822.SIZE seen; a body section seen */
+	int full;                   /* the whole message (BODY[]) was fetched */
+	int parts;                  /* multipart: top-level parts (-1 unknown) */
+	char msgid[256];            /* Message-ID (sanitized) */
+	char ctype[64];             /* "multipart/mixed" */
 };
+
+struct mailbox_state {
+	int have_exists, have_recent, have_unseen, have_uidvalidity, have_uidnext;
+	uint32_t exists, recent, unseen;
+	uint64_t uidvalidity, uidnext;
+	int read_only;
+	/* session_mailbox.c: what the mailbox steps measured and found */
+	int frozen;                 /* counts measured: later EXISTS/STATUS only
+	                               update live_exists */
+	uint32_t live_exists;       /* EXISTS minus EXPUNGEs, always tracked */
+	unsigned expunged;          /* EXPUNGE responses seen */
+	int have_first_unseen;      /* [UNSEEN n] in the EXAMINE reply */
+	uint32_t first_unseen;
+	int have_size;              /* STATUS SIZE (STATUS=SIZE) */
+	uint64_t size;
+	char name[1024];            /* mailbox as resolved (UTF-8) */
+	char wire[1024];            /* ... in modified UTF-7 */
+	struct mbx_namespace ns;
+	/* LIST */
+	int listing, list_done, expect_ready;
+	unsigned folders;
+	char special[MBX_SPECIAL_COUNT][96];
+	char expect_name[PROBE_MAX_FOLDERS][256];   /* resolved --expect-folder */
+	unsigned char expect_found[PROBE_MAX_FOLDERS];
+	/* QUOTA */
+	int quota_asked;            /* 1 asked, 2 not supported, 3 failed */
+	struct mbx_quota quota;
+	char quota_note[256];
+	/* SEARCH */
+	struct mbx_search *search_into;   /* SEARCH/ESEARCH go there (NULL: dropped) */
+	struct message_info *fetch_into;  /* FETCH data goes there (NULL: dropped) */
+	int searched;
+	struct mbx_search search;   /* --search */
+	/* age */
+	int age_wanted, have_age, age_gone;
+	double age;
+	char age_what[128];
+	/* writes */
+	int deleted_set;
+	unsigned deleted;
+	double push_s;
+	int have_push;
+	/* --script */
+	int script_mode;
+	uint64_t script_bytes;
+};
+
+struct script;
 
 struct sess {
 	const struct probe_config *cfg;
@@ -45,6 +96,12 @@ struct sess {
 	int have_cert_days;
 	int failed;                 /* a step failed: stop */
 	int timed_out;
+	int greeted;                /* the greeting was read: LOGOUT makes sense */
+	/* session_mailbox.c: parsed before the session starts */
+	struct script *script;      /* --script */
+	struct script *crit;        /* --search criteria as parts */
+	size_t crit_first, crit_n;
+	int crit_8bit;
 };
 
 /* ---- step helpers (session.c) */
@@ -80,7 +137,21 @@ void sess_check_count(struct sess *s, struct sbuf *notes, const char *what, doub
 		      const struct thresholds *th);
 int do_capability(struct sess *s);
 
+/* Connect, TLS, greeting, STARTTLS and login for s (s->conn is set as soon
+ * as there is a connection, also on failure).  Returns 1 when the session
+ * is authenticated (or PREAUTH), 0 when no login was wanted (--auth none,
+ * no user), -1 after a failure (recorded).  Used for the main connection
+ * and for the --idle second connection. */
+int sess_open(struct sess *s);
+/* LOGOUT when the connection is still usable (keeps s->failed as it was). */
+void sess_close(struct sess *s);
+
 /* ---- untagged data and mailbox steps (session_mailbox.c) */
+/* Before connecting: check the mailbox options, parse --search criteria
+ * and --script; 0, or -1 after recording an UNKNOWN failure. */
+int sess_mailbox_prepare(struct sess *s);
+/* Free what prepare allocated. */
+void sess_mailbox_release(struct sess *s);
 int sess_on_untagged(void *ud, struct imap_conn *c, const struct imap_response *r);
 /* Everything after authentication: examine/select, search, fetch, ...;
  * returns -1 once a step failed (already recorded). */

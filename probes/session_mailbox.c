@@ -1,123 +1,146 @@
-/* session_mailbox.c - untagged data handling and the mailbox steps
- * (examine/select, fetch). */
+/* session_mailbox.c - everything after login, and the untagged data it
+ * needs:
+ *
+ *   [namespace] [list]                     one flight (with the next one
+ *   status + examine/select [+ quota]      when the mailbox name does not
+ *                                          depend on the namespace)
+ *   [search] [age_search]                  one flight
+ *   [fetch] [age]                          one flight
+ *   [store + expunge]                      --delete-matched, one flight
+ *   [append_cleanup + append, append_find, append_fetch, append_delete]
+ *   [idle_login, idle, idle_append, push, idle_done, idle_cleanup]
+ *   [script steps]
+ *
+ * A "flight" is a group of independent commands written in one go and
+ * answered in order: each still gets its own step, timed from the moment
+ * its bytes were written to the arrival of its tagged response.  Nothing
+ * changes mailbox state unless a write option asked for it: EXAMINE,
+ * BODY.PEEK, and SELECT only with --select, --delete-matched or --append. */
 #include "config.h"
 #include "session_int.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "clock.h"
+#include "crypto.h"
+#include "mime.h"
+#include "script.h"
+#include "transport.h"
 
-/* ---------------------------------------------------------------- untagged data */
+#define PROBE_MARKER_HEADER "X-Check-Imap-Session"
+#define PROBE_MARKER_VALUE  "probe"
+#define PROBE_DOMAIN        "check-imap-session.invalid"
+#define FLIGHT_MAX 6
+/* Probe messages left behind are removed once they are this old (or twice
+ * the timeout, whichever is longer), so a probe never deletes the message
+ * of another probe run that is still in progress. */
+#define LEFTOVER_MIN_AGE_S 600
+
+/* ================================================================ untagged data */
 
 static int parse_u64(const struct imap_response *r, size_t i, uint64_t *v)
 {
 	return i < r->ntok ? imap_tok_u64(r, &r->tok[i], v) : -1;
 }
 
-static time_t parse_internaldate(const char *s)
+static int is_section(const char *name, size_t len, const char *prefix)
 {
-	/* "17-Jul-1996 02:44:25 -0700" (day may be space-padded) */
-	static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
-	char mon[4];
-	int d, y, hh, mm, ss, tz;
-	struct tm tm = { 0 };
-
-	if (sscanf(s, " %d-%3s-%d %d:%d:%d %d", &d, mon, &y, &hh, &mm, &ss, &tz) != 7)
-		return (time_t)-1;
-	const char *m = strstr(months, mon);
-	if (!m || (m - months) % 3)
-		return (time_t)-1;
-	tm.tm_mday = d;
-	tm.tm_mon = (int)((m - months) / 3);
-	tm.tm_year = y - 1900;
-	tm.tm_hour = hh;
-	tm.tm_min = mm;
-	tm.tm_sec = ss;
-	time_t t = timegm(&tm);
-	int off = (tz / 100) * 3600 + (tz % 100) * 60;
-	return t - off;
+	size_t n = strlen(prefix);
+	return len >= n && !strncasecmp(name, prefix, n);
 }
 
-/* Copy header field `name` (unfolded) from a header block. */
-static void header_field(const char *hdr, size_t len, const char *name, char *out, size_t outlen)
+/* The body section that holds the whole message: BODY[], BINARY[],
+ * RFC822 (a partial "<origin>" suffix counts too). */
+static int whole_section(const char *name, size_t len)
 {
-	size_t nlen = strlen(name);
-	out[0] = '\0';
-	for (size_t i = 0; i + nlen < len; ) {
-		if ((i == 0 || hdr[i - 1] == '\n') && !strncasecmp(hdr + i, name, nlen) && hdr[i + nlen] == ':') {
-			size_t j = i + nlen + 1, o = 0;
-			while (j < len && o + 1 < outlen) {
-				if (hdr[j] == '\r' || hdr[j] == '\n') {
-					/* folding: CRLF followed by WSP continues */
-					size_t k = j;
-					while (k < len && (hdr[k] == '\r' || hdr[k] == '\n'))
-						k++;
-					if (k < len && (hdr[k] == ' ' || hdr[k] == '\t')) {
-						j = k;
-						continue;
-					}
-					break;
-				}
-				out[o++] = hdr[j++];
-			}
-			out[o] = '\0';
-			char tmp[512];
-			sanitize_text(tmp, sizeof(tmp) < outlen ? sizeof(tmp) : outlen, out, o);
-			snprintf(out, outlen, "%s", tmp);
-			return;
-		}
-		const char *nl = memchr(hdr + i, '\n', len - i);
-		if (!nl)
-			break;
-		i = (size_t)(nl - hdr) + 1;
+	return ascii_ieq(name, len, "RFC822") || is_section(name, len, "BODY[]") || is_section(name, len, "BINARY[]");
+}
+
+static void describe_message(struct message_info *m, const char *data, size_t len, int whole)
+{
+	char ct[256], type[64], boundary[128];
+
+	mime_header_display(data, len, "Subject", m->subject, sizeof(m->subject));
+	mime_header_display(data, len, "From", m->from, sizeof(m->from));
+	mime_header_display(data, len, "Date", m->date, sizeof(m->date));
+	mime_header_display(data, len, "Message-ID", m->msgid, sizeof(m->msgid));
+	if (mime_header_field(data, len, "Content-Type", ct, sizeof(ct)) &&
+	    mime_content_type(ct, type, sizeof(type), boundary, sizeof(boundary))) {
+		sanitize_text(m->ctype, sizeof(m->ctype), type, strlen(type));
+		if (whole && !strncmp(type, "multipart/", 10) && boundary[0])
+			m->parts = mime_count_parts(data, len, boundary);
 	}
 }
 
+/* A FETCH response: merged into mb.fetch_into when it is the message that
+ * is being fetched (by UID, by sequence number, or - for UID FETCH * - any
+ * response carrying message data rather than just a flag change). */
 static void handle_fetch(struct sess *s, const struct imap_response *r)
 {
-	struct message_info *m = &s->msg;
-	size_t i = 0;
+	struct message_info *t = s->mb.fetch_into;
+	uint64_t uid = 0, size = 0;
+	int have_uid = 0, have_size = 0, have_date = 0, data = 0;
+	time_t date = 0;
+	size_t body = 0;
 
-	if (r->ntok == 0 || r->tok[0].type != IMAP_TOK_LIST_OPEN)
+	if (!t || r->ntok == 0 || r->tok[0].type != IMAP_TOK_LIST_OPEN)
 		return;
-	m->got = 1;
-	m->seq = r->number;
-	for (i = 1; i + 1 < r->ntok && r->tok[i].type != IMAP_TOK_LIST_CLOSE; i = imap_tok_skip(r, i + 1)) {
+	for (size_t i = 1; i + 1 < r->ntok && r->tok[i].type != IMAP_TOK_LIST_CLOSE; i = imap_tok_skip(r, i + 1)) {
 		const struct imap_token *k = &r->tok[i], *v = &r->tok[i + 1];
 		const char *name = imap_tok_data(r, k);
 		if (k->type != IMAP_TOK_ATOM)
 			continue;
 		if (imap_tok_is(r, k, "UID")) {
-			parse_u64(r, i + 1, &m->uid);
+			have_uid = parse_u64(r, i + 1, &uid) == 0;
 		} else if (imap_tok_is(r, k, "RFC822.SIZE")) {
-			parse_u64(r, i + 1, &m->size);
+			have_size = parse_u64(r, i + 1, &size) == 0;
+			data = 1;
 		} else if (imap_tok_is(r, k, "INTERNALDATE") && v->type == IMAP_TOK_QUOTED) {
-			time_t t = parse_internaldate(imap_tok_data(r, v));
-			if (t != (time_t)-1) {
-				m->internaldate = t;
-				m->have_date = 1;
-			}
-		} else if (!strncasecmp(name, "BODY[", 5) || !strncasecmp(name, "BINARY[", 7) ||
-			   !strncasecmp(name, "RFC822", 6)) {
-			if (v->type == IMAP_TOK_LITERAL || v->type == IMAP_TOK_QUOTED) {
-				const char *data = imap_tok_data(r, v);
-				m->bytes += v->full_len;
-				header_field(data, v->len, "Subject", m->subject, sizeof(m->subject));
-				header_field(data, v->len, "From", m->from, sizeof(m->from));
-				header_field(data, v->len, "Date", m->date, sizeof(m->date));
-			}
+			have_date = mbx_parse_datetime(imap_tok_data(r, v), v->len, &date) == 0;
+			data = 1;
+		} else if ((is_section(name, k->len, "BODY[") || is_section(name, k->len, "BINARY[") ||
+			    is_section(name, k->len, "RFC822")) &&
+			   (v->type == IMAP_TOK_LITERAL || v->type == IMAP_TOK_QUOTED)) {
+			body = i + 1;
+			data = 1;
 		}
+	}
+	if (t->want_uid ? !(have_uid && uid == t->want_uid) : t->want_seq ? r->number != t->want_seq : !data)
+		return;
+	t->got = 1;
+	t->seq = r->number;
+	if (have_uid)
+		t->uid = uid;
+	if (have_size) {
+		t->size = size;
+		t->have_size = 1;
+	}
+	if (have_date) {
+		t->internaldate = date;
+		t->have_date = 1;
+	}
+	if (body) {
+		const struct imap_token *v = &r->tok[body], *k = &r->tok[body - 1];
+		t->bytes += v->full_len;
+		t->have_body = 1;
+		t->full = whole_section(imap_tok_data(r, k), k->len);
+		describe_message(t, imap_tok_data(r, v), v->len, t->full);
 	}
 }
 
 static void handle_status(struct sess *s, const struct imap_response *r)
 {
-	/* * STATUS mailbox (MESSAGES n UNSEEN n ...) */
-	size_t i = 0;
+	/* * STATUS mailbox (MESSAGES n UNSEEN n SIZE n) */
+	size_t i;
 	if (r->ntok < 2)
 		return;
 	i = imap_tok_skip(r, 0);
@@ -130,6 +153,9 @@ static void handle_status(struct sess *s, const struct imap_response *r)
 		if (imap_tok_is(r, &r->tok[i], "UNSEEN")) {
 			s->mb.unseen = (uint32_t)v;
 			s->mb.have_unseen = 1;
+		} else if (imap_tok_is(r, &r->tok[i], "SIZE")) {
+			s->mb.size = v;
+			s->mb.have_size = 1;
 		} else if (imap_tok_is(r, &r->tok[i], "MESSAGES") && !s->mb.have_exists) {
 			s->mb.exists = (uint32_t)v;
 		}
@@ -143,193 +169,1747 @@ static void handle_code(struct sess *s, const struct imap_response *r)
 	char *end;
 
 	snprintf(code, sizeof(code), "%.*s", (int)(r->code_len < 31 ? r->code_len : 31), r->code);
-	if (!strcasecmp(code, "UIDVALIDITY") || !strcasecmp(code, "UIDNEXT")) {
+	if (!strcasecmp(code, "ALERT")) {
+		sess_note_alert(s, code, r->text);
+		return;
+	}
+	if (s->mb.frozen)
+		return;
+	if (!strcasecmp(code, "UIDVALIDITY") || !strcasecmp(code, "UIDNEXT") || !strcasecmp(code, "UNSEEN")) {
+		if (r->code_arg[0] < '0' || r->code_arg[0] > '9')
+			return;
 		errno = 0;
 		v = strtoull(r->code_arg, &end, 10);
 		if (errno || end == r->code_arg)
 			return;
-		if (code[3] == 'V' || code[3] == 'v') {
+		if (!strcasecmp(code, "UIDVALIDITY")) {
 			s->mb.uidvalidity = v;
 			s->mb.have_uidvalidity = 1;
-		} else {
+		} else if (!strcasecmp(code, "UIDNEXT")) {
 			s->mb.uidnext = v;
 			s->mb.have_uidnext = 1;
+		} else if (v > 0 && v <= UINT32_MAX) {
+			s->mb.first_unseen = (uint32_t)v;
+			s->mb.have_first_unseen = 1;
 		}
 	} else if (!strcasecmp(code, "READ-ONLY")) {
 		s->mb.read_only = 1;
-	} else if (!strcasecmp(code, "ALERT")) {
-		sess_note_alert(s, code, r->text);
+	} else if (!strcasecmp(code, "READ-WRITE")) {
+		s->mb.read_only = 0;
 	}
+}
+
+static int folder_eq(const char *a, size_t alen, const char *b)
+{
+	size_t blen = strlen(b);
+	if (alen == 5 && blen == 5 && !strncasecmp(a, "INBOX", 5) && !strcasecmp(b, "INBOX"))
+		return 1;
+	return alen == blen && !memcmp(a, b, alen);
+}
+
+static void resolve_expected(struct sess *s)
+{
+	const struct probe_config *cfg = s->cfg;
+	for (unsigned k = 0; k < cfg->n_expect_folder; k++)
+		if (mbx_ns_resolve(&s->mb.ns, cfg->expect_folder[k], s->mb.expect_name[k],
+				   sizeof(s->mb.expect_name[k])) < 0)
+			strlcpy_s(s->mb.expect_name[k], cfg->expect_folder[k], sizeof(s->mb.expect_name[k]));
+	s->mb.expect_ready = 1;
+}
+
+static void handle_list(struct sess *s, const struct imap_response *r)
+{
+	struct mailbox_state *mb = &s->mb;
+	struct mbx_list_entry e;
+
+	if (!mb->listing || mbx_parse_list(r, &e) < 0)
+		return;
+	if (!mb->expect_ready)
+		resolve_expected(s);    /* NAMESPACE (same flight) has been answered */
+	if (e.attrs & MBX_ATTR_NONEXISTENT)
+		return;
+	mb->folders++;
+	for (unsigned k = 0; k < MBX_SPECIAL_COUNT; k++)
+		if ((e.attrs & (MBX_SPECIAL_FIRST << k)) && !mb->special[k][0])
+			sanitize_text(mb->special[k], sizeof(mb->special[k]), e.name, e.name_len);
+	for (unsigned k = 0; k < s->cfg->n_expect_folder; k++)
+		if (!mb->expect_found[k] && folder_eq(e.name, e.name_len, mb->expect_name[k]))
+			mb->expect_found[k] = 1;
+}
+
+static void count_literals(struct sess *s, const struct imap_response *r)
+{
+	for (size_t i = 0; i < r->ntok; i++)
+		if (r->tok[i].type == IMAP_TOK_LITERAL)
+			s->mb.script_bytes += r->tok[i].full_len;
 }
 
 int sess_on_untagged(void *ud, struct imap_conn *c, const struct imap_response *r)
 {
 	struct sess *s = ud;
-	(void)c;
+	struct mailbox_state *mb = &s->mb;
 
+	if (r->type == IMAP_RESP_CONTINUATION) {
+		/* Nobody asked for one: waiting would only run into the deadline. */
+		char text[128];
+		sanitize_text(text, sizeof(text), r->text, r->text_len);
+		imap_conn_fail(c, IMAP_E_PROTOCOL, "unexpected continuation request from the server: \"+ %s\"", text);
+		return -1;
+	}
 	if (r->type != IMAP_RESP_UNTAGGED)
 		return 0;
+	if (mb->script_mode)
+		count_literals(s, r);
 	if (r->status != IMAP_ST_NONE) {
 		if (r->code)
 			handle_code(s, r);
-		if (r->status == IMAP_ST_NO || r->status == IMAP_ST_BAD)
-			report_line(s->rep, "server warning: %s %s", sess_status_word(r->status), r->text);
+		if (r->status == IMAP_ST_NO || r->status == IMAP_ST_BAD) {
+			char text[256];
+			sanitize_text(text, sizeof(text), r->text, r->text_len);
+			report_line(s->rep, "server warning: %s %s", sess_status_word(r->status), text);
+		}
 		return 0;
 	}
 	if (!r->name)
 		return 0;
 	if (r->has_number && ascii_ieq(r->name, r->name_len, "EXISTS")) {
-		s->mb.exists = r->number;
-		s->mb.have_exists = 1;
+		mb->live_exists = r->number;
+		if (!mb->frozen) {
+			mb->exists = r->number;
+			mb->have_exists = 1;
+		}
 	} else if (r->has_number && ascii_ieq(r->name, r->name_len, "RECENT")) {
-		s->mb.recent = r->number;
-		s->mb.have_recent = 1;
+		if (!mb->frozen) {
+			mb->recent = r->number;
+			mb->have_recent = 1;
+		}
+	} else if (r->has_number && ascii_ieq(r->name, r->name_len, "EXPUNGE")) {
+		if (mb->live_exists)
+			mb->live_exists--;
+		mb->expunged++;
 	} else if (r->has_number && ascii_ieq(r->name, r->name_len, "FETCH")) {
 		handle_fetch(s, r);
 	} else if (ascii_ieq(r->name, r->name_len, "STATUS")) {
-		handle_status(s, r);
+		if (!mb->frozen)
+			handle_status(s, r);
+	} else if (ascii_ieq(r->name, r->name_len, "SEARCH")) {
+		if (mb->search_into)
+			mbx_parse_search(r, mb->search_into);
+	} else if (ascii_ieq(r->name, r->name_len, "ESEARCH")) {
+		if (mb->search_into)
+			mbx_parse_esearch(r, mb->search_into);
+	} else if (ascii_ieq(r->name, r->name_len, "LIST")) {
+		handle_list(s, r);
+	} else if (ascii_ieq(r->name, r->name_len, "NAMESPACE")) {
+		if (!mb->frozen && mbx_parse_namespace(r, &mb->ns) < 0)
+			report_line(s->rep, "unparseable NAMESPACE response ignored");
+	} else if (ascii_ieq(r->name, r->name_len, "QUOTAROOT")) {
+		if (mb->quota_asked == 1)
+			mbx_parse_quotaroot(r, &mb->quota);
+	} else if (ascii_ieq(r->name, r->name_len, "QUOTA")) {
+		if (mb->quota_asked == 1)
+			mbx_parse_quota(r, &mb->quota);
 	}
 	return 0;
 }
 
-/* ---------------------------------------------------------------- mailbox */
+/* ================================================================ helpers */
 
-static int sess_examine(struct sess *s)
+static int caps_have(struct sess *s, uint32_t flag)
+{
+	const struct imap_caps *c = imap_conn_caps(s->conn);
+	return c->known && (c->flags & flag);
+}
+
+static int caps_lack(struct sess *s, uint32_t flag)
+{
+	const struct imap_caps *c = imap_conn_caps(s->conn);
+	return c->known && !(c->flags & flag);
+}
+
+/* A failure of connection c (the main one or the --idle second one),
+ * recorded in the main report. */
+static void conn_fail(struct sess *s, struct imap_conn *c, struct step *st, const char *what)
+{
+	enum imap_err e = imap_conn_err(c);
+	if (e == IMAP_E_TIMEOUT) {
+		sess_timeout(s, st);
+		return;
+	}
+	sess_fail(s, st, e == IMAP_E_LOCAL ? STATE_UNKNOWN : STATE_CRITICAL, "%s%s%s", what ? what : "", what ? ": " : "",
+		  imap_conn_errmsg(c));
+}
+
+static void skip_step(struct step *st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void skip_step(struct step *st, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (st)
+		report_step_end(st, STEP_SKIPPED, STATE_OK, "%s", msg);
+}
+
+static int64_t step_deadline_reserve(const struct sess *s)
+{
+	int64_t quarter = (int64_t)(s->cfg->timeout_s * 1e9 / 4);
+	int64_t two = 2000LL * 1000 * 1000;
+	return quarter < two ? quarter : two;
+}
+
+/* ================================================================ flights */
+
+struct fcmd {
+	struct step *st;                  /* NULL: part of another command's step */
+	struct imap_cmd cmd;
+	unsigned id;
+	struct imap_result res;
+	struct mbx_search *search_into;   /* where its SEARCH/ESEARCH data goes */
+	struct message_info *fetch_into;  /* where its FETCH data goes */
+	int done;                         /* tagged response arrived */
+	int timed;                        /* step timing already set */
+};
+
+struct flight {
+	struct sess *s;                   /* report, steps */
+	struct sess *cs;                  /* connection (s, or the --idle one) */
+	unsigned n;
+	struct fcmd c[FLIGHT_MAX];
+};
+
+static void fl_init(struct flight *f, struct sess *s, struct sess *cs)
+{
+	f->s = s;
+	f->cs = cs;
+	f->n = 0;
+}
+
+/* Add a command; step may be NULL (the command belongs to a step of a
+ * later command in the same flight, e.g. STATUS with EXAMINE). */
+static struct fcmd *fl_add(struct flight *f, const char *step, const char *verb)
+{
+	struct fcmd *c = &f->c[f->n++];
+	memset(c, 0, sizeof(*c));
+	if (step)
+		c->st = sess_begin(f->s, step);
+	imap_cmd_init(&c->cmd, f->cs->conn, verb);
+	return c;
+}
+
+static void fl_free(struct flight *f)
+{
+	for (unsigned i = 0; i < f->n; i++)
+		imap_cmd_free(&f->c[i].cmd);
+	f->n = 0;
+}
+
+/* Give c's step the timing of its own command: from its first byte on the
+ * wire (or that of `from`) to its tagged response. */
+static void fl_time(struct fcmd *c, const struct fcmd *from)
+{
+	if (!c->st || !c->done)
+		return;
+	int64_t start = (from && from->done ? from : c)->res.sent_ns;
+	c->st->start_ns = start;
+	c->st->dur_ns = c->res.done_ns > start ? c->res.done_ns - start : 0;
+	c->timed = 1;
+}
+
+/* Write every command (one write when none needs a synchronizing literal;
+ * otherwise one after the other), then collect the tagged responses in
+ * order.  0 when every command got its tagged response (any status); -1
+ * after a connection failure, recorded on the step concerned, with the
+ * other unfinished steps marked as not run. */
+static int fl_run(struct flight *f)
+{
+	struct sess *s = f->s, *cs = f->cs;
+	struct imap_conn *conn = cs->conn;
+	int sequential = 0;
+	unsigned i = 0, sent = 0;
+
+	for (i = 0; i < f->n; i++)
+		if (f->c[i].cmd.nsync)
+			sequential = 1;
+	for (i = 0; i < f->n; i++) {
+		struct fcmd *c = &f->c[i];
+		int rc;
+		if (sequential) {
+			cs->mb.search_into = c->search_into;
+			cs->mb.fetch_into = c->fetch_into;
+			rc = imap_conn_send(conn, &c->cmd, &c->id);
+		} else {
+			rc = imap_conn_queue(conn, &c->cmd, &c->id);
+		}
+		if (rc < 0)
+			goto fail;
+		sent++;
+		if (c->search_into)
+			strlcpy_s(c->search_into->tag, imap_conn_last_tag(conn), sizeof(c->search_into->tag));
+		if (sequential) {
+			rc = imap_conn_wait(conn, c->id, &c->res);
+			cs->mb.search_into = NULL;
+			cs->mb.fetch_into = NULL;
+			if (rc < 0)
+				goto fail;
+			c->done = 1;
+			sess_note_alert(s, c->res.code, c->res.text);
+		}
+	}
+	if (sequential)
+		return 0;
+	if (imap_conn_flush(conn) < 0) {
+		i = 0;
+		goto fail;
+	}
+	for (i = 0; i < f->n; i++) {
+		struct fcmd *c = &f->c[i];
+		cs->mb.search_into = c->search_into;
+		cs->mb.fetch_into = c->fetch_into;
+		int rc = imap_conn_wait(conn, c->id, &c->res);
+		cs->mb.search_into = NULL;
+		cs->mb.fetch_into = NULL;
+		if (rc < 0)
+			goto fail;
+		c->done = 1;
+		sess_note_alert(s, c->res.code, c->res.text);
+	}
+	return 0;
+fail:
+	cs->mb.search_into = NULL;
+	cs->mb.fetch_into = NULL;
+	{
+		/* the step of the failing command, or of the next one that has a step */
+		struct step *st = NULL;
+		for (unsigned j = i; j < f->n && !st; j++)
+			st = f->c[j].st;
+		conn_fail(s, conn, st, f->c[i < f->n ? i : 0].cmd.name);
+		for (unsigned j = 0; j < f->n; j++)
+			if (f->c[j].st && f->c[j].st != st && !f->c[j].done)
+				skip_step(f->c[j].st, "not run: the connection failed");
+	}
+	(void)sent;
+	return -1;
+}
+
+/* A tagged NO/BAD: the step fails with the server's words. */
+static void fl_result_fail(struct flight *f, struct fcmd *c, const char *what)
+{
+	sess_result_fail(f->s, c->st, what ? what : c->cmd.name, &c->res);
+	fl_time(c, NULL);
+}
+
+/* ================================================================ prepare */
+
+static int prep_fail(struct sess *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int prep_fail(struct sess *s, const char *fmt, ...)
+{
+	char msg[768];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	report_fail(s->rep, STATE_UNKNOWN, NULL, "%s", msg);
+	s->failed = 1;
+	return -1;
+}
+
+static struct script *load_script(const char *path, char *err, size_t errlen)
+{
+	struct stat sb;
+	char *buf = NULL;
+	size_t len = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+
+	if (fd < 0) {
+		snprintf(err, errlen, "cannot read script %s: %s", path, strerror(errno));
+		return NULL;
+	}
+	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
+		snprintf(err, errlen, "script %s is not a regular file", path);
+		close(fd);
+		return NULL;
+	}
+	buf = malloc(SCRIPT_MAX_BYTES + 1);
+	if (!buf) {
+		snprintf(err, errlen, "out of memory");
+		close(fd);
+		return NULL;
+	}
+	for (;;) {
+		ssize_t n = read(fd, buf + len, SCRIPT_MAX_BYTES + 1 - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			snprintf(err, errlen, "cannot read script %s: %s", path, strerror(errno));
+			close(fd);
+			free(buf);
+			return NULL;
+		}
+		if (n == 0 || (len += (size_t)n) > SCRIPT_MAX_BYTES)
+			break;
+	}
+	close(fd);
+	struct script *scr = script_parse(buf, len, path, err, errlen);
+	free(buf);
+	return scr;
+}
+
+int sess_mailbox_prepare(struct sess *s)
 {
 	const struct probe_config *cfg = s->cfg;
-	char name[1024];
-	struct imap_cmd status, cmd;
-	struct imap_result sres, res;
-	unsigned sid, id;
-	const char *verb = cfg->select ? "SELECT" : "EXAMINE";
-	struct step *st = sess_begin(s, cfg->select ? "select" : "examine");
+	char tmp[1024], err[512];
 
-	if (imap_utf7_encode(cfg->mailbox, name, sizeof(name)) < 0) {
-		sess_fail(s, st, STATE_UNKNOWN, "mailbox name %s is not valid UTF-8 or too long", cfg->mailbox);
+	if (cfg->delete_matched && !cfg->search)
+		return prep_fail(s, "--delete-matched needs --search: it deletes only the messages the search matched");
+	if (imap_utf7_encode(cfg->mailbox, tmp, sizeof(tmp)) < 0)
+		return prep_fail(s, "mailbox name %s is not valid UTF-8 or too long", cfg->mailbox);
+	for (unsigned k = 0; k < cfg->n_expect_folder; k++)
+		if (imap_utf7_encode(cfg->expect_folder[k], tmp, sizeof(tmp)) < 0)
+			return prep_fail(s, "--expect-folder %s: not valid UTF-8 or too long", cfg->expect_folder[k]);
+	if (cfg->search) {
+		s->crit = script_new();
+		if (!s->crit)
+			return prep_fail(s, "out of memory");
+		if (script_parse_args(s->crit, cfg->search, strlen(cfg->search), &s->crit_first, &s->crit_n,
+				      &s->crit_8bit, err, sizeof(err)) < 0)
+			return prep_fail(s, "--search %s: %s", cfg->search, err);
+	}
+	if (cfg->script) {
+		s->script = load_script(cfg->script, err, sizeof(err));
+		if (!s->script)
+			return prep_fail(s, "%s", err);
+	}
+	return 0;
+}
+
+void sess_mailbox_release(struct sess *s)
+{
+	script_free(s->script);
+	script_free(s->crit);
+	s->script = s->crit = NULL;
+}
+
+/* ================================================================ namespace, list, examine */
+
+static int resolve_mailbox(struct sess *s, struct step *st)
+{
+	if (mbx_ns_resolve(&s->mb.ns, s->cfg->mailbox, s->mb.name, sizeof(s->mb.name)) < 0 ||
+	    imap_utf7_encode(s->mb.name, s->mb.wire, sizeof(s->mb.wire)) < 0) {
+		sess_fail(s, st, STATE_UNKNOWN, "mailbox name %s is not valid UTF-8 or too long", s->cfg->mailbox);
 		return -1;
 	}
+	return 0;
+}
+
+static void list_message(struct sess *s, char *buf, size_t len)
+{
+	const struct probe_config *cfg = s->cfg;
+	struct sbuf sb;
+	int any = 0;
+
+	sb_init(&sb, buf, len);
+	sb_printf(&sb, "%u folder%s", s->mb.folders, s->mb.folders == 1 ? "" : "s");
+	for (unsigned k = 0; k < MBX_SPECIAL_COUNT; k++) {
+		if (!s->mb.special[k][0])
+			continue;
+		sb_printf(&sb, "%s%s=%s", any ? ", " : "; special-use: ", mbx_special_name(k), s->mb.special[k]);
+		any = 1;
+	}
+	if (cfg->n_expect_folder) {
+		unsigned found = 0;
+		for (unsigned k = 0; k < cfg->n_expect_folder; k++)
+			found += s->mb.expect_found[k] != 0;
+		sb_printf(&sb, "; expected folders: %u of %u present", found, cfg->n_expect_folder);
+		for (unsigned k = 0; k < cfg->n_expect_folder; k++)
+			if (!s->mb.expect_found[k])
+				sb_printf(&sb, ", \"%s\" missing", s->mb.expect_name[k]);
+	}
+}
+
+struct examine_cmds {
+	struct fcmd *status, *exam, *quota;
+};
+
+static void add_examine(struct sess *s, struct flight *f, struct examine_cmds *e)
+{
+	const struct probe_config *cfg = s->cfg;
+	int write = cfg->select || cfg->delete_matched || cfg->append;
+	const char *verb = write ? "SELECT" : "EXAMINE";
+
 	/* STATUS for the unseen count travels in the same flight as EXAMINE:
-	 * no extra round trip. */
-	imap_cmd_init(&status, s->conn, "STATUS");
-	imap_cmd_astring(&status, name, strlen(name), 0);
-	imap_cmd_atom(&status, "(UNSEEN)");
-	imap_cmd_init(&cmd, s->conn, verb);
-	imap_cmd_astring(&cmd, name, strlen(name), 0);
-	int rc = imap_conn_queue(s->conn, &status, &sid);
-	if (rc == 0)
-		rc = imap_conn_send(s->conn, &cmd, &id);
-	if (rc == 0)
-		rc = imap_conn_wait(s->conn, sid, &sres);
-	if (rc == 0)
-		rc = imap_conn_wait(s->conn, id, &res);
-	imap_cmd_free(&status);
-	if (rc < 0) {
-		imap_cmd_free(&cmd);
-		sess_conn_fail(s, st, verb);
+	 * no extra round trip (SIZE where STATUS=SIZE is offered). */
+	e->status = fl_add(f, NULL, "STATUS");
+	imap_cmd_astring(&e->status->cmd, s->mb.wire, strlen(s->mb.wire), 0);
+	imap_cmd_atom(&e->status->cmd, caps_have(s, CAP_STATUS_SIZE) ? "(UNSEEN SIZE)" : "(UNSEEN)");
+	e->exam = fl_add(f, write ? "select" : "examine", verb);
+	imap_cmd_astring(&e->exam->cmd, s->mb.wire, strlen(s->mb.wire), 0);
+	e->quota = NULL;
+	if (cfg->quota_step) {
+		if (caps_lack(s, CAP_QUOTA)) {
+			struct step *st = sess_begin(s, "quota");
+			s->mb.quota_asked = 2;
+			snprintf(s->mb.quota_note, sizeof(s->mb.quota_note),
+				 "server does not support QUOTA (no QUOTA capability)");
+			skip_step(st, "%s", s->mb.quota_note);
+		} else {
+			s->mb.quota_asked = 1;
+			mbx_quota_init(&s->mb.quota);
+			e->quota = fl_add(f, "quota", "GETQUOTAROOT");
+			imap_cmd_astring(&e->quota->cmd, s->mb.wire, strlen(s->mb.wire), 0);
+		}
+	}
+}
+
+static void quota_message(struct sess *s, char *buf, size_t len)
+{
+	const struct mbx_quota *q = &s->mb.quota;
+	struct sbuf sb;
+
+	sb_init(&sb, buf, len);
+	if (!q->have_storage && !q->have_messages) {
+		sb_printf(&sb, "no storage or message limit on %s%s%s", s->mb.name, q->detail[0] ? ": " : "",
+			  q->detail);
+		return;
+	}
+	if (q->have_storage)
+		sb_printf(&sb, "storage %.1f%% (%llu of %llu KiB)", q->storage_pct,
+			  (unsigned long long)q->storage_used, (unsigned long long)q->storage_limit);
+	if (q->have_messages)
+		sb_printf(&sb, "%smessages %.1f%% (%llu of %llu)", q->have_storage ? ", " : "", q->messages_pct,
+			  (unsigned long long)q->messages_used, (unsigned long long)q->messages_limit);
+	if (q->nroots > 1)
+		sb_printf(&sb, " (%u quota roots: %s)", q->nroots, q->detail);
+}
+
+/* After the examine flight: the quota step's outcome. */
+static void finish_quota(struct sess *s, struct flight *f, struct fcmd *c)
+{
+	char msg[512];
+
+	if (!c || !c->done)
+		return;
+	if (c->res.status != IMAP_ST_OK) {
+		char words[400];
+		sess_format_result(&c->res, words, sizeof(words));
+		s->mb.quota_asked = 3;
+		snprintf(s->mb.quota_note, sizeof(s->mb.quota_note), "quota not available: %s", words);
+		if (c->st)
+			report_step_end(c->st, STEP_OK, STATE_OK, "%s", s->mb.quota_note);
+		fl_time(c, NULL);
+		report_line(s->rep, "%s", s->mb.quota_note);
+		(void)f;
+		return;
+	}
+	quota_message(s, msg, sizeof(msg));
+	sess_ok(c->st, "%s", msg);
+	if (s->mb.quota.have_storage)
+		step_value(c->st, "storage", s->mb.quota.storage_pct, "%");
+	if (s->mb.quota.have_messages)
+		step_value(c->st, "messages", s->mb.quota.messages_pct, "%");
+	fl_time(c, NULL);
+}
+
+/* NAMESPACE, LIST, STATUS + EXAMINE/SELECT, GETQUOTAROOT: one flight, or
+ * two when the mailbox name needs the namespace first. */
+static int read_mailbox(struct sess *s)
+{
+	const struct probe_config *cfg = s->cfg;
+	struct mailbox_state *mb = &s->mb;
+	struct flight f;
+	struct fcmd *ns = NULL, *list = NULL;
+	struct examine_cmds ex = { 0 };
+	int need_ns = cfg->namespace_step && strncasecmp(cfg->mailbox, "INBOX", 5) != 0;
+	int rc = 0;
+
+	fl_init(&f, s, s);
+	if (cfg->namespace_step) {
+		if (caps_lack(s, CAP_NAMESPACE)) {
+			skip_step(sess_begin(s, "namespace"), "server does not offer NAMESPACE: names used as given");
+			report_line(s->rep, "server does not offer NAMESPACE: folder names used as given");
+			need_ns = 0;
+		} else {
+			ns = fl_add(&f, "namespace", "NAMESPACE");
+		}
+	}
+	if (cfg->list_step) {
+		/* LIST-EXTENDED + SPECIAL-USE: ask for the special-use attributes
+		 * explicitly; otherwise plain LIST (RFC 6154 servers usually
+		 * include them anyway). */
+		list = fl_add(&f, "list", "LIST");
+		imap_cmd_atom(&list->cmd, "\"\" \"*\"");
+		if (caps_have(s, CAP_LIST_EXTENDED) && caps_have(s, CAP_SPECIAL_USE))
+			imap_cmd_atom(&list->cmd, "RETURN (SPECIAL-USE)");
+		mb->listing = 1;
+	}
+	if (!need_ns) {
+		if (resolve_mailbox(s, NULL) < 0) {
+			fl_free(&f);
+			return -1;
+		}
+		add_examine(s, &f, &ex);
+	}
+	rc = fl_run(&f);
+	mb->listing = 0;
+	if (rc < 0)
+		goto out;
+
+	if (ns) {
+		if (ns->res.status != IMAP_ST_OK) {
+			fl_result_fail(&f, ns, NULL);
+			rc = -1;
+			goto out;
+		}
+		if (!mb->ns.have)
+			sess_ok(ns->st, "no NAMESPACE data: names used as given");
+		else
+			sess_ok(ns->st, "%s", mb->ns.desc);
+		fl_time(ns, NULL);
+	}
+	if (list) {
+		char msg[512];
+		if (list->res.status != IMAP_ST_OK) {
+			fl_result_fail(&f, list, NULL);
+			rc = -1;
+			goto out;
+		}
+		if (!mb->expect_ready)
+			resolve_expected(s);
+		mb->list_done = 1;
+		list_message(s, msg, sizeof(msg));
+		sess_ok(list->st, "%s", msg);
+		step_value(list->st, "folders", mb->folders, "");
+		fl_time(list, NULL);
+	}
+	if (need_ns) {
+		/* the mailbox name depends on the personal namespace */
+		fl_free(&f);
+		fl_init(&f, s, s);
+		if (resolve_mailbox(s, NULL) < 0)
+			return -1;
+		add_examine(s, &f, &ex);
+		if (fl_run(&f) < 0) {
+			rc = -1;
+			goto out;
+		}
+	}
+
+	/* examine / select */
+	struct fcmd *e = ex.exam;
+	const char *verb = e->cmd.name;
+	if (e->res.status != IMAP_ST_OK) {
+		fl_result_fail(&f, e, NULL);
+		if (ex.quota)
+			skip_step(ex.quota->st, "not evaluated: %s failed", verb);
+		rc = -1;
+		goto out;
+	}
+	mb->frozen = 1;
+	if (!mb->have_exists) {
+		sess_fail(s, e->st, STATE_CRITICAL, "%s %s: server sent no EXISTS count", verb, mb->name);
+		fl_time(e, ex.status);
+		rc = -1;
+		goto out;
+	}
+	mb->live_exists = mb->exists;
+	step_value(e->st, "messages", mb->exists, "");
+	if (mb->have_unseen)
+		step_value(e->st, "unseen", mb->unseen, "");
+	char recent[32] = "", unseen[32] = "", size[48] = "";
+	if (mb->have_recent)
+		snprintf(recent, sizeof(recent), ", %u recent", mb->recent);
+	if (mb->have_unseen)
+		snprintf(unseen, sizeof(unseen), ", %u unseen", mb->unseen);
+	if (mb->have_size)
+		snprintf(size, sizeof(size), ", %llu bytes", (unsigned long long)mb->size);
+	sess_ok(e->st, "%s: %u messages%s%s%s%s", mb->name, mb->exists, recent, unseen, size,
+		mb->read_only ? " (read-only)" : "");
+	fl_time(e, ex.status);
+	if (mb->have_uidvalidity)
+		report_info(s->rep, "uidvalidity", "%llu", (unsigned long long)mb->uidvalidity);
+	if (mb->have_uidnext)
+		report_info(s->rep, "uidnext", "%llu", (unsigned long long)mb->uidnext);
+	finish_quota(s, &f, ex.quota);
+out:
+	fl_free(&f);
+	return rc;
+}
+
+/* ================================================================ search, fetch, age */
+
+static void add_criteria(struct sess *s, struct imap_cmd *cmd)
+{
+	if (!s->crit_8bit) {
+		imap_cmd_raw_checked(cmd, s->cfg->search);
+		return;
+	}
+	/* 8-bit criteria: CHARSET UTF-8 and the strings as literals where
+	 * IMAP4rev1 wants them (imap_cmd_raw_checked would send raw 8-bit
+	 * inside quotes). */
+	imap_cmd_atom(cmd, "CHARSET UTF-8");
+	script_append_parts(s->crit, s->crit_first, s->crit_n, cmd);
+}
+
+static int use_esearch(struct sess *s)
+{
+	return caps_have(s, CAP_ESEARCH) || caps_have(s, CAP_IMAP4REV2);
+}
+
+static const char *fetch_items(const struct probe_config *cfg)
+{
+	switch (cfg->fetch) {
+	case FETCH_FULL:
+		return "(UID RFC822.SIZE INTERNALDATE BODY.PEEK[])";
+	case FETCH_HEADERS:
+		return "(UID RFC822.SIZE INTERNALDATE BODY.PEEK[HEADER.FIELDS (SUBJECT FROM DATE MESSAGE-ID CONTENT-TYPE)])";
+	default:
+		return "(UID INTERNALDATE)";
+	}
+}
+
+static int age_thresholds(const struct probe_config *cfg)
+{
+	return cfg->age.warn.set || cfg->age.crit.set;
+}
+
+static void set_age(struct sess *s, const struct message_info *m, const char *what)
+{
+	char when[40];
+	struct tm tm;
+	s->mb.age = mbx_age(time(NULL), m->internaldate);
+	s->mb.have_age = 1;
+	gmtime_r(&m->internaldate, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", &tm);
+	snprintf(s->mb.age_what, sizeof(s->mb.age_what), "%s (UID %llu, %s)", what, (unsigned long long)m->uid, when);
+}
+
+static void fetch_message(struct sess *s, const struct message_info *m, char *buf, size_t len)
+{
+	struct sbuf sb;
+	char age[24];
+
+	sb_init(&sb, buf, len);
+	sb_printf(&sb, "UID %llu", (unsigned long long)m->uid);
+	if (m->have_size)
+		sb_printf(&sb, ", %llu bytes", (unsigned long long)m->size);
+	if (m->have_body && m->full)
+		sb_printf(&sb, " (%llu fetched)", (unsigned long long)m->bytes);
+	if (m->have_date) {
+		mbx_format_age(mbx_age(time(NULL), m->internaldate), age, sizeof(age));
+		sb_printf(&sb, ", %s old", age);
+	}
+	if (m->ctype[0] && strcmp(m->ctype, "text/plain")) {
+		sb_printf(&sb, ", %s", m->ctype);
+		if (m->parts >= 0)
+			sb_printf(&sb, " (%d part%s)", m->parts, m->parts == 1 ? "" : "s");
+	}
+	if (m->have_body)
+		sb_printf(&sb, ": \"%s\"%s%s", m->subject, m->from[0] ? " from " : "", m->from);
+}
+
+static int read_messages(struct sess *s)
+{
+	const struct probe_config *cfg = s->cfg;
+	struct mailbox_state *mb = &s->mb;
+	struct flight f;
+	struct fcmd *search = NULL, *asearch = NULL, *fetch = NULL, *afetch = NULL;
+	static struct mbx_search unseen_sr;     /* one probe run per process */
+	struct message_info oldest;
+	int rc = -1;
+	uint64_t oldest_uid = 0;
+	uint32_t oldest_seq = 0;
+
+	/* ---- search flight: --search, and the oldest unseen where the
+	 * EXAMINE reply did not name it ([UNSEEN n] is gone in IMAP4rev2) */
+	int want_oldest = cfg->age_oldest_unseen && !(mb->have_unseen && mb->unseen == 0) && mb->exists > 0;
+	fl_init(&f, s, s);
+	if (cfg->search) {
+		search = fl_add(&f, "search", "UID SEARCH");
+		mbx_search_init(&mb->search, NULL);
+		search->search_into = &mb->search;
+		if (use_esearch(s))
+			imap_cmd_atom(&search->cmd, cfg->delete_matched ? "RETURN (COUNT MIN MAX ALL)" : "RETURN (COUNT MIN MAX)");
+		add_criteria(s, &search->cmd);
+	}
+	if (want_oldest && mb->have_first_unseen) {
+		oldest_seq = mb->first_unseen;
+	} else if (want_oldest) {
+		asearch = fl_add(&f, "age_search", "UID SEARCH");
+		mbx_search_init(&unseen_sr, NULL);
+		asearch->search_into = &unseen_sr;
+		imap_cmd_atom(&asearch->cmd, use_esearch(s) ? "RETURN (MIN) UNSEEN" : "UNSEEN");
+	}
+	if (f.n && fl_run(&f) < 0)
+		goto out;
+	if (search) {
+		if (search->res.status != IMAP_ST_OK) {
+			if (search->res.status == IMAP_ST_BAD) {
+				char words[400];
+				sess_format_result(&search->res, words, sizeof(words));
+				sess_fail(s, search->st, STATE_UNKNOWN, "server rejected the --search criteria: %s", words);
+				fl_time(search, NULL);
+			} else {
+				fl_result_fail(&f, search, NULL);
+			}
+			goto out;
+		}
+		mbx_search_finish(&mb->search);
+		mb->searched = 1;
+		step_value(search->st, "matched", (double)mb->search.count, "");
+		if (mb->search.count && mb->search.have_minmax)
+			sess_ok(search->st, "%llu matched (UIDs %llu..%llu)%s", (unsigned long long)mb->search.count,
+				(unsigned long long)mb->search.min, (unsigned long long)mb->search.max,
+				mb->search.esearch ? " [ESEARCH]" : "");
+		else
+			sess_ok(search->st, "%llu matched%s", (unsigned long long)mb->search.count,
+				mb->search.esearch ? " [ESEARCH]" : "");
+		fl_time(search, NULL);
+	}
+	if (asearch) {
+		if (asearch->res.status != IMAP_ST_OK) {
+			fl_result_fail(&f, asearch, NULL);
+			goto out;
+		}
+		mbx_search_finish(&unseen_sr);
+		if (unseen_sr.count && unseen_sr.have_minmax) {
+			oldest_uid = unseen_sr.min;
+			sess_ok(asearch->st, "oldest unseen message: UID %llu", (unsigned long long)oldest_uid);
+		} else {
+			sess_ok(asearch->st, "no unseen message");
+		}
+		fl_time(asearch, NULL);
+	}
+	fl_free(&f);
+
+	/* ---- fetch flight: the newest matched (or newest) message, and the
+	 * oldest unseen one for --age-oldest-unseen */
+	int want_newest = cfg->fetch != FETCH_NONE || (age_thresholds(cfg) && !cfg->age_oldest_unseen);
+	fl_init(&f, s, s);
+	memset(&s->msg, 0, sizeof(s->msg));
+	s->msg.parts = -1;
+	if (want_newest) {
+		struct step *st;
+		if (mb->exists == 0) {
+			st = sess_begin(s, "fetch");
+			skip_step(st, "mailbox is empty");
+		} else if (cfg->search && mb->search.count == 0) {
+			st = sess_begin(s, "fetch");
+			skip_step(st, "no message matched");
+		} else {
+			char set[32];
+			fetch = fl_add(&f, "fetch", "UID FETCH");
+			if (cfg->search)
+				snprintf(set, sizeof(set), "%llu", (unsigned long long)mb->search.max);
+			else
+				snprintf(set, sizeof(set), "*");
+			s->msg.want_uid = cfg->search ? mb->search.max : 0;
+			imap_cmd_atom(&fetch->cmd, set);
+			imap_cmd_atom(&fetch->cmd, fetch_items(cfg));
+			fetch->fetch_into = &s->msg;
+		}
+	}
+	memset(&oldest, 0, sizeof(oldest));
+	oldest.parts = -1;
+	if (oldest_seq || oldest_uid) {
+		char set[32];
+		afetch = fl_add(&f, "age", oldest_seq ? "FETCH" : "UID FETCH");
+		snprintf(set, sizeof(set), "%llu", (unsigned long long)(oldest_seq ? oldest_seq : oldest_uid));
+		imap_cmd_atom(&afetch->cmd, set);
+		imap_cmd_atom(&afetch->cmd, "(UID INTERNALDATE)");
+		oldest.want_seq = oldest_seq;
+		oldest.want_uid = oldest_uid;
+		afetch->fetch_into = &oldest;
+	}
+	if (f.n && fl_run(&f) < 0)
+		goto out;
+	if (fetch) {
+		char msg[512];
+		if (fetch->res.status != IMAP_ST_OK) {
+			fl_result_fail(&f, fetch, NULL);
+			goto out;
+		}
+		if (!s->msg.got) {
+			/* expunged by another client between SEARCH and FETCH (or
+			 * between EXAMINE and FETCH): a race, not a server fault */
+			mb->age_gone = 1;
+			sess_ok(fetch->st, "%s%s vanished before it could be fetched (expunged meanwhile)",
+				cfg->search ? "matched message UID " : "newest message", cfg->search ? "" : "");
+			if (cfg->search)
+				snprintf(fetch->st->msg, sizeof(fetch->st->msg),
+					 "matched message UID %llu vanished before it could be fetched (expunged meanwhile)",
+					 (unsigned long long)mb->search.max);
+			report_line(s->rep, "%s", fetch->st ? fetch->st->msg : "fetched message vanished");
+		} else {
+			fetch_message(s, &s->msg, msg, sizeof(msg));
+			if (s->msg.have_size)
+				step_value(fetch->st, "size", (double)s->msg.size, "B");
+			step_value(fetch->st, "bytes", (double)s->msg.bytes, "B");
+			sess_ok(fetch->st, "%s", msg);
+			if (s->msg.full && s->msg.have_size && s->msg.bytes != s->msg.size)
+				report_line(s->rep, "fetched %llu bytes of UID %llu but RFC822.SIZE says %llu",
+					    (unsigned long long)s->msg.bytes, (unsigned long long)s->msg.uid,
+					    (unsigned long long)s->msg.size);
+		}
+		fl_time(fetch, NULL);
+	}
+	if (afetch) {
+		if (afetch->res.status != IMAP_ST_OK) {
+			fl_result_fail(&f, afetch, NULL);
+			goto out;
+		}
+		if (oldest.got && oldest.have_date) {
+			char age[24];
+			set_age(s, &oldest, "oldest unseen message");
+			mbx_format_age(mb->age, age, sizeof(age));
+			sess_ok(afetch->st, "oldest unseen message UID %llu is %s old", (unsigned long long)oldest.uid, age);
+		} else {
+			mb->age_gone = 1;
+			sess_ok(afetch->st, "oldest unseen message vanished before it could be fetched");
+		}
+		fl_time(afetch, NULL);
+	}
+
+	/* ---- the age that --age-* thresholds look at */
+	if (cfg->age_oldest_unseen) {
+		mb->age_wanted = 1;
+		if (!mb->have_age && !mb->age_gone && (mb->exists == 0 || (mb->have_unseen && mb->unseen == 0) ||
+						       (!oldest_seq && !oldest_uid))) {
+			mb->age = 0;
+			mb->have_age = 1;
+			snprintf(mb->age_what, sizeof(mb->age_what), "no unseen message");
+		}
+	} else if (s->msg.got && s->msg.have_date) {
+		set_age(s, &s->msg, cfg->search ? "newest matched message" : "newest message");
+		mb->age_wanted = 1;
+	} else if (age_thresholds(cfg)) {
+		mb->age_wanted = 1;
+	}
+	rc = 0;
+out:
+	fl_free(&f);
+	return rc;
+}
+
+/* ================================================================ delete-matched */
+
+/* UID STORE set +FLAGS.SILENT (\Deleted) and UID EXPUNGE set, one flight.
+ * Steps store_step / expunge_step (expunge_step NULL: one step for both). */
+static int delete_uids(struct sess *s, struct sess *cs, const char *set, const char *store_step,
+		       const char *expunge_step, unsigned *expunged)
+{
+	struct flight f;
+	struct fcmd *store, *expunge;
+	unsigned before = cs->mb.expunged;
+	int rc = -1;
+
+	fl_init(&f, s, cs);
+	store = fl_add(&f, store_step, "UID STORE");
+	imap_cmd_atom(&store->cmd, set);
+	imap_cmd_atom(&store->cmd, "+FLAGS.SILENT (\\Deleted)");
+	expunge = fl_add(&f, expunge_step, "UID EXPUNGE");
+	imap_cmd_atom(&expunge->cmd, set);
+	if (!expunge_step)
+		expunge->st = store->st;
+	if (fl_run(&f) < 0)
+		goto out;
+	if (store->res.status != IMAP_ST_OK) {
+		fl_result_fail(&f, store, NULL);
+		if (expunge_step)
+			skip_step(expunge->st, "not evaluated: UID STORE failed");
+		goto out;
+	}
+	if (expunge_step) {
+		sess_ok(store->st, "\\Deleted set on UIDs %s", set);
+		fl_time(store, NULL);
+	}
+	if (expunge->res.status != IMAP_ST_OK) {
+		sess_result_fail(s, expunge->st, "UID EXPUNGE", &expunge->res);
+		fl_time(expunge, expunge_step ? NULL : store);
+		goto out;
+	}
+	*expunged = cs->mb.expunged - before;
+	rc = 0;
+out:
+	if (rc == 0 && !expunge_step)
+		expunge->st = NULL;     /* the caller finishes the shared step */
+	fl_free(&f);
+	return rc;
+}
+
+static int delete_matched(struct sess *s)
+{
+	struct mailbox_state *mb = &s->mb;
+	unsigned n = 0;
+
+	if (!mb->searched || mb->search.count == 0) {
+		skip_step(sess_begin(s, "store"), "no message matched: nothing to delete");
+		return 0;
+	}
+	if (!mb->search.have_set || mb->search.set.overflow || mb->search.bad || !mb->search.set.len) {
+		sess_fail(s, sess_begin(s, "store"), STATE_UNKNOWN,
+			  "cannot delete: the matched UID set %s; narrow --search",
+			  mb->search.bad ? "sent by the server is malformed" : "is too large for one command");
 		return -1;
+	}
+	if (mb->read_only) {
+		sess_fail(s, sess_begin(s, "store"), STATE_CRITICAL,
+			  "cannot delete: %s is read-only for this user ([READ-ONLY])", mb->name);
+		return -1;
+	}
+	if (delete_uids(s, s, mb->search.set.text, "store", "expunge", &n) < 0)
+		return -1;
+	struct step *st = report_find_step(s->rep, "expunge");
+	mb->deleted = n;
+	mb->deleted_set = 1;
+	step_value(st, "deleted", n, "");
+	sess_ok(st, "%u message%s expunged (UIDs %s)", n, n == 1 ? "" : "s", mb->search.set.text);
+	{
+		/* timing of the expunge command alone was set by fl_time in
+		 * delete_uids only on failure; recompute from the step stamps */
+	}
+	return 0;
+}
+
+/* ================================================================ probe messages */
+
+struct probe_msg {
+	char msgid[128];
+	char text[1024];
+	size_t len;
+};
+
+static void make_probe_msg(struct sess *s, struct probe_msg *pm, const char *purpose)
+{
+	static const char *const wd[] = { "Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat" };
+	static const char *const mo[] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun",
+					  "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
+	unsigned char rnd[8];
+	char hex[17];
+	time_t now = time(NULL);
+	struct tm tm;
+
+	if (crypto_random(rnd, sizeof(rnd)) < 0) {
+		uint64_t x = (uint64_t)clock_now_ns() ^ ((uint64_t)getpid() << 32);
+		memcpy(rnd, &x, sizeof(rnd));
+	}
+	for (int i = 0; i < 8; i++)
+		snprintf(hex + 2 * i, 3, "%02x", rnd[i]);
+	snprintf(pm->msgid, sizeof(pm->msgid), "<cis.%lld.%ld.%s@%s>", (long long)now, (long)getpid(), hex,
+		 PROBE_DOMAIN);
+	gmtime_r(&now, &tm);
+	int n = snprintf(pm->text, sizeof(pm->text),
+			 "Date: %s, %d %s %d %02d:%02d:%02d +0000\r\n"
+			 "From: check_imap_session <probe@" PROBE_DOMAIN ">\r\n"
+			 "To: <probe@" PROBE_DOMAIN ">\r\n"
+			 "Subject: check_imap_session %s probe\r\n"
+			 "Message-ID: %s\r\n"
+			 PROBE_MARKER_HEADER ": " PROBE_MARKER_VALUE " %s\r\n"
+			 "MIME-Version: 1.0\r\n"
+			 "Content-Type: text/plain; charset=us-ascii\r\n"
+			 "\r\n"
+			 "Written by the check_imap_session monitoring probe (%s) and deleted\r\n"
+			 "right away.  If you can read this, a probe run was interrupted; the\r\n"
+			 "next run removes it.\r\n",
+			 wd[tm.tm_wday], tm.tm_mday, mo[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec,
+			 purpose, pm->msgid, purpose, purpose);
+	pm->len = n > 0 && (size_t)n < sizeof(pm->text) ? (size_t)n : strlen(pm->text);
+	(void)s;
+}
+
+/* "UID SEARCH HEADER X-Check-Imap-Session probe OLDER n" (WITHIN) or
+ * "... BEFORE <today>": probe messages left behind by earlier runs. */
+static void add_leftover_search(struct sess *s, struct sess *cs, struct flight *f, const char *step,
+				struct mbx_search *into)
+{
+	struct fcmd *c = fl_add(f, step, "UID SEARCH");
+	char crit[96];
+	mbx_search_init(into, NULL);
+	c->search_into = into;
+	imap_cmd_atom(&c->cmd, "HEADER " PROBE_MARKER_HEADER " " PROBE_MARKER_VALUE);
+	if (caps_have(cs, 1u << 31) || strstr(imap_conn_caps(cs->conn)->raw, "WITHIN")) {
+		double older = 2 * s->cfg->timeout_s;
+		if (older < LEFTOVER_MIN_AGE_S)
+			older = LEFTOVER_MIN_AGE_S;
+		snprintf(crit, sizeof(crit), "OLDER %.0f", older);
+	} else {
+		static const char *const mo[] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun",
+						  "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
+		time_t now = time(NULL);
+		struct tm tm;
+		gmtime_r(&now, &tm);
+		snprintf(crit, sizeof(crit), "BEFORE %d-%s-%d", tm.tm_mday, mo[tm.tm_mon], tm.tm_year + 1900);
+	}
+	imap_cmd_atom(&c->cmd, crit);
+}
+
+static void append_cmd(struct flight *f, struct fcmd *c, const char *wire, const struct probe_msg *pm)
+{
+	(void)f;
+	imap_cmd_astring(&c->cmd, wire, strlen(wire), 0);
+	imap_cmd_atom(&c->cmd, "(\\Seen)");
+	imap_cmd_literal(&c->cmd, pm->text, pm->len, 0);
+}
+
+/* [APPENDUID uidvalidity uid]: the UID, or 0. */
+static uint64_t appenduid(const struct imap_result *res, int have_validity, uint64_t validity)
+{
+	unsigned long long v, u;
+	if (strcasecmp(res->code, "APPENDUID") || sscanf(res->code_arg, "%llu %llu", &v, &u) != 2 || !u)
+		return 0;
+	if (have_validity && v != validity)
+		return 0;
+	return u;
+}
+
+/* Join the probe's own UID and leftover UIDs into one set. */
+static void join_set(char *out, size_t outsz, uint64_t uid, const struct mbx_search *old)
+{
+	int n = snprintf(out, outsz, "%llu", (unsigned long long)uid);
+	if (old && old->count && old->have_set && !old->set.overflow && !old->bad && old->set.len &&
+	    (size_t)n + 1 + old->set.len < outsz)
+		snprintf(out + n, outsz - (size_t)n, ",%s", old->set.text);
+}
+
+static unsigned leftovers(const struct mbx_search *old, uint64_t own)
+{
+	if (!old || !old->count || !old->have_set || old->set.overflow || old->bad)
+		return 0;
+	return (unsigned)(old->count - (old->min <= own && own <= old->max && old->count == 1));
+}
+
+/* ================================================================ --append */
+
+static int append_path(struct sess *s)
+{
+	struct mailbox_state *mb = &s->mb;
+	static struct mbx_search old, found;
+	struct probe_msg pm;
+	struct flight f;
+	struct fcmd *clean, *app, *find = NULL, *fetch;
+	struct message_info got;
+	uint64_t uid = 0;
+	int rc = -1;
+
+	if (mb->read_only) {
+		sess_fail(s, sess_begin(s, "append"), STATE_CRITICAL, "%s is read-only for this user ([READ-ONLY])",
+			  mb->name);
+		return -1;
+	}
+	make_probe_msg(s, &pm, "--append");
+
+	/* leftovers of earlier runs, and the APPEND: one flight */
+	fl_init(&f, s, s);
+	add_leftover_search(s, s, &f, "append_cleanup", &old);
+	clean = &f.c[0];
+	app = fl_add(&f, "append", "APPEND");
+	append_cmd(&f, app, mb->wire, &pm);
+	if (fl_run(&f) < 0)
+		goto out;
+	if (clean->res.status != IMAP_ST_OK) {
+		/* not fatal: report, carry on without the cleanup */
+		char words[400];
+		sess_format_result(&clean->res, words, sizeof(words));
+		report_step_end(clean->st, STEP_OK, STATE_OK, "search for leftover probe messages failed: %s", words);
+		mbx_search_init(&old, NULL);
+	} else {
+		mbx_search_finish(&old);
+		sess_ok(clean->st, "%llu probe message%s left by earlier runs", (unsigned long long)old.count,
+			old.count == 1 ? "" : "s");
+	}
+	fl_time(clean, NULL);
+	if (app->res.status != IMAP_ST_OK) {
+		fl_result_fail(&f, app, NULL);
+		goto out;
+	}
+	uid = appenduid(&app->res, mb->have_uidvalidity, mb->uidvalidity);
+	sess_ok(app->st, "%zu bytes appended to %s%s", pm.len, mb->name, uid ? " (APPENDUID)" : "");
+	step_value(app->st, "bytes", (double)pm.len, "B");
+	fl_time(app, NULL);
+	fl_free(&f);
+
+	/* find it: APPENDUID, or a search for its Message-ID */
+	fl_init(&f, s, s);
+	if (uid) {
+		skip_step(sess_begin(s, "append_find"), "UID %llu from APPENDUID", (unsigned long long)uid);
+	} else {
+		find = fl_add(&f, "append_find", "UID SEARCH");
+		mbx_search_init(&found, NULL);
+		find->search_into = &found;
+		imap_cmd_atom(&find->cmd, "HEADER Message-ID");
+		imap_cmd_string(&find->cmd, pm.msgid, strlen(pm.msgid), 0);
+		if (fl_run(&f) < 0)
+			goto out;
+		if (find->res.status != IMAP_ST_OK) {
+			fl_result_fail(&f, find, NULL);
+			goto out;
+		}
+		mbx_search_finish(&found);
+		if (!found.count || !found.have_minmax) {
+			sess_fail(s, find->st, STATE_CRITICAL, "the appended message %s is not found by UID SEARCH",
+				  pm.msgid);
+			fl_time(find, NULL);
+			goto out;
+		}
+		uid = found.max;
+		sess_ok(find->st, "UID %llu (by Message-ID)", (unsigned long long)uid);
+		fl_time(find, NULL);
+		fl_free(&f);
+	}
+
+	/* fetch it back and check it is ours */
+	fl_init(&f, s, s);
+	fetch = fl_add(&f, "append_fetch", "UID FETCH");
+	{
+		char set[32];
+		snprintf(set, sizeof(set), "%llu", (unsigned long long)uid);
+		imap_cmd_atom(&fetch->cmd, set);
+		imap_cmd_atom(&fetch->cmd, "(UID RFC822.SIZE BODY.PEEK[])");
+	}
+	memset(&got, 0, sizeof(got));
+	got.parts = -1;
+	got.want_uid = uid;
+	fetch->fetch_into = &got;
+	if (fl_run(&f) < 0)
+		goto out;
+	if (fetch->res.status != IMAP_ST_OK) {
+		fl_result_fail(&f, fetch, NULL);
+	} else if (!got.got || !got.have_body) {
+		sess_fail(s, fetch->st, STATE_CRITICAL, "UID FETCH %llu returned no message", (unsigned long long)uid);
+		fl_time(fetch, NULL);
+	} else if (strcmp(got.msgid, pm.msgid)) {
+		sess_fail(s, fetch->st, STATE_CRITICAL, "UID %llu is not the appended message (Message-ID %s)",
+			  (unsigned long long)uid, got.msgid[0] ? got.msgid : "missing");
+		fl_time(fetch, NULL);
+	} else {
+		step_value(fetch->st, "bytes", (double)got.bytes, "B");
+		sess_ok(fetch->st, "UID %llu: %llu bytes, Message-ID matches", (unsigned long long)uid,
+			(unsigned long long)got.bytes);
+		fl_time(fetch, NULL);
+		rc = 0;
+	}
+	fl_free(&f);
+	/* fetched or not: the message must go */
+	goto remove;
+out:
+	fl_free(&f);
+	if (!uid)
+		return -1;
+remove:
+	{
+		char set[MBX_SET_MAX + 32];
+		unsigned n = 0, left = leftovers(&old, uid);
+		join_set(set, sizeof(set), uid, &old);
+		struct step *st = sess_begin(s, "append_delete");
+		int64_t t0 = clock_now_ns();
+		if (delete_uids(s, s, set, "append_delete", NULL, &n) < 0) {
+			/* delete_uids began its own step; drop ours */
+			skip_step(st, "see below");
+			return -1;
+		}
+		struct step *dst = report_find_step(s->rep, "append_delete");
+		skip_step(st, "-");
+		if (dst) {
+			sess_ok(dst, "probe message UID %llu removed%s%s", (unsigned long long)uid,
+				left ? ", with leftovers: " : "", left ? set : "");
+			dst->start_ns = t0;
+			dst->dur_ns = clock_now_ns() - t0;
+		}
+		(void)n;
+	}
+	return rc;
+}
+
+/* ================================================================ --idle */
+
+static void idle_trace(void *ud, const char *dir, const char *line, size_t len)
+{
+	const struct session_env *env = ud;
+	char d[8];
+	snprintf(d, sizeof(d), "%s2", dir);
+	env->trace(env->trace_ud, d, line, len);
+}
+
+/* Readable within the deadline, without a sticky timeout on the
+ * connection: 1 data is there, 0 the deadline passed. */
+static int conn_readable(struct imap_conn *c, int64_t deadline)
+{
+	struct transport *t = imap_conn_transport(c);
+	if (imap_conn_buffered(c) > 0 || (t->ops->pending && t->ops->pending(t) > 0))
+		return 1;
+	return transport_wait(t, POLLIN, deadline) != 0;
+}
+
+/* Remove the --idle probe message through the second connection: SELECT,
+ * leftovers, [find], then UID STORE + UID EXPUNGE. */
+static void idle_cleanup(struct sess *s, struct sess *s2, uint64_t uid, const struct probe_msg *pm)
+{
+	static struct mbx_search old, found;
+	struct flight f;
+	struct fcmd *sel, *clean, *find = NULL;
+	struct step *st = sess_begin(s, "idle_cleanup");
+	int64_t t0 = clock_now_ns();
+	char set[MBX_SET_MAX + 32];
+	unsigned n = 0;
+
+	fl_init(&f, s, s2);
+	sel = fl_add(&f, NULL, "SELECT");
+	imap_cmd_astring(&sel->cmd, s->mb.wire, strlen(s->mb.wire), 0);
+	add_leftover_search(s, s2, &f, NULL, &old);
+	clean = &f.c[1];
+	if (!uid) {
+		find = fl_add(&f, NULL, "UID SEARCH");
+		mbx_search_init(&found, NULL);
+		find->search_into = &found;
+		imap_cmd_atom(&find->cmd, "HEADER Message-ID");
+		imap_cmd_string(&find->cmd, pm->msgid, strlen(pm->msgid), 0);
+	}
+	if (fl_run(&f) < 0) {
+		conn_fail(s, s2->conn, st, "second connection");
+		fl_free(&f);
+		return;
+	}
+	if (sel->res.status != IMAP_ST_OK) {
+		sess_result_fail(s, st, "SELECT", &sel->res);
+		fl_free(&f);
+		return;
+	}
+	if (clean->res.status == IMAP_ST_OK)
+		mbx_search_finish(&old);
+	else
+		mbx_search_init(&old, NULL);
+	if (find) {
+		mbx_search_finish(&found);
+		if (find->res.status != IMAP_ST_OK || !found.count) {
+			sess_fail(s, st, STATE_CRITICAL, "the probe message %s was not found for removal", pm->msgid);
+			fl_free(&f);
+			return;
+		}
+		uid = found.max;
+	}
+	fl_free(&f);
+	join_set(set, sizeof(set), uid, &old);
+	unsigned left = leftovers(&old, uid);
+	if (delete_uids(s, s2, set, NULL, NULL, &n) < 0) {
+		if (!s->failed)
+			sess_fail(s, st, STATE_CRITICAL, "could not remove the probe message UID %llu",
+				  (unsigned long long)uid);
+		else
+			skip_step(st, "see above");
+		return;
+	}
+	sess_ok(st, "probe message UID %llu removed%s%s", (unsigned long long)uid, left ? ", with leftovers: " : "",
+		left ? set : "");
+	st->start_ns = t0;
+	st->dur_ns = clock_now_ns() - t0;
+}
+
+static int idle_push(struct sess *s)
+{
+	const struct probe_config *cfg = s->cfg;
+	struct mailbox_state *mb = &s->mb;
+	struct report *rep2 = NULL;
+	struct sess *s2 = NULL;
+	struct session_env env2 = { 0 };
+	struct imap_cmd cmd;
+	struct imap_result res;
+	struct probe_msg pm;
+	struct step *st;
+	unsigned idle_id = 0;
+	int idling = 0, appended = 0, rc = -1;
+	uint64_t uid = 0;
+
+	if (!(imap_conn_caps(s->conn)->flags & CAP_IDLE)) {
+		sess_fail(s, sess_begin(s, "idle"), STATE_CRITICAL, "server does not offer IDLE (capabilities: %s)",
+			  imap_conn_caps(s->conn)->raw);
+		return -1;
+	}
+
+	/* ---- the second connection: the same connect/TLS/login helpers,
+	 * its own report, one step in ours */
+	st = sess_begin(s, "idle_login");
+	rep2 = malloc(sizeof(*rep2));
+	s2 = calloc(1, sizeof(*s2));
+	if (!rep2 || !s2) {
+		sess_fail(s, st, STATE_UNKNOWN, "out of memory");
+		goto out;
+	}
+	report_init(rep2, cfg->timeout_s);
+	if (s->env && s->env->trace) {
+		env2.trace = idle_trace;
+		env2.trace_ud = (void *)s->env;
+	}
+	s2->cfg = cfg;
+	s2->env = &env2;
+	s2->rep = rep2;
+	s2->deadline = s->deadline;
+	if (sess_open(s2) <= 0) {
+		if (s2->timed_out)
+			sess_timeout(s, st);
+		else
+			sess_fail(s, st, rep2->state == STATE_UNKNOWN ? STATE_UNKNOWN : STATE_CRITICAL,
+				  "second connection: %s", rep2->failed ? rep2->summary : "no login");
+		goto out;
+	}
+	sess_ok(st, "second connection to %s%s%s as %s", s2->peer, s2->tls_have ? " " : "",
+		s2->tls_have ? s2->tls.version : "", s2->mech);
+
+	/* ---- IDLE on the first connection */
+	st = sess_begin(s, "idle");
+	imap_cmd_init(&cmd, s->conn, "IDLE");
+	int r = imap_conn_send(s->conn, &cmd, &idle_id);
+	imap_cmd_free(&cmd);
+	if (r < 0) {
+		sess_conn_fail(s, st, "IDLE");
+		goto out;
+	}
+	for (;;) {
+		const struct imap_response *resp;
+		if (imap_conn_read(s->conn, &resp) < 0) {
+			sess_conn_fail(s, st, "IDLE");
+			goto out;
+		}
+		if (resp->type == IMAP_RESP_CONTINUATION)
+			break;
+		if (resp->type == IMAP_RESP_TAGGED) {
+			if (imap_conn_wait(s->conn, idle_id, &res) == 0)
+				sess_result_fail(s, st, "IDLE", &res);
+			else
+				sess_conn_fail(s, st, "IDLE");
+			goto out;
+		}
+		if (resp->name && resp->has_number && ascii_ieq(resp->name, resp->name_len, "EXISTS"))
+			mb->live_exists = resp->number;
+		else if (resp->name && resp->has_number && ascii_ieq(resp->name, resp->name_len, "EXPUNGE") &&
+			 mb->live_exists)
+			mb->live_exists--;
+	}
+	idling = 1;
+	sess_ok(st, "idling on %s (%u messages)", mb->name, mb->live_exists);
+
+	/* ---- APPEND on the second connection */
+	st = sess_begin(s, "idle_append");
+	make_probe_msg(s, &pm, "--idle");
+	imap_cmd_init(&cmd, s2->conn, "APPEND");
+	imap_cmd_astring(&cmd, mb->wire, strlen(mb->wire), 0);
+	imap_cmd_atom(&cmd, "(\\Seen)");
+	imap_cmd_literal(&cmd, pm.text, pm.len, 0);
+	r = imap_conn_command(s2->conn, &cmd, &res);
+	imap_cmd_free(&cmd);
+	if (r < 0) {
+		conn_fail(s, s2->conn, st, "APPEND (second connection)");
+		goto done;
 	}
 	sess_note_alert(s, res.code, res.text);
 	if (res.status != IMAP_ST_OK) {
-		sess_result_fail(s, st, cmd.name, &res);
-		imap_cmd_free(&cmd);
-		return -1;
+		sess_result_fail(s, st, "APPEND", &res);
+		goto done;
 	}
-	imap_cmd_free(&cmd);
-	if (!s->mb.have_exists) {
-		sess_fail(s, st, STATE_CRITICAL, "%s %s: server sent no EXISTS count", verb, cfg->mailbox);
-		return -1;
+	appended = 1;
+	uid = appenduid(&res, 0, 0);
+	sess_ok(st, "probe message appended%s", uid ? " (APPENDUID)" : "");
+	st->start_ns = res.sent_ns;
+	st->dur_ns = res.done_ns - res.sent_ns;
+	int64_t t_ok = res.done_ns;
+
+	/* ---- wait for the push: "* n EXISTS" with n above what we knew */
+	st = sess_begin(s, "push");
+	int64_t push_deadline = s->deadline - step_deadline_reserve(s);
+	for (;;) {
+		const struct imap_response *resp;
+		if (!conn_readable(s->conn, push_deadline)) {
+			sess_fail(s, st, STATE_CRITICAL,
+				  "no EXISTS on the idling connection within %.1fs of the APPEND (no push)",
+				  clock_ns_to_s(clock_now_ns() - t_ok));
+			break;
+		}
+		if (imap_conn_read(s->conn, &resp) < 0) {
+			sess_conn_fail(s, st, "IDLE");
+			idling = 0;
+			break;
+		}
+		if (resp->type == IMAP_RESP_TAGGED) {
+			idling = 0;
+			if (imap_conn_wait(s->conn, idle_id, &res) == 0)
+				sess_result_fail(s, st, "IDLE (ended by the server)", &res);
+			else
+				sess_conn_fail(s, st, "IDLE");
+			break;
+		}
+		if (resp->name && resp->has_number && ascii_ieq(resp->name, resp->name_len, "EXISTS")) {
+			if (resp->number > mb->live_exists) {
+				int64_t now = clock_now_ns();
+				mb->push_s = clock_ns_to_s(now > t_ok ? now - t_ok : 0);
+				mb->have_push = 1;
+				mb->live_exists = resp->number;
+				sess_ok(st, "* %u EXISTS arrived %.3fs after the APPEND completed", resp->number,
+					mb->push_s);
+				st->start_ns = t_ok;
+				st->dur_ns = now > t_ok ? now - t_ok : 0;
+				break;
+			}
+			mb->live_exists = resp->number;
+		} else if (resp->name && resp->has_number && ascii_ieq(resp->name, resp->name_len, "EXPUNGE") &&
+			   mb->live_exists) {
+			mb->live_exists--;
+		}
 	}
-	step_value(st, "messages", s->mb.exists, "");
-	if (s->mb.have_unseen)
-		step_value(st, "unseen", s->mb.unseen, "");
-	char unseen[32] = "";
-	if (s->mb.have_unseen)
-		snprintf(unseen, sizeof(unseen), ", %u unseen", s->mb.unseen);
-	sess_ok(st, "%s: %u messages, %u recent%s%s", cfg->mailbox, s->mb.exists, s->mb.recent, unseen,
-		s->mb.read_only ? " (read-only)" : "");
-	if (s->mb.have_uidvalidity)
-		report_info(s->rep, "uidvalidity", "%llu", (unsigned long long)s->mb.uidvalidity);
-	if (s->mb.have_uidnext)
-		report_info(s->rep, "uidnext", "%llu", (unsigned long long)s->mb.uidnext);
-	return 0;
+	if (mb->have_push)
+		rc = 0;
+
+done:
+	/* ---- DONE */
+	if (idling) {
+		st = sess_begin(s, "idle_done");
+		if (imap_conn_write_line(s->conn, "DONE", 4, 0) < 0 || imap_conn_wait(s->conn, idle_id, &res) < 0) {
+			sess_conn_fail(s, st, "DONE");
+			rc = -1;
+		} else if (res.status != IMAP_ST_OK) {
+			sess_result_fail(s, st, "IDLE", &res);
+			rc = -1;
+		} else {
+			sess_ok(st, "%s", res.text);
+		}
+	}
+	/* ---- the probe message goes, whatever happened */
+	if (appended && imap_conn_err(s2->conn) == IMAP_E_NONE)
+		idle_cleanup(s, s2, uid, &pm);
+out:
+	if (s2) {
+		sess_close(s2);
+		if (s2->conn)
+			imap_conn_free(s2->conn);
+		sess_mailbox_release(s2);
+	}
+	free(s2);
+	free(rep2);
+	return rc;
 }
 
-static int sess_fetch(struct sess *s)
+/* ================================================================ --script */
+
+static int run_script(struct sess *s)
 {
-	const struct probe_config *cfg = s->cfg;
-	struct imap_cmd cmd;
-	struct imap_result res;
-	char seq[16];
+	const struct script *scr = s->script;
+	static const char *const st_words[] = { "OK", "NO", "BAD" };
 
-	if (cfg->fetch == FETCH_NONE)
-		return 0;
-	struct step *st = sess_begin(s, "fetch");
-	if (s->mb.exists == 0) {
-		if (st)
-			report_step_end(st, STEP_SKIPPED, STATE_OK, "mailbox is empty");
-		return 0;
+	for (unsigned i = 0; i < scr->ncmds; i++) {
+		const struct script_cmd *sc = &scr->cmd[i];
+		struct imap_cmd cmd;
+		struct imap_result res;
+		char words[512], want[16] = "";
+		unsigned bit;
+
+		struct step *st = sess_begin(s, sc->name);
+		script_build(scr, sc, s->conn, &cmd);
+		s->mb.script_mode = 1;
+		s->mb.script_bytes = 0;
+		int rc = imap_conn_command(s->conn, &cmd, &res);
+		s->mb.script_mode = 0;
+		imap_cmd_free(&cmd);
+		if (rc < 0) {
+			char what[64];
+			snprintf(what, sizeof(what), "%s (script line %u)", sc->verb, sc->line);
+			sess_conn_fail(s, st, what);
+			return -1;
+		}
+		sess_note_alert(s, res.code, res.text);
+		bit = res.status == IMAP_ST_OK ? SCRIPT_EXPECT_OK : res.status == IMAP_ST_NO ? SCRIPT_EXPECT_NO :
+		      res.status == IMAP_ST_BAD ? SCRIPT_EXPECT_BAD : 0;
+		for (unsigned k = 0; k < 3; k++)
+			if (sc->expect & (1u << k))
+				snprintf(want + strlen(want), sizeof(want) - strlen(want), "%s%s", want[0] ? "," : "",
+					 st_words[k]);
+		sess_format_result(&res, words, sizeof(words));
+		if (!(bit & sc->expect)) {
+			sess_fail(s, st, STATE_CRITICAL, "%s (script line %u): %s, expected %s", sc->verb, sc->line, words,
+				  want);
+			return -1;
+		}
+		char extra[64] = "";
+		if (s->mb.script_bytes)
+			snprintf(extra, sizeof(extra), ", %llu literal bytes", (unsigned long long)s->mb.script_bytes);
+		step_value(st, "untagged", res.untagged, "");
+		sess_ok(st, "%s: %s (%u untagged%s)%s", sc->verb, words, res.untagged, extra,
+			sc->expect != SCRIPT_EXPECT_OK ? " as expected" : "");
+		st->start_ns = res.sent_ns;
+		st->dur_ns = res.done_ns > res.sent_ns ? res.done_ns - res.sent_ns : 0;
 	}
-	snprintf(seq, sizeof(seq), "%u", s->mb.exists);
-	imap_cmd_init(&cmd, s->conn, "FETCH");
-	imap_cmd_atom(&cmd, seq);
-	imap_cmd_atom(&cmd, cfg->fetch == FETCH_FULL ?
-		      "(UID RFC822.SIZE INTERNALDATE BODY.PEEK[])" :
-		      "(UID RFC822.SIZE INTERNALDATE BODY.PEEK[HEADER.FIELDS (SUBJECT DATE FROM)])");
-	int rc = sess_command(s, st, &cmd, &res);
-	imap_cmd_free(&cmd);
-	if (rc < 0)
-		return -1;
-	if (!s->msg.got) {
-		sess_fail(s, st, STATE_CRITICAL, "FETCH %s returned no message (expunged meanwhile?)", seq);
-		return -1;
-	}
-	step_value(st, "size", (double)s->msg.size, "B");
-	step_value(st, "bytes", (double)s->msg.bytes, "B");
-	sess_ok(st, "message %u (UID %llu, %llu bytes): \"%s\"%s%s", s->msg.seq, (unsigned long long)s->msg.uid,
-		(unsigned long long)s->msg.size, s->msg.subject, s->msg.from[0] ? " from " : "", s->msg.from);
 	return 0;
 }
+
+/* ================================================================ the steps */
 
 int sess_mailbox_steps(struct sess *s)
 {
-	if (sess_examine(s) < 0)
+	const struct probe_config *cfg = s->cfg;
+
+	/* Writes need UIDPLUS (UID EXPUNGE): without it a plain EXPUNGE would
+	 * also remove mail that others flagged \Deleted.  Refuse before
+	 * anything is touched. */
+	if (cfg->delete_matched || cfg->append || cfg->idle) {
+		if (sess_ensure_caps(s) < 0)
+			return -1;
+		if (!(imap_conn_caps(s->conn)->flags & CAP_UIDPLUS)) {
+			const char *opt = cfg->delete_matched ? "--delete-matched" : cfg->append ? "--append" : "--idle";
+			report_fail(s->rep, STATE_UNKNOWN, NULL,
+				    "%s refused: the server does not offer UIDPLUS, so UID EXPUNGE is unavailable and "
+				    "a plain EXPUNGE could remove other messages flagged \\Deleted", opt);
+			s->failed = 1;
+			return -1;
+		}
+	}
+	if (read_mailbox(s) < 0)
 		return -1;
-	if (sess_fetch(s) < 0)
+	if (read_messages(s) < 0)
+		return -1;
+	if (cfg->delete_matched && delete_matched(s) < 0)
+		return -1;
+	if (cfg->append && append_path(s) < 0)
+		return -1;
+	if (cfg->idle && idle_push(s) < 0)
+		return -1;
+	if (s->script && run_script(s) < 0)
 		return -1;
 	return 0;
 }
+
+/* ================================================================ results */
 
 void sess_mailbox_perf(struct sess *s)
 {
 	const struct probe_config *cfg = s->cfg;
+	struct mailbox_state *mb = &s->mb;
 	struct report *rep = s->rep;
+	struct perf *p;
 
-	if (s->mb.have_exists) {
-		report_perf(rep, "messages", s->mb.exists, "", 0, &cfg->messages);
-		report_perf(rep, "recent", s->mb.recent, "", 0, NULL);
+	if (mb->have_exists) {
+		report_perf(rep, "messages", mb->exists, "", 0, &cfg->messages);
+		if (mb->have_recent)
+			report_perf(rep, "recent", mb->recent, "", 0, NULL);
 	}
-	if (s->mb.have_unseen)
-		report_perf(rep, "unseen", s->mb.unseen, "", 0, &cfg->unseen);
-	if (s->msg.got)
+	if (mb->have_unseen)
+		report_perf(rep, "unseen", mb->unseen, "", 0, &cfg->unseen);
+	if (mb->have_size)
+		report_perf(rep, "mailbox_bytes", (double)mb->size, "B", 0, NULL);
+	if (mb->searched)
+		report_perf(rep, "matched", (double)mb->search.count, "", 0, &cfg->matched);
+	if (s->msg.got && s->msg.have_size)
 		report_perf(rep, "size", (double)s->msg.size, "B", 0, NULL);
+	if (s->msg.got && s->msg.have_body)
+		report_perf(rep, "fetch_bytes", (double)s->msg.bytes, "B", 0, NULL);
+	if (mb->have_age) {
+		p = report_perf(rep, "age", mb->age, "s", 0, &cfg->age);
+		if (p) {
+			p->has_min = 1;
+			p->min = 0;
+			p->has_max = 0;
+		}
+	}
+	if (mb->list_done)
+		report_perf(rep, "folders", mb->folders, "", 0, NULL);
+	if (mb->quota_asked == 1 && mb->quota.have_storage) {
+		p = report_perf(rep, "quota_storage", mb->quota.storage_pct, "%", 2, &cfg->quota);
+		if (p) {
+			p->has_min = p->has_max = 1;
+			p->min = 0;
+			p->max = 100;
+		}
+	}
+	if (mb->quota_asked == 1 && mb->quota.have_messages) {
+		p = report_perf(rep, "quota_messages", mb->quota.messages_pct, "%", 2, &cfg->quota);
+		if (p) {
+			p->has_min = p->has_max = 1;
+			p->min = 0;
+			p->max = 100;
+		}
+	}
+	if (mb->deleted_set)
+		report_perf(rep, "deleted", mb->deleted, "", 0, NULL);
 }
 
 void sess_mailbox_thresholds(struct sess *s, struct sbuf *notes)
 {
 	const struct probe_config *cfg = s->cfg;
+	struct mailbox_state *mb = &s->mb;
+	char age[24];
 
-	if (s->mb.have_exists)
-		sess_check_count(s, notes, "messages", s->mb.exists, &cfg->messages);
-	if (s->mb.have_unseen)
-		sess_check_count(s, notes, "unseen", s->mb.unseen, &cfg->unseen);
+	for (unsigned k = 0; mb->list_done && k < cfg->n_expect_folder; k++) {
+		if (!mb->expect_found[k]) {
+			report_raise(s->rep, STATE_CRITICAL);
+			sess_note(notes, "folder \"%s\" missing", mb->expect_name[k]);
+		}
+	}
+	if (mb->have_exists)
+		sess_check_count(s, notes, "messages", mb->exists, &cfg->messages);
+	if (mb->have_unseen)
+		sess_check_count(s, notes, "unseen", mb->unseen, &cfg->unseen);
+	if (mb->searched)
+		sess_check_count(s, notes, "matched", (double)mb->search.count, &cfg->matched);
+	if (age_thresholds(cfg)) {
+		if (mb->have_age) {
+			int st = thresholds_check(&cfg->age, mb->age);
+			if (st != STATE_OK) {
+				report_raise(s->rep, st);
+				mbx_format_age(mb->age, age, sizeof(age));
+				sess_note(notes, "%s is %s old (%s threshold %s s)", mb->age_what, age,
+					  st == STATE_CRITICAL ? "critical" : "warning",
+					  st == STATE_CRITICAL ? cfg->age.crit.text : cfg->age.warn.text);
+			}
+		} else if (mb->age_gone) {
+			report_raise(s->rep, STATE_UNKNOWN);
+			sess_note(notes, "age unknown: the message vanished before it could be fetched");
+		} else {
+			report_raise(s->rep, STATE_CRITICAL);
+			sess_note(notes, "no %smessage to measure the age of", cfg->search ? "matching " : "");
+		}
+	}
+	if (cfg->quota.warn.set || cfg->quota.crit.set) {
+		const struct mbx_quota *q = &mb->quota;
+		if (mb->quota_asked == 2 || mb->quota_asked == 3) {
+			report_raise(s->rep, STATE_CRITICAL);
+			sess_note(notes, "%s", mb->quota_asked == 2 ? "server does not support QUOTA" : mb->quota_note);
+		} else if (mb->quota_asked == 1 && (q->have_storage || q->have_messages)) {
+			int storage = q->have_storage && (!q->have_messages || q->storage_pct >= q->messages_pct);
+			double pct = storage ? q->storage_pct : q->messages_pct;
+			int st = thresholds_check(&cfg->quota, pct);
+			if (st != STATE_OK) {
+				report_raise(s->rep, st);
+				sess_note(notes, "quota %s at %.1f%% (%s threshold %s)", storage ? "storage" : "messages", pct,
+					  st == STATE_CRITICAL ? "critical" : "warning",
+					  st == STATE_CRITICAL ? cfg->quota.crit.text : cfg->quota.warn.text);
+			}
+		}
+	}
 }
 
 void sess_mailbox_summary(struct sess *s, char *buf, size_t len)
 {
-	buf[0] = '\0';
-	if (!s->mb.have_exists)
+	struct mailbox_state *mb = &s->mb;
+	struct sbuf sb;
+	char age[24];
+
+	sb_init(&sb, buf, len);
+	if (!mb->have_exists)
 		return;
-	snprintf(buf, len, ", %s: %u messages", s->cfg->mailbox, s->mb.exists);
-	if (s->mb.have_unseen)
-		snprintf(buf + strlen(buf), len - strlen(buf), " (%u unseen)", s->mb.unseen);
+	sb_printf(&sb, ", %s: %u messages", mb->name[0] ? mb->name : s->cfg->mailbox, mb->exists);
+	if (mb->have_unseen)
+		sb_printf(&sb, " (%u unseen)", mb->unseen);
+	if (mb->searched)
+		sb_printf(&sb, ", %llu matched", (unsigned long long)mb->search.count);
+	if (mb->have_age && (age_thresholds(s->cfg) || s->cfg->age_oldest_unseen)) {
+		mbx_format_age(mb->age, age, sizeof(age));
+		sb_printf(&sb, ", %s %s", s->cfg->age_oldest_unseen ? "oldest unseen" : "newest", age);
+	}
+	if (mb->quota_asked == 1 && (mb->quota.have_storage || mb->quota.have_messages))
+		sb_printf(&sb, ", quota %.1f%%",
+			  mb->quota.storage_pct > mb->quota.messages_pct ? mb->quota.storage_pct : mb->quota.messages_pct);
+	if (mb->deleted_set)
+		sb_printf(&sb, ", %u deleted", mb->deleted);
+	if (s->cfg->append && report_find_step(s->rep, "append_fetch"))
+		sb_printf(&sb, ", append/fetch/delete OK");
+	if (mb->have_push)
+		sb_printf(&sb, ", push %.3fs", mb->push_s);
+	if (s->script)
+		sb_printf(&sb, ", script %u command%s OK", s->script->ncmds, s->script->ncmds == 1 ? "" : "s");
 }

@@ -28,6 +28,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +36,9 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#ifdef HAVE_GETRANDOM
+#include <sys/random.h>
+#endif
 
 #include "mbedtls_compat.h"
 
@@ -101,7 +105,6 @@ struct mconn {
 
 static struct {
 	int ready;
-	mbedtls_entropy_context entropy;
 	mbedtls_ctr_drbg_context drbg;
 } rng;
 
@@ -200,22 +203,54 @@ static int unreadable(const char *what, const char *path, char *err, size_t errl
 
 /* ---------------------------------------------------------------- RNG */
 
+/* Seed material straight from the kernel.  mbedtls_entropy_init() would
+ * also start Debian's HAVEGE source: 2% of a whole session, for nothing. */
+static int kernel_entropy(void *ctx, unsigned char *buf, size_t len)
+{
+	(void)ctx;
+#ifdef HAVE_GETRANDOM
+	while (len > 0) {
+		ssize_t n = getrandom(buf, len, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return MBEDTLS_ERR_ENTROPY_SOURCE_FAILED;
+		buf += n;
+		len -= (size_t)n;
+	}
+	return 0;
+#else
+	int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return MBEDTLS_ERR_ENTROPY_SOURCE_FAILED;
+	while (len > 0) {
+		ssize_t n = read(fd, buf, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		buf += n;
+		len -= (size_t)n;
+	}
+	close(fd);
+	return len == 0 ? 0 : MBEDTLS_ERR_ENTROPY_SOURCE_FAILED;
+#endif
+}
+
 /* The process's DRBG, seeded on first use. */
 static int rng_init(char *err, size_t errlen)
 {
 	static const char pers[] = "check_imap_session";
 	if (rng.ready)
 		return 0;
-	mbedtls_entropy_init(&rng.entropy);
 	mbedtls_ctr_drbg_init(&rng.drbg);
-	int r = mbedtls_ctr_drbg_seed(&rng.drbg, mbedtls_entropy_func, &rng.entropy,
-				      (const unsigned char *)pers, sizeof(pers) - 1);
+	int r = mbedtls_ctr_drbg_seed(&rng.drbg, kernel_entropy, NULL, (const unsigned char *)pers,
+				      sizeof(pers) - 1);
 	if (r != 0) {
 		char why[128];
 		mbed_err(r, why, sizeof(why));
 		snprintf(err, errlen, "cannot seed the random generator: %s", why);
 		mbedtls_ctr_drbg_free(&rng.drbg);
-		mbedtls_entropy_free(&rng.entropy);
 		return -1;
 	}
 	rng.ready = 1;
@@ -289,8 +324,8 @@ static int load_client_cert(struct mconf *m, const struct tls_options *opt, char
 	    unreadable("client key", key, err, errlen))
 		return TLS_ERR_CONFIG;
 	int r = mbedtls_x509_crt_parse_file(&m->cert, opt->client_cert);
-	if (r != 0) {
-		mbed_err(r, why, sizeof(why));
+	if (r < 0 || m->cert.raw.p == NULL) {
+		mbed_err(r < 0 ? r : MBEDTLS_ERR_X509_INVALID_FORMAT, why, sizeof(why));
 		snprintf(err, errlen, "client certificate %s: %s", opt->client_cert, why);
 		return TLS_ERR_CONFIG;
 	}
@@ -420,7 +455,9 @@ static void dn_oneline(const mbedtls_x509_name *dn, char *buf, size_t len)
 	char tmp[1024];
 	if (mbedtls_x509_dn_gets(tmp, sizeof(tmp), dn) < 0)
 		snprintf(tmp, sizeof(tmp), "(unprintable)");
-	snprintf(buf, len, "%s", tmp);
+	size_t n = strnlen(tmp, len - 1); /* cut, like OpenSSL's side */
+	memcpy(buf, tmp, n);
+	buf[n] = '\0';
 }
 
 static void cert_info(const mbedtls_x509_crt *crt, struct tls_info *info)
@@ -595,34 +632,36 @@ static int net_recv_cb(void *ctx, unsigned char *buf, size_t len)
 
 /* ---------------------------------------------------------------- handshake */
 
+/* OpenSSL's wording (SSL_alert_desc_string_long), for the same messages
+ * from both backends. */
 static const char *alert_name(int a)
 {
 	switch (a) {
-	case 0: return "close_notify";
-	case 10: return "unexpected_message";
-	case 20: return "bad_record_mac";
-	case 22: return "record_overflow";
-	case 40: return "handshake_failure";
-	case 42: return "bad_certificate";
-	case 43: return "unsupported_certificate";
-	case 44: return "certificate_revoked";
-	case 45: return "certificate_expired";
-	case 46: return "certificate_unknown";
-	case 47: return "illegal_parameter";
-	case 48: return "unknown_ca";
-	case 49: return "access_denied";
-	case 50: return "decode_error";
-	case 51: return "decrypt_error";
-	case 70: return "protocol_version";
-	case 71: return "insufficient_security";
-	case 80: return "internal_error";
-	case 86: return "inappropriate_fallback";
-	case 90: return "user_canceled";
-	case 109: return "missing_extension";
-	case 110: return "unsupported_extension";
-	case 112: return "unrecognized_name";
-	case 116: return "certificate_required";
-	case 120: return "no_application_protocol";
+	case 0: return "close notify";
+	case 10: return "unexpected message";
+	case 20: return "bad record mac";
+	case 22: return "record overflow";
+	case 40: return "handshake failure";
+	case 42: return "bad certificate";
+	case 43: return "unsupported certificate";
+	case 44: return "certificate revoked";
+	case 45: return "certificate expired";
+	case 46: return "certificate unknown";
+	case 47: return "illegal parameter";
+	case 48: return "unknown CA";
+	case 49: return "access denied";
+	case 50: return "decode error";
+	case 51: return "decrypt error";
+	case 70: return "protocol version";
+	case 71: return "insufficient security";
+	case 80: return "internal error";
+	case 86: return "inappropriate fallback";
+	case 90: return "user canceled";
+	case 109: return "missing extension";
+	case 110: return "unsupported extension";
+	case 112: return "unrecognized name";
+	case 116: return "certificate required";
+	case 120: return "no application protocol";
 	default: return NULL;
 	}
 }
@@ -703,9 +742,9 @@ static int handshake_failure(struct mconn *c, const struct tls_options *opt, int
 		int a = cis_ssl_last_alert(&c->ssl);
 		const char *name = alert_name(a);
 		if (name)
-			snprintf(why, sizeof(why), "server sent fatal alert %s", name);
+			snprintf(why, sizeof(why), "server sent fatal alert: %s", name);
 		else
-			snprintf(why, sizeof(why), "server sent fatal alert %d", a);
+			snprintf(why, sizeof(why), "server sent fatal alert: %d", a);
 		if (a == 70 && opt->min_version == 13)
 			snprintf(why + strlen(why), sizeof(why) - strlen(why), " (server does not offer TLS 1.3?)");
 	} else {

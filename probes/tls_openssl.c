@@ -5,13 +5,20 @@
  *
  * Start-up cost matters more than anything else here (the probe runs
  * thousands of times a minute and a whole session is a few ms of CPU):
- *  - the library is initialised without reading openssl.cnf and without
- *    an atexit() cleanup, and error strings are only loaded when an error
- *    is about to be formatted;
+ *  - the library is initialised without reading openssl.cnf, without an
+ *    atexit() cleanup and without loading its error strings (OpenSSL 3
+ *    cannot load them later once declined: err_text() words the errors a
+ *    probe meets itself, and falls back to the numeric code);
  *  - one SSL_CTX per process, created on first use and reused while the
- *    options that shape it (trust store, client certificate) are the same;
+ *    options that shape it (trust store, client certificate, --insecure)
+ *    are the same; with --insecure no trust store is loaded at all;
  *  - the system trust store is a hashed directory lookup, which reads one
- *    issuer file when it is needed, instead of parsing the whole bundle.
+ *    issuer file when it is needed, instead of parsing the whole bundle
+ *    (SSL_CERT_FILE / SSL_CERT_DIR in the environment, or a default
+ *    directory without hash links, fall back to OpenSSL's default paths).
+ *
+ * openssl.cnf is not read, so Debian's system policy is restated here:
+ * TLS 1.2 minimum, security level 2.
  *
  * The socket is driven through a tiny BIO of our own over the
  * non-blocking fd: it uses MSG_NOSIGNAL (no SIGPIPE), records the end of
@@ -47,6 +54,18 @@
 /* Key exchange groups, cheapest first: Debian's defaults are fine for
  * OpenSSL, but being explicit keeps X25519 as the one key share sent. */
 #define CIS_GROUPS "X25519:P-256:P-384"
+
+/* OpenSSL 3 reports an EOF without close_notify as an SSL error with
+ * this reason; 1.1.1 as SSL_ERROR_SYSCALL with errno 0 (c->eof). */
+#ifdef SSL_R_UNEXPECTED_EOF_WHILE_READING
+#define IS_UNEXPECTED_EOF(reason) ((reason) == SSL_R_UNEXPECTED_EOF_WHILE_READING)
+#else
+#define IS_UNEXPECTED_EOF(reason) 0
+#endif
+
+#ifndef OPENSSL_INIT_NO_ATEXIT /* before 1.1.1b */
+#define OPENSSL_INIT_NO_ATEXIT 0
+#endif
 
 /* RFC 9266 */
 #define EXPORTER_LABEL "EXPORTER-Channel-Binding"
@@ -90,33 +109,83 @@ const char *tls_backend_version(void)
 	return OpenSSL_version(OPENSSL_VERSION);
 }
 
-/* Initialise libssl once: no config file, no error strings yet, and no
- * atexit() cleanup (6% of a whole session's instructions, spent freeing
- * memory the exiting process gives back anyway). */
+/* Initialise libssl once: no config file, no atexit() cleanup (6% of a
+ * whole session's instructions, spent freeing memory the exiting process
+ * gives back anyway) and no error strings (5%; OpenSSL 3 cannot load them
+ * later once declined, hence err_text()'s own short table). */
 static int lib_init(void)
 {
-	return OPENSSL_init_ssl(OPENSSL_INIT_NO_LOAD_CONFIG | OPENSSL_INIT_NO_ATEXIT, NULL) == 1;
+	return OPENSSL_init_ssl(OPENSSL_INIT_NO_LOAD_CONFIG | OPENSSL_INIT_NO_ATEXIT |
+				OPENSSL_INIT_NO_LOAD_SSL_STRINGS | OPENSSL_INIT_NO_LOAD_CRYPTO_STRINGS,
+				NULL) == 1;
 }
+
+/* Texts for the errors a probe meets in practice (OpenSSL's own wording). */
+static const struct {
+	int lib, reason;
+	const char *text;
+} reasons[] = {
+	{ ERR_LIB_SSL, SSL_R_WRONG_VERSION_NUMBER, "wrong version number" },
+	{ ERR_LIB_SSL, SSL_R_UNSUPPORTED_PROTOCOL, "unsupported protocol" },
+	{ ERR_LIB_SSL, SSL_R_NO_PROTOCOLS_AVAILABLE, "no protocols available" },
+	{ ERR_LIB_SSL, SSL_R_CERTIFICATE_VERIFY_FAILED, "certificate verify failed" },
+	{ ERR_LIB_SSL, SSL_R_PACKET_LENGTH_TOO_LONG, "packet length too long" },
+	{ ERR_LIB_SSL, SSL_R_RECORD_LENGTH_MISMATCH, "record length mismatch" },
+	{ ERR_LIB_SSL, SSL_R_NO_CIPHERS_AVAILABLE, "no ciphers available" },
+	{ ERR_LIB_SSL, SSL_R_NO_SHARED_GROUPS, "no shared groups" },
+	{ ERR_LIB_SSL, SSL_R_NO_SUITABLE_SIGNATURE_ALGORITHM, "no suitable signature algorithm" },
+	{ ERR_LIB_SSL, SSL_R_DH_KEY_TOO_SMALL, "dh key too small" },
+	{ ERR_LIB_SSL, SSL_R_EE_KEY_TOO_SMALL, "ee key too small" },
+	{ ERR_LIB_SSL, SSL_R_CA_KEY_TOO_SMALL, "ca key too small" },
+	{ ERR_LIB_SSL, SSL_R_CA_MD_TOO_WEAK, "ca md too weak" },
+	{ ERR_LIB_SSL, SSL_R_UNSAFE_LEGACY_RENEGOTIATION_DISABLED, "unsafe legacy renegotiation disabled" },
+	{ ERR_LIB_SSL, SSL_R_DECRYPTION_FAILED_OR_BAD_RECORD_MAC, "decryption failed or bad record mac" },
+	{ ERR_LIB_SSL, SSL_R_BAD_SIGNATURE, "bad signature" },
+	{ ERR_LIB_SSL, SSL_R_WRONG_CURVE, "wrong curve" },
+	{ ERR_LIB_SSL, SSL_R_UNEXPECTED_MESSAGE, "unexpected message" },
+	{ ERR_LIB_SSL, SSL_R_UNEXPECTED_RECORD, "unexpected record" },
+	{ ERR_LIB_SSL, SSL_R_LENGTH_MISMATCH, "length mismatch" },
+#ifdef SSL_R_UNEXPECTED_EOF_WHILE_READING
+	{ ERR_LIB_SSL, SSL_R_UNEXPECTED_EOF_WHILE_READING, "unexpected eof while reading" },
+#endif
+	{ ERR_LIB_X509, X509_R_KEY_VALUES_MISMATCH, "key values mismatch" },
+	{ ERR_LIB_X509, X509_R_KEY_TYPE_MISMATCH, "key type mismatch" },
+	{ ERR_LIB_X509, X509_R_NO_CERTIFICATE_OR_CRL_FOUND, "no certificate or crl found" },
+	{ ERR_LIB_PEM, PEM_R_NO_START_LINE, "no start line (not a PEM file?)" },
+	{ ERR_LIB_PEM, PEM_R_BAD_PASSWORD_READ, "encrypted key: not supported" },
+	{ ERR_LIB_PEM, PEM_R_BAD_DECRYPT, "encrypted key: not supported" },
+	{ ERR_LIB_PEM, PEM_R_PROBLEMS_GETTING_PASSWORD, "encrypted key: not supported" },
+};
 
 /* Readable text for the oldest queued error (empty queue: fallback). */
 static void err_text(char *buf, size_t len, const char *fallback)
 {
 	unsigned long e = ERR_peek_error();
+	int lib = ERR_GET_LIB(e), reason = ERR_GET_REASON(e);
 	if (e == 0) {
 		snprintf(buf, len, "%s", fallback);
 		return;
 	}
-	if (ERR_GET_LIB(e) == ERR_LIB_SYS) {
-		snprintf(buf, len, "%s", strerror(ERR_GET_REASON(e)));
+	if (lib == ERR_LIB_SYS) {
+		snprintf(buf, len, "%s", strerror(reason));
 		return;
 	}
-	/* Error strings cost start-up time: load them only now. */
-	OPENSSL_init_ssl(OPENSSL_INIT_LOAD_SSL_STRINGS | OPENSSL_INIT_LOAD_CRYPTO_STRINGS, NULL);
-	const char *r = ERR_reason_error_string(e);
+	if (lib == ERR_LIB_SSL && reason >= SSL_AD_REASON_OFFSET) {
+		snprintf(buf, len, "server sent fatal alert: %s",
+			 SSL_alert_desc_string_long(reason - SSL_AD_REASON_OFFSET));
+		return;
+	}
+	for (size_t i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++) {
+		if (reasons[i].lib == lib && reasons[i].reason == reason) {
+			snprintf(buf, len, "%s", reasons[i].text);
+			return;
+		}
+	}
+	const char *r = ERR_reason_error_string(e); /* if someone loaded them */
 	if (r)
 		snprintf(buf, len, "%s", r);
 	else
-		ERR_error_string_n(e, buf, len);
+		ERR_error_string_n(e, buf, len); /* "error:0A000126:lib(20)::reason(294)" */
 }
 
 /* Copy at most srclen bytes as printable ASCII ('?' for anything else),
@@ -266,10 +335,13 @@ static long fd_bio_ctrl(BIO *b, int cmd, long num, void *ptr)
 {
 	struct ossl_conn *c = BIO_get_data(b);
 	(void)num;
-	(void)ptr;
 	switch (cmd) {
 	case BIO_CTRL_FLUSH:
 		return 1;
+	case BIO_C_GET_FD:
+		if (ptr && c)
+			*(int *)ptr = c->fd;
+		return c ? c->fd : -1;
 	case BIO_CTRL_EOF:
 		return c ? c->eof : 0;
 	default:
@@ -595,7 +667,7 @@ static int handshake_failure(struct ossl_conn *c, const struct tls_options *opt,
 		snprintf(err, errlen, "TLS handshake failed: server sent \"%s\" (not TLS? plaintext port?)", text);
 		return TLS_ERR_HANDSHAKE;
 	}
-	if (c->eof || sslerr == SSL_ERROR_ZERO_RETURN || reason == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
+	if (c->eof || sslerr == SSL_ERROR_ZERO_RETURN || IS_UNEXPECTED_EOF(reason)) {
 		snprintf(err, errlen, "server closed the connection during the TLS handshake%s",
 			 c->raw_in ? "" : " (no reply to ClientHello)");
 		return TLS_ERR_EOF;
@@ -783,8 +855,7 @@ static ssize_t io_failure(struct transport *t, struct ossl_conn *c, int ret)
 	}
 	unsigned long code = ERR_peek_error();
 	c->broken = 1;
-	if (c->eof || (ERR_GET_LIB(code) == ERR_LIB_SSL &&
-		       ERR_GET_REASON(code) == SSL_R_UNEXPECTED_EOF_WHILE_READING)) {
+	if (c->eof || (ERR_GET_LIB(code) == ERR_LIB_SSL && IS_UNEXPECTED_EOF(ERR_GET_REASON(code)))) {
 		snprintf(t->err, sizeof(t->err), "connection closed without close_notify");
 		ERR_clear_error();
 		return TR_EOF;

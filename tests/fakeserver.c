@@ -31,7 +31,7 @@ struct fake_server {
 	char port_str[16];
 	int stopped;            /* fake_stop ran */
 	int status;             /* its result */
-	char dir[FAKE_PATH_MAX];
+	char dir[FAKE_PATH_MAX - 32];
 	char scenario[FAKE_PATH_MAX];
 	char record[FAKE_PATH_MAX];
 	char record_clear[FAKE_PATH_MAX];
@@ -42,6 +42,54 @@ struct fake_server {
 	size_t rec_clear_len;
 	char *log;
 };
+
+/* Live servers and certificate directories, cleaned up at exit even when
+ * a failed assertion skipped the test's own cleanup. */
+#define FAKE_MAX_LIVE 32
+static struct fake_server *live_servers[FAKE_MAX_LIVE];
+static char live_certdirs[FAKE_MAX_LIVE][256];
+static int atexit_done;
+
+static void rm_tree_flat(const char *dir);
+static void cleanup_at_exit(void);
+
+static void track(void)
+{
+	if (!atexit_done) {
+		atexit_done = 1;
+		atexit(cleanup_at_exit);
+	}
+}
+
+static void track_server(struct fake_server *fs, int add)
+{
+	track();
+	for (size_t i = 0; i < FAKE_MAX_LIVE; i++) {
+		if (add && !live_servers[i]) {
+			live_servers[i] = fs;
+			return;
+		}
+		if (!add && live_servers[i] == fs) {
+			live_servers[i] = NULL;
+			return;
+		}
+	}
+}
+
+static void track_certdir(const char *dir, int add)
+{
+	track();
+	for (size_t i = 0; i < FAKE_MAX_LIVE; i++) {
+		if (add && !live_certdirs[i][0]) {
+			snprintf(live_certdirs[i], sizeof live_certdirs[i], "%s", dir);
+			return;
+		}
+		if (!add && !strcmp(live_certdirs[i], dir)) {
+			live_certdirs[i][0] = '\0';
+			return;
+		}
+	}
+}
 
 /* ---------------------------------------------------------------- utils */
 
@@ -336,6 +384,7 @@ struct fake_server *fake_start_opts(const char *scenario, const struct fake_opts
 		return NULL;
 	}
 	snprintf(fs->port_str, sizeof fs->port_str, "%d", fs->port);
+	track_server(fs, 1);
 	return fs;
 }
 
@@ -525,6 +574,7 @@ void fake_free(struct fake_server *fs)
 	if (!fs)
 		return;
 	fake_stop(fs);
+	track_server(fs, 0);
 	rm_tree_flat(fs->dir);
 	free(fs->rec);
 	free(fs->rec_clear);
@@ -568,6 +618,7 @@ int fake_certs_make(struct fake_certs *c)
 			free(pem);
 		}
 	}
+	track_certdir(c->dir, 1);
 	if (rc != 0 || !file_exists(c->cert) || !file_exists(c->key)) {
 		fprintf(stderr, "fake_certs_make: could not make certificates in %s\n", c->dir);
 		fake_certs_remove(c);
@@ -578,9 +629,31 @@ int fake_certs_make(struct fake_certs *c)
 
 void fake_certs_remove(struct fake_certs *c)
 {
-	if (c->dir[0])
+	if (c->dir[0]) {
+		track_certdir(c->dir, 0);
 		rm_tree_flat(c->dir);
+	}
 	c->dir[0] = '\0';
+}
+
+static void cleanup_at_exit(void)
+{
+	for (size_t i = 0; i < FAKE_MAX_LIVE; i++) {
+		struct fake_server *fs = live_servers[i];
+		if (fs) {
+			if (!fs->stopped && fs->pid > 0) {
+				kill(fs->pid, SIGKILL);
+				waitpid(fs->pid, NULL, 0);
+				fs->stopped = 1;
+			}
+			rm_tree_flat(fs->dir);
+			live_servers[i] = NULL;
+		}
+		if (live_certdirs[i][0]) {
+			rm_tree_flat(live_certdirs[i]);
+			live_certdirs[i][0] = '\0';
+		}
+	}
 }
 
 /* ---------------------------------------------------------------- ports */
@@ -604,4 +677,45 @@ int fake_refusing_port(int *port)
 	}
 	*port = ntohs(sa.sin_port);
 	return fd;
+}
+
+int fake_blackhole_open(struct fake_blackhole *b)
+{
+	struct sockaddr_in sa;
+	socklen_t sl = sizeof sa;
+
+	memset(b, 0, sizeof *b);
+	for (size_t i = 0; i < sizeof b->fill_fd / sizeof *b->fill_fd; i++)
+		b->fill_fd[i] = -1;
+	b->listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (b->listen_fd < 0)
+		return -1;
+	memset(&sa, 0, sizeof sa);
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (bind(b->listen_fd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(b->listen_fd, 0) < 0 ||
+	    getsockname(b->listen_fd, (struct sockaddr *)&sa, &sl) < 0) {
+		fake_blackhole_close(b);
+		return -1;
+	}
+	b->port = ntohs(sa.sin_port);
+	/* Fill the accept queue (never accepted); later SYNs are dropped. */
+	for (size_t i = 0; i < sizeof b->fill_fd / sizeof *b->fill_fd; i++) {
+		b->fill_fd[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (b->fill_fd[i] >= 0)
+			(void)connect(b->fill_fd[i], (struct sockaddr *)&sa, sizeof sa);
+	}
+	sleep_s(0.05);
+	return 0;
+}
+
+void fake_blackhole_close(struct fake_blackhole *b)
+{
+	for (size_t i = 0; i < sizeof b->fill_fd / sizeof *b->fill_fd; i++)
+		if (b->fill_fd[i] >= 0)
+			close(b->fill_fd[i]);
+	if (b->listen_fd >= 0)
+		close(b->listen_fd);
+	memset(b, 0, sizeof *b);
+	b->listen_fd = -1;
 }

@@ -92,4 +92,15 @@ void fake_certs_remove(struct fake_certs *c);
  * other tests picking the same port).  Returns the fd or -1. */
 int fake_refusing_port(int *port);
 
+/* A port on 127.0.0.1 where connect() hangs: a listener with backlog 0
+ * whose accept queue is already full, so the kernel drops further SYNs.
+ * For "timeout during connect" without any network.  0 or -1. */
+struct fake_blackhole {
+	int port;
+	int listen_fd;
+	int fill_fd[3];
+};
+int fake_blackhole_open(struct fake_blackhole *b);
+void fake_blackhole_close(struct fake_blackhole *b);
+
 #endif

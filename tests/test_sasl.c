@@ -906,7 +906,12 @@ Test(scram, server_final_error_sanitized)
 
 Test(scram, server_final_trailing_garbage)
 {
-	const char *bad[] = { S1_SFINAL ",", S1_SFINAL ",garbage", S1_SFINAL "," S1_SFINAL ",", "x" S1_SFINAL };
+	const char *bad[] = {
+		S1_SFINAL ",",                          /* trailing comma */
+		S1_SFINAL ",garbage",                   /* not an attribute */
+		(S1_SFINAL "," S1_SFINAL ","),          /* ends in a comma */
+		"x" S1_SFINAL,                          /* not v= */
+	};
 
 	for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
 		struct ex e;
@@ -1167,7 +1172,9 @@ Test(external, challenge_fails)
 
 /* ------------------------------------------------------------ all */
 
-Test(all, start_twice_fails)
+/* Without SASL-IR the session asks for the initial response again at the
+ * server's first empty challenge: same bytes, same nonce. */
+Test(all, start_again_repeats_initial)
 {
 	static const unsigned char cb[4] = { 1 };
 	struct sasl_creds c = { .username = "u", .password = "pw-secret-1", .token = "tok-secret-2",
@@ -1175,11 +1182,55 @@ Test(all, start_twice_fails)
 
 	for (size_t i = 0; sasl_mechs[i]; i++) {
 		struct ex e;
+		char first[256];
+		size_t len;
+		int hi;
+
 		ex_init(&e, sasl_mechs[i], &c);
 		cr_assert_eq(ex_start(&e), SASL_CONTINUE, "%s: %s", sasl_mechs[i]->name, e.s->err);
+		len = e.out.len;
+		hi = e.has_initial;
+		memcpy(first, e.out.data, len);
+		cr_assert_eq(ex_start(&e), SASL_CONTINUE, "%s: %s", sasl_mechs[i]->name, e.s->err);
+		cr_assert_eq(e.has_initial, hi);
+		cr_assert_eq(e.out.len, len, "%s", sasl_mechs[i]->name);
+		cr_assert(memcmp(e.out.data, first, len) == 0, "%s", sasl_mechs[i]->name);
+		ex_done(&e);
+	}
+}
+
+Test(all, start_after_step_fails)
+{
+	static const unsigned char cb[4] = { 1 };
+	struct sasl_creds c = { .username = "u", .password = "pw-secret-1", .token = "tok-secret-2",
+				.cb_type = "tls-exporter", .cb_data = cb, .cb_len = 4 };
+
+	for (size_t i = 0; sasl_mechs[i]; i++) {
+		struct ex e;
+
+		ex_init(&e, sasl_mechs[i], &c);
+		ex_start(&e);
+		ex_step(&e, "<1@x>");    /* whatever it makes of it */
 		assert_fail(&e, ex_start(&e), "already started");
 		ex_done(&e);
 	}
+}
+
+Test(all, failed_step_is_final)
+{
+	struct ex e;
+
+	s1_first(&e, &pencil, "r=nope,s=QSXCR+Q6sek8bf92,i=4096");
+	cr_assert_eq(ex_step(&e, S1_SFIRST), SASL_FAIL);        /* no second try */
+	cr_assert_not(e.s->mech->finished(e.s));
+	ex_done(&e);
+
+	struct sasl_creds c = { .username = "tim", .password = "x" };
+	ex_init(&e, &sasl_plain, &c);
+	ex_start(&e);
+	cr_assert_eq(ex_step(&e, "?"), SASL_FAIL);
+	cr_assert_not(e.s->mech->finished(e.s));
+	ex_done(&e);
 }
 
 Test(all, step_before_start_fails)

@@ -8,7 +8,7 @@
  *  - small in-process socket peers that are not TLS servers at all:
  *    one answering in plaintext, one that stalls, one that hangs up.
  * Criterion re-executes the binary for each test, so the certificate
- * directory is passed in the environment (CIS_TEST_CERTS; set it yourself
+ * directory is passed in the environment (CIS_CERTDIR; set it yourself
  * to reuse an existing directory). */
 #include "config.h"
 
@@ -28,6 +28,9 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
 #include <time.h>
 #include <unistd.h>
 
@@ -39,7 +42,7 @@
 #define TOP_SRCDIR "."
 #endif
 
-#define CERTS_ENV "CIS_TEST_CERTS"
+#define CERTS_ENV "CIS_CERTDIR"
 #define SEC 1000000000LL
 
 /* ---------------------------------------------------------------- certificates */
@@ -70,6 +73,7 @@ ReportHook(PRE_ALL)(struct criterion_test_set *set)
 	snprintf(cmd, sizeof(cmd), "sh '%s/tests/certs/mkcerts.sh' '%s'", top, made_dir);
 	if (system(cmd) != 0) {
 		fprintf(stderr, "test_tls: %s failed\n", cmd);
+		nftw(made_dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
 		exit(1);
 	}
 	setenv(CERTS_ENV, made_dir, 1);
@@ -108,12 +112,14 @@ static int backend_has_tls13(void)
 	       strncmp(tls_backend_version(), "mbed TLS 2.", 11) != 0;
 }
 
+/* TLS-1.3-only assertions are skipped on mbed TLS 2.28 with a logged
+ * reason (not cr_skip_test(): it leaks Criterion's own message buffer,
+ * which would spoil the valgrind run). */
 #define SKIP_WITHOUT_TLS13()                                                               \
 	do {                                                                               \
 		if (!backend_has_tls13()) {                                                \
-			cr_log_info("%s has no TLS 1.3: TLS 1.3 assertions skipped",       \
-				    tls_backend_version());                                \
-			cr_skip_test("no TLS 1.3 in %s", tls_backend_version());          \
+			cr_log_info("skipped: %s has no TLS 1.3", tls_backend_version());  \
+			return;                                                            \
 		}                                                                          \
 	} while (0)
 
@@ -159,6 +165,9 @@ static struct server server_start(const char *base, ...)
 	s.pid = fork();
 	cr_assert(s.pid >= 0);
 	if (s.pid == 0) {
+#ifdef __linux__
+		prctl(PR_SET_PDEATHSIG, SIGTERM); /* a failed test leaves no server behind */
+#endif
 		dup2(p[1], 1);
 		int null = open("/dev/null", O_RDWR);
 		dup2(null, 0);
@@ -370,7 +379,7 @@ Test(tls, verified_handshake_and_info)
 	cr_assert_str_eq(r.info.subject, "CN=localhost");
 	cr_assert_str_eq(r.info.issuer, "CN=check_imap_session test CA");
 	time_t now = time(NULL);
-	cr_assert_lt(r.info.not_before, now);
+	cr_assert_leq(r.info.not_before, now);
 	cr_assert_gt(r.info.not_after, now + 300 * 86400);
 	cr_assert(r.info.verified);
 	cr_assert_str_eq(r.t->ops->name, "tls");
@@ -668,22 +677,47 @@ Test(tls, client_certificate_accepted)
 	server_stop(&s);
 }
 
+Test(tls, client_certificate_and_key_in_one_file)
+{
+	char path[] = "/tmp/cis-tls-client.XXXXXX", cmd[1024];
+	int fd = mkstemp(path);
+	cr_assert(fd >= 0);
+	close(fd);
+	snprintf(cmd, sizeof(cmd), "cat '%s' '%s' > '%s'", cert("client.pem"), cert("client.key"), path);
+	cr_assert_eq(system(cmd), 0);
+	struct server s = server_start("server", "-Verify", "1", "-CAfile", cert("ca.pem"), NULL);
+	struct tls_options o = verified_opts();
+	o.client_cert = path;
+	struct result r = handshake(s.port, &o, 5);
+	unlink(path);
+	cr_assert_eq(r.rc, TLS_OK, "%s", r.err);
+	echo_check(r.t);
+	transport_close(r.t);
+	server_stop(&s);
+}
+
 Test(tls, capath_directory)
 {
-	char dir[600], cmd[4096];
-	snprintf(dir, sizeof(dir), "%s/capath", getenv(CERTS_ENV));
-	snprintf(cmd, sizeof(cmd), "mkdir -p '%s' && cp '%s' '%s/' && openssl rehash '%s' 2>/dev/null",
-		 dir, cert("ca.pem"), dir, dir);
+	char dir[] = "/tmp/cis-tls-capath.XXXXXX", cmd[1024];
+	cr_assert(mkdtemp(dir));
+	snprintf(cmd, sizeof(cmd), "cp '%s' '%s/' && openssl rehash '%s' 2>/dev/null", cert("ca.pem"), dir, dir);
 	cr_assert_eq(system(cmd), 0);
 	struct server s = server_start("server", NULL);
 	struct tls_options o = verified_opts();
 	o.cafile = NULL;
 	o.capath = dir;
 	struct result r = handshake(s.port, &o, 5);
+	nftw(dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
 	cr_assert_eq(r.rc, TLS_OK, "%s", r.err);
 	cr_assert(r.info.verified);
 	transport_close(r.t);
 	server_stop(&s);
+
+	o.capath = "/nonexistent/capath";
+	struct peer *p = peer_start(PEER_STALL);
+	r = handshake(p->port, &o, 5);
+	cr_assert_eq(r.rc, TLS_ERR_CONFIG, "%s", r.err);
+	peer_stop(p);
 }
 
 Test(tls, pending_reports_buffered_plaintext)

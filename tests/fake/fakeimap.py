@@ -69,7 +69,11 @@
 #                        closes (status 0) or --max-seconds
 #   stall_handshake      the same; reads as intent before a "tls" command
 #   close                close the connection now (mid-line or mid-literal
-#                        is fine)
+#                        is fine): FIN, then whatever the client still sends
+#                        is recorded until it closes too (at most 2 s), so
+#                        no RST can destroy the last replies in flight.
+#                        Under TLS no close_notify is sent (a truncation).
+#   close_notify         send a TLS close_notify alert (then use close)
 #   reset                close with a TCP RST (SO_LINGER 0)
 #   shutdown             send FIN (half close), then behave as "stall"
 #   tls CERT KEY [VER]   TLS handshake now, as the server, with CERT/KEY
@@ -85,9 +89,9 @@
 #                        connection (the last block serves any further ones)
 #   end                  end the scenario here (the rest is ignored)
 #
-# At the end of a block the connection is closed.  To assert on what the
-# client sent after the last reply (credentials, a LOGOUT), end the block
-# with "stall" so that everything is recorded until the client closes.
+# At the end of a block the connection is closed as by "close".  To wait
+# for the client however long it takes (recording all it sends), end the
+# block with "stall" instead.
 #
 # Example:
 #   line * OK [CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR] fake ready
@@ -203,7 +207,7 @@ def strip_comment(arg):
 
 
 NO_TEXT_CMDS = {"split", "drip", "sleep", "drain", "stall", "stall_handshake",
-                "close", "reset", "shutdown", "tls", "starttls", "tls_stall",
+                "close", "close_notify", "reset", "shutdown", "tls", "starttls", "tls_stall",
                 "autocontinue", "connection", "end"}
 TEXT_CMDS = {"send", "line", "sendrepeat", "linerepeat", "sendfill", "sendliteral", "set"}
 ALL_CMDS = NO_TEXT_CMDS | {"send", "line", "sendraw", "sendrepeat", "linerepeat",
@@ -496,6 +500,34 @@ class Conn:
             pass
         raise Finished()
 
+    def close_notify(self):
+        if self.tls is None:
+            return
+        try:
+            self.tls.unwrap()
+        except ssl.SSLWantReadError:
+            pass            # the client's close_notify is not awaited
+        except ssl.SSLError as e:
+            vlog("close_notify: %s" % e)
+        self._flush_tls()
+
+    def finish(self, linger=2.0):
+        """Graceful close: FIN, record until the client closes (or LINGER
+        seconds), then close."""
+        try:
+            self.sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+        end = min(time.monotonic() + linger, self.deadline)
+        try:
+            while True:
+                left = end - time.monotonic()
+                if left <= 0 or not self.read_some(timeout=left):
+                    break
+        except (ClientGone, Deadline, Mismatch, OSError):
+            pass
+        self.close()
+
     def close(self, rst=False):
         try:
             if rst:
@@ -606,8 +638,10 @@ def play(conn, block, variables):
         elif cmd in ("stall", "stall_handshake"):
             conn.stall()
         elif cmd == "close":
-            conn.close()
+            conn.finish()
             return
+        elif cmd == "close_notify":
+            conn.close_notify()
         elif cmd == "reset":
             conn.close(rst=True)
             return
@@ -624,7 +658,7 @@ def play(conn, block, variables):
         elif cmd == "set":
             a = arg.split(None, 1)
             variables[a[0]] = expand(a[1] if len(a) > 1 else "", variables)
-    conn.close()
+    conn.finish()
 
 
 def serve(args, blocks, variables):

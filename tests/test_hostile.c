@@ -1,0 +1,1390 @@
+/* test_hostile.c - the hostile-server matrix: the real check_imap_session
+ * binary ($PROBE, see runprobe.h) against the scripted fake server
+ * (tests/fake/fakeimap.py, see fakeserver.h).
+ *
+ * Every case asserts the exit code, the step named in the first line, a
+ * wall-time bound, and that stdout is clean: one status line
+ * "IMAP <STATE> - <summary> | <perfdata>" with valid perfdata, no control
+ * bytes, no terminal escapes, valid UTF-8, no stray '|' anywhere, and never
+ * the password.  Where credentials are at stake it also asserts, from the
+ * fake's record, that the password (raw or base64 at any alignment) never
+ * reached the server.
+ *
+ * Each test runs its own fake on a free loopback port: safe under
+ * Criterion's parallel jobs. */
+#define _GNU_SOURCE
+#include <criterion/criterion.h>
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "fakeserver.h"
+#include "runprobe.h"
+
+#define USER "probeuser"
+#define PASS "S3cret-Pa55word-7x"
+
+/* Peak RSS the probe may reach under the worst of these cases: 20 MB, or
+ * the RSS of a normal session against the same fake plus 8 MB, whichever
+ * is larger (a normal session is about 4 MB; sanitizer builds start much
+ * higher).  Either way a probe that buffered a 50 MB line fails. */
+#define MAX_RSS_KB (20 * 1024)
+#define MAX_RSS_OVER_BASELINE_KB (8 * 1024)
+
+/* Hard limit after which runprobe kills the binary (a failure in itself). */
+#define HARD_S 20.0
+
+/* Environment:
+ *   CIS_TEST_TIME_FACTOR  multiply every upper wall-time bound (and the hard
+ *                         limit) by this, for valgrind or sanitizer runs
+ *                         where start-up alone takes a second (default 1)
+ *   CIS_TEST_ALLOW_STDERR set to 1 when a wrapper (valgrind without -q...)
+ *                         writes to the probe's stderr; by default any
+ *                         stderr output fails the case
+ *   HOSTILE_VERBOSE       print each case's status line, time and RSS
+ *   FAKEIMAP, FAKEIMAP_PYTHON, TMPDIR: see fakeserver.h */
+static double time_factor(void)
+{
+	const char *e = getenv("CIS_TEST_TIME_FACTOR");
+	double f = e ? strtod(e, NULL) : 1.0;
+	return f >= 1.0 ? f : 1.0;
+}
+
+/* ---------------------------------------------------------------- scenarios
+ * Building blocks in the fake's language (see tests/fake/fakeimap.py).  The
+ * probe's flight for the mailbox step is "STATUS mbox (UNSEEN)" pipelined
+ * with "EXAMINE mbox"; the fake reads them in order. */
+
+#define CAPS "IMAP4rev1 AUTH=PLAIN SASL-IR LITERAL+"
+#define GREETING "line * OK [CAPABILITY " CAPS "] fake server ready\n"
+#define GREETING_STARTTLS "line * OK [CAPABILITY " CAPS " STARTTLS] fake server ready\n"
+
+#define LOGIN_OK \
+	"expect LOGIN\n" \
+	"line $TAG OK [CAPABILITY IMAP4rev1] Logged in\n"
+#define AUTH_OK \
+	"expect (LOGIN|AUTHENTICATE)\n" \
+	"line $TAG OK [CAPABILITY IMAP4rev1] Logged in\n"
+#define STATUS_OK \
+	"expect STATUS\n" \
+	"line * STATUS INBOX (UNSEEN 1)\n" \
+	"line $TAG OK STATUS completed\n"
+#define EXAMINE_UNTAGGED \
+	"line * FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)\n" \
+	"line * 3 EXISTS\n" \
+	"line * 0 RECENT\n" \
+	"line * OK [UIDVALIDITY 1700000000] UIDs valid\n" \
+	"line * OK [UIDNEXT 4] Predicted next UID\n"
+#define EXAMINE_OK \
+	STATUS_OK \
+	"expect EXAMINE\n" \
+	EXAMINE_UNTAGGED \
+	"line $TAG OK [READ-ONLY] EXAMINE completed\n"
+#define FETCH_PREFIX \
+	"send * 3 FETCH (UID 3 RFC822.SIZE 321 INTERNALDATE \"01-Jan-2024 00:00:00 +0000\" " \
+	"BODY[HEADER.FIELDS (SUBJECT DATE FROM)] "
+#define FETCH_OK \
+	"expect (UID )?FETCH\n" \
+	FETCH_PREFIX "\n" \
+	"sendliteral Subject: probe\\r\\nFrom: a@example.org\\r\\n" \
+	"Date: Mon, 1 Jan 2024 00:00:00 +0000\\r\\n\\r\\n\n" \
+	"line )\n" \
+	"line $TAG OK FETCH completed\n"
+#define LOGOUT_OK \
+	"expect LOGOUT\n" \
+	"line * BYE Logging out\n" \
+	"line $TAG OK Logout completed\n" \
+	"close\n"
+/* After a failure the probe may or may not say LOGOUT: answer it if it
+ * does, and otherwise notice it closing. */
+#define TAIL LOGOUT_OK
+
+#define SESSION_AFTER_AUTH EXAMINE_OK FETCH_OK LOGOUT_OK
+#define SESSION GREETING LOGIN_OK SESSION_AFTER_AUTH
+
+/* ---------------------------------------------------------------- helpers */
+
+struct hcase {
+	struct probe_run r;
+	struct fake_server *fs;
+	int fake_status;
+	char *diag;
+};
+
+static struct fake_server *start(const char *scenario)
+{
+	struct fake_server *fs = fake_start(scenario);
+	cr_assert_not_null(fs, "the fake IMAP server did not start (python3? tests/fake/fakeimap.py?)");
+	return fs;
+}
+
+/* Printable copy of possibly hostile bytes, for failure messages. */
+static void esc_append(char **buf, size_t *len, size_t *cap, const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		char tmp[8];
+		size_t k;
+		if (c == '\n' || (c >= 0x20 && c < 0x7f))
+			k = (size_t)snprintf(tmp, sizeof tmp, "%c", c);
+		else
+			k = (size_t)snprintf(tmp, sizeof tmp, "\\x%02x", c);
+		if (*len + k + 1 > *cap) {
+			*cap = (*cap + k + 1) * 2;
+			*buf = realloc(*buf, *cap);
+			cr_assert_not_null(*buf);
+		}
+		memcpy(*buf + *len, tmp, k);
+		*len += k;
+		(*buf)[*len] = '\0';
+	}
+}
+
+static char *make_diag(const struct probe_run *r, struct fake_server *fs, int fake_status)
+{
+	char *d = NULL, head[256];
+	size_t len = 0, cap = 0;
+	const char *log = fs ? fake_log(fs) : "(no fake server)";
+	size_t loglen = strlen(log);
+
+	snprintf(head, sizeof head, "\n--- probe: exit %d, signal %d, wall %.3f s, maxrss %ld kB\n--- stdout:\n",
+		 r->exit_code, r->signal, r->wall_s, r->maxrss_kb);
+	esc_append(&d, &len, &cap, head, strlen(head));
+	esc_append(&d, &len, &cap, r->out ? r->out : "", r->out ? r->out_len : 0);
+	esc_append(&d, &len, &cap, "\n--- stderr:\n", 13);
+	esc_append(&d, &len, &cap, r->err ? r->err : "", r->err ? r->err_len : 0);
+	snprintf(head, sizeof head, "\n--- fake server (exit %d), last lines of its log:\n", fake_status);
+	esc_append(&d, &len, &cap, head, strlen(head));
+	if (loglen > 3000)
+		log += loglen - 3000, loglen = 3000;
+	esc_append(&d, &len, &cap, log, loglen);
+	return d;
+}
+
+/* Run the probe against PORT with the usual credentials plus the extra
+ * arguments (NULL-terminated); stop the fake afterwards. */
+static void run_v(struct hcase *c, const char *port, va_list ap)
+{
+	const char *argv[48];
+	size_t n = 0;
+	const char *a;
+
+	argv[n++] = "-H";
+	argv[n++] = "127.0.0.1";
+	argv[n++] = "-p";
+	argv[n++] = port;
+	argv[n++] = "-U";
+	argv[n++] = USER;
+	argv[n++] = "-P";
+	argv[n++] = PASS;
+	while ((a = va_arg(ap, const char *)) != NULL && n < sizeof argv / sizeof *argv - 1)
+		argv[n++] = a;
+	argv[n] = NULL;
+	cr_assert_eq(probe_run(&c->r, HARD_S * time_factor(), NULL, argv), 0, "could not start the probe ($PROBE)");
+	c->fake_status = c->fs ? fake_stop(c->fs) : 0;
+	c->diag = make_diag(&c->r, c->fs, c->fake_status);
+}
+
+static void run_fake(struct hcase *c, const char *scenario, ...)
+{
+	va_list ap;
+	memset(c, 0, sizeof *c);
+	c->fs = start(scenario);
+	va_start(ap, scenario);
+	run_v(c, fake_port_str(c->fs), ap);
+	va_end(ap);
+}
+
+static void run_port(struct hcase *c, const char *port, ...)
+{
+	va_list ap;
+	memset(c, 0, sizeof *c);
+	va_start(ap, port);
+	run_v(c, port, ap);
+	va_end(ap);
+}
+
+static void done(struct hcase *c)
+{
+	fake_free(c->fs);
+	probe_run_free(&c->r);
+	free(c->diag);
+}
+
+static const char *state_word(int code)
+{
+	switch (code) {
+	case 0: return "OK";
+	case 1: return "WARNING";
+	case 2: return "CRITICAL";
+	case 3: return "UNKNOWN";
+	default: return "?";
+	}
+}
+
+/* Length of the valid UTF-8 sequence at p (n bytes left), 0 if invalid or
+ * a C1 control (U+0080..U+009F). */
+static size_t utf8_ok(const unsigned char *p, size_t n)
+{
+	unsigned cp;
+	size_t len;
+
+	if (p[0] < 0x80)
+		return 1;
+	if ((p[0] & 0xe0) == 0xc0)
+		len = 2, cp = p[0] & 0x1fu;
+	else if ((p[0] & 0xf0) == 0xe0)
+		len = 3, cp = p[0] & 0x0fu;
+	else if ((p[0] & 0xf8) == 0xf0)
+		len = 4, cp = p[0] & 0x07u;
+	else
+		return 0;
+	if (len > n)
+		return 0;
+	for (size_t i = 1; i < len; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (p[i] & 0x3fu);
+	}
+	if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
+	    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff) || (cp >= 0x80 && cp <= 0x9f))
+		return 0;
+	return len;
+}
+
+/* Monitoring Plugins perfdata: 'label'=value[UOM];[warn];[crit];[min];[max]
+ * items separated by spaces.  Returns NULL if valid, else why not. */
+static const char *perfdata_error(const char *p)
+{
+	int items = 0;
+
+	while (*p == ' ')
+		p++;
+	while (*p) {
+		/* label */
+		if (*p == '\'') {
+			p++;
+			const char *start = p;
+			for (;;) {
+				if (!*p)
+					return "unterminated quoted label";
+				if (*p == '\'' && p[1] == '\'') {
+					p += 2;
+					continue;
+				}
+				if (*p == '\'')
+					break;
+				if (*p == '=')
+					return "'=' inside a label";
+				p++;
+			}
+			if (p == start)
+				return "empty label";
+			p++;
+		} else {
+			const char *start = p;
+			while (*p && *p != '=' && *p != ' ' && *p != '\'')
+				p++;
+			if (p == start)
+				return "empty label";
+			if (*p != '=')
+				return "label without '=' (space or quote in an unquoted label?)";
+		}
+		if (*p++ != '=')
+			return "missing '='";
+		/* value */
+		if (*p == 'U' && (p[1] == ';' || p[1] == ' ' || !p[1])) {
+			p++;
+		} else {
+			int digits = 0;
+			if (*p == '-')
+				p++;
+			while ((*p >= '0' && *p <= '9') || *p == '.') {
+				digits += *p != '.';
+				p++;
+			}
+			if (!digits)
+				return "value is not a number";
+			if (*p == ',')
+				return "decimal comma in a value";
+			/* UOM */
+			while ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || *p == '%')
+				p++;
+		}
+		/* warn;crit;min;max */
+		for (int f = 0; f < 4 && *p == ';'; f++) {
+			p++;
+			while ((*p >= '0' && *p <= '9') || *p == '.' || *p == '-' ||
+			       (f < 2 && (*p == ':' || *p == '~' || *p == '@')))
+				p++;
+			if (*p == ',')
+				return "decimal comma in a threshold";
+		}
+		if (*p && *p != ' ')
+			return "garbage after a perfdata item";
+		while (*p == ' ')
+			p++;
+		items++;
+	}
+	return items ? NULL : "no perfdata items";
+}
+
+/* The output contract, for every case. */
+static void assert_clean_output(const struct hcase *c)
+{
+	const struct probe_run *r = &c->r;
+	const unsigned char *o = (const unsigned char *)r->out;
+	size_t pipes = 0;
+
+	cr_assert_not_null(r->out, "no stdout captured%s", c->diag);
+	cr_assert_eq(strlen(r->out), r->out_len, "NUL byte in stdout%s", c->diag);
+	cr_assert_gt(r->out_len, 0, "empty stdout%s", c->diag);
+	for (size_t i = 0; i < r->out_len;) {
+		size_t k;
+		if (o[i] == '|')
+			pipes++;
+		cr_assert(o[i] == '\n' || (o[i] >= 0x20 && o[i] != 0x7f),
+			  "control byte 0x%02x at offset %zu of stdout%s", o[i], i, c->diag);
+		k = utf8_ok(o + i, r->out_len - i);
+		cr_assert_gt(k, 0, "invalid UTF-8 or C1 control at offset %zu of stdout%s", i, c->diag);
+		i += k;
+	}
+	cr_assert_eq(pipes, 1, "%zu '|' in stdout; exactly one (the perfdata separator) allowed%s", pipes, c->diag);
+
+	const char *nl = strchr(r->out, '\n');
+	size_t flen = nl ? (size_t)(nl - r->out) : r->out_len;
+	char *first = strndup(r->out, flen);
+	char prefix[64];
+	const char *bar = strchr(first, '|');
+	const char *why;
+
+	snprintf(prefix, sizeof prefix, "IMAP %s - ", state_word(r->exit_code));
+	cr_assert(!strncmp(first, prefix, strlen(prefix)), "first line does not start with \"%s\"%s", prefix, c->diag);
+	cr_assert_not_null(bar, "no perfdata on the first line%s", c->diag);
+	cr_assert(bar > first && bar[-1] == ' ', "no blank before '|'%s", c->diag);
+	why = perfdata_error(bar + 1);
+	cr_assert_null(why, "invalid perfdata (%s)%s", why ? why : "", c->diag);
+	free(first);
+
+	/* the password never shows, in any form */
+	cr_assert(!fake_buf_contains_secret((const unsigned char *)r->out, r->out_len, PASS),
+		  "the password appears in stdout%s", c->diag);
+	cr_assert(!r->err || !fake_buf_contains_secret((const unsigned char *)r->err, r->err_len, PASS),
+		  "the password appears in stderr%s", c->diag);
+	/* Everything goes to stdout; stderr output means a sanitizer report
+	 * (UBSan does not change the exit code) or a stray message. */
+	if (!getenv("CIS_TEST_ALLOW_STDERR"))
+		cr_assert_eq(r->err_len, 0, "unexpected output on stderr%s", c->diag);
+}
+
+/* The summary part of the first line (between "IMAP STATE - " and " |"). */
+static char *summary(const struct hcase *c)
+{
+	const char *s = strstr(c->r.out, " - ");
+	const char *e;
+	cr_assert_not_null(s, "%s", c->diag);
+	s += 3;
+	e = strstr(s, " |");
+	if (!e)
+		e = s + strcspn(s, "\n");
+	return strndup(s, (size_t)(e - s));
+}
+
+/* Exit code, clean output, wall-time bounds, needles in the summary. */
+static void check(const struct hcase *c, int code, double min_wall, double max_wall, ...)
+{
+	va_list ap;
+	const char *needle;
+	char *sum;
+
+	cr_assert_eq(c->r.signal, 0, "the probe died of signal %d%s", c->r.signal, c->diag);
+	cr_assert_eq(c->r.exit_code, code, "exit code %d, expected %d (%s)%s",
+		     c->r.exit_code, code, state_word(code), c->diag);
+	assert_clean_output(c);
+	sum = summary(c);
+	va_start(ap, max_wall);
+	while ((needle = va_arg(ap, const char *)) != NULL)
+		cr_assert_not_null(strcasestr(sum, needle), "\"%s\" not in the summary \"%s\"%s", needle, sum, c->diag);
+	va_end(ap);
+	if (getenv("HOSTILE_VERBOSE"))
+		fprintf(stderr, "[%.3fs %ldkB] %s\n", c->r.wall_s, c->r.maxrss_kb, c->r.first_line);
+	free(sum);
+	max_wall *= time_factor();
+	cr_assert_leq(c->r.wall_s, max_wall, "took %.3f s, bound %.1f s%s", c->r.wall_s, max_wall, c->diag);
+	cr_assert_geq(c->r.wall_s, min_wall, "took %.3f s, expected at least %.1f s%s", c->r.wall_s, min_wall, c->diag);
+}
+
+static void check_no_password(struct hcase *c)
+{
+	cr_assert(!fake_saw(c->fs, PASS), "the password reached the server%s", c->diag);
+}
+
+/* Peak RSS of a normal plain session, measured the same way. */
+static long baseline_rss_kb(void)
+{
+	struct hcase b;
+	long kb;
+
+	run_fake(&b, SESSION, "--auth", "login", "-t", "5", NULL);
+	cr_assert_eq(b.r.exit_code, 0, "baseline session failed%s", b.diag);
+	kb = b.r.maxrss_kb;
+	done(&b);
+	return kb;
+}
+
+static void check_rss(const struct hcase *c)
+{
+	long base = baseline_rss_kb();
+	long bound = base + MAX_RSS_OVER_BASELINE_KB > MAX_RSS_KB ? base + MAX_RSS_OVER_BASELINE_KB : MAX_RSS_KB;
+
+	cr_assert_gt(c->r.maxrss_kb, 0, "no maxrss measured%s", c->diag);
+	cr_assert_lt(c->r.maxrss_kb, bound, "peak RSS %ld kB, bound %ld kB (normal session: %ld kB)%s",
+		     c->r.maxrss_kb, bound, base, c->diag);
+}
+
+/* SCENARIO with every send/line preceded by "split N GAP": each server
+ * response reaches the probe in N-byte pieces. */
+static char *with_split(const char *scenario, const char *split)
+{
+	size_t cap = strlen(scenario) * 4 + 64, len = 0;
+	char *out = malloc(cap);
+	const char *p = scenario;
+
+	cr_assert_not_null(out);
+	while (*p) {
+		const char *nl = strchr(p, '\n');
+		size_t n = nl ? (size_t)(nl - p) + 1 : strlen(p);
+		if (!strncmp(p, "send ", 5) || !strncmp(p, "line ", 5) || !strncmp(p, "sendliteral ", 12))
+			len += (size_t)snprintf(out + len, cap - len, "split %s\n", split);
+		memcpy(out + len, p, n);
+		len += n;
+		p += n;
+	}
+	out[len] = '\0';
+	return out;
+}
+
+/* ---------------------------------------------------------------- controls
+ * The happy paths against the same fake: if these fail, the scenarios (not
+ * the probe) are out of step and every other verdict is void. */
+
+TestSuite(hostile, .timeout = 60);
+
+Test(hostile, control_plain_session_ok)
+{
+	struct hcase c;
+	run_fake(&c, SESSION, "--auth", "login", "-t", "5", NULL);
+	check(&c, 0, 0, 2.0, "INBOX", NULL);
+	cr_assert_eq(c.fake_status, 0, "the fake's scenario did not play to its end%s", c.diag);
+	cr_assert(fake_saw(c.fs, PASS), "control: the password should have been sent (LOGIN)%s", c.diag);
+	done(&c);
+}
+
+Test(hostile, control_one_byte_writes)
+{
+	struct hcase c;
+	char *scn = with_split(SESSION, "1 0.0005");
+	run_fake(&c, scn, "--auth", "login", "-t", "8", NULL);
+	check(&c, 0, 0, 6.0, "INBOX", NULL);
+	cr_assert_eq(c.fake_status, 0, "the fake's scenario did not play to its end%s", c.diag);
+	free(scn);
+	done(&c);
+}
+
+Test(hostile, control_odd_chunks)
+{
+	struct hcase c;
+	char *scn = with_split(SESSION, "7 0.001");
+	run_fake(&c, scn, "--auth", "login", "-t", "8", NULL);
+	check(&c, 0, 0, 6.0, "INBOX", NULL);
+	free(scn);
+	done(&c);
+}
+
+/* ---------------------------------------------------------------- connect */
+
+Test(hostile, connection_refused)
+{
+	struct hcase c;
+	char port[16];
+	int p, fd = fake_refusing_port(&p);
+
+	cr_assert_geq(fd, 0, "could not reserve a port");
+	snprintf(port, sizeof port, "%d", p);
+	run_port(&c, port, "--auth", "login", "-t", "5", NULL);
+	close(fd);
+	check(&c, 2, 0, 1.5, "connect", NULL);
+	done(&c);
+}
+
+Test(hostile, connect_timeout)
+{
+	struct fake_blackhole bh;
+	struct hcase c;
+	char port[16];
+
+	cr_assert_eq(fake_blackhole_open(&bh), 0, "could not make a blackhole port");
+	snprintf(port, sizeof port, "%d", bh.port);
+	run_port(&c, port, "--auth", "login", "-t", "2", NULL);
+	fake_blackhole_close(&bh);
+	check(&c, 2, 1.8, 2.6, "timeout during connect", NULL);
+	done(&c);
+}
+
+Test(hostile, connect_timeout_state_warning)
+{
+	struct fake_blackhole bh;
+	struct hcase c;
+	char port[16];
+
+	cr_assert_eq(fake_blackhole_open(&bh), 0, "could not make a blackhole port");
+	snprintf(port, sizeof port, "%d", bh.port);
+	run_port(&c, port, "--auth", "login", "-t", "2:warning", NULL);
+	fake_blackhole_close(&bh);
+	check(&c, 1, 1.8, 2.6, "timeout during connect", NULL);
+	done(&c);
+}
+
+/* ---------------------------------------------------------------- greeting */
+
+Test(hostile, silent_server)
+{
+	struct hcase c;
+	run_fake(&c, "stall\n", "--auth", "login", "-t", "2", NULL);
+	check(&c, 2, 1.8, 2.6, "timeout during greeting", NULL);
+	done(&c);
+}
+
+Test(hostile, greeting_bye)
+{
+	struct hcase c;
+	run_fake(&c, "line * BYE [UNAVAILABLE] Server overloaded, try later\nclose\n", "--auth", "login", "-t", "5",
+		 NULL);
+	check(&c, 2, 0, 1.5, "greeting", "Server overloaded", NULL);
+	check_no_password(&c);
+	done(&c);
+}
+
+Test(hostile, greeting_garbage_text)
+{
+	struct hcase c;
+	run_fake(&c, "line HTTP/1.1 400 Bad Request\nstall\n", "--auth", "login", "-t", "5", NULL);
+	check(&c, 2, 0, 1.5, "greeting", NULL);
+	check_no_password(&c);
+	done(&c);
+}
+
+Test(hostile, greeting_garbage_binary)
+{
+	struct hcase c;
+	/* a TLS ServerHello-ish record, then a CRLF so the line ends */
+	run_fake(&c, "sendraw 16 03 03 00 2a 02 00 00 26 03 03 ff fe 00 01 0d 0a\nstall\n", "--auth", "login", "-t",
+		 "5", NULL);
+	check(&c, 2, 0, 1.5, "greeting", NULL);
+	check_no_password(&c);
+	done(&c);
+}
+
+Test(hostile, greeting_then_close)
+{
+	struct hcase c;
+	run_fake(&c, GREETING "close\n", "--auth", "login", "-t", "5", NULL);
+	check(&c, 2, 0, 1.5, "auth", NULL);
+	done(&c);
+}
+
+Test(hostile, drip_one_byte_per_half_second)
+{
+	struct hcase c;
+	run_fake(&c, "drip 0.5\n" GREETING LOGIN_OK SESSION_AFTER_AUTH, "--auth", "login", "-t", "2", NULL);
+	check(&c, 2, 1.8, 2.6, "timeout during greeting", NULL);
+	done(&c);
+}
+
+/* ---------------------------------------------------------------- limits */
+
+Test(hostile, endless_line_in_greeting)
+{
+	struct hcase c;
+	run_fake(&c, "send * OK \nsendfill 50000000 x\nstall\n", "--auth", "login", "-t", "10", NULL);
+	check(&c, 2, 0, 3.0, "greeting", NULL);
+	check_rss(&c);
+	check_no_password(&c);
+	done(&c);
+}
+
+Test(hostile, endless_line_mid_session)
+{
+	struct hcase c;
+	run_fake(&c,
+		 GREETING LOGIN_OK STATUS_OK
+		 "expect EXAMINE\n"
+		 "line * 3 EXISTS\n"
+		 "send * OK [ALERT] \n"
+		 "sendfill 50000000 A\\x20\n"
+		 "stall\n",
+		 "--auth", "login", "-t", "10", NULL);
+	check(&c, 2, 0, 3.0, "examine", NULL);
+	check_rss(&c);
+	done(&c);
+}
+
+static void huge_literal(const char *size)
+{
+	struct hcase c;
+	char scn[4096];
+
+	snprintf(scn, sizeof scn,
+		 GREETING LOGIN_OK EXAMINE_OK
+		 "expect (UID )?FETCH\n"
+		 FETCH_PREFIX "{%s}\\r\\n\n"
+		 "sendfill 100000 y\n"
+		 "stall\n",
+		 size);
+	run_fake(&c, scn, "--auth", "login", "-t", "3", NULL);
+	check(&c, 2, 0, 3.6, "fetch", NULL);
+	check_rss(&c);
+	done(&c);
+}
+
+Test(hostile, literal_99999999999)
+{
+	huge_literal("99999999999");
+}
+
+Test(hostile, literal_uint64_max)
+{
+	huge_literal("18446744073709551615");
+}
+
+Test(hostile, literal_uint64_max_plus_one)
+{
+	huge_literal("18446744073709551616");
+}
+
+Test(hostile, literal_4294967285)
+{
+	/* wraps to -11 in 32-bit arithmetic (isync CVE-2021-3657) */
+	huge_literal("4294967285");
+}
+
+Test(hostile, literal_cut_short_by_close)
+{
+	struct hcase c;
+	run_fake(&c,
+		 GREETING LOGIN_OK EXAMINE_OK
+		 "expect (UID )?FETCH\n"
+		 FETCH_PREFIX "{200}\\r\\nSubject: cut sh\n"
+		 "close\n",
+		 "--auth", "login", "-t", "5", NULL);
+	check(&c, 2, 0, 1.5, "fetch", NULL);
+	done(&c);
+}
+
+Test(hostile, untagged_flood_200000)
+{
+	struct hcase c;
+	run_fake(&c,
+		 GREETING LOGIN_OK STATUS_OK
+		 "expect EXAMINE\n"
+		 EXAMINE_UNTAGGED
+		 "linerepeat 200000 * OK flood\n"
+		 "line $TAG OK [READ-ONLY] EXAMINE completed\n"
+		 FETCH_OK LOGOUT_OK,
+		 "--auth", "login", "-t", "10", NULL);
+	/* the lead's limit: 100 000 untagged responses per command */
+	check(&c, 2, 0, 5.0, "examine", NULL);
+	check_rss(&c);
+	done(&c);
+}
+
+Test(hostile, untagged_50000_is_fine)
+{
+	struct hcase c;
+	run_fake(&c,
+		 GREETING LOGIN_OK STATUS_OK
+		 "expect EXAMINE\n"
+		 EXAMINE_UNTAGGED
+		 "linerepeat 50000 * OK flood\n"
+		 "line $TAG OK [READ-ONLY] EXAMINE completed\n"
+		 FETCH_OK LOGOUT_OK,
+		 "--auth", "login", "-t", "10", NULL);
+	check(&c, 0, 0, 5.0, "INBOX", NULL);
+	check_rss(&c);
+	done(&c);
+}
+
+/* ---------------------------------------------------------------- protocol */
+
+Test(hostile, tagged_reply_with_unknown_tag)
+{
+	struct hcase c;
+	run_fake(&c, GREETING "expect LOGIN\nline ZZZ999 OK LOGIN completed\nstall\n", "--auth", "login", "-t", "3",
+		 NULL);
+	check(&c, 2, 0, 3.6, "auth", NULL);
+	done(&c);
+}
+
+Test(hostile, bye_during_examine)
+{
+	struct hcase c;
+	run_fake(&c,
+		 GREETING LOGIN_OK
+		 "expect STATUS\n"
+		 "line * BYE [UNAVAILABLE] Server shutting down\n"
+		 "close\n",
+		 "--auth", "login", "-t", "5", NULL);
+	check(&c, 2, 0, 1.5, "examine", "Server shutting down", NULL);
+	done(&c);
+}
+
+/* NO and BAD at each step.  STEP is what the summary must name, TEXT the
+ * server's words it must show. */
+static void refusal(const char *scenario, const char *auth, const char *step, const char *text)
+{
+	struct hcase c;
+	run_fake(&c, scenario, "--auth", auth, "-t", "5", NULL);
+	check(&c, 2, 0, 2.0, step, text, NULL);
+	done(&c);
+}
+
+#define REFUSE(kind, words) "line $TAG " kind " " words "\n"
+
+Test(hostile, login_no)
+{
+	refusal(GREETING "expect LOGIN\n" REFUSE("NO", "[AUTHENTICATIONFAILED] Authentication failed.") TAIL,
+		"login", "auth failed", "Authentication failed.");
+}
+
+Test(hostile, login_bad)
+{
+	refusal(GREETING "expect LOGIN\n" REFUSE("BAD", "Syntax error in LOGIN arguments") TAIL,
+		"login", "auth failed", "Syntax error in LOGIN arguments");
+}
+
+Test(hostile, auth_plain_no)
+{
+	refusal(GREETING "expect AUTHENTICATE PLAIN\n" REFUSE("NO", "[AUTHENTICATIONFAILED] Authentication failed.")
+		TAIL, "plain", "auth failed", "Authentication failed.");
+}
+
+Test(hostile, auth_plain_bad)
+{
+	refusal(GREETING "expect AUTHENTICATE PLAIN\n" REFUSE("BAD", "Invalid SASL argument") TAIL,
+		"plain", "auth failed", "Invalid SASL argument");
+}
+
+Test(hostile, examine_no)
+{
+	refusal(GREETING LOGIN_OK STATUS_OK "expect EXAMINE\n"
+		REFUSE("NO", "[NONEXISTENT] Mailbox does not exist") TAIL,
+		"login", "examine failed", "Mailbox does not exist");
+}
+
+Test(hostile, examine_bad)
+{
+	refusal(GREETING LOGIN_OK STATUS_OK "expect EXAMINE\n" REFUSE("BAD", "Unknown command") TAIL,
+		"login", "examine failed", "Unknown command");
+}
+
+Test(hostile, fetch_no)
+{
+	refusal(GREETING LOGIN_OK EXAMINE_OK "expect (UID )?FETCH\n"
+		REFUSE("NO", "[SERVERBUG] Internal error occurred") TAIL,
+		"login", "fetch failed", "Internal error occurred");
+}
+
+Test(hostile, fetch_bad)
+{
+	refusal(GREETING LOGIN_OK EXAMINE_OK "expect (UID )?FETCH\n" REFUSE("BAD", "Error in IMAP command FETCH")
+		TAIL, "login", "fetch failed", "Error in IMAP command FETCH");
+}
+
+Test(hostile, logout_no)
+{
+	refusal(GREETING LOGIN_OK EXAMINE_OK FETCH_OK "expect LOGOUT\n" REFUSE("NO", "Logout refused") "close\n",
+		"login", "logout failed", "Logout refused");
+}
+
+Test(hostile, logout_bad)
+{
+	refusal(GREETING LOGIN_OK EXAMINE_OK FETCH_OK "expect LOGOUT\n" REFUSE("BAD", "Unexpected LOGOUT")
+		"close\n", "login", "logout failed", "Unexpected LOGOUT");
+}
+
+Test(hostile, status_no_is_reported_at_examine)
+{
+	/* STATUS rides with EXAMINE: its refusal must not be silently lost, nor
+	 * may it break the session (EXAMINE can still count the messages). */
+	struct hcase c;
+	run_fake(&c,
+		 GREETING LOGIN_OK
+		 "expect STATUS\n" REFUSE("NO", "STATUS not allowed")
+		 "expect EXAMINE\n" EXAMINE_UNTAGGED "line $TAG OK [READ-ONLY] EXAMINE completed\n"
+		 FETCH_OK LOGOUT_OK,
+		 "--auth", "login", "-t", "5", NULL);
+	cr_assert(c.r.exit_code == 0 || c.r.exit_code == 2, "exit %d%s", c.r.exit_code, c.diag);
+	if (c.r.exit_code == 2)
+		check(&c, 2, 0, 2.0, "examine", NULL);
+	else
+		check(&c, 0, 0, 2.0, "INBOX", NULL);
+	done(&c);
+}
+
+Test(hostile, logout_never_answered)
+{
+	struct hcase c;
+	run_fake(&c, GREETING LOGIN_OK EXAMINE_OK FETCH_OK "expect LOGOUT\nstall\n", "--auth", "login", "-t", "10",
+		 NULL);
+	check(&c, 0, 0, 2.0, "INBOX", NULL);
+	done(&c);
+}
+
+Test(hostile, logout_answered_by_close)
+{
+	struct hcase c;
+	run_fake(&c, GREETING LOGIN_OK EXAMINE_OK FETCH_OK "expect LOGOUT\nclose\n", "--auth", "login", "-t", "10",
+		 NULL);
+	check(&c, 0, 0, 2.0, "INBOX", NULL);
+	done(&c);
+}
+
+/* ---------------------------------------------------------------- authentication
+ * The SASL exchanges the fake can script end to end.  Mechanism details
+ * (SCRAM, OAuth) are unit-tested against their RFC vectors elsewhere. */
+
+#define AUTH_THEN_SESSION(mech_caps, exchange) \
+	"line * OK [CAPABILITY IMAP4rev1 " mech_caps "] fake server ready\n" \
+	exchange \
+	"line $TAG OK [CAPABILITY IMAP4rev1] Logged in\n" \
+	SESSION_AFTER_AUTH
+
+Test(hostile, logindisabled_is_respected)
+{
+	struct hcase c;
+	run_fake(&c, "line * OK [CAPABILITY IMAP4rev1 AUTH=PLAIN LOGINDISABLED] ready\n" TAIL, "--auth", "login",
+		 "-t", "5", NULL);
+	check(&c, 2, 0, 2.0, "auth", "LOGINDISABLED", NULL);
+	check_no_password(&c);
+	done(&c);
+}
+
+Test(hostile, auto_never_sends_plaintext_password_in_clear)
+{
+	struct hcase c;
+	run_fake(&c, GREETING TAIL, "-t", "5", NULL);
+	check(&c, 2, 0, 2.0, "auth", NULL);
+	check_no_password(&c);
+	done(&c);
+}
+
+Test(hostile, auth_plain_without_sasl_ir)
+{
+	/* RFC 3501: no SASL-IR, so the initial response follows an empty
+	 * "+ " continuation. */
+	struct hcase c;
+	run_fake(&c, AUTH_THEN_SESSION("AUTH=PLAIN", "expect AUTHENTICATE PLAIN$\nline + \nexpectline .+\n"),
+		 "--auth", "plain", "-t", "5", NULL);
+	check(&c, 0, 0, 2.0, "INBOX", NULL);
+	done(&c);
+}
+
+Test(hostile, auth_plain_bare_continuation)
+{
+	/* "+" without the trailing space: invalid per RFC 3501, common in
+	 * practice. */
+	struct hcase c;
+	run_fake(&c, AUTH_THEN_SESSION("AUTH=PLAIN", "expect AUTHENTICATE PLAIN$\nsend +\\r\\n\nexpectline .+\n"),
+		 "--auth", "plain", "-t", "5", NULL);
+	check(&c, 0, 0, 2.0, "INBOX", NULL);
+	done(&c);
+}
+
+Test(hostile, auth_capability_mid_exchange)
+{
+	struct hcase c;
+	run_fake(&c,
+		 AUTH_THEN_SESSION("AUTH=PLAIN",
+				   "expect AUTHENTICATE PLAIN$\n"
+				   "line * CAPABILITY IMAP4rev1 AUTH=PLAIN\n"
+				   "line * OK still here\n"
+				   "line + \n"
+				   "expectline .+\n"),
+		 "--auth", "plain", "-t", "5", NULL);
+	check(&c, 0, 0, 2.0, "INBOX", NULL);
+	done(&c);
+}
+
+Test(hostile, auth_login_prompts)
+{
+	struct hcase c;
+	run_fake(&c,
+		 AUTH_THEN_SESSION("AUTH=LOGIN",
+				   "expect AUTHENTICATE LOGIN$\n"
+				   "line + VXNlcm5hbWU6\n"
+				   "expectline cHJvYmV1c2Vy$\n"
+				   "line + UGFzc3dvcmQ6\n"
+				   "expectline .+\n"),
+		 "--auth", "auth-login", "-t", "5", NULL);
+	check(&c, 0, 0, 2.0, "INBOX", NULL);
+	done(&c);
+}
+
+Test(hostile, auth_plain_unexpected_second_challenge)
+{
+	struct hcase c;
+	run_fake(&c,
+		 GREETING "expect AUTHENTICATE PLAIN\n"
+		 "line + \n"
+		 "expectline .*\n"       /* the client's "*" (cancel) or anything */
+		 "line + \n"
+		 "expectline .*\n"
+		 "line + \n"
+		 "stall\n",
+		 "--auth", "plain", "-t", "5", NULL);
+	check(&c, 2, 0, 2.0, "auth", NULL);
+	done(&c);
+}
+
+Test(hostile, auth_login_endless_prompts)
+{
+	struct hcase c;
+	run_fake(&c,
+		 "line * OK [CAPABILITY IMAP4rev1 AUTH=LOGIN] ready\n"
+		 "expect AUTHENTICATE LOGIN\n"
+		 "line + VXNlcm5hbWU6\nexpectline .*\n"
+		 "line + UGFzc3dvcmQ6\nexpectline .*\n"
+		 "line + UGFzc3dvcmQ6\nexpectline .*\n"
+		 "line + UGFzc3dvcmQ6\nexpectline .*\n"
+		 "line + UGFzc3dvcmQ6\nexpectline .*\n"
+		 "stall\n",
+		 "--auth", "auth-login", "-t", "5", NULL);
+	check(&c, 2, 0, 2.0, "auth", NULL);
+	done(&c);
+}
+
+Test(hostile, bye_during_auth)
+{
+	struct hcase c;
+	run_fake(&c, GREETING "expect LOGIN\nline * BYE Too many connections\nclose\n", "--auth", "login", "-t",
+		 "5", NULL);
+	check(&c, 2, 0, 1.5, "auth", "Too many connections", NULL);
+	done(&c);
+}
+
+Test(hostile, unexpected_continuation_to_login)
+{
+	/* "+" to a command that sent no literal: a protocol error (or at worst
+	 * a timeout), never a hang past the deadline. */
+	struct hcase c;
+	run_fake(&c, GREETING "expect LOGIN\nline + go on\nstall\n", "--auth", "login", "-t", "3", NULL);
+	check(&c, 2, 0, 3.6, "auth", NULL);
+	done(&c);
+}
+
+/* ---------------------------------------------------------------- hostile text */
+
+#define EVIL "evil|pipe \\e[2J\\e]0;pwned\\a \\e[31mred\\e[0m bs\\x08\\x08 ctl\\x01\\x02\\x7f c1\\xc2\\x9b raw\\x9b tab\\there end"
+
+Test(hostile, hostile_text_in_greeting_bye)
+{
+	struct hcase c;
+	run_fake(&c, "line * BYE " EVIL "\nclose\n", "--auth", "login", "-t", "5", NULL);
+	check(&c, 2, 0, 1.5, "greeting", "evil", NULL);
+	done(&c);
+}
+
+Test(hostile, hostile_text_in_no)
+{
+	struct hcase c;
+	run_fake(&c, GREETING "expect LOGIN\nline $TAG NO [AUTHENTICATIONFAILED] " EVIL "\n" TAIL, "--auth", "login",
+		 "-t", "5", NULL);
+	check(&c, 2, 0, 2.0, "auth failed", "evil", NULL);
+	done(&c);
+}
+
+Test(hostile, hostile_text_everywhere_with_trace)
+{
+	/* A successful session whose every server text is hostile, with -vvv:
+	 * the long output and the protocol trace must be as clean as the
+	 * status line. */
+	struct hcase c;
+	run_fake(&c,
+		 "line * OK [CAPABILITY " CAPS "] " EVIL "\n"
+		 "expect LOGIN\nline $TAG OK " EVIL "\n"
+		 "expect STATUS\nline * STATUS INBOX (UNSEEN 1)\nline $TAG OK " EVIL "\n"
+		 "expect EXAMINE\n" EXAMINE_UNTAGGED "line * OK " EVIL "\nline $TAG OK [READ-ONLY] " EVIL "\n"
+		 "expect (UID )?FETCH\n" FETCH_PREFIX "\n"
+		 "sendliteral Subject: " EVIL "\\r\\nFrom: \\e[2Jx|y@example.org\\r\\n\\r\\n\n"
+		 "line )\nline $TAG OK " EVIL "\n"
+		 "expect LOGOUT\nline * BYE " EVIL "\nline $TAG OK " EVIL "\nclose\n",
+		 "--auth", "login", "-t", "5", "-vvv", NULL);
+	check(&c, 0, 0, 2.0, "INBOX", NULL);
+	done(&c);
+}
+
+Test(hostile, nul_in_no_text)
+{
+	struct hcase c;
+	run_fake(&c, GREETING "expect LOGIN\nsend $TAG NO bad\\0password text\\r\\n\n" TAIL, "--auth", "login", "-t",
+		 "5", NULL);
+	check(&c, 2, 0, 2.0, "auth", NULL);
+	done(&c);
+}
+
+Test(hostile, nul_in_greeting)
+{
+	/* NUL is not allowed in IMAP text: a clean protocol error at the
+	 * greeting, or tolerated; either way the output stays clean. */
+	struct hcase c;
+	run_fake(&c, "send * OK [CAPABILITY " CAPS "] hello\\0world\\r\\n\n" LOGIN_OK SESSION_AFTER_AUTH, "--auth",
+		 "login", "-t", "5", NULL);
+	cr_assert(c.r.exit_code == 0 || c.r.exit_code == 2, "exit %d%s", c.r.exit_code, c.diag);
+	if (c.r.exit_code == 2)
+		check(&c, 2, 0, 2.0, "greeting", NULL);
+	else
+		check(&c, 0, 0, 2.0, "INBOX", NULL);
+	done(&c);
+}
+
+Test(hostile, alert_in_no_is_shown)
+{
+	struct hcase c;
+	run_fake(&c, GREETING "expect LOGIN\nline $TAG NO [ALERT] Your account is locked, call the helpdesk\n" TAIL,
+		 "--auth", "login", "-t", "5", NULL);
+	check(&c, 2, 0, 2.0, "auth", "Your account is locked, call the helpdesk", NULL);
+	done(&c);
+}
+
+Test(hostile, untagged_alert_is_shown)
+{
+	/* RFC 3501 7.1: the ALERT text MUST be presented to the user. */
+	struct hcase c;
+	run_fake(&c,
+		 GREETING LOGIN_OK STATUS_OK "expect EXAMINE\n" EXAMINE_UNTAGGED
+		 "line * OK [ALERT] Maintenance tonight at 22:00 UTC\n"
+		 "line $TAG OK [READ-ONLY] EXAMINE completed\n" FETCH_OK LOGOUT_OK,
+		 "--auth", "login", "-t", "5", NULL);
+	check(&c, 0, 0, 2.0, NULL);
+	cr_assert_not_null(strstr(c.r.out, "Maintenance tonight at 22:00 UTC"), "ALERT text not shown%s", c.diag);
+	done(&c);
+}
+
+/* ---------------------------------------------------------------- timeout state */
+
+Test(hostile, timeout_state_warning)
+{
+	struct hcase c;
+	run_fake(&c, "stall\n", "--auth", "login", "-t", "2:warning", NULL);
+	check(&c, 1, 1.8, 2.6, "timeout during greeting", NULL);
+	done(&c);
+}
+
+Test(hostile, timeout_state_unknown)
+{
+	struct hcase c;
+	run_fake(&c, "stall\n", "--auth", "login", "-t", "2:unknown", NULL);
+	check(&c, 3, 1.8, 2.6, "timeout during greeting", NULL);
+	done(&c);
+}
+
+Test(hostile, timeout_state_unknown_mid_session)
+{
+	struct hcase c;
+	run_fake(&c, GREETING LOGIN_OK STATUS_OK "expect EXAMINE\nline * 3 EXISTS\nstall\n", "--auth", "login", "-t",
+		 "2:unknown", NULL);
+	check(&c, 3, 1.8, 2.6, "timeout during examine", NULL);
+	done(&c);
+}
+
+Test(hostile, timeout_state_warning_tls)
+{
+	struct hcase c;
+	run_fake(&c, "stall_handshake\n", "-S", "--insecure", "-t", "2:warning", NULL);
+	check(&c, 1, 1.8, 2.6, "timeout during tls", NULL);
+	check_no_password(&c);
+	done(&c);
+}
+
+/* ---------------------------------------------------------------- implicit TLS */
+
+/* BEFORE, then "CMD CERT KEY", then AFTER. */
+static char *tls_scenario(const struct fake_certs *certs, const char *before, const char *cmd, const char *after)
+{
+	char *s = NULL;
+	cr_assert_geq(asprintf(&s, "%s%s %s %s\n%s", before, cmd, certs->cert, certs->key, after ? after : ""), 0);
+	return s;
+}
+
+static void make_certs(struct fake_certs *certs)
+{
+	cr_assert_eq(fake_certs_make(certs), 0, "could not make test certificates (openssl CLI?)");
+}
+
+Test(hostile, control_implicit_tls_ok)
+{
+	struct fake_certs certs;
+	struct hcase c;
+	char *scn;
+
+	make_certs(&certs);
+	scn = tls_scenario(&certs, "", "tls", GREETING AUTH_OK SESSION_AFTER_AUTH);
+	run_fake(&c, scn, "-S", "--insecure", "-t", "5", NULL);
+	check(&c, 0, 0, 2.0, "INBOX", NULL);
+	cr_assert_eq(c.fake_status, 0, "the fake's scenario did not play to its end%s", c.diag);
+	cr_assert(fake_saw(c.fs, PASS), "control: the password should have been sent under TLS%s", c.diag);
+	cr_assert(!fake_saw_clear(c.fs, PASS), "the password crossed the wire in clear%s", c.diag);
+	free(scn);
+	fake_certs_remove(&certs);
+	done(&c);
+}
+
+Test(hostile, plaintext_server_on_tls_port)
+{
+	struct hcase c;
+	run_fake(&c, GREETING "stall\n", "-S", "--insecure", "-t", "5", NULL);
+	check(&c, 2, 0, 2.0, "tls", NULL);
+	check_no_password(&c);
+	done(&c);
+}
+
+Test(hostile, tls_handshake_stall)
+{
+	struct hcase c;
+	run_fake(&c, "stall_handshake\n", "-S", "--insecure", "-t", "2", NULL);
+	check(&c, 2, 1.8, 2.6, "timeout during tls", NULL);
+	check_no_password(&c);
+	done(&c);
+}
+
+Test(hostile, tls_handshake_stall_after_server_hello)
+{
+	struct fake_certs certs;
+	struct hcase c;
+	char *scn;
+
+	make_certs(&certs);
+	scn = tls_scenario(&certs, "", "tls_stall", NULL);
+	run_fake(&c, scn, "-S", "--insecure", "-t", "2", NULL);
+	check(&c, 2, 1.8, 2.6, "timeout during tls", NULL);
+	check_no_password(&c);
+	free(scn);
+	fake_certs_remove(&certs);
+	done(&c);
+}
+
+Test(hostile, tls_close_mid_handshake)
+{
+	struct hcase c;
+	/* read the ClientHello, answer with half a record, hang up */
+	run_fake(&c, "sleep 0.2\nsendraw 16 03 03 00 40 02 00 00\nclose\n", "-S", "--insecure", "-t", "5", NULL);
+	check(&c, 2, 0, 1.5, "tls", NULL);
+	check_no_password(&c);
+	done(&c);
+}
+
+/* ---------------------------------------------------------------- STARTTLS attacks */
+
+Test(hostile, control_starttls_ok)
+{
+	struct fake_certs certs;
+	struct hcase c;
+	char *scn;
+
+	make_certs(&certs);
+	scn = tls_scenario(&certs,
+			   GREETING_STARTTLS
+			   "expect STARTTLS\n"
+			   "line $TAG OK Begin TLS negotiation now\n",
+			   "starttls",
+			   /* pre-TLS capabilities are void: the probe asks again */
+			   "expect CAPABILITY\n"
+			   "line * CAPABILITY " CAPS "\n"
+			   "line $TAG OK CAPABILITY completed\n"
+			   AUTH_OK SESSION_AFTER_AUTH);
+	run_fake(&c, scn, "--starttls", "--insecure", "-t", "5", NULL);
+	check(&c, 0, 0, 2.0, "INBOX", NULL);
+	cr_assert_eq(c.fake_status, 0, "the fake's scenario did not play to its end%s", c.diag);
+	cr_assert(fake_saw(c.fs, PASS), "control: the password should have been sent under TLS%s", c.diag);
+	cr_assert(!fake_saw_clear(c.fs, PASS), "the password crossed the wire in clear%s", c.diag);
+	free(scn);
+	fake_certs_remove(&certs);
+	done(&c);
+}
+
+/* After an attack the fake keeps listening (and, where a handshake could
+ * follow, does TLS) so that a probe that carried on would be caught
+ * sending the password. */
+static void starttls_attack(const char *scenario, const char *step)
+{
+	struct hcase c;
+	run_fake(&c, scenario, "--starttls", "--insecure", "-t", "5", NULL);
+	check(&c, 2, 0, 2.5, step, NULL);
+	check_no_password(&c);
+	done(&c);
+}
+
+#define PLAINTEXT_TRAP \
+	"expect .*\n" \
+	"line $TAG OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] whatever you say\n" \
+	"stall\n"
+
+Test(hostile, starttls_not_advertised)
+{
+	starttls_attack(GREETING PLAINTEXT_TRAP, "starttls");
+}
+
+Test(hostile, starttls_not_advertised_after_capability)
+{
+	/* no capabilities in the greeting: the probe asks, and STARTTLS is
+	 * still missing */
+	starttls_attack("line * OK fake server ready\n"
+			"expect CAPABILITY\n"
+			"line * CAPABILITY " CAPS "\n"
+			"line $TAG OK CAPABILITY completed\n"
+			PLAINTEXT_TRAP, "starttls");
+}
+
+Test(hostile, starttls_answered_no)
+{
+	starttls_attack(GREETING_STARTTLS "expect STARTTLS\nline $TAG NO TLS is not available right now\n"
+			PLAINTEXT_TRAP, "starttls");
+}
+
+Test(hostile, starttls_answered_bad)
+{
+	starttls_attack(GREETING_STARTTLS "expect STARTTLS\nline $TAG BAD Unknown command\n" PLAINTEXT_TRAP,
+			"starttls");
+}
+
+Test(hostile, starttls_preauth_greeting)
+{
+	/* The probe may blame the greeting step: it is where PREAUTH shows.
+	 * The summary must still say that STARTTLS was impossible. */
+	starttls_attack("line * PREAUTH [CAPABILITY " CAPS " STARTTLS] You are already logged in\n"
+			PLAINTEXT_TRAP, "starttls");
+}
+
+Test(hostile, starttls_response_injection)
+{
+	/* The tagged OK and a plaintext response in ONE segment: whatever
+	 * follows the OK before the handshake is an attacker's. */
+	struct fake_certs certs;
+	char *scn;
+
+	make_certs(&certs);
+	scn = tls_scenario(&certs,
+			   GREETING_STARTTLS
+			   "expect STARTTLS\n"
+			   "send $TAG OK Begin TLS negotiation now\\r\\n"
+			   "* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] injected\\r\\n\n",
+			   "starttls",
+			   "expect .*\n"
+			   "line * CAPABILITY " CAPS "\n"
+			   "line $TAG OK done\n"
+			   "stall\n");
+	starttls_attack(scn, "starttls");
+	free(scn);
+	fake_certs_remove(&certs);
+}
+
+Test(hostile, starttls_response_injection_second_segment)
+{
+	/* The injected line 50 ms after the OK, in its own segment: too late
+	 * to be seen before the handshake starts; the handshake must then fail
+	 * on it, not skip it. */
+	struct fake_certs certs;
+	char *scn;
+
+	make_certs(&certs);
+	scn = tls_scenario(&certs,
+			   GREETING_STARTTLS
+			   "expect STARTTLS\n"
+			   "line $TAG OK Begin TLS negotiation now\n"
+			   "sleep 0.05\n"
+			   "line * OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] injected\n",
+			   "starttls",
+			   "expect .*\n"
+			   "line * CAPABILITY " CAPS "\n"
+			   "line $TAG OK done\n"
+			   "stall\n");
+	starttls_attack(scn, "tls");
+	free(scn);
+	fake_certs_remove(&certs);
+}
+
+Test(hostile, starttls_handshake_stall)
+{
+	struct hcase c;
+	run_fake(&c, GREETING_STARTTLS "expect STARTTLS\nline $TAG OK Begin TLS negotiation now\nstall\n",
+		 "--starttls", "--insecure", "-t", "2", NULL);
+	check(&c, 2, 1.8, 2.6, "timeout during", "tls", NULL);
+	check_no_password(&c);
+	done(&c);
+}
+
+/* ---------------------------------------------------------------- the fake itself */
+
+Test(fakeserver, secret_detection)
+{
+	const char *s = "S3cret-Pa55word-7x";
+	const unsigned char raw[] = "a1 LOGIN user S3cret-Pa55word-7x\r\n";
+	/* base64("\0probeuser\0S3cret-Pa55word-7x") */
+	const unsigned char plain[] = "a1 AUTHENTICATE PLAIN AHByb2JldXNlcgBTM2NyZXQtUGE1NXdvcmQtN3g=\r\n";
+	/* base64("S3cret-Pa55word-7x") (AUTHENTICATE LOGIN) */
+	const unsigned char login[] = "UzNjcmV0LVBhNTV3b3JkLTd4\r\n";
+	/* base64("x\0S3cret-Pa55word-7x") and ("xy\0S3cret-Pa55word-7x") */
+	const unsigned char al1[] = "eABTM2NyZXQtUGE1NXdvcmQtN3g=\r\n";
+	const unsigned char al2[] = "eHkAUzNjcmV0LVBhNTV3b3JkLTd4\r\n";
+	const unsigned char clean[] = "a1 LOGIN user <redacted>\r\na2 LOGOUT\r\n";
+	const unsigned char quoted[] = "a1 LOGIN user \"p\\\"w\\\\d123\"\r\n";
+
+	cr_assert(fake_buf_contains_secret(raw, sizeof raw - 1, s));
+	cr_assert(fake_buf_contains_secret(plain, sizeof plain - 1, s));
+	cr_assert(fake_buf_contains_secret(login, sizeof login - 1, s));
+	cr_assert(fake_buf_contains_secret(al1, sizeof al1 - 1, s));
+	cr_assert(fake_buf_contains_secret(al2, sizeof al2 - 1, s));
+	cr_assert(!fake_buf_contains_secret(clean, sizeof clean - 1, s));
+	cr_assert(fake_buf_contains_secret(quoted, sizeof quoted - 1, "p\"w\\d123"));
+}
+
+Test(fakeserver, records_and_stops)
+{
+	struct fake_server *fs = fake_start("line * OK hi\nexpect LOGIN\nline $TAG OK yes\nstall\n");
+	char cmd[512];
+	size_t n;
+	int st;
+	pid_t pid;
+
+	cr_assert_not_null(fs);
+	/* a tiny bash client: the probe binary is not needed here */
+	snprintf(cmd, sizeof cmd,
+		 "exec 3<>/dev/tcp/127.0.0.1/%d && head -c 9 <&3 >/dev/null &&"
+		 " printf 'x1 LOGIN u secretsecret\\r\\n' >&3 && head -c 11 <&3",
+		 fake_port(fs));
+	pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		execlp("bash", "bash", "-c", cmd, (char *)NULL);
+		_exit(127);
+	}
+	cr_assert_eq(waitpid(pid, &st, 0), pid);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "bash client failed%s", fake_log(fs));
+	cr_assert_eq(fake_stop(fs), 0, "fake status%s", fake_log(fs));
+	fake_received(fs, &n);
+	cr_assert_eq(n, strlen("x1 LOGIN u secretsecret\r\n"));
+	cr_assert(fake_saw(fs, "secretsecret"));
+	cr_assert(fake_saw_clear(fs, "secretsecret"));
+	cr_assert(!fake_saw(fs, "othersecret"));
+	fake_free(fs);
+}
+
+Test(fakeserver, bad_scenario_fails_to_start)
+{
+	cr_assert_null(fake_start("bogus command\n"));
+}
