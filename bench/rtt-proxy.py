@@ -18,8 +18,9 @@ link.  The client's own TCP handshake cannot be delayed from user space
 this proxy is one TCP round trip faster than over a real link of the same
 delay; bench/ adds that round trip back, the same for every client.
 
-The kernel here has no netem, hence this.  Timers are epoll's (millisecond
-granularity, rounded up): each hop is late by at most about 1 ms.
+The kernel here has no netem, hence this.  Timers use select(2)'s
+microsecond timeouts; a hop is typically late by 0.1-0.3 ms (Python's
+wake-up), which bench/ measures and reports as the proxy's overhead.
 
 Bounded lifetime: the proxy exits after --lifetime seconds (default 900)
 and when its parent process goes away.  It prints the listening port on
@@ -69,7 +70,9 @@ class Proxy:
         self.delay = args.delay_ms / 1000.0
         host, port = args.target.rsplit(":", 1)
         self.target = (host.strip("[]"), int(port))
-        self.sel = selectors.DefaultSelector()
+        # select(2): microsecond timeouts (epoll's are whole milliseconds,
+        # rounded up, which would add up to 1 ms to every hop)
+        self.sel = selectors.SelectSelector()
         self.timers = []  # heap of (due, seq, fn)
         self.seq = 0
         self.conns = set()

@@ -30,8 +30,22 @@
  * OpenSSL treats NULL as "keep the previous key". */
 static const unsigned char empty_key[1];
 
+/* Start the library the cheap way (no openssl.cnf, no atexit cleanup, no
+ * error strings), as tls_openssl.c does: whichever module initialises
+ * OpenSSL first decides this for the whole process. */
+static void lib_init(void)
+{
+	static int done;
+	if (!done) {
+		OPENSSL_init_crypto(OPENSSL_INIT_NO_LOAD_CONFIG | OPENSSL_INIT_NO_ATEXIT |
+				    OPENSSL_INIT_NO_LOAD_CRYPTO_STRINGS, NULL);
+		done = 1;
+	}
+}
+
 static const EVP_MD *md_of(enum crypto_hash h)
 {
+	lib_init();
 	switch (h) {
 	case CRYPTO_MD5:
 		return EVP_md5();
@@ -96,6 +110,7 @@ struct crypto_hmac_key {
 
 static const char *digest_name(enum crypto_hash h)
 {
+	lib_init();
 	switch (h) {
 	case CRYPTO_MD5:
 		return "MD5";
@@ -209,6 +224,7 @@ void crypto_hmac_key_free(struct crypto_hmac_key *k)
 
 int crypto_random(void *buf, size_t len)
 {
+	lib_init();
 	unsigned char *p = buf;
 
 	while (len > 0) {

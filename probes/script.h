@@ -44,7 +44,7 @@
 
 #define SCRIPT_MAX_BYTES    (64 * 1024)
 #define SCRIPT_MAX_LINE     8192
-#define SCRIPT_MAX_COMMANDS 32
+#define SCRIPT_MAX_COMMANDS 20
 
 enum script_part_kind {
 	SCRIPT_RAW,         /* bytes sent verbatim */
@@ -87,7 +87,8 @@ void script_free(struct script *scr);
 
 /* Parse one command line (no label, no expect prefix) into parts appended
  * to scr: used for --search criteria too.  Returns 0, or -1 with a message
- * (without file/line) in err.  *first/*n get the parts added. */
+ * (without file/line) in err.  *first and *nparts get the parts added;
+ * *eightbit (may be NULL) is set when a string holds an 8-bit byte. */
 int script_parse_args(struct script *scr, const char *s, size_t n, size_t *first, size_t *nparts,
 		      int *eightbit, char *err, size_t errlen);
 

@@ -720,7 +720,7 @@ static int read_mailbox(struct sess *s)
 	struct flight f;
 	struct fcmd *ns = NULL, *list = NULL;
 	struct examine_cmds ex = { 0 };
-	int need_ns = cfg->namespace_step && strncasecmp(cfg->mailbox, "INBOX", 5) != 0;
+	int need_ns = cfg->namespace_step && strcasecmp(cfg->mailbox, "INBOX") != 0;
 	int rc = 0;
 
 	fl_init(&f, s, s);
@@ -914,7 +914,7 @@ static int read_messages(struct sess *s)
 	struct mailbox_state *mb = &s->mb;
 	struct flight f;
 	struct fcmd *search = NULL, *asearch = NULL, *fetch = NULL, *afetch = NULL;
-	static struct mbx_search unseen_sr;     /* one probe run per process */
+	struct mbx_search unseen_sr;
 	struct message_info oldest;
 	int rc = -1;
 	uint64_t oldest_uid = 0;
@@ -1032,14 +1032,16 @@ static int read_messages(struct sess *s)
 		if (!s->msg.got) {
 			/* expunged by another client between SEARCH and FETCH (or
 			 * between EXAMINE and FETCH): a race, not a server fault */
+			char gone[160];
 			mb->age_gone = 1;
-			sess_ok(fetch->st, "%s%s vanished before it could be fetched (expunged meanwhile)",
-				cfg->search ? "matched message UID " : "newest message", cfg->search ? "" : "");
 			if (cfg->search)
-				snprintf(fetch->st->msg, sizeof(fetch->st->msg),
-					 "matched message UID %llu vanished before it could be fetched (expunged meanwhile)",
-					 (unsigned long long)mb->search.max);
-			report_line(s->rep, "%s", fetch->st ? fetch->st->msg : "fetched message vanished");
+				snprintf(gone, sizeof(gone), "matched message UID %llu vanished before it could be "
+					 "fetched (expunged meanwhile)", (unsigned long long)mb->search.max);
+			else
+				snprintf(gone, sizeof(gone), "the newest message vanished before it could be fetched "
+					 "(expunged meanwhile)");
+			sess_ok(fetch->st, "%s", gone);
+			report_line(s->rep, "%s", gone);
 		} else {
 			fetch_message(s, &s->msg, msg, sizeof(msg));
 			if (s->msg.have_size)
@@ -1093,10 +1095,15 @@ out:
 
 /* ================================================================ delete-matched */
 
-/* UID STORE set +FLAGS.SILENT (\Deleted) and UID EXPUNGE set, one flight.
- * Steps store_step / expunge_step (expunge_step NULL: one step for both). */
-static int delete_uids(struct sess *s, struct sess *cs, const char *set, const char *store_step,
-		       const char *expunge_step, unsigned *expunged)
+/* UID STORE set +FLAGS.SILENT (\Deleted) then UID EXPUNGE set, in one
+ * flight on cs's connection.  st_store and st_expunge are steps begun by
+ * the caller (the same step for both is fine).  On success the steps are
+ * left open for the caller, with the two tagged results (for timing) in
+ * rstore/rexpunge and the number of EXPUNGE responses in *expunged; -1
+ * after the failure was recorded. */
+static int delete_uids(struct sess *s, struct sess *cs, const char *set, struct step *st_store,
+		       struct step *st_expunge, unsigned *expunged, struct imap_result *rstore,
+		       struct imap_result *rexpunge)
 {
 	struct flight f;
 	struct fcmd *store, *expunge;
@@ -1104,51 +1111,55 @@ static int delete_uids(struct sess *s, struct sess *cs, const char *set, const c
 	int rc = -1;
 
 	fl_init(&f, s, cs);
-	store = fl_add(&f, store_step, "UID STORE");
+	store = fl_add(&f, NULL, "UID STORE");
+	store->st = st_store;
 	imap_cmd_atom(&store->cmd, set);
 	imap_cmd_atom(&store->cmd, "+FLAGS.SILENT (\\Deleted)");
-	expunge = fl_add(&f, expunge_step, "UID EXPUNGE");
+	expunge = fl_add(&f, NULL, "UID EXPUNGE");
+	expunge->st = st_expunge;
 	imap_cmd_atom(&expunge->cmd, set);
-	if (!expunge_step)
-		expunge->st = store->st;
 	if (fl_run(&f) < 0)
 		goto out;
 	if (store->res.status != IMAP_ST_OK) {
 		fl_result_fail(&f, store, NULL);
-		if (expunge_step)
-			skip_step(expunge->st, "not evaluated: UID STORE failed");
+		if (st_expunge != st_store)
+			skip_step(st_expunge, "not run: UID STORE failed");
 		goto out;
 	}
-	if (expunge_step) {
-		sess_ok(store->st, "\\Deleted set on UIDs %s", set);
-		fl_time(store, NULL);
-	}
 	if (expunge->res.status != IMAP_ST_OK) {
-		sess_result_fail(s, expunge->st, "UID EXPUNGE", &expunge->res);
-		fl_time(expunge, expunge_step ? NULL : store);
+		fl_result_fail(&f, expunge, NULL);
 		goto out;
 	}
 	*expunged = cs->mb.expunged - before;
+	*rstore = store->res;
+	*rexpunge = expunge->res;
 	rc = 0;
 out:
-	if (rc == 0 && !expunge_step)
-		expunge->st = NULL;     /* the caller finishes the shared step */
 	fl_free(&f);
 	return rc;
+}
+
+static void step_span(struct step *st, int64_t start, int64_t end)
+{
+	if (!st)
+		return;
+	st->start_ns = start;
+	st->dur_ns = end > start ? end - start : 0;
 }
 
 static int delete_matched(struct sess *s)
 {
 	struct mailbox_state *mb = &s->mb;
+	struct imap_result rs, re;
 	unsigned n = 0;
 
 	if (!mb->searched || mb->search.count == 0) {
 		skip_step(sess_begin(s, "store"), "no message matched: nothing to delete");
+		mb->deleted_set = 1;
 		return 0;
 	}
 	if (!mb->search.have_set || mb->search.set.overflow || mb->search.bad || !mb->search.set.len) {
-		sess_fail(s, sess_begin(s, "store"), STATE_UNKNOWN,
-			  "cannot delete: the matched UID set %s; narrow --search",
+		sess_fail(s, sess_begin(s, "store"), STATE_UNKNOWN, "cannot delete: the matched UID set %s; narrow --search",
 			  mb->search.bad ? "sent by the server is malformed" : "is too large for one command");
 		return -1;
 	}
@@ -1157,17 +1168,17 @@ static int delete_matched(struct sess *s)
 			  "cannot delete: %s is read-only for this user ([READ-ONLY])", mb->name);
 		return -1;
 	}
-	if (delete_uids(s, s, mb->search.set.text, "store", "expunge", &n) < 0)
+	struct step *st_store = sess_begin(s, "store");
+	struct step *st_exp = sess_begin(s, "expunge");
+	if (delete_uids(s, s, mb->search.set.text, st_store, st_exp, &n, &rs, &re) < 0)
 		return -1;
-	struct step *st = report_find_step(s->rep, "expunge");
 	mb->deleted = n;
 	mb->deleted_set = 1;
-	step_value(st, "deleted", n, "");
-	sess_ok(st, "%u message%s expunged (UIDs %s)", n, n == 1 ? "" : "s", mb->search.set.text);
-	{
-		/* timing of the expunge command alone was set by fl_time in
-		 * delete_uids only on failure; recompute from the step stamps */
-	}
+	sess_ok(st_store, "\\Deleted set on UIDs %s", mb->search.set.text);
+	step_span(st_store, rs.sent_ns, rs.done_ns);
+	step_value(st_exp, "deleted", n, "");
+	sess_ok(st_exp, "%u message%s expunged (UIDs %s)", n, n == 1 ? "" : "s", mb->search.set.text);
+	step_span(st_exp, re.sent_ns, re.done_ns);
 	return 0;
 }
 
@@ -1179,11 +1190,15 @@ struct probe_msg {
 	size_t len;
 };
 
-static void make_probe_msg(struct sess *s, struct probe_msg *pm, const char *purpose)
+static const char *const month_names[12] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun",
+					     "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
+
+/* A small message with a unique Message-ID and the marker header that
+ * lets a later run find it if this one is interrupted.  Dates are
+ * written by hand: strftime's %a/%b follow the locale. */
+static void make_probe_msg(struct probe_msg *pm, const char *purpose)
 {
 	static const char *const wd[] = { "Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat" };
-	static const char *const mo[] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun",
-					  "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
 	unsigned char rnd[8];
 	char hex[17];
 	time_t now = time(NULL);
@@ -1204,168 +1219,200 @@ static void make_probe_msg(struct sess *s, struct probe_msg *pm, const char *pur
 			 "To: <probe@" PROBE_DOMAIN ">\r\n"
 			 "Subject: check_imap_session %s probe\r\n"
 			 "Message-ID: %s\r\n"
-			 PROBE_MARKER_HEADER ": " PROBE_MARKER_VALUE " %s\r\n"
+			 PROBE_MARKER_HEADER ": " PROBE_MARKER_VALUE " (%s)\r\n"
 			 "MIME-Version: 1.0\r\n"
 			 "Content-Type: text/plain; charset=us-ascii\r\n"
 			 "\r\n"
 			 "Written by the check_imap_session monitoring probe (%s) and deleted\r\n"
-			 "right away.  If you can read this, a probe run was interrupted; the\r\n"
-			 "next run removes it.\r\n",
-			 wd[tm.tm_wday], tm.tm_mday, mo[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec,
-			 purpose, pm->msgid, purpose, purpose);
+			 "right away.  If you can read this, a probe run was interrupted; a\r\n"
+			 "later run removes it.\r\n",
+			 wd[tm.tm_wday], tm.tm_mday, month_names[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
+			 tm.tm_sec, purpose, pm->msgid, purpose, purpose);
 	pm->len = n > 0 && (size_t)n < sizeof(pm->text) ? (size_t)n : strlen(pm->text);
-	(void)s;
+}
+
+/* A capability word the enum does not track (e.g. WITHIN). */
+static int caps_word(struct imap_conn *c, const char *word)
+{
+	const char *raw = imap_conn_caps(c)->raw;
+	size_t n = strlen(word);
+	for (const char *p = raw; *p;) {
+		while (*p == ' ')
+			p++;
+		const char *e = p;
+		while (*e && *e != ' ')
+			e++;
+		if ((size_t)(e - p) == n && !strncasecmp(p, word, n))
+			return 1;
+		p = e;
+	}
+	return 0;
 }
 
 /* "UID SEARCH HEADER X-Check-Imap-Session probe OLDER n" (WITHIN) or
- * "... BEFORE <today>": probe messages left behind by earlier runs. */
-static void add_leftover_search(struct sess *s, struct sess *cs, struct flight *f, const char *step,
-				struct mbx_search *into)
+ * "... BEFORE <today>": probe messages left behind by earlier runs that
+ * are old enough not to belong to a run still in progress. */
+static struct fcmd *add_leftover_search(struct sess *s, struct sess *cs, struct flight *f, const char *step,
+					struct mbx_search *into)
 {
 	struct fcmd *c = fl_add(f, step, "UID SEARCH");
 	char crit[96];
+
 	mbx_search_init(into, NULL);
 	c->search_into = into;
 	imap_cmd_atom(&c->cmd, "HEADER " PROBE_MARKER_HEADER " " PROBE_MARKER_VALUE);
-	if (caps_have(cs, 1u << 31) || strstr(imap_conn_caps(cs->conn)->raw, "WITHIN")) {
+	if (caps_word(cs->conn, "WITHIN")) {
 		double older = 2 * s->cfg->timeout_s;
 		if (older < LEFTOVER_MIN_AGE_S)
 			older = LEFTOVER_MIN_AGE_S;
 		snprintf(crit, sizeof(crit), "OLDER %.0f", older);
 	} else {
-		static const char *const mo[] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun",
-						  "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
-		time_t now = time(NULL);
+		time_t now = time(NULL) - 86400;
 		struct tm tm;
 		gmtime_r(&now, &tm);
-		snprintf(crit, sizeof(crit), "BEFORE %d-%s-%d", tm.tm_mday, mo[tm.tm_mon], tm.tm_year + 1900);
+		snprintf(crit, sizeof(crit), "BEFORE %d-%s-%d", tm.tm_mday, month_names[tm.tm_mon], tm.tm_year + 1900);
 	}
 	imap_cmd_atom(&c->cmd, crit);
+	return c;
 }
 
-static void append_cmd(struct flight *f, struct fcmd *c, const char *wire, const struct probe_msg *pm)
+static void append_args(struct imap_cmd *cmd, const char *wire, const struct probe_msg *pm)
 {
-	(void)f;
-	imap_cmd_astring(&c->cmd, wire, strlen(wire), 0);
-	imap_cmd_atom(&c->cmd, "(\\Seen)");
-	imap_cmd_literal(&c->cmd, pm->text, pm->len, 0);
+	imap_cmd_astring(cmd, wire, strlen(wire), 0);
+	imap_cmd_atom(cmd, "(\\Seen)");
+	imap_cmd_literal(cmd, pm->text, pm->len, 0);
 }
 
 /* [APPENDUID uidvalidity uid]: the UID, or 0. */
 static uint64_t appenduid(const struct imap_result *res, int have_validity, uint64_t validity)
 {
 	unsigned long long v, u;
-	if (strcasecmp(res->code, "APPENDUID") || sscanf(res->code_arg, "%llu %llu", &v, &u) != 2 || !u)
+	if (strcasecmp(res->code, "APPENDUID") || sscanf(res->code_arg, "%llu %llu", &v, &u) != 2 || !u ||
+	    u > UINT32_MAX)
 		return 0;
 	if (have_validity && v != validity)
 		return 0;
 	return u;
 }
 
-/* Join the probe's own UID and leftover UIDs into one set. */
-static void join_set(char *out, size_t outsz, uint64_t uid, const struct mbx_search *old)
+/* The probe's own UID plus usable leftover UIDs, as one set; returns how
+ * many leftovers were added. */
+static unsigned join_set(char *out, size_t outsz, uint64_t uid, const struct mbx_search *old)
 {
 	int n = snprintf(out, outsz, "%llu", (unsigned long long)uid);
 	if (old && old->count && old->have_set && !old->set.overflow && !old->bad && old->set.len &&
-	    (size_t)n + 1 + old->set.len < outsz)
+	    (size_t)n + 1 + old->set.len < outsz) {
 		snprintf(out + n, outsz - (size_t)n, ",%s", old->set.text);
+		return (unsigned)old->count;
+	}
+	return 0;
 }
 
-static unsigned leftovers(const struct mbx_search *old, uint64_t own)
+/* Remove the probe message (and leftovers) as one step. */
+static int remove_probe(struct sess *s, struct sess *cs, const char *step, uint64_t uid, const struct mbx_search *old)
 {
-	if (!old || !old->count || !old->have_set || old->set.overflow || old->bad)
-		return 0;
-	return (unsigned)(old->count - (old->min <= own && own <= old->max && old->count == 1));
+	char set[MBX_SET_MAX + 32];
+	struct imap_result rs, re;
+	unsigned n = 0, left = join_set(set, sizeof(set), uid, old);
+	struct step *st = sess_begin(s, step);
+
+	if (delete_uids(s, cs, set, st, st, &n, &rs, &re) < 0)
+		return -1;
+	if (left)
+		sess_ok(st, "probe message UID %llu removed, and %u left by earlier runs (%u expunged)",
+			(unsigned long long)uid, left, n);
+	else
+		sess_ok(st, "probe message UID %llu removed", (unsigned long long)uid);
+	step_span(st, rs.sent_ns, re.done_ns);
+	return 0;
 }
 
 /* ================================================================ --append */
 
-static int append_path(struct sess *s)
+/* Leftover search + APPEND (one flight), then find the new UID.  *uid is
+ * set once the message is known to exist. */
+static int append_write(struct sess *s, const struct probe_msg *pm, struct mbx_search *old, uint64_t *uid)
 {
 	struct mailbox_state *mb = &s->mb;
-	static struct mbx_search old, found;
-	struct probe_msg pm;
+	struct mbx_search found;
 	struct flight f;
-	struct fcmd *clean, *app, *find = NULL, *fetch;
-	struct message_info got;
-	uint64_t uid = 0;
+	struct fcmd *clean, *app, *find;
 	int rc = -1;
 
-	if (mb->read_only) {
-		sess_fail(s, sess_begin(s, "append"), STATE_CRITICAL, "%s is read-only for this user ([READ-ONLY])",
-			  mb->name);
-		return -1;
-	}
-	make_probe_msg(s, &pm, "--append");
-
-	/* leftovers of earlier runs, and the APPEND: one flight */
 	fl_init(&f, s, s);
-	add_leftover_search(s, s, &f, "append_cleanup", &old);
-	clean = &f.c[0];
+	clean = add_leftover_search(s, s, &f, "append_cleanup", old);
 	app = fl_add(&f, "append", "APPEND");
-	append_cmd(&f, app, mb->wire, &pm);
+	append_args(&app->cmd, mb->wire, pm);
 	if (fl_run(&f) < 0)
 		goto out;
 	if (clean->res.status != IMAP_ST_OK) {
-		/* not fatal: report, carry on without the cleanup */
+		/* not fatal: say so and go on without removing leftovers */
 		char words[400];
 		sess_format_result(&clean->res, words, sizeof(words));
 		report_step_end(clean->st, STEP_OK, STATE_OK, "search for leftover probe messages failed: %s", words);
-		mbx_search_init(&old, NULL);
+		mbx_search_init(old, NULL);
 	} else {
-		mbx_search_finish(&old);
-		sess_ok(clean->st, "%llu probe message%s left by earlier runs", (unsigned long long)old.count,
-			old.count == 1 ? "" : "s");
+		mbx_search_finish(old);
+		sess_ok(clean->st, "%llu probe message%s left by earlier runs", (unsigned long long)old->count,
+			old->count == 1 ? "" : "s");
 	}
 	fl_time(clean, NULL);
 	if (app->res.status != IMAP_ST_OK) {
 		fl_result_fail(&f, app, NULL);
 		goto out;
 	}
-	uid = appenduid(&app->res, mb->have_uidvalidity, mb->uidvalidity);
-	sess_ok(app->st, "%zu bytes appended to %s%s", pm.len, mb->name, uid ? " (APPENDUID)" : "");
-	step_value(app->st, "bytes", (double)pm.len, "B");
+	*uid = appenduid(&app->res, mb->have_uidvalidity, mb->uidvalidity);
+	step_value(app->st, "bytes", (double)pm->len, "B");
+	sess_ok(app->st, "%zu bytes appended to %s%s", pm->len, mb->name, *uid ? " (APPENDUID)" : "");
 	fl_time(app, NULL);
 	fl_free(&f);
 
-	/* find it: APPENDUID, or a search for its Message-ID */
-	fl_init(&f, s, s);
-	if (uid) {
-		skip_step(sess_begin(s, "append_find"), "UID %llu from APPENDUID", (unsigned long long)uid);
-	} else {
-		find = fl_add(&f, "append_find", "UID SEARCH");
-		mbx_search_init(&found, NULL);
-		find->search_into = &found;
-		imap_cmd_atom(&find->cmd, "HEADER Message-ID");
-		imap_cmd_string(&find->cmd, pm.msgid, strlen(pm.msgid), 0);
-		if (fl_run(&f) < 0)
-			goto out;
-		if (find->res.status != IMAP_ST_OK) {
-			fl_result_fail(&f, find, NULL);
-			goto out;
-		}
-		mbx_search_finish(&found);
-		if (!found.count || !found.have_minmax) {
-			sess_fail(s, find->st, STATE_CRITICAL, "the appended message %s is not found by UID SEARCH",
-				  pm.msgid);
-			fl_time(find, NULL);
-			goto out;
-		}
-		uid = found.max;
-		sess_ok(find->st, "UID %llu (by Message-ID)", (unsigned long long)uid);
-		fl_time(find, NULL);
-		fl_free(&f);
+	if (*uid) {
+		skip_step(sess_begin(s, "append_find"), "UID %llu from APPENDUID", (unsigned long long)*uid);
+		return 0;
 	}
+	/* no UIDPLUS answer: find it by its Message-ID */
+	fl_init(&f, s, s);
+	find = fl_add(&f, "append_find", "UID SEARCH");
+	mbx_search_init(&found, NULL);
+	find->search_into = &found;
+	imap_cmd_atom(&find->cmd, "HEADER Message-ID");
+	imap_cmd_string(&find->cmd, pm->msgid, strlen(pm->msgid), 0);
+	if (fl_run(&f) < 0)
+		goto out;
+	if (find->res.status != IMAP_ST_OK) {
+		fl_result_fail(&f, find, NULL);
+		goto out;
+	}
+	mbx_search_finish(&found);
+	if (!found.count || !found.have_minmax) {
+		sess_fail(s, find->st, STATE_CRITICAL, "the appended message %s is not found by UID SEARCH", pm->msgid);
+		fl_time(find, NULL);
+		goto out;
+	}
+	*uid = found.max;
+	sess_ok(find->st, "UID %llu (by Message-ID)", (unsigned long long)*uid);
+	fl_time(find, NULL);
+	rc = 0;
+out:
+	fl_free(&f);
+	return rc;
+}
 
-	/* fetch it back and check it is ours */
+/* Fetch the probe message back whole and check it is the one appended. */
+static int append_fetch(struct sess *s, uint64_t uid, const struct probe_msg *pm)
+{
+	struct flight f;
+	struct fcmd *fetch;
+	struct message_info got;
+	char set[32];
+	int rc = -1;
+
 	fl_init(&f, s, s);
 	fetch = fl_add(&f, "append_fetch", "UID FETCH");
-	{
-		char set[32];
-		snprintf(set, sizeof(set), "%llu", (unsigned long long)uid);
-		imap_cmd_atom(&fetch->cmd, set);
-		imap_cmd_atom(&fetch->cmd, "(UID RFC822.SIZE BODY.PEEK[])");
-	}
+	snprintf(set, sizeof(set), "%llu", (unsigned long long)uid);
+	imap_cmd_atom(&fetch->cmd, set);
+	imap_cmd_atom(&fetch->cmd, "(UID RFC822.SIZE BODY.PEEK[])");
 	memset(&got, 0, sizeof(got));
 	got.parts = -1;
 	got.want_uid = uid;
@@ -1374,49 +1421,50 @@ static int append_path(struct sess *s)
 		goto out;
 	if (fetch->res.status != IMAP_ST_OK) {
 		fl_result_fail(&f, fetch, NULL);
-	} else if (!got.got || !got.have_body) {
+		goto out;
+	}
+	if (!got.got || !got.have_body)
 		sess_fail(s, fetch->st, STATE_CRITICAL, "UID FETCH %llu returned no message", (unsigned long long)uid);
-		fl_time(fetch, NULL);
-	} else if (strcmp(got.msgid, pm.msgid)) {
+	else if (strcmp(got.msgid, pm->msgid))
 		sess_fail(s, fetch->st, STATE_CRITICAL, "UID %llu is not the appended message (Message-ID %s)",
 			  (unsigned long long)uid, got.msgid[0] ? got.msgid : "missing");
-		fl_time(fetch, NULL);
-	} else {
-		step_value(fetch->st, "bytes", (double)got.bytes, "B");
-		sess_ok(fetch->st, "UID %llu: %llu bytes, Message-ID matches", (unsigned long long)uid,
-			(unsigned long long)got.bytes);
-		fl_time(fetch, NULL);
+	else if (got.bytes != pm->len)
+		sess_fail(s, fetch->st, STATE_CRITICAL, "UID %llu came back with %llu bytes, %zu were appended",
+			  (unsigned long long)uid, (unsigned long long)got.bytes, pm->len);
+	else
 		rc = 0;
+	if (rc == 0) {
+		step_value(fetch->st, "bytes", (double)got.bytes, "B");
+		sess_ok(fetch->st, "UID %llu: %llu bytes, identical to what was appended", (unsigned long long)uid,
+			(unsigned long long)got.bytes);
 	}
-	fl_free(&f);
-	/* fetched or not: the message must go */
-	goto remove;
+	fl_time(fetch, NULL);
 out:
 	fl_free(&f);
-	if (!uid)
+	return rc;
+}
+
+static int append_path(struct sess *s)
+{
+	struct mbx_search old;
+	struct probe_msg pm;
+	uint64_t uid = 0;
+	int rc;
+
+	if (s->mb.read_only) {
+		sess_fail(s, sess_begin(s, "append"), STATE_CRITICAL, "%s is read-only for this user ([READ-ONLY])",
+			  s->mb.name);
 		return -1;
-remove:
-	{
-		char set[MBX_SET_MAX + 32];
-		unsigned n = 0, left = leftovers(&old, uid);
-		join_set(set, sizeof(set), uid, &old);
-		struct step *st = sess_begin(s, "append_delete");
-		int64_t t0 = clock_now_ns();
-		if (delete_uids(s, s, set, "append_delete", NULL, &n) < 0) {
-			/* delete_uids began its own step; drop ours */
-			skip_step(st, "see below");
-			return -1;
-		}
-		struct step *dst = report_find_step(s->rep, "append_delete");
-		skip_step(st, "-");
-		if (dst) {
-			sess_ok(dst, "probe message UID %llu removed%s%s", (unsigned long long)uid,
-				left ? ", with leftovers: " : "", left ? set : "");
-			dst->start_ns = t0;
-			dst->dur_ns = clock_now_ns() - t0;
-		}
-		(void)n;
 	}
+	make_probe_msg(&pm, "--append");
+	rc = append_write(s, &pm, &old, &uid);
+	if (!uid)
+		return -1;      /* not appended, or not found: a later run cleans up */
+	if (rc == 0 && append_fetch(s, uid, &pm) < 0)
+		rc = -1;
+	/* fetched or not, the message goes */
+	if (imap_conn_err(s->conn) == IMAP_E_NONE && remove_probe(s, s, "append_delete", uid, &old) < 0)
+		rc = -1;
 	return rc;
 }
 
@@ -1430,7 +1478,7 @@ static void idle_trace(void *ud, const char *dir, const char *line, size_t len)
 	env->trace(env->trace_ud, d, line, len);
 }
 
-/* Readable within the deadline, without a sticky timeout on the
+/* Readable before the deadline, without leaving a sticky timeout on the
  * connection: 1 data is there, 0 the deadline passed. */
 static int conn_readable(struct imap_conn *c, int64_t deadline)
 {
@@ -1440,39 +1488,38 @@ static int conn_readable(struct imap_conn *c, int64_t deadline)
 	return transport_wait(t, POLLIN, deadline) != 0;
 }
 
-/* Remove the --idle probe message through the second connection: SELECT,
- * leftovers, [find], then UID STORE + UID EXPUNGE. */
+/* Remove the --idle probe message through the second connection: SELECT
+ * and the leftover search (and, without APPENDUID, the Message-ID search)
+ * in one flight, then UID STORE + UID EXPUNGE. */
 static void idle_cleanup(struct sess *s, struct sess *s2, uint64_t uid, const struct probe_msg *pm)
 {
-	static struct mbx_search old, found;
+	struct mbx_search old, found;
 	struct flight f;
 	struct fcmd *sel, *clean, *find = NULL;
 	struct step *st = sess_begin(s, "idle_cleanup");
-	int64_t t0 = clock_now_ns();
+	struct imap_result rs, re;
 	char set[MBX_SET_MAX + 32];
-	unsigned n = 0;
+	unsigned n = 0, left;
 
 	fl_init(&f, s, s2);
 	sel = fl_add(&f, NULL, "SELECT");
+	sel->st = st;
 	imap_cmd_astring(&sel->cmd, s->mb.wire, strlen(s->mb.wire), 0);
-	add_leftover_search(s, s2, &f, NULL, &old);
-	clean = &f.c[1];
+	clean = add_leftover_search(s, s2, &f, NULL, &old);
+	clean->st = st;
 	if (!uid) {
 		find = fl_add(&f, NULL, "UID SEARCH");
+		find->st = st;
 		mbx_search_init(&found, NULL);
 		find->search_into = &found;
 		imap_cmd_atom(&find->cmd, "HEADER Message-ID");
 		imap_cmd_string(&find->cmd, pm->msgid, strlen(pm->msgid), 0);
 	}
-	if (fl_run(&f) < 0) {
-		conn_fail(s, s2->conn, st, "second connection");
-		fl_free(&f);
-		return;
-	}
+	if (fl_run(&f) < 0)
+		goto out;
 	if (sel->res.status != IMAP_ST_OK) {
-		sess_result_fail(s, st, "SELECT", &sel->res);
-		fl_free(&f);
-		return;
+		sess_result_fail(s, st, "SELECT (second connection)", &sel->res);
+		goto out;
 	}
 	if (clean->res.status == IMAP_ST_OK)
 		mbx_search_finish(&old);
@@ -1482,26 +1529,105 @@ static void idle_cleanup(struct sess *s, struct sess *s2, uint64_t uid, const st
 		mbx_search_finish(&found);
 		if (find->res.status != IMAP_ST_OK || !found.count) {
 			sess_fail(s, st, STATE_CRITICAL, "the probe message %s was not found for removal", pm->msgid);
-			fl_free(&f);
-			return;
+			goto out;
 		}
 		uid = found.max;
 	}
+	left = join_set(set, sizeof(set), uid, &old);
+	if (delete_uids(s, s2, set, st, st, &n, &rs, &re) < 0)
+		goto out;
+	if (left)
+		sess_ok(st, "probe message UID %llu removed, and %u left by earlier runs", (unsigned long long)uid, left);
+	else
+		sess_ok(st, "probe message UID %llu removed", (unsigned long long)uid);
+	step_span(st, sel->res.sent_ns, re.done_ns);
+out:
 	fl_free(&f);
-	join_set(set, sizeof(set), uid, &old);
-	unsigned left = leftovers(&old, uid);
-	if (delete_uids(s, s2, set, NULL, NULL, &n) < 0) {
-		if (!s->failed)
-			sess_fail(s, st, STATE_CRITICAL, "could not remove the probe message UID %llu",
-				  (unsigned long long)uid);
-		else
-			skip_step(st, "see above");
-		return;
+}
+
+/* IDLE on the first connection until its "+"; 0, or -1 recorded. */
+static int idle_start(struct sess *s, struct step *st, unsigned *idle_id)
+{
+	struct imap_cmd cmd;
+	struct imap_result res;
+
+	imap_cmd_init(&cmd, s->conn, "IDLE");
+	int r = imap_conn_send(s->conn, &cmd, idle_id);
+	imap_cmd_free(&cmd);
+	if (r < 0) {
+		sess_conn_fail(s, st, "IDLE");
+		return -1;
 	}
-	sess_ok(st, "probe message UID %llu removed%s%s", (unsigned long long)uid, left ? ", with leftovers: " : "",
-		left ? set : "");
-	st->start_ns = t0;
-	st->dur_ns = clock_now_ns() - t0;
+	for (;;) {
+		const struct imap_response *resp;
+		if (imap_conn_read(s->conn, &resp) < 0) {
+			sess_conn_fail(s, st, "IDLE");
+			return -1;
+		}
+		if (resp->type == IMAP_RESP_CONTINUATION)
+			return 0;
+		if (resp->type == IMAP_RESP_TAGGED) {
+			if (imap_conn_wait(s->conn, *idle_id, &res) == 0)
+				sess_result_fail(s, st, "IDLE", &res);
+			else
+				sess_conn_fail(s, st, "IDLE");
+			return -1;
+		}
+		if (resp->name && resp->has_number && ascii_ieq(resp->name, resp->name_len, "EXISTS"))
+			s->mb.live_exists = resp->number;
+		else if (resp->name && resp->has_number && ascii_ieq(resp->name, resp->name_len, "EXPUNGE") &&
+			 s->mb.live_exists)
+			s->mb.live_exists--;
+	}
+}
+
+/* Read the idling connection until "* n EXISTS" with n above the count
+ * known when the APPEND completed (t_ok).  1 push seen, 0 no push (or
+ * IDLE ended by the server, *idling cleared), both recorded. */
+static int idle_wait_push(struct sess *s, struct step *st, unsigned idle_id, int64_t t_ok, int *idling)
+{
+	struct mailbox_state *mb = &s->mb;
+	struct imap_result res;
+	int64_t push_deadline = s->deadline - step_deadline_reserve(s);
+
+	for (;;) {
+		const struct imap_response *resp;
+		if (!conn_readable(s->conn, push_deadline)) {
+			sess_fail(s, st, STATE_CRITICAL,
+				  "no EXISTS on the idling connection within %.1fs of the APPEND (no push)",
+				  clock_ns_to_s(clock_now_ns() - t_ok));
+			return 0;
+		}
+		if (imap_conn_read(s->conn, &resp) < 0) {
+			sess_conn_fail(s, st, "IDLE");
+			*idling = 0;
+			return 0;
+		}
+		if (resp->type == IMAP_RESP_TAGGED) {
+			*idling = 0;
+			if (imap_conn_wait(s->conn, idle_id, &res) == 0)
+				sess_result_fail(s, st, "IDLE (ended by the server)", &res);
+			else
+				sess_conn_fail(s, st, "IDLE");
+			return 0;
+		}
+		if (!resp->name || !resp->has_number)
+			continue;
+		if (ascii_ieq(resp->name, resp->name_len, "EXISTS")) {
+			if (resp->number > mb->live_exists) {
+				int64_t now = clock_now_ns();
+				mb->live_exists = resp->number;
+				mb->push_s = clock_ns_to_s(now > t_ok ? now - t_ok : 0);
+				mb->have_push = 1;
+				sess_ok(st, "* %u EXISTS arrived %.4fs after the APPEND completed", resp->number, mb->push_s);
+				step_span(st, t_ok, now);
+				return 1;
+			}
+			mb->live_exists = resp->number;
+		} else if (ascii_ieq(resp->name, resp->name_len, "EXPUNGE") && mb->live_exists) {
+			mb->live_exists--;
+		}
+	}
 }
 
 static int idle_push(struct sess *s)
@@ -1516,7 +1642,7 @@ static int idle_push(struct sess *s)
 	struct probe_msg pm;
 	struct step *st;
 	unsigned idle_id = 0;
-	int idling = 0, appended = 0, rc = -1;
+	int idling = 0, appended = 0, rc = -1, r;
 	uint64_t uid = 0;
 
 	if (!(imap_conn_caps(s->conn)->flags & CAP_IDLE)) {
@@ -1525,8 +1651,8 @@ static int idle_push(struct sess *s)
 		return -1;
 	}
 
-	/* ---- the second connection: the same connect/TLS/login helpers,
-	 * its own report, one step in ours */
+	/* ---- the second connection: the session's own connect/TLS/login
+	 * steps, recorded in a report of its own, summed up as one step here */
 	st = sess_begin(s, "idle_login");
 	rep2 = malloc(sizeof(*rep2));
 	s2 = calloc(1, sizeof(*s2));
@@ -1551,113 +1677,37 @@ static int idle_push(struct sess *s)
 				  "second connection: %s", rep2->failed ? rep2->summary : "no login");
 		goto out;
 	}
-	sess_ok(st, "second connection to %s%s%s as %s", s2->peer, s2->tls_have ? " " : "",
-		s2->tls_have ? s2->tls.version : "", s2->mech);
+	sess_ok(st, "second connection to %s%s%s, %s", s2->peer, s2->tls_have ? " " : "",
+		s2->tls_have ? s2->tls.version : "", s2->mech[0] ? s2->mech : "PREAUTH");
 
 	/* ---- IDLE on the first connection */
 	st = sess_begin(s, "idle");
-	imap_cmd_init(&cmd, s->conn, "IDLE");
-	int r = imap_conn_send(s->conn, &cmd, &idle_id);
-	imap_cmd_free(&cmd);
-	if (r < 0) {
-		sess_conn_fail(s, st, "IDLE");
+	if (idle_start(s, st, &idle_id) < 0)
 		goto out;
-	}
-	for (;;) {
-		const struct imap_response *resp;
-		if (imap_conn_read(s->conn, &resp) < 0) {
-			sess_conn_fail(s, st, "IDLE");
-			goto out;
-		}
-		if (resp->type == IMAP_RESP_CONTINUATION)
-			break;
-		if (resp->type == IMAP_RESP_TAGGED) {
-			if (imap_conn_wait(s->conn, idle_id, &res) == 0)
-				sess_result_fail(s, st, "IDLE", &res);
-			else
-				sess_conn_fail(s, st, "IDLE");
-			goto out;
-		}
-		if (resp->name && resp->has_number && ascii_ieq(resp->name, resp->name_len, "EXISTS"))
-			mb->live_exists = resp->number;
-		else if (resp->name && resp->has_number && ascii_ieq(resp->name, resp->name_len, "EXPUNGE") &&
-			 mb->live_exists)
-			mb->live_exists--;
-	}
 	idling = 1;
 	sess_ok(st, "idling on %s (%u messages)", mb->name, mb->live_exists);
 
 	/* ---- APPEND on the second connection */
 	st = sess_begin(s, "idle_append");
-	make_probe_msg(s, &pm, "--idle");
+	make_probe_msg(&pm, "--idle");
 	imap_cmd_init(&cmd, s2->conn, "APPEND");
-	imap_cmd_astring(&cmd, mb->wire, strlen(mb->wire), 0);
-	imap_cmd_atom(&cmd, "(\\Seen)");
-	imap_cmd_literal(&cmd, pm.text, pm.len, 0);
+	append_args(&cmd, mb->wire, &pm);
 	r = imap_conn_command(s2->conn, &cmd, &res);
 	imap_cmd_free(&cmd);
 	if (r < 0) {
 		conn_fail(s, s2->conn, st, "APPEND (second connection)");
-		goto done;
-	}
-	sess_note_alert(s, res.code, res.text);
-	if (res.status != IMAP_ST_OK) {
+	} else if (sess_note_alert(s, res.code, res.text), res.status != IMAP_ST_OK) {
 		sess_result_fail(s, st, "APPEND", &res);
-		goto done;
+	} else {
+		appended = 1;
+		uid = appenduid(&res, 0, 0);
+		sess_ok(st, "probe message appended through the second connection%s", uid ? " (APPENDUID)" : "");
+		step_span(st, res.sent_ns, res.done_ns);
+		/* ---- the push: from the APPEND's tagged OK to "* n EXISTS" */
+		if (idle_wait_push(s, sess_begin(s, "push"), idle_id, res.done_ns, &idling) == 1)
+			rc = 0;
 	}
-	appended = 1;
-	uid = appenduid(&res, 0, 0);
-	sess_ok(st, "probe message appended%s", uid ? " (APPENDUID)" : "");
-	st->start_ns = res.sent_ns;
-	st->dur_ns = res.done_ns - res.sent_ns;
-	int64_t t_ok = res.done_ns;
 
-	/* ---- wait for the push: "* n EXISTS" with n above what we knew */
-	st = sess_begin(s, "push");
-	int64_t push_deadline = s->deadline - step_deadline_reserve(s);
-	for (;;) {
-		const struct imap_response *resp;
-		if (!conn_readable(s->conn, push_deadline)) {
-			sess_fail(s, st, STATE_CRITICAL,
-				  "no EXISTS on the idling connection within %.1fs of the APPEND (no push)",
-				  clock_ns_to_s(clock_now_ns() - t_ok));
-			break;
-		}
-		if (imap_conn_read(s->conn, &resp) < 0) {
-			sess_conn_fail(s, st, "IDLE");
-			idling = 0;
-			break;
-		}
-		if (resp->type == IMAP_RESP_TAGGED) {
-			idling = 0;
-			if (imap_conn_wait(s->conn, idle_id, &res) == 0)
-				sess_result_fail(s, st, "IDLE (ended by the server)", &res);
-			else
-				sess_conn_fail(s, st, "IDLE");
-			break;
-		}
-		if (resp->name && resp->has_number && ascii_ieq(resp->name, resp->name_len, "EXISTS")) {
-			if (resp->number > mb->live_exists) {
-				int64_t now = clock_now_ns();
-				mb->push_s = clock_ns_to_s(now > t_ok ? now - t_ok : 0);
-				mb->have_push = 1;
-				mb->live_exists = resp->number;
-				sess_ok(st, "* %u EXISTS arrived %.3fs after the APPEND completed", resp->number,
-					mb->push_s);
-				st->start_ns = t_ok;
-				st->dur_ns = now > t_ok ? now - t_ok : 0;
-				break;
-			}
-			mb->live_exists = resp->number;
-		} else if (resp->name && resp->has_number && ascii_ieq(resp->name, resp->name_len, "EXPUNGE") &&
-			   mb->live_exists) {
-			mb->live_exists--;
-		}
-	}
-	if (mb->have_push)
-		rc = 0;
-
-done:
 	/* ---- DONE */
 	if (idling) {
 		st = sess_begin(s, "idle_done");
@@ -1674,6 +1724,8 @@ done:
 	/* ---- the probe message goes, whatever happened */
 	if (appended && imap_conn_err(s2->conn) == IMAP_E_NONE)
 		idle_cleanup(s, s2, uid, &pm);
+	if (s->failed)
+		rc = -1;
 out:
 	if (s2) {
 		sess_close(s2);
@@ -1732,8 +1784,7 @@ static int run_script(struct sess *s)
 		step_value(st, "untagged", res.untagged, "");
 		sess_ok(st, "%s: %s (%u untagged%s)%s", sc->verb, words, res.untagged, extra,
 			sc->expect != SCRIPT_EXPECT_OK ? " as expected" : "");
-		st->start_ns = res.sent_ns;
-		st->dur_ns = res.done_ns > res.sent_ns ? res.done_ns - res.sent_ns : 0;
+		step_span(st, res.sent_ns, res.done_ns);
 	}
 	return 0;
 }

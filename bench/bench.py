@@ -1,0 +1,731 @@
+#!/usr/bin/env python3
+"""bench.py - the measurements behind bench/run.sh (issue 8).
+
+Called by run.sh with the fixture's env file, the built probes, the
+reference check_imap and the runstat helper; writes a JSON file with every
+sample and the text reports (one per TLS backend, plus a summary on
+stdout).  Not meant to be run by hand, but it can be:
+
+    bench.py --env bench/work/dovecot/env --runstat bench/work/runstat \
+             --probe openssl=bench/work/build-openssl/check_imap_session \
+             --probe mbedtls=bench/work/build-mbedtls/check_imap_session \
+             --ref /usr/lib/nagios/plugins/check_imap --out-dir bench/work/out
+
+Sections (each can be skipped):
+  cost     N interleaved rounds (A B C ... A B C ...) straight to Dovecot:
+           wall, CPU (user+sys) and peak RSS of every contender, from
+           wait4() in runstat (a small C parent: see runstat.c for why)
+  trust    the same session with each way of loading trust anchors
+  rtt      through rtt-proxy.py at delay 0 and D: round trips =
+           (median wall at D - median wall at 0) / 2D, rounded, + 1 for
+           the TCP handshake the proxy cannot delay
+  waits    one strace'd run per contender at delay D: the system calls
+           that blocked for >= D (poll/read/...): the client's own count
+           of round trips (+ 1 for TCP, as above)
+  profile  callgrind of one session per backend
+"""
+import argparse
+import json
+import os
+import platform
+import re
+import shlex
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TOP = os.path.dirname(HERE)
+
+
+def log(*a):
+    print("bench:", *a, file=sys.stderr, flush=True)
+
+
+def load_env(path):
+    env = {}
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if not line.startswith("export "):
+                continue
+            k, v = line[len("export "):].split("=", 1)
+            env[k] = shlex.split(v)[0] if v else ""
+    return env
+
+
+# ------------------------------------------------------------------ running
+
+class Runner:
+    def __init__(self, runstat, tmp):
+        self.runstat = runstat
+        self.tmp = tmp
+
+    def run(self, argv, timeout=60):
+        """Run argv once under runstat; returns a sample dict."""
+        out = os.path.join(self.tmp, "stdout")
+        rep = os.path.join(self.tmp, "rusage")
+        cmd = [self.runstat, "-o", out, "-r", rep, "--"] + argv
+        subprocess.run(cmd, check=True, timeout=timeout)
+        with open(rep) as f:
+            kv = dict(x.split("=") for x in f.read().split())
+        with open(out, errors="replace") as f:
+            text = f.read()
+        return {
+            "wall_ms": int(kv["wall_ns"]) / 1e6,
+            "cpu_ms": (int(kv["user_us"]) + int(kv["sys_us"])) / 1e3,
+            "user_ms": int(kv["user_us"]) / 1e3,
+            "sys_ms": int(kv["sys_us"]) / 1e3,
+            "rss_kb": int(kv["maxrss_kb"]),
+            "status": int(kv["status"]),
+            "first": text.split("\n", 1)[0][:400],
+            "stdout": text,
+        }
+
+
+def med(xs):
+    return statistics.median(xs) if xs else float("nan")
+
+
+def summarize(samples, key):
+    xs = [s[key] for s in samples]
+    return {"median": med(xs), "min": min(xs), "max": max(xs), "n": len(xs)}
+
+
+def perf_values(text):
+    """perfdata label -> value (number) from a Nagios status line."""
+    if "|" not in text.split("\n", 1)[0]:
+        return {}
+    perf = text.split("\n", 1)[0].split("|", 1)[1]
+    vals = {}
+    for m in re.finditer(r"'?([^'=\s]+)'?=([-0-9.]+)", perf):
+        vals[m.group(1)] = float(m.group(2))
+    return vals
+
+
+# ------------------------------------------------------------------ contenders
+
+class Contender:
+    def __init__(self, name, kind, backend, argv_fn, modes):
+        self.name = name          # "check_imap -S", "openssl", "openssl --pipeline"
+        self.kind = kind          # "ref" or "probe"
+        self.backend = backend    # None for the reference
+        self.argv_fn = argv_fn    # (host, port, mode, extra) -> argv
+        self.modes = modes        # modes it can do: "implicit", "starttls"
+
+    def argv(self, port, mode="implicit", extra=()):
+        return self.argv_fn("127.0.0.1", port, mode, list(extra))
+
+
+def probe_argv(binary, fx, pwfile, pipeline):
+    """The issue's target session.  extra may replace the trust options
+    (the default is --cafile with the fixture's CA)."""
+    def fn(host, port, mode, extra):
+        trust_opts = ("--cafile", "--capath", "--insecure")
+        trust = extra if any(x in trust_opts for x in extra) else ["--cafile", fx.get("DOVECOT_CA", "CA")]
+        a = [binary, "-H", host, "-p", str(port)]
+        a += ["-S"] if mode == "implicit" else ["--starttls"]
+        a += trust
+        a += ["-U", fx.get("DOVECOT_USER", "USER"), "--password-file", pwfile, "--auth", "plain",
+              "--search", "UNSEEN", "--fetch", "headers", "-t", "10"]
+        if pipeline:
+            a.append("--pipeline")
+        return a
+    return fn
+
+
+def ref_argv(binary):
+    def fn(host, port, mode, extra):
+        return [binary, "-H", host, "-p", str(port), "-S"] + extra
+    return fn
+
+
+# ------------------------------------------------------------------ proxies
+
+class Proxies:
+    def __init__(self, proxy, tmp, lifetime):
+        self.proxy, self.tmp, self.lifetime = proxy, tmp, lifetime
+        self.procs = {}
+
+    def port(self, target_port, delay_ms):
+        key = (target_port, delay_ms)
+        if key in self.procs:
+            return self.procs[key][1]
+        pf = os.path.join(self.tmp, f"proxy-{target_port}-{delay_ms}.port")
+        p = subprocess.Popen([sys.executable, self.proxy, "--target", f"127.0.0.1:{target_port}",
+                              "--delay-ms", str(delay_ms), "--port-file", pf,
+                              "--lifetime", str(self.lifetime)],
+                             stdout=subprocess.DEVNULL)
+        for _ in range(100):
+            if os.path.exists(pf):
+                break
+            if p.poll() is not None:
+                raise RuntimeError("rtt-proxy.py exited at start")
+            time.sleep(0.05)
+        with open(pf) as f:
+            port = int(f.read())
+        self.procs[key] = (p, port)
+        return port
+
+    def stop(self):
+        for p, _ in self.procs.values():
+            if p.poll() is None:
+                p.terminate()
+        for p, _ in self.procs.values():
+            try:
+                p.wait(5)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
+# ------------------------------------------------------------------ sections
+
+def interleaved(runner, jobs, rounds, warmup=1):
+    """jobs: list of (key, argv).  Every round runs each job once; the
+    order rotates by one each round (A B C, B C A, ...)."""
+    res = {k: [] for k, _ in jobs}
+    for r in range(-warmup, rounds):
+        k0 = r % len(jobs) if r >= 0 else 0
+        order = jobs[k0:] + jobs[:k0]
+        for key, argv in order:
+            s = runner.run(argv)
+            if r >= 0:
+                res[key].append(s)
+    return res
+
+
+def check_samples(res, what):
+    bad = {}
+    for key, ss in res.items():
+        fails = [s for s in ss if not (s["status"] == 0 and s["first"].startswith("IMAP OK"))]
+        if fails:
+            bad[key] = {"failed": len(fails), "of": len(ss), "first": fails[0]["first"],
+                        "status": fails[0]["status"]}
+            log(f"{what}: {key}: {len(fails)}/{len(ss)} runs not OK: exit {fails[0]['status']}: {fails[0]['first']}")
+    return bad
+
+
+def strip(ss):
+    return [{k: v for k, v in s.items() if k != "stdout"} for s in ss]
+
+
+def section_cost(runner, contenders, fx, n):
+    jobs = [(c.name, c.argv(fx["DOVECOT_IMAPS_PORT"])) for c in contenders]
+    log(f"cost: {len(jobs)} contenders x {n} rounds, interleaved")
+    res = interleaved(runner, jobs, n)
+    out = {"argv": {k: a for k, a in jobs}, "bad": check_samples(res, "cost"), "samples": {},
+           "summary": {}, "steps": {}, "values": {}}
+    for k, ss in res.items():
+        out["samples"][k] = strip(ss)
+        out["summary"][k] = {m: summarize(ss, m) for m in ("wall_ms", "cpu_ms", "rss_kb")}
+        last = ss[-1]["stdout"]
+        out["steps"][k] = steps_of(last)
+        out["values"][k] = {x: v for x, v in perf_values(last).items()
+                            if x in ("messages", "unseen", "recent", "matched", "size", "round_trips")}
+        out.setdefault("example", {})[k] = last
+    return out
+
+
+STEP_NAMES = ["resolve", "connect", "tls", "greeting", "capability", "starttls", "auth",
+              "namespace", "list", "examine", "select", "search", "fetch", "store", "expunge",
+              "append", "logout"]
+
+
+def steps_of(text):
+    pv = perf_values(text)
+    return [s for s in pv if s in STEP_NAMES]
+
+
+def make_trust_dirs(fx, work):
+    """A hashed CA directory (the system's /etc/ssl/certs links plus the
+    fixture CA, rehashed) and a bundle (the system bundle plus the fixture
+    CA): the system trust store as the probe would use it, but able to
+    verify the fixture's certificate."""
+    capath = os.path.join(work, "capath")
+    if os.path.isdir(capath):
+        shutil.rmtree(capath)
+    os.makedirs(capath)
+    n = 0
+    for name in sorted(os.listdir("/etc/ssl/certs")):
+        p = os.path.join("/etc/ssl/certs", name)
+        if name.endswith(".pem") and os.path.isfile(p):
+            os.symlink(os.path.realpath(p), os.path.join(capath, name))
+            n += 1
+    shutil.copy(fx["DOVECOT_CA"], os.path.join(capath, "cis-bench-fixture-ca.pem"))
+    subprocess.run(["openssl", "rehash", capath], check=True, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL)
+    bundle = os.path.join(work, "bundle.pem")
+    sysb = "/etc/ssl/certs/ca-certificates.crt"
+    with open(bundle, "wb") as out:
+        with open(sysb, "rb") as f:
+            out.write(f.read())
+        with open(fx["DOVECOT_CA"], "rb") as f:
+            out.write(b"\n" + f.read())
+    with open(sysb, "rb") as f:
+        nb = f.read().count(b"BEGIN CERTIFICATE")
+    return capath, bundle, n, nb
+
+
+def section_trust(runner, probes, fx, n, work):
+    capath, bundle, ndir, nbundle = make_trust_dirs(fx, work)
+    variants = [
+        ("insecure", ["--insecure"], "no trust store at all (--insecure): the floor"),
+        ("cafile", ["--cafile", fx["DOVECOT_CA"]], "--cafile with the one CA needed"),
+        ("capath", ["--capath", capath],
+         f"--capath: hashed directory, the {ndir} system CAs + the fixture CA "
+         "(what the default system store is for OpenSSL: a lazy hashed lookup)"),
+        ("bundle", ["--cafile", bundle],
+         f"--cafile with the full system bundle ({nbundle} CAs) + the fixture CA "
+         "(what SSL_CTX_set_default_verify_paths or mbedTLS's default parses)"),
+    ]
+    jobs = []
+    for c in probes:
+        for v, extra, _ in variants:
+            jobs.append((f"{c.name} {v}", c.argv(fx["DOVECOT_IMAPS_PORT"], "implicit", extra)))
+    log(f"trust: {len(jobs)} variants x {n} rounds, interleaved")
+    res = interleaved(runner, jobs, n)
+    out = {"variants": [(v, d) for v, _, d in variants], "argv": dict(jobs),
+           "bad": check_samples(res, "trust"), "samples": {}, "summary": {}}
+    for k, ss in res.items():
+        out["samples"][k] = strip(ss)
+        out["summary"][k] = {m: summarize(ss, m) for m in ("wall_ms", "cpu_ms", "rss_kb")}
+    return out
+
+
+def section_rtt(runner, proxies, contenders, fx, delay, runs):
+    jobs = []
+    for c in contenders:
+        for mode in c.modes:
+            target = fx["DOVECOT_IMAPS_PORT"] if mode == "implicit" else fx["DOVECOT_IMAP_PORT"]
+            for d in (0, delay):
+                port = proxies.port(int(target), d)
+                jobs.append(((c.name, mode, d), c.argv(port, mode)))
+    log(f"rtt: {len(jobs)} jobs x {runs} rounds (delay 0 and {delay} ms), interleaved")
+    res = interleaved(runner, [(k, a) for k, a in jobs], runs)
+    bad = check_samples({" ".join(map(str, k)): v for k, v in res.items()}, "rtt")
+    out = {"delay_ms": delay, "bad": bad, "rows": []}
+    for c in contenders:
+        for mode in c.modes:
+            w0 = [s["wall_ms"] for s in res[(c.name, mode, 0)]]
+            wd = [s["wall_ms"] for s in res[(c.name, mode, delay)]]
+            est = (med(wd) - med(w0)) / (2 * delay)
+            out["rows"].append({
+                "contender": c.name, "mode": mode,
+                "wall0_ms": med(w0), "walld_ms": med(wd),
+                "estimate": est, "proxy_rt": round(est), "round_trips": round(est) + 1,
+                "samples0": w0, "samplesd": wd,
+                "steps": steps_of(res[(c.name, mode, delay)][-1]["stdout"]),
+                "reported": perf_values(res[(c.name, mode, delay)][-1]["stdout"]).get("round_trips"),
+            })
+    return out
+
+
+WAIT_CALLS = ("poll", "ppoll", "select", "pselect6", "epoll_wait", "epoll_pwait", "read",
+              "recvfrom", "recvmsg", "connect", "nanosleep", "clock_nanosleep")
+
+
+def parse_strace(path, threshold_s):
+    long_waits = []
+    calls = 0
+    rx = re.compile(r"^(?:\d+\s+)?(?:<\.\.\. (\w+) resumed>|(\w+)\().*<(\d+\.\d+)>\s*$")
+    with open(path, errors="replace") as f:
+        for line in f:
+            m = rx.match(line.rstrip("\n"))
+            if not m:
+                continue
+            name = m.group(1) or m.group(2)
+            dur = float(m.group(3))
+            calls += 1
+            if dur >= threshold_s:
+                long_waits.append((name, round(dur * 1000, 1)))
+    return calls, long_waits
+
+
+def section_waits(proxies, contenders, fx, delay, tmp):
+    strace = shutil.which("strace")
+    if not strace:
+        return {"error": "strace not installed"}
+    out = {"delay_ms": delay, "rows": []}
+    for c in contenders:
+        for mode in c.modes:
+            target = fx["DOVECOT_IMAPS_PORT"] if mode == "implicit" else fx["DOVECOT_IMAP_PORT"]
+            port = proxies.port(int(target), delay)
+            trace = os.path.join(tmp, "strace.out")
+            argv = [strace, "-f", "-qq", "-T", "-e", "trace=" + ",".join(WAIT_CALLS), "-o", trace, "--"] + c.argv(port, mode)
+            p = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, timeout=60)
+            calls, waits = parse_strace(trace, delay / 1000.0)
+            out["rows"].append({"contender": c.name, "mode": mode, "status": p.returncode,
+                                "first": p.stdout.split("\n", 1)[0][:200],
+                                "traced_calls": calls, "long_waits": waits,
+                                "waits": len(waits), "round_trips": len(waits) + 1})
+    return out
+
+
+def detect_pipeline(runner, binary, base_argv):
+    """--pipeline counts as available when the probe accepts it and the
+    session ends OK; otherwise the reason is returned."""
+    s = runner.run(base_argv + ["--pipeline"])
+    text = s["stdout"].lower()
+    if s["status"] != 0 or not s["first"].startswith("IMAP OK"):
+        return False, f"exit {s['status']}: {s['first'][:200]}"
+    if "not implemented" in text or "not supported" in text or "ignored" in text:
+        return False, s["first"][:200]
+    return True, ""
+
+
+def section_profile(probes, ref, fx, tmp):
+    vg = shutil.which("valgrind")
+    if not vg:
+        return {"error": "valgrind not installed"}
+    out = {}
+    targets = [(c.name, c.argv(fx["DOVECOT_IMAPS_PORT"])) for c in probes]
+    targets.append((ref.name, ref.argv(fx["DOVECOT_IMAPS_PORT"])))
+    for name, argv in targets:
+        f = os.path.join(tmp, "callgrind." + re.sub(r"\W+", "_", name))
+        p = subprocess.run([vg, "--tool=callgrind", "--callgrind-out-file=" + f] + argv,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=300)
+        first = p.stdout.split("\n", 1)[0]
+        incl = subprocess.run(["callgrind_annotate", "--inclusive=yes", "--threshold=100", "--auto=no", f],
+                              stdout=subprocess.PIPE, text=True).stdout
+        excl = subprocess.run(["callgrind_annotate", "--threshold=100", "--auto=no", f],
+                              stdout=subprocess.PIPE, text=True).stdout
+        total, inc_rows = parse_annotate(incl)
+        _, exc_rows = parse_annotate(excl)
+        by_obj = {}
+        for ir, fn, obj in exc_rows:
+            by_obj[obj] = by_obj.get(obj, 0) + ir
+        out[name] = {"status": p.returncode, "first": first, "total_ir": total,
+                     "inclusive": inc_rows[:60], "by_object": sorted(by_obj.items(), key=lambda x: -x[1]),
+                     "exclusive": exc_rows[:40], "file": f}
+    return out
+
+
+def parse_annotate(text):
+    total = 0
+    rows = []
+    m = re.search(r"^([\d,]+) \(100\.0%\)\s+PROGRAM TOTALS", text, re.M)
+    if m:
+        total = int(m.group(1).replace(",", ""))
+    rx = re.compile(r"^\s*([\d,]+) \(\s*[\d.]+%\)\s+(\S.*?)(?: \[(.+)\])?\s*$")
+    body = text.split("file:function", 1)[-1]
+    for line in body.splitlines():
+        mm = rx.match(line)
+        if not mm:
+            continue
+        ir = int(mm.group(1).replace(",", ""))
+        fn = mm.group(2)
+        obj = os.path.basename(mm.group(3)) if mm.group(3) else "?"
+        rows.append((ir, fn, obj))
+    return total, rows
+
+
+# ------------------------------------------------------------------ machine
+
+def sh(cmd):
+    try:
+        return subprocess.run(cmd, shell=True, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                              text=True).stdout.strip()
+    except OSError:
+        return ""
+
+
+def machine_info():
+    cpu = sh("sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1")
+    info = {
+        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "cpu": f"{cpu}, {os.cpu_count()} cores",
+        "memory": sh("free -m | awk '/^Mem:/{print $2\" MB\"}'"),
+        "kernel": platform.release(),
+        "os": sh(". /etc/os-release && echo \"$PRETTY_NAME\""),
+        "openssl": sh("openssl version"),
+        "mbedtls": sh("dpkg-query -W -f='${Version}' libmbedtls-dev"),
+        "dovecot": sh("dovecot --version"),
+        "monitoring-plugins-basic": sh("dpkg-query -W -f='${Version}' monitoring-plugins-basic"),
+        "python": platform.python_version(),
+        "source": sh(f"cd {shlex.quote(TOP)} && git rev-parse --short HEAD 2>/dev/null")
+                  + (" + uncommitted changes" if sh(f"cd {shlex.quote(TOP)} && git status --porcelain -- probes plugin configure.ac Makefile.am 2>/dev/null") else ""),
+    }
+    return info
+
+
+# ------------------------------------------------------------------ report
+
+def fmt_range(s, scale=1.0, prec=1):
+    return f"{s['median'] * scale:.{prec}f} ({s['min'] * scale:.{prec}f}-{s['max'] * scale:.{prec}f})"
+
+
+def report(data, backend=None):
+    """The text report: everything, or the reference plus one backend."""
+    L = []
+    mi = data["machine"]
+    want = lambda name: backend is None or name.startswith(backend) or name == data["ref"]
+    L.append(f"check_imap_session benchmark (bench/run.sh) - {mi['date']}")
+    L.append("")
+    for k in ("cpu", "memory", "kernel", "os", "openssl", "mbedtls", "dovecot", "monitoring-plugins-basic", "source"):
+        L.append(f"  {k:26s} {mi.get(k, '')}")
+    L.append(f"  {'command':26s} {data['command']}")
+    L.append("")
+    L.append("Session: " + data["session"])
+    L.append("Reference: " + data["ref_argv"])
+    for b, note in data.get("backend_notes", {}).items():
+        if backend is None or b == backend:
+            L.append(f"Note ({b}): {note}")
+    if data.get("pipeline"):
+        for b, (ok, why) in data["pipeline"].items():
+            if backend is None or b == backend:
+                L.append(f"--pipeline ({b}): {'available' if ok else 'not available (' + why + ')'}")
+    L.append("")
+
+    cost = data.get("cost")
+    if cost:
+        ref = data["ref"]
+        rs = cost["summary"][ref]
+        L.append(f"== Cost per run: median (min-max) of {rs['wall_ms']['n']} interleaved runs, straight to Dovecot")
+        L.append(f"{'contender':28s} {'wall ms':>22s} {'CPU ms (user+sys)':>22s} {'peak RSS MB':>20s}   wall  CPU   RSS (x ref)")
+        for k, s in cost["summary"].items():
+            if not want(k):
+                continue
+            r = lambda m: s[m]["median"] / rs[m]["median"] if rs[m]["median"] else float("nan")
+            L.append(f"{k:28s} {fmt_range(s['wall_ms']):>22s} {fmt_range(s['cpu_ms'], prec=2):>22s} "
+                     f"{fmt_range(s['rss_kb'], 1 / 1024, 2):>20s}   {r('wall_ms'):.2f} {r('cpu_ms'):.2f} {r('rss_kb'):.2f}")
+        for k, b in cost["bad"].items():
+            if want(k):
+                L.append(f"  !! {k}: {b['failed']}/{b['of']} runs failed: exit {b['status']}: {b['first']}")
+        L.append("")
+        L.append("Steps each contender ran (perfdata labels) and the values it reported:")
+        for k in cost["steps"]:
+            if want(k):
+                L.append(f"  {k:28s} {' '.join(cost['steps'][k]) or '-'}   {cost['values'][k]}")
+        for note in data.get("session_notes", []):
+            L.append("  note: " + note)
+        L.append("")
+
+    tr = data.get("trust")
+    if tr:
+        L.append("== Trust store loading: the same session, CPU ms median (min-max), delta vs --cafile (one CA)")
+        for v, d in tr["variants"]:
+            L.append(f"  {v:9s} {d}")
+        L.append(f"{'contender':28s} {'CPU ms':>22s} {'delta':>8s} {'wall ms':>22s} {'peak RSS MB':>20s}")
+        for k, s in tr["summary"].items():
+            if not want(k):
+                continue
+            base = tr["summary"].get(k.rsplit(" ", 1)[0] + " cafile")
+            delta = s["cpu_ms"]["median"] - base["cpu_ms"]["median"] if base else float("nan")
+            L.append(f"{k:28s} {fmt_range(s['cpu_ms'], prec=2):>22s} {delta:+8.2f} {fmt_range(s['wall_ms']):>22s} "
+                     f"{fmt_range(s['rss_kb'], 1 / 1024, 2):>20s}")
+        for k, b in tr["bad"].items():
+            if want(k):
+                L.append(f"  !! {k}: {b['failed']}/{b['of']} runs failed: exit {b['status']}: {b['first']}")
+        L.append("")
+
+    rt = data.get("rtt")
+    if rt:
+        D = rt["delay_ms"]
+        L.append(f"== Round trips through rtt-proxy.py, one-way delay {D} ms each direction "
+                 f"(median of {data['rtt_runs']} runs per cell)")
+        L.append("   round trips = round((wall at D - wall at 0) / 2D) + 1 TCP handshake (the kernel completes it "
+                 "before the proxy's accept(), so the proxy cannot delay it; the same +1 for every client)")
+        L.append(f"{'contender':28s} {'mode':9s} {'wall@0 ms':>10s} {'wall@D ms':>10s} {'(D-0)/2D':>9s} {'round trips':>11s}   steps")
+        for r in rt["rows"]:
+            if want(r["contender"]):
+                rep = f"  (probe says {r['reported']:.0f})" if r.get("reported") is not None else ""
+                L.append(f"{r['contender']:28s} {r['mode']:9s} {r['wall0_ms']:10.1f} {r['walld_ms']:10.1f} "
+                         f"{r['estimate']:9.2f} {r['round_trips']:11d}   {' '.join(r['steps'])}{rep}")
+        for k, b in rt["bad"].items():
+            if backend is None or k.startswith(backend) or k.startswith(data["ref"]):
+                L.append(f"  !! {k}: {b['failed']}/{b['of']} runs failed: exit {b['status']}: {b['first']}")
+        L.append("")
+
+    wt = data.get("waits")
+    if wt and "rows" in wt:
+        L.append(f"== Cross-check: client waits (strace -f -T: system calls that blocked >= {wt['delay_ms']} ms at delay "
+                 f"{wt['delay_ms']} ms), + 1 TCP handshake")
+        for r in wt["rows"]:
+            if want(r["contender"]):
+                ws = " ".join(f"{n}:{d:g}" for n, d in r["long_waits"])
+                L.append(f"{r['contender']:28s} {r['mode']:9s} waits {r['waits']:2d} -> round trips {r['round_trips']:2d}"
+                         f"   [{ws}]" + ("" if r["status"] == 0 else f"  !! exit {r['status']}: {r['first']}"))
+        L.append("")
+    elif wt:
+        L.append("== Cross-check: " + wt.get("error", ""))
+
+    pr = data.get("profile")
+    if pr and "error" not in pr:
+        L.append("== Profile: valgrind --tool=callgrind, one session straight to Dovecot (instructions, Ir)")
+        for name, p in pr.items():
+            if not want(name):
+                continue
+            L.append(f"-- {name}: {p['total_ir']:,} Ir" + ("" if p["status"] == 0 else f"  (exit {p['status']}: {p['first']})"))
+            L.append("   by object (self cost):")
+            for obj, ir in p["by_object"][:8]:
+                L.append(f"     {ir / p['total_ir'] * 100:5.1f}%  {ir:>12,}  {obj}")
+            L.append("   inclusive, >= 3%:")
+            for ir, fn, obj in p["inclusive"]:
+                pct = ir / p["total_ir"] * 100
+                if pct < 3:
+                    break
+                L.append(f"     {pct:5.1f}%  {ir:>12,}  {fn}  [{obj}]")
+        L.append("")
+    elif pr:
+        L.append("== Profile: " + pr["error"])
+
+    if cost:
+        L.append("== Raw samples (wall ms / CPU ms / peak RSS kB, in run order)")
+        for k, ss in cost["samples"].items():
+            if want(k):
+                L.append(f"{k}:")
+                L.append("  " + " ".join(f"{s['wall_ms']:.1f}/{s['cpu_ms']:.1f}/{s['rss_kb']}" for s in ss))
+        if tr:
+            for k, ss in tr["samples"].items():
+                if want(k):
+                    L.append(f"trust {k}:")
+                    L.append("  " + " ".join(f"{s['wall_ms']:.1f}/{s['cpu_ms']:.1f}/{s['rss_kb']}" for s in ss))
+        if rt:
+            for r in rt["rows"]:
+                if want(r["contender"]):
+                    L.append(f"rtt {r['contender']} {r['mode']} wall ms at 0: " + " ".join(f"{x:.1f}" for x in r["samples0"]))
+                    L.append(f"rtt {r['contender']} {r['mode']} wall ms at {rt['delay_ms']}: " + " ".join(f"{x:.1f}" for x in r["samplesd"]))
+        L.append("")
+        L.append("Example output of each contender (last run):")
+        for k, t in cost.get("example", {}).items():
+            if want(k):
+                L.append(f"-- {k}:")
+                L += ["   " + x for x in t.rstrip("\n").split("\n")[:14]]
+    return "\n".join(L) + "\n"
+
+
+def readme_table(data):
+    """Markdown rows for README.md's Performance section."""
+    cost, rt = data.get("cost"), data.get("rtt")
+    ref = data["ref"]
+    rs = cost["summary"][ref]
+    rts = {}
+    if rt:
+        for r in rt["rows"]:
+            rts[(r["contender"], r["mode"])] = r["round_trips"]
+    L = ["| contender | session | CPU ms | x ref | peak RSS MB | x ref | wall ms | round trips (implicit TLS / STARTTLS) |",
+         "|---|---|---:|---:|---:|---:|---:|---|"]
+    for k, s in cost["summary"].items():
+        what = "TLS banner only" if k == ref else "full session"
+        rtxt = " / ".join(str(rts[(k, m)]) if (k, m) in rts else "-" for m in ("implicit", "starttls"))
+        L.append(f"| {k} | {what} | {s['cpu_ms']['median']:.1f} | {s['cpu_ms']['median'] / rs['cpu_ms']['median']:.2f} "
+                 f"| {s['rss_kb']['median'] / 1024:.1f} | {s['rss_kb']['median'] / rs['rss_kb']['median']:.2f} "
+                 f"| {s['wall_ms']['median']:.1f} | {rtxt} |")
+    return "\n".join(L) + "\n"
+
+
+# ------------------------------------------------------------------ main
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--env", required=True)
+    ap.add_argument("--runstat", required=True)
+    ap.add_argument("--probe", action="append", default=[], help="BACKEND=PATH")
+    ap.add_argument("--ref", default="/usr/lib/nagios/plugins/check_imap")
+    ap.add_argument("-n", type=int, default=30)
+    ap.add_argument("--rtt-runs", type=int, default=7)
+    ap.add_argument("--delay-ms", type=int, default=25)
+    ap.add_argument("--sections", default="cost,trust,rtt,waits,profile")
+    ap.add_argument("--out-dir", required=True)
+    ap.add_argument("--results-dir")
+    ap.add_argument("--date", default=time.strftime("%Y-%m-%d"))
+    ap.add_argument("--command", default="bench/run.sh")
+    ap.add_argument("--backend-note", action="append", default=[], help="BACKEND=TEXT")
+    args = ap.parse_args()
+
+    fx = load_env(args.env)
+    os.makedirs(args.out_dir, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix="cis-bench.")
+    pwfile = os.path.join(tmp, "password")
+    with open(pwfile, "w") as f:
+        f.write(fx["DOVECOT_PASS"] + "\n")
+    os.chmod(pwfile, 0o600)
+    runner = Runner(args.runstat, tmp)
+    sections = set(args.sections.split(","))
+
+    ref = Contender("check_imap -S", "ref", None, ref_argv(args.ref), ["implicit"])
+    probes, seq = [], []
+    pipeline = {}
+    for spec in args.probe:
+        b, path = spec.split("=", 1)
+        c = Contender(b, "probe", b, probe_argv(path, fx, pwfile, False), ["implicit", "starttls"])
+        probes.append(c)
+        seq.append(c)
+        ok, why = detect_pipeline(runner, path, c.argv(fx["DOVECOT_IMAPS_PORT"]))
+        pipeline[b] = (ok, why)
+        log(f"--pipeline with {b}: {'available' if ok else 'not available: ' + why}")
+        if ok:
+            probes.append(Contender(f"{b} --pipeline", "probe", b, probe_argv(path, fx, pwfile, True),
+                                    ["implicit", "starttls"]))
+    contenders = [ref] + probes
+
+    data = {
+        "machine": machine_info(),
+        "command": args.command,
+        "ref": ref.name,
+        "ref_argv": " ".join(ref.argv("PORT")),
+        "session": ("implicit TLS (TLS 1.3 where the backend has it), greeting, AUTHENTICATE PLAIN, "
+                    "EXAMINE INBOX, SEARCH UNSEEN, FETCH headers of one message, LOGOUT: "
+                    + " ".join(seq[0].argv("PORT")).replace(pwfile, "PWFILE") if seq else ""),
+        "pipeline": pipeline,
+        "backend_notes": dict(x.split("=", 1) for x in args.backend_note),
+        "rtt_runs": args.rtt_runs,
+        "session_notes": [],
+    }
+    proxies = Proxies(os.path.join(HERE, "rtt-proxy.py"), tmp, lifetime=3600)
+    try:
+        if "cost" in sections:
+            data["cost"] = section_cost(runner, contenders, fx, args.n)
+            for c in probes:
+                st = data["cost"]["steps"][c.name]
+                missing = [x for x in ("tls", "greeting", "auth", "examine", "search", "fetch", "logout") if x not in st]
+                if missing:
+                    data["session_notes"].append(
+                        f"{c.name}: no {'/'.join(missing)} step in the output: the session ran is not the full "
+                        "target session (not implemented yet?), so its numbers understate a full one")
+                if "--pipeline" in c.name:
+                    base = data["cost"]["values"].get(c.backend, {})
+                    mine = data["cost"]["values"].get(c.name, {})
+                    same = {k: v for k, v in base.items() if k != "round_trips"} == \
+                           {k: v for k, v in mine.items() if k != "round_trips"}
+                    data["session_notes"].append(
+                        f"{c.name}: results {'identical to' if same else 'DIFFER from'} the sequential mode "
+                        f"({mine} vs {base})")
+        if "trust" in sections:
+            data["trust"] = section_trust(runner, seq, fx, args.n, tmp)
+        if "rtt" in sections:
+            data["rtt"] = section_rtt(runner, proxies, contenders, fx, args.delay_ms, args.rtt_runs)
+        if "waits" in sections:
+            data["waits"] = section_waits(proxies, contenders, fx, args.delay_ms, tmp)
+        if "profile" in sections:
+            log("profile: callgrind")
+            data["profile"] = section_profile(seq, ref, fx, tmp)
+    finally:
+        proxies.stop()
+
+    with open(os.path.join(args.out_dir, "bench.json"), "w") as f:
+        json.dump(data, f, indent=1, default=str)
+    summary = report(data)
+    with open(os.path.join(args.out_dir, "summary.txt"), "w") as f:
+        f.write(summary)
+    if data.get("cost"):
+        with open(os.path.join(args.out_dir, "readme-table.md"), "w") as f:
+            f.write(readme_table(data))
+    if args.results_dir:
+        os.makedirs(args.results_dir, exist_ok=True)
+        for c in seq:
+            p = os.path.join(args.results_dir, f"{args.date}-{c.backend}.txt")
+            with open(p, "w") as f:
+                f.write(report(data, c.backend))
+            log("wrote " + os.path.relpath(p, TOP))
+    sys.stdout.write(summary)
+    shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
