@@ -171,6 +171,51 @@ class Proxies:
         self.procs[key] = (p, port)
         return port
 
+    def calibrate(self, delays, pings=40):
+        """Round-trip time through the proxy (median of `pings` 100-byte
+        echoes, TCP_NODELAY) for each delay: what one round trip adds."""
+        import socket
+        import threading
+        srv = socket.socket()
+        srv.bind(("127.0.0.1", 0))
+        srv.listen(8)
+        stop = []
+
+        def serve():
+            while not stop:
+                try:
+                    c, _ = srv.accept()
+                except OSError:
+                    return
+                c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                while True:
+                    d = c.recv(65536)
+                    if not d:
+                        break
+                    c.sendall(d)
+                c.close()
+
+        th = threading.Thread(target=serve, daemon=True)
+        th.start()
+        out = {}
+        for d in delays:
+            port = self.port(srv.getsockname()[1], d)
+            c = socket.create_connection(("127.0.0.1", port))
+            c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            rts = []
+            for _ in range(pings):
+                t = time.perf_counter()
+                c.sendall(b"x" * 100)
+                n = 0
+                while n < 100:
+                    n += len(c.recv(1000))
+                rts.append((time.perf_counter() - t) * 1000)
+            c.close()
+            out[d] = med(rts)
+        stop.append(1)
+        srv.close()
+        return out
+
     def stop(self):
         for p, _ in self.procs.values():
             if p.poll() is None:
@@ -226,6 +271,8 @@ def section_cost(runner, contenders, fx, n):
         out["steps"][k] = steps_of(last)
         out["values"][k] = {x: v for x, v in perf_values(last).items()
                             if x in ("messages", "unseen", "recent", "matched", "size", "round_trips")}
+        m = re.search(r"\b(TLSv1(?:\.\d)?|SSLv3)\b", last)
+        out.setdefault("tls", {})[k] = m.group(1) if m else "?"
         out.setdefault("example", {})[k] = last
     return out
 
@@ -297,6 +344,10 @@ def section_trust(runner, probes, fx, n, work):
 
 
 def section_rtt(runner, proxies, contenders, fx, delay, runs):
+    cal = proxies.calibrate([0, delay])
+    per_rt = cal[delay] - cal[0]
+    log(f"rtt: one round trip through the proxy adds {per_rt:.2f} ms at delay {delay} ms "
+        f"(echo RTT {cal[0]:.2f} ms at 0, {cal[delay]:.2f} ms at {delay})")
     jobs = []
     for c in contenders:
         for mode in c.modes:
@@ -307,12 +358,12 @@ def section_rtt(runner, proxies, contenders, fx, delay, runs):
     log(f"rtt: {len(jobs)} jobs x {runs} rounds (delay 0 and {delay} ms), interleaved")
     res = interleaved(runner, [(k, a) for k, a in jobs], runs)
     bad = check_samples({" ".join(map(str, k)): v for k, v in res.items()}, "rtt")
-    out = {"delay_ms": delay, "bad": bad, "rows": []}
+    out = {"delay_ms": delay, "bad": bad, "rows": [], "echo_rtt_ms": cal, "per_rt_ms": per_rt}
     for c in contenders:
         for mode in c.modes:
             w0 = [s["wall_ms"] for s in res[(c.name, mode, 0)]]
             wd = [s["wall_ms"] for s in res[(c.name, mode, delay)]]
-            est = (med(wd) - med(w0)) / (2 * delay)
+            est = (med(wd) - med(w0)) / per_rt
             out["rows"].append({
                 "contender": c.name, "mode": mode,
                 "wall0_ms": med(w0), "walld_ms": med(wd),
@@ -496,12 +547,14 @@ def report(data, backend=None):
             if want(k):
                 L.append(f"  !! {k}: {b['failed']}/{b['of']} runs failed: exit {b['status']}: {b['first']}")
         L.append("")
-        L.append("Steps each contender ran (perfdata labels) and the values it reported:")
+        L.append("TLS version, steps each contender ran (perfdata labels) and the values it reported:")
         for k in cost["steps"]:
             if want(k):
-                L.append(f"  {k:28s} {' '.join(cost['steps'][k]) or '-'}   {cost['values'][k]}")
+                L.append(f"  {k:28s} {cost.get('tls', {}).get(k, '?'):8s} {' '.join(cost['steps'][k]) or '-'}   "
+                         f"{cost['values'][k] or ''}")
         for note in data.get("session_notes", []):
-            L.append("  note: " + note)
+            if backend is None or note.startswith(backend):
+                L.append("  note: " + note)
         L.append("")
 
     tr = data.get("trust")
@@ -527,9 +580,12 @@ def report(data, backend=None):
         D = rt["delay_ms"]
         L.append(f"== Round trips through rtt-proxy.py, one-way delay {D} ms each direction "
                  f"(median of {data['rtt_runs']} runs per cell)")
-        L.append("   round trips = round((wall at D - wall at 0) / 2D) + 1 TCP handshake (the kernel completes it "
-                 "before the proxy's accept(), so the proxy cannot delay it; the same +1 for every client)")
-        L.append(f"{'contender':28s} {'mode':9s} {'wall@0 ms':>10s} {'wall@D ms':>10s} {'(D-0)/2D':>9s} {'round trips':>11s}   steps")
+        L.append(f"   round trips = round((wall at D - wall at 0) / RT) + 1, where RT = {rt['per_rt_ms']:.2f} ms is what one "
+                 f"round trip through the proxy adds (measured: 2D = {2 * D} ms plus the proxy's own "
+                 f"{rt['per_rt_ms'] - 2 * D:.2f} ms),")
+        L.append("   and + 1 is the TCP handshake: the kernel completes it before the proxy's accept(), so the proxy "
+                 "cannot delay it (the same +1 for every client)")
+        L.append(f"{'contender':28s} {'mode':9s} {'wall@0 ms':>10s} {'wall@D ms':>10s} {'(D-0)/RT':>9s} {'round trips':>11s}   steps")
         for r in rt["rows"]:
             if want(r["contender"]):
                 rep = f"  (probe says {r['reported']:.0f})" if r.get("reported") is not None else ""
@@ -681,6 +737,12 @@ def main():
         if "cost" in sections:
             data["cost"] = section_cost(runner, contenders, fx, args.n)
             for c in probes:
+                v = data["cost"].get("tls", {}).get(c.name, "?")
+                if v not in ("TLSv1.3", "?") and "--pipeline" not in c.name:
+                    data["backend_notes"].setdefault(
+                        c.backend, f"negotiated {v}, not TLS 1.3: this build of the library has no TLS 1.3 "
+                        "(mbedTLS 2.28 as in Debian 12), so its handshake takes 2 round trips instead of 1 "
+                        "(the greeting then travels with the server's Finished)")
                 st = data["cost"]["steps"][c.name]
                 missing = [x for x in ("tls", "greeting", "auth", "examine", "search", "fetch", "logout") if x not in st]
                 if missing:
@@ -699,6 +761,17 @@ def main():
             data["trust"] = section_trust(runner, seq, fx, args.n, tmp)
         if "rtt" in sections:
             data["rtt"] = section_rtt(runner, proxies, contenders, fx, args.delay_ms, args.rtt_runs)
+        if data.get("rtt"):
+            rows = {(r["contender"], r["mode"]): r for r in data["rtt"]["rows"]}
+            for c in probes:
+                if "--pipeline" not in c.name:
+                    continue
+                for mode in c.modes:
+                    p, q = rows.get((c.name, mode)), rows.get((c.backend, mode))
+                    if p and q and p["round_trips"] >= q["round_trips"]:
+                        data["session_notes"].append(
+                            f"{c.name} ({mode}): accepted, but no fewer round trips than the sequential mode "
+                            f"({p['round_trips']} vs {q['round_trips']}): pipelining not implemented yet?")
         if "waits" in sections:
             data["waits"] = section_waits(proxies, contenders, fx, args.delay_ms, tmp)
         if "profile" in sections:

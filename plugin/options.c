@@ -185,7 +185,10 @@ void options_help(struct sbuf *out)
 "                           unencrypted connection), login (IMAP LOGIN),\n"
 "                           plain, auth-login (AUTHENTICATE LOGIN), cram-md5,\n"
 "                           scram-sha-1, scram-sha-256, xoauth2, oauthbearer,\n"
-"                           external, none (greeting only, no login)\n"
+"                           external, none (greeting only, no login), all\n"
+"                           (every advertised mechanism this probe implements,\n"
+"                           one connection each), scram-sha-1-plus,\n"
+"                           scram-sha-256-plus (channel binding)\n"
 "      --token-file FILE    OAuth 2 bearer token for xoauth2 / oauthbearer\n"
 "\n"
 "Mailbox:\n"
@@ -397,7 +400,7 @@ static int parse_age(struct options *o, const char *opt, const char *arg, struct
 static const char *const auth_names[] = {
 	"auto", "none", "login", "plain", "auth-login", "cram-md5", "scram-sha-1",
 	"scram-sha-256", "scram-sha-1-plus", "scram-sha-256-plus", "xoauth2",
-	"oauthbearer", "external", NULL,
+	"oauthbearer", "external", "all", NULL,
 };
 
 static int check_auth(struct options *o, const char *arg)
@@ -649,7 +652,9 @@ static int check_config(struct options *o)
 
 	const char *a = cfg->auth;
 	int wants_password = strcmp(a, "none") && strcmp(a, "xoauth2") && strcmp(a, "oauthbearer") &&
-			     strcmp(a, "external") && strcmp(a, "auto");
+			     strcmp(a, "external") && strcmp(a, "auto") && strcmp(a, "all");
+	if (!strcmp(a, "all") && (!cfg->username || (!cfg->password && !cfg->token && !cfg->client_cert)))
+		return fail(o, "--auth all needs a user name (-U) and a password or token");
 	if (wants_password && !cfg->username)
 		return fail(o, "--auth %s needs a user name (-U)", a);
 	if (wants_password && !cfg->password)

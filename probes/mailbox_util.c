@@ -235,6 +235,11 @@ void mbx_parse_search(const struct imap_response *r, struct mbx_search *sr)
 	}
 }
 
+int mbx_esearch_tagged(const struct imap_response *r)
+{
+	return r->ntok > 2 && r->tok[0].type == IMAP_TOK_LIST_OPEN && imap_tok_is(r, &r->tok[1], "TAG");
+}
+
 int mbx_parse_esearch(const struct imap_response *r, struct mbx_search *sr)
 {
 	size_t i = 0;

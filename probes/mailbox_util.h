@@ -82,6 +82,8 @@ void mbx_parse_search(const struct imap_response *r, struct mbx_search *sr);
 /* "* ESEARCH (TAG "a5") UID COUNT 2 MIN 4 MAX 5 ALL 4:5".  Returns -1
  * (and changes nothing) when the response carries another command's tag. */
 int mbx_parse_esearch(const struct imap_response *r, struct mbx_search *sr);
+/* 1 if an ESEARCH response carries a (TAG "...") correlator. */
+int mbx_esearch_tagged(const struct imap_response *r);
 /* After the command completed: derive count/min/max from the set where
  * the server did not send them (IMAP4rev2 servers answer a plain UID
  * SEARCH with ESEARCH ALL only). */

@@ -418,11 +418,13 @@ static void ok_summary(struct sess *s, const char *notes)
 	struct report *rep = s->rep;
 	char who[256], via[96] = "", box[256] = "";
 
-	snprintf(who, sizeof(who), "%s%s%s:%u", cfg->username && s->mech[0] ? cfg->username : "",
-		 cfg->username && s->mech[0] ? "@" : "", cfg->host, cfg->port);
+	int named = cfg->username && (s->mech[0] || s->auth_tried);
+	snprintf(who, sizeof(who), "%s%s%s:%u", named ? cfg->username : "", named ? "@" : "", cfg->host, cfg->port);
 	if (s->tls_have)
 		snprintf(via, sizeof(via), " %s", s->tls.version);
-	if (s->mech[0])
+	if (!strcmp(cfg->auth, "all"))
+		snprintf(via + strlen(via), sizeof(via) - strlen(via), " %u/%u mechanisms", s->auth_ok, s->auth_tried);
+	else if (s->mech[0])
 		snprintf(via + strlen(via), sizeof(via) - strlen(via), " %s", s->mech);
 	else
 		snprintf(via + strlen(via), sizeof(via) - strlen(via), " (no login)");
@@ -524,6 +526,10 @@ void sess_close(struct sess *s)
 
 static void run_steps(struct sess *s)
 {
+	if (!strcmp(s->cfg->auth, "all")) {
+		sess_auth_all(s);
+		return;
+	}
 	if (sess_open(s) > 0)
 		sess_mailbox_steps(s);
 	sess_close(s);
@@ -549,7 +555,7 @@ int session_run(const struct probe_config *cfg, const struct session_env *env, s
 	sess_mailbox_release(&s);
 
 	rep->total_ns = clock_now_ns() - rep->start_ns;
-	if (s.mech[0])
+	if (s.mech[0] && strcmp(cfg->auth, "all"))
 		report_info(rep, "mechanism", "%s", s.mech);
 	add_perfdata(&s);
 	if (!s.failed) {

@@ -19,6 +19,42 @@
 
 /* ---------------------------------------------------------------- authentication */
 
+/* Channel binding for this TLS connection: "tls-exporter" on TLS 1.3,
+ * "tls-unique" below.  Returns 1 and fills the outputs (when non-NULL) if
+ * the backend can provide it, 0 if not (why in s->cb_why). */
+static int cb_get(struct sess *s, const char **type, unsigned char *data, size_t *len)
+{
+	unsigned char buf[64];
+	size_t n = sizeof(buf);
+	const char *t;
+
+	if (!s->encrypted)
+		return 0;
+	t = !strcmp(s->tls.version, "TLSv1.3") ? "tls-exporter" : "tls-unique";
+	if (tls_channel_binding(imap_conn_transport(s->conn), t, buf, &n, s->cb_why, sizeof(s->cb_why)) < 0)
+		return 0;
+	if (type)
+		*type = t;
+	if (data && len && *len >= n) {
+		memcpy(data, buf, n);
+		*len = n;
+	}
+	return 1;
+}
+
+/* A -PLUS variant the server offers (for the long output). */
+static void note_plus(struct sess *s, const struct sasl_mech *used)
+{
+	const struct imap_caps *caps = imap_conn_caps(s->conn);
+	for (const struct sasl_mech *const *m = sasl_mechs; *m; m++) {
+		if (!((*m)->flags & SASL_F_CB) || *m == used || !imap_caps_has_auth(caps, (*m)->name))
+			continue;
+		report_line(s->rep, "server offers channel binding (%s)%s", (*m)->name,
+			    s->encrypted ? "" : " but the connection is not encrypted");
+		return;
+	}
+}
+
 static int mech_usable(struct sess *s, const struct sasl_mech *m, int explicit)
 {
 	const struct probe_config *cfg = s->cfg;
@@ -28,7 +64,7 @@ static int mech_usable(struct sess *s, const struct sasl_mech *m, int explicit)
 		return 0;
 	if ((m->flags & SASL_F_CLIENTCERT) && !(cfg->client_cert && s->encrypted))
 		return 0;
-	if ((m->flags & SASL_F_CB) && !s->encrypted)
+	if ((m->flags & SASL_F_CB) && !cb_get(s, NULL, NULL, NULL))
 		return 0;
 	if ((m->flags & SASL_F_PLAINTEXT) && !s->encrypted && !explicit)
 		return 0;
@@ -88,20 +124,33 @@ static int do_sasl(struct sess *s, struct step *st, const struct sasl_mech *m)
 	};
 	unsigned char cb[64];
 	size_t cblen = sizeof(cb);
-	char err[256];
 	struct sbuf out;
 	char cmdname[64];
 	int rc = -1, has_initial = 0, initial_pending = 0, rounds = 0;
 
 	if (m->flags & SASL_F_CB) {
-		const char *type = !strcmp(s->tls.version, "TLSv1.3") ? "tls-exporter" : "tls-unique";
-		if (tls_channel_binding(imap_conn_transport(s->conn), type, cb, &cblen, err, sizeof(err)) < 0) {
-			sess_fail(s, st, STATE_UNKNOWN, "%s: channel binding unavailable: %s", m->name, err);
+		const char *type = NULL;
+		if (!cb_get(s, &type, cb, &cblen)) {
+			sess_fail(s, st, STATE_UNKNOWN, "%s: channel binding unavailable: %s", m->name,
+				  s->encrypted ? s->cb_why : "the connection is not encrypted");
 			return -1;
 		}
 		creds.cb_type = type;
 		creds.cb_data = cb;
 		creds.cb_len = cblen;
+	} else if (!strncmp(m->name, "SCRAM-", 6) && s->encrypted) {
+		/* GS2 "y" (we could bind but the server offers no -PLUS): a
+		 * server that does offer -PLUS then detects a downgrade
+		 * (RFC 5802 section 6) */
+		char plus[64];
+		const char *type = NULL;
+		snprintf(plus, sizeof(plus), "%s-PLUS", m->name);
+		if (cb_get(s, &type, cb, &cblen)) {
+			creds.cb_type = type;
+			creds.cb_data = cb;
+			creds.cb_len = cblen;
+			creds.server_offers_plus = imap_caps_has_auth(imap_conn_caps(s->conn), plus);
+		}
 	}
 	snprintf(s->mech, sizeof(s->mech), "%s", m->name);
 	snprintf(cmdname, sizeof(cmdname), "AUTHENTICATE %s", m->name);
@@ -180,7 +229,8 @@ static int do_sasl(struct sess *s, struct step *st, const struct sasl_mech *m)
 					report_line(s->rep, "%s error from server: %s", m->name, sa->err);
 				if (st)
 					report_step_end(st, STEP_FAILED, STATE_CRITICAL, "%s: %s", cmdname, words);
-				report_fail(s->rep, STATE_CRITICAL, "auth", "auth failed (%s): %s%s%s", cmdname, words,
+				report_fail(s->rep, STATE_CRITICAL, sess_step_name(st), "%s failed (%s): %s%s%s",
+					    sess_step_name(st), cmdname, words,
 					    sa->err[0] ? " - " : "", sa->err);
 				s->failed = 1;
 				goto done;
@@ -238,7 +288,7 @@ done:
 int sess_auth(struct sess *s)
 {
 	const struct probe_config *cfg = s->cfg;
-	const char *a = cfg->auth;
+	const char *a = s->auth_mode ? s->auth_mode : cfg->auth;
 
 	if (!strcmp(a, "none") || (!strcmp(a, "auto") && !cfg->username && !cfg->client_cert))
 		return 0;
@@ -246,15 +296,19 @@ int sess_auth(struct sess *s)
 		return -1;
 
 	struct imap_caps *caps = imap_conn_caps(s->conn);
-	struct step *st = sess_begin(s, "auth");
+	struct step *st = sess_begin(s, s->auth_step ? s->auth_step : "auth");
 
 	if (!strcmp(a, "login"))
 		return do_login(s, st);
 
 	if (!strcmp(a, "auto")) {
-		for (const struct sasl_mech *const *m = sasl_mechs; *m; m++)
-			if (imap_caps_has_auth(caps, (*m)->name) && mech_usable(s, *m, 0))
+		for (const struct sasl_mech *const *m = sasl_mechs; *m; m++) {
+			if (imap_caps_has_auth(caps, (*m)->name) && mech_usable(s, *m, 0)) {
+				if (!((*m)->flags & SASL_F_CB))
+					note_plus(s, *m);
 				return do_sasl(s, st, *m);
+			}
+		}
 		if (cfg->password && s->encrypted && !(caps->flags & CAP_LOGINDISABLED))
 			return do_login(s, st);
 		sess_fail(s, st, STATE_CRITICAL,
@@ -274,9 +328,148 @@ int sess_auth(struct sess *s)
 		return -1;
 	}
 	if (!mech_usable(s, m, 1)) {
-		sess_fail(s, st, STATE_UNKNOWN, "%s cannot be used with the given credentials or connection", m->name);
+		sess_fail(s, st, STATE_UNKNOWN, "%s cannot be used with the given credentials or connection%s%s",
+			  m->name, (m->flags & SASL_F_CB) && s->cb_why[0] ? ": " : "",
+			  (m->flags & SASL_F_CB) ? s->cb_why : "");
 		return -1;
 	}
+	if (!(m->flags & SASL_F_CB))
+		note_plus(s, m);
 	return do_sasl(s, st, m);
 }
+
+/* ---------------------------------------------------------------- --auth all */
+
+#define AUTH_ALL_MAX 16
+
+struct auth_plan {
+	unsigned n;
+	const char *mode[AUTH_ALL_MAX];      /* --auth value for sess_auth */
+	char step[AUTH_ALL_MAX][32];         /* "auth_scram-sha-256" */
+};
+
+static void plan_add(struct auth_plan *p, const char *mode)
+{
+	if (p->n >= AUTH_ALL_MAX)
+		return;
+	p->mode[p->n] = mode;
+	snprintf(p->step[p->n], sizeof(p->step[0]), "auth_%s", mode);
+	p->n++;
+}
+
+static void skip_note(struct sbuf *sb, const char *name, const char *why)
+{
+	sb_printf(sb, "%s%s (%s)", sb->len ? ", " : "", name, why);
+}
+
+/* Which mechanisms to try, strongest first (a stable order); the others
+ * the server advertises are listed as skipped with the reason. */
+static void plan_mechanisms(struct sess *s, struct auth_plan *plan)
+{
+	const struct imap_caps *caps = imap_conn_caps(s->conn);
+	char mem[512];
+	struct sbuf skipped;
+
+	sb_init(&skipped, mem, sizeof(mem));
+	for (const struct sasl_mech *const *m = sasl_mechs; *m; m++) {
+		if (!imap_caps_has_auth(caps, (*m)->name))
+			continue;
+		if (mech_usable(s, *m, 0))
+			plan_add(plan, (*m)->option);
+		else
+			skip_note(&skipped, (*m)->name,
+				  ((*m)->flags & SASL_F_PLAINTEXT) && !s->encrypted ? "plaintext on an unencrypted connection" :
+				  ((*m)->flags & SASL_F_CB) ? "no channel binding" : "no credentials for it");
+	}
+	if (s->cfg->password && s->encrypted && !(caps->flags & CAP_LOGINDISABLED))
+		plan_add(plan, "login");
+	else if (s->cfg->password)
+		skip_note(&skipped, "IMAP LOGIN", caps->flags & CAP_LOGINDISABLED ? "LOGINDISABLED" :
+			  "plaintext on an unencrypted connection");
+	/* advertised but not implemented here */
+	for (const char *a = caps->auth; *a; ) {
+		a += strspn(a, " ");
+		size_t n = strcspn(a, " ");
+		if (!n)
+			break;
+		char name[64];
+		snprintf(name, sizeof(name), "%.*s", (int)(n < 63 ? n : 63), a);
+		if (!sasl_find(name))
+			skip_note(&skipped, name, "not implemented");
+		a += n;
+	}
+	if (skipped.len)
+		report_line(s->rep, "mechanisms skipped: %s", skipped.data);
+}
+
+/* Drop the connection of one round (LOGOUT first when it is usable). */
+static void drop_connection(struct sess *s)
+{
+	sess_close(s);
+	if (s->conn)
+		imap_conn_free(s->conn);
+	s->conn = NULL;
+	s->encrypted = 0;
+	s->greeted = 0;
+	s->mech[0] = '\0';
+}
+
+void sess_auth_all(struct sess *s)
+{
+	struct auth_plan plan = { 0 };
+	char mem[512];
+	struct sbuf failed;
+	int any_failed = 0;
+
+	sb_init(&failed, mem, sizeof(mem));
+	/* The first connection discovers the mechanisms and tries the first
+	 * one; each further mechanism gets a fresh connection, opened only
+	 * after the previous one is closed (connection limits). */
+	s->auth_mode = "none";
+	if (sess_open(s) < 0 || sess_ensure_caps(s) < 0) {
+		drop_connection(s);
+		return;
+	}
+	plan_mechanisms(s, &plan);
+	if (plan.n == 0) {
+		struct step *st = sess_begin(s, "auth");
+		const char *offers = imap_conn_caps(s->conn)->auth;
+		sess_fail(s, st, STATE_CRITICAL, "no mechanism to test (server offers:%s)", offers[1] ? offers : " none");
+		drop_connection(s);
+		return;
+	}
+	for (unsigned i = 0; i < plan.n; i++) {
+		if (i > 0) {
+			drop_connection(s);
+			s->auth_mode = "none";
+			if (sess_open(s) < 0) {
+				any_failed = 1;
+				break;
+			}
+		}
+		s->auth_mode = plan.mode[i];
+		s->auth_step = plan.step[i];
+		s->auth_tried++;
+		int before = s->failed;
+		s->failed = 0;
+		if (sess_auth(s) == 0) {
+			s->auth_ok++;
+		} else {
+			any_failed = 1;
+			sb_printf(&failed, "%s%s", failed.len ? ", " : "", plan.mode[i]);
+		}
+		s->failed |= before;
+		s->auth_step = NULL;
+		if (s->timed_out)
+			break;
+	}
+	drop_connection(s);
+	s->auth_mode = NULL;
+	s->failed |= any_failed;
+	if (failed.len)
+		report_line(s->rep, "mechanisms that failed: %s", failed.data);
+	report_info(s->rep, "mechanisms_ok", "%u", s->auth_ok);
+	report_info(s->rep, "mechanisms_tried", "%u", s->auth_tried);
+}
+
 

@@ -21,14 +21,17 @@ struct message_info {
 	time_t internaldate;
 	char subject[256], from[256], date[96];
 	/* session_mailbox.c */
-	uint64_t want_uid;          /* accept only this UID's FETCH (0: any with data) */
-	uint32_t want_seq;          /* or this sequence number (0: any) */
+	uint64_t want_uid;          /* take FETCH data of this UID, */
+	uint32_t want_seq;          /* or of this sequence number, */
+	int want_newest;            /* or of the highest sequence number */
 	int have_size, have_body;   /* RFC822.SIZE seen; a body section seen */
 	int full;                   /* the whole message (BODY[]) was fetched */
 	int parts;                  /* multipart: top-level parts (-1 unknown) */
 	char msgid[256];            /* Message-ID (sanitized) */
 	char ctype[64];             /* "multipart/mixed" */
 };
+
+#define MB_TARGETS 6
 
 struct mailbox_state {
 	int have_exists, have_recent, have_unseen, have_uidvalidity, have_uidnext;
@@ -58,8 +61,14 @@ struct mailbox_state {
 	struct mbx_quota quota;
 	char quota_note[256];
 	/* SEARCH */
-	struct mbx_search *search_into;   /* SEARCH/ESEARCH go there (NULL: dropped) */
-	struct message_info *fetch_into;  /* FETCH data goes there (NULL: dropped) */
+	/* where SEARCH/ESEARCH and FETCH data of the commands in flight go
+	 * (routed by ESEARCH tag, by UID or sequence number; servers may
+	 * answer pipelined commands out of order) */
+	struct mbx_search *search_t[MB_TARGETS];
+	unsigned nsearch_t;
+	struct mbx_search *search_cur;    /* plain SEARCH: the first one pending */
+	struct message_info *fetch_t[MB_TARGETS];
+	unsigned nfetch_t;
 	int searched;
 	struct mbx_search search;   /* --search */
 	/* age */
@@ -97,6 +106,11 @@ struct sess {
 	int failed;                 /* a step failed: stop */
 	int timed_out;
 	int greeted;                /* the greeting was read: LOGOUT makes sense */
+	/* --auth all: the mechanism for this connection and its step name */
+	const char *auth_mode;      /* NULL: cfg->auth */
+	const char *auth_step;      /* NULL: "auth" */
+	unsigned auth_ok, auth_tried;
+	char cb_why[128];           /* why channel binding is unavailable */
 	/* session_mailbox.c: parsed before the session starts */
 	struct script *script;      /* --script */
 	struct script *crit;        /* --search criteria as parts */
@@ -165,5 +179,7 @@ void sess_mailbox_summary(struct sess *s, char *buf, size_t len);
 
 /* ---- authentication (session_auth.c) */
 int sess_auth(struct sess *s);
+/* --auth all: one connection per advertised mechanism, in a stable order. */
+void sess_auth_all(struct sess *s);
 
 #endif

@@ -12,8 +12,9 @@
  *   [script steps]
  *
  * A "flight" is a group of independent commands written in one go and
- * answered in order: each still gets its own step, timed from the moment
- * its bytes were written to the arrival of its tagged response.  Nothing
+ * answered in order: one round trip for all of them.  Each still gets its
+ * own step, timed from its bytes on the wire (or the previous command's
+ * answer, whichever is later) to its tagged response.  Nothing
  * changes mailbox state unless a write option asked for it: EXAMINE,
  * BODY.PEEK, and SELECT only with --select, --delete-matched or --append. */
 #include "config.h"
@@ -81,18 +82,29 @@ static void describe_message(struct message_info *m, const char *data, size_t le
 	}
 }
 
-/* A FETCH response: merged into mb.fetch_into when it is the message that
- * is being fetched (by UID, by sequence number, or - for UID FETCH * - any
- * response carrying message data rather than just a flag change). */
+static int fetch_wants(const struct sess *s, const struct message_info *t, int have_uid, uint64_t uid,
+		       uint32_t seq)
+{
+	if (t->want_uid)
+		return have_uid && uid == t->want_uid;
+	if (t->want_seq)
+		return seq == t->want_seq;
+	if (t->want_newest)
+		return seq == s->mb.live_exists;
+	return 0;
+}
+
+/* A FETCH response: merged into every fetch target of the flight that
+ * asked for this message (by UID, by sequence number, or the newest one);
+ * other FETCH responses (flag updates, other clients) are ignored. */
 static void handle_fetch(struct sess *s, const struct imap_response *r)
 {
-	struct message_info *t = s->mb.fetch_into;
 	uint64_t uid = 0, size = 0;
-	int have_uid = 0, have_size = 0, have_date = 0, data = 0;
+	int have_uid = 0, have_size = 0, have_date = 0;
 	time_t date = 0;
 	size_t body = 0;
 
-	if (!t || r->ntok == 0 || r->tok[0].type != IMAP_TOK_LIST_OPEN)
+	if (!s->mb.nfetch_t || r->ntok == 0 || r->tok[0].type != IMAP_TOK_LIST_OPEN)
 		return;
 	for (size_t i = 1; i + 1 < r->ntok && r->tok[i].type != IMAP_TOK_LIST_CLOSE; i = imap_tok_skip(r, i + 1)) {
 		const struct imap_token *k = &r->tok[i], *v = &r->tok[i + 1];
@@ -103,37 +115,37 @@ static void handle_fetch(struct sess *s, const struct imap_response *r)
 			have_uid = parse_u64(r, i + 1, &uid) == 0;
 		} else if (imap_tok_is(r, k, "RFC822.SIZE")) {
 			have_size = parse_u64(r, i + 1, &size) == 0;
-			data = 1;
 		} else if (imap_tok_is(r, k, "INTERNALDATE") && v->type == IMAP_TOK_QUOTED) {
 			have_date = mbx_parse_datetime(imap_tok_data(r, v), v->len, &date) == 0;
-			data = 1;
 		} else if ((is_section(name, k->len, "BODY[") || is_section(name, k->len, "BINARY[") ||
 			    is_section(name, k->len, "RFC822")) &&
 			   (v->type == IMAP_TOK_LITERAL || v->type == IMAP_TOK_QUOTED)) {
 			body = i + 1;
-			data = 1;
 		}
 	}
-	if (t->want_uid ? !(have_uid && uid == t->want_uid) : t->want_seq ? r->number != t->want_seq : !data)
-		return;
-	t->got = 1;
-	t->seq = r->number;
-	if (have_uid)
-		t->uid = uid;
-	if (have_size) {
-		t->size = size;
-		t->have_size = 1;
-	}
-	if (have_date) {
-		t->internaldate = date;
-		t->have_date = 1;
-	}
-	if (body) {
-		const struct imap_token *v = &r->tok[body], *k = &r->tok[body - 1];
-		t->bytes += v->full_len;
-		t->have_body = 1;
-		t->full = whole_section(imap_tok_data(r, k), k->len);
-		describe_message(t, imap_tok_data(r, v), v->len, t->full);
+	for (unsigned n = 0; n < s->mb.nfetch_t; n++) {
+		struct message_info *t = s->mb.fetch_t[n];
+		if (!fetch_wants(s, t, have_uid, uid, r->number))
+			continue;
+		t->got = 1;
+		t->seq = r->number;
+		if (have_uid)
+			t->uid = uid;
+		if (have_size) {
+			t->size = size;
+			t->have_size = 1;
+		}
+		if (have_date) {
+			t->internaldate = date;
+			t->have_date = 1;
+		}
+		if (body) {
+			const struct imap_token *v = &r->tok[body], *k = &r->tok[body - 1];
+			t->bytes += v->full_len;
+			t->have_body = 1;
+			t->full = whole_section(imap_tok_data(r, k), k->len);
+			describe_message(t, imap_tok_data(r, v), v->len, t->full);
+		}
 	}
 }
 
@@ -293,11 +305,16 @@ int sess_on_untagged(void *ud, struct imap_conn *c, const struct imap_response *
 		if (!mb->frozen)
 			handle_status(s, r);
 	} else if (ascii_ieq(r->name, r->name_len, "SEARCH")) {
-		if (mb->search_into)
-			mbx_parse_search(r, mb->search_into);
+		/* no correlator: servers run searches one after the other */
+		if (mb->search_cur)
+			mbx_parse_search(r, mb->search_cur);
 	} else if (ascii_ieq(r->name, r->name_len, "ESEARCH")) {
-		if (mb->search_into)
-			mbx_parse_esearch(r, mb->search_into);
+		/* (TAG "a5") names the command; without it, the pending one */
+		for (unsigned k = 0; k < mb->nsearch_t; k++)
+			if (mbx_esearch_tagged(r) ? mbx_parse_esearch(r, mb->search_t[k]) == 0 :
+						    mb->search_t[k] == mb->search_cur &&
+							    mbx_parse_esearch(r, mb->search_t[k]) == 0)
+				break;
 	} else if (ascii_ieq(r->name, r->name_len, "LIST")) {
 		handle_list(s, r);
 	} else if (ascii_ieq(r->name, r->name_len, "NAMESPACE")) {
@@ -369,7 +386,7 @@ struct fcmd {
 	struct mbx_search *search_into;   /* where its SEARCH/ESEARCH data goes */
 	struct message_info *fetch_into;  /* where its FETCH data goes */
 	int done;                         /* tagged response arrived */
-	int timed;                        /* step timing already set */
+	int64_t prev_done;                /* the previous command's tagged response */
 };
 
 struct flight {
@@ -405,16 +422,22 @@ static void fl_free(struct flight *f)
 	f->n = 0;
 }
 
-/* Give c's step the timing of its own command: from its first byte on the
- * wire (or that of `from`) to its tagged response. */
+/* Give c's step the time its command took: from its first byte on the
+ * wire (or that of `from`, an earlier command of the same step) to its
+ * tagged response, but not before the previous command of the flight was
+ * answered.  So pipelined steps get their marginal cost, and the step
+ * durations of a flight add up to its wall time instead of counting the
+ * shared round trip several times. */
 static void fl_time(struct fcmd *c, const struct fcmd *from)
 {
 	if (!c->st || !c->done)
 		return;
-	int64_t start = (from && from->done ? from : c)->res.sent_ns;
+	const struct fcmd *first = from && from->done ? from : c;
+	int64_t start = first->res.sent_ns;
+	if (first->prev_done > start)
+		start = first->prev_done;
 	c->st->start_ns = start;
 	c->st->dur_ns = c->res.done_ns > start ? c->res.done_ns - start : 0;
-	c->timed = 1;
 }
 
 /* Write every command (one write when none needs a synchronizing literal;
@@ -422,63 +445,80 @@ static void fl_time(struct fcmd *c, const struct fcmd *from)
  * order.  0 when every command got its tagged response (any status); -1
  * after a connection failure, recorded on the step concerned, with the
  * other unfinished steps marked as not run. */
+static void fl_targets(struct flight *f, unsigned from)
+{
+	struct mailbox_state *mb = &f->cs->mb;
+	mb->search_cur = NULL;
+	for (unsigned i = from; i < f->n && !mb->search_cur; i++)
+		mb->search_cur = f->c[i].search_into;
+}
+
+static void fl_untarget(struct flight *f)
+{
+	struct mailbox_state *mb = &f->cs->mb;
+	mb->nsearch_t = mb->nfetch_t = 0;
+	mb->search_cur = NULL;
+}
+
 static int fl_run(struct flight *f)
 {
 	struct sess *s = f->s, *cs = f->cs;
+	struct mailbox_state *mb = &cs->mb;
 	struct imap_conn *conn = cs->conn;
 	int sequential = 0;
-	unsigned i = 0, sent = 0;
+	unsigned i = 0;
 
-	for (i = 0; i < f->n; i++)
+	/* every command's data targets are live for the whole flight */
+	mb->nsearch_t = mb->nfetch_t = 0;
+	for (i = 0; i < f->n; i++) {
 		if (f->c[i].cmd.nsync)
 			sequential = 1;
+		if (f->c[i].search_into && mb->nsearch_t < MB_TARGETS)
+			mb->search_t[mb->nsearch_t++] = f->c[i].search_into;
+		if (f->c[i].fetch_into && mb->nfetch_t < MB_TARGETS)
+			mb->fetch_t[mb->nfetch_t++] = f->c[i].fetch_into;
+	}
 	for (i = 0; i < f->n; i++) {
 		struct fcmd *c = &f->c[i];
 		int rc;
 		if (sequential) {
-			cs->mb.search_into = c->search_into;
-			cs->mb.fetch_into = c->fetch_into;
+			fl_targets(f, i);
 			rc = imap_conn_send(conn, &c->cmd, &c->id);
 		} else {
 			rc = imap_conn_queue(conn, &c->cmd, &c->id);
 		}
 		if (rc < 0)
 			goto fail;
-		sent++;
 		if (c->search_into)
 			strlcpy_s(c->search_into->tag, imap_conn_last_tag(conn), sizeof(c->search_into->tag));
 		if (sequential) {
 			rc = imap_conn_wait(conn, c->id, &c->res);
-			cs->mb.search_into = NULL;
-			cs->mb.fetch_into = NULL;
 			if (rc < 0)
 				goto fail;
 			c->done = 1;
 			sess_note_alert(s, c->res.code, c->res.text);
 		}
 	}
-	if (sequential)
-		return 0;
-	if (imap_conn_flush(conn) < 0) {
-		i = 0;
-		goto fail;
-	}
-	for (i = 0; i < f->n; i++) {
-		struct fcmd *c = &f->c[i];
-		cs->mb.search_into = c->search_into;
-		cs->mb.fetch_into = c->fetch_into;
-		int rc = imap_conn_wait(conn, c->id, &c->res);
-		cs->mb.search_into = NULL;
-		cs->mb.fetch_into = NULL;
-		if (rc < 0)
+	if (!sequential) {
+		if (imap_conn_flush(conn) < 0) {
+			i = 0;
 			goto fail;
-		c->done = 1;
-		sess_note_alert(s, c->res.code, c->res.text);
+		}
+		for (i = 0; i < f->n; i++) {
+			struct fcmd *c = &f->c[i];
+			fl_targets(f, i);
+			if (imap_conn_wait(conn, c->id, &c->res) < 0)
+				goto fail;
+			c->done = 1;
+			if (i > 0)
+				c->prev_done = f->c[i - 1].res.done_ns;
+			sess_note_alert(s, c->res.code, c->res.text);
+		}
 	}
+	fl_untarget(f);
 	return 0;
 fail:
-	cs->mb.search_into = NULL;
-	cs->mb.fetch_into = NULL;
+	fl_untarget(f);
 	{
 		/* the step of the failing command, or of the next one that has a step */
 		struct step *st = NULL;
@@ -489,7 +529,6 @@ fail:
 			if (f->c[j].st && f->c[j].st != st && !f->c[j].done)
 				skip_step(f->c[j].st, "not run: the connection failed");
 	}
-	(void)sent;
 	return -1;
 }
 
@@ -1004,6 +1043,7 @@ static int read_messages(struct sess *s)
 			else
 				snprintf(set, sizeof(set), "*");
 			s->msg.want_uid = cfg->search ? mb->search.max : 0;
+			s->msg.want_newest = !cfg->search;
 			imap_cmd_atom(&fetch->cmd, set);
 			imap_cmd_atom(&fetch->cmd, fetch_items(cfg));
 			fetch->fetch_into = &s->msg;
@@ -1013,7 +1053,7 @@ static int read_messages(struct sess *s)
 	oldest.parts = -1;
 	if (oldest_seq || oldest_uid) {
 		char set[32];
-		afetch = fl_add(&f, "age", oldest_seq ? "FETCH" : "UID FETCH");
+		afetch = fl_add(&f, "age_fetch", oldest_seq ? "FETCH" : "UID FETCH");
 		snprintf(set, sizeof(set), "%llu", (unsigned long long)(oldest_seq ? oldest_seq : oldest_uid));
 		imap_cmd_atom(&afetch->cmd, set);
 		imap_cmd_atom(&afetch->cmd, "(UID INTERNALDATE)");
@@ -1178,7 +1218,7 @@ static int delete_matched(struct sess *s)
 	step_span(st_store, rs.sent_ns, rs.done_ns);
 	step_value(st_exp, "deleted", n, "");
 	sess_ok(st_exp, "%u message%s expunged (UIDs %s)", n, n == 1 ? "" : "s", mb->search.set.text);
-	step_span(st_exp, re.sent_ns, re.done_ns);
+	step_span(st_exp, re.sent_ns > rs.done_ns ? re.sent_ns : rs.done_ns, re.done_ns);
 	return 0;
 }
 
