@@ -15,10 +15,13 @@ Sections (each can be skipped):
   cost     N interleaved rounds (A B C ... A B C ...) straight to Dovecot:
            wall, CPU (user+sys) and peak RSS of every contender, from
            wait4() in runstat (a small C parent: see runstat.c for why)
+  rss      where the peak RSS is: private vs shared library pages
   trust    the same session with each way of loading trust anchors
   rtt      through rtt-proxy.py at delay 0 and D: round trips =
-           (median wall at D - median wall at 0) / 2D, rounded, + 1 for
-           the TCP handshake the proxy cannot delay
+           (median wall at D - median wall at 0) / RT, rounded, + 1 for
+           the TCP handshake the proxy cannot delay; RT is what one round
+           trip through the proxy adds, measured with an echo server
+           (2D plus the proxy's own ~0.5 ms)
   waits    one strace'd run per contender at delay D: the system calls
            that blocked for >= D (poll/read/...): the client's own count
            of round trips (+ 1 for TCP, as above)
@@ -31,7 +34,6 @@ import platform
 import re
 import shlex
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -272,7 +274,7 @@ def section_cost(runner, contenders, fx, n):
         out["values"][k] = {x: v for x, v in perf_values(last).items()
                             if x in ("messages", "unseen", "recent", "matched", "size", "round_trips")}
         m = re.search(r"\b(TLSv1(?:\.\d)?|SSLv3)\b", last)
-        out.setdefault("tls", {})[k] = m.group(1) if m else "?"
+        out.setdefault("tls", {})[k] = m.group(1) if m else "-"
         out.setdefault("example", {})[k] = last
     return out
 
@@ -317,6 +319,31 @@ def make_trust_dirs(fx, work):
     return capath, bundle, n, nb
 
 
+def section_rss(contenders, fx, preload, rounds, tmp):
+    """Where the peak RSS is: private (anon) vs shared library pages (file),
+    from /proc/self at exit (rss-at-exit.so)."""
+    out = {}
+    f = os.path.join(tmp, "rss.out")
+    env = dict(os.environ, LD_PRELOAD=preload, CIS_RSS_OUT=f)
+    rows = {c.name: [] for c in contenders}
+    for _ in range(rounds):
+        for c in contenders:
+            if os.path.exists(f):
+                os.unlink(f)
+            subprocess.run(c.argv(fx["DOVECOT_IMAPS_PORT"]), env=env, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL, timeout=60)
+            try:
+                with open(f) as fh:
+                    kv = dict(x.split("=") for x in fh.read().split())
+                rows[c.name].append({k: int(v) for k, v in kv.items()})
+            except (OSError, ValueError):
+                pass
+    for name, rs in rows.items():
+        if rs:
+            out[name] = {k: med([r[k] for r in rs]) for k in rs[0]}
+    return out
+
+
 def section_trust(runner, probes, fx, n, work):
     capath, bundle, ndir, nbundle = make_trust_dirs(fx, work)
     variants = [
@@ -336,11 +363,30 @@ def section_trust(runner, probes, fx, n, work):
     log(f"trust: {len(jobs)} variants x {n} rounds, interleaved")
     res = interleaved(runner, jobs, n)
     out = {"variants": [(v, d) for v, _, d in variants], "argv": dict(jobs),
-           "bad": check_samples(res, "trust"), "samples": {}, "summary": {}}
+           "bad": check_samples(res, "trust"), "samples": {}, "summary": {}, "ir": {}}
     for k, ss in res.items():
         out["samples"][k] = strip(ss)
         out["summary"][k] = {m: summarize(ss, m) for m in ("wall_ms", "cpu_ms", "rss_kb")}
+    # instructions are deterministic where CPU time is not: one callgrind
+    # run per variant
+    if shutil.which("valgrind"):
+        for k, argv in jobs:
+            out["ir"][k] = callgrind_total(argv, work)
     return out
+
+
+def callgrind_total(argv, tmp):
+    f = os.path.join(tmp, "callgrind.total")
+    subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=" + f] + argv,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=300)
+    try:
+        with open(f) as fh:
+            for line in fh:
+                if line.startswith(("summary:", "totals:")):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
 
 
 def section_rtt(runner, proxies, contenders, fx, delay, runs):
@@ -409,7 +455,15 @@ def section_waits(proxies, contenders, fx, delay, tmp):
             argv = [strace, "-f", "-qq", "-T", "-e", "trace=" + ",".join(WAIT_CALLS), "-o", trace, "--"] + c.argv(port, mode)
             p = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, timeout=60)
             calls, waits = parse_strace(trace, delay / 1000.0)
-            out["rows"].append({"contender": c.name, "mode": mode, "status": p.returncode,
+            says = None
+            if c.kind == "probe":
+                # the probe's own count, if it reports one (perfdata or a
+                # -vv info line named round_trips)
+                q = subprocess.run(c.argv(port, mode) + ["-vv"], stdout=subprocess.PIPE,
+                                   stderr=subprocess.DEVNULL, text=True, timeout=60)
+                m = re.search(r"round_trips'?\s*[:=]\s*(\d+)", q.stdout)
+                says = int(m.group(1)) if m else None
+            out["rows"].append({"contender": c.name, "mode": mode, "status": p.returncode, "probe_says": says,
                                 "first": p.stdout.split("\n", 1)[0][:200],
                                 "traced_calls": calls, "long_waits": waits,
                                 "waits": len(waits), "round_trips": len(waits) + 1})
@@ -449,10 +503,45 @@ def section_profile(probes, ref, fx, tmp):
         by_obj = {}
         for ir, fn, obj in exc_rows:
             by_obj[obj] = by_obj.get(obj, 0) + ir
-        out[name] = {"status": p.returncode, "first": first, "total_ir": total,
+        marks = []
+        for mark, what in LANDMARKS:
+            for ir, fn, obj in inc_rows:
+                if fn.endswith(":" + mark) or fn == mark:
+                    marks.append((what, mark, ir))
+                    break
+        out[name] = {"status": p.returncode, "first": first, "total_ir": total, "landmarks": marks,
                      "inclusive": inc_rows[:60], "by_object": sorted(by_obj.items(), key=lambda x: -x[1]),
                      "exclusive": exc_rows[:40], "file": f}
     return out
+
+
+# Functions that name a cost centre: (function, what it is)
+LANDMARKS = [
+    ("_dl_start", "dynamic linking and relocation (ld.so)"),
+    ("main", "main() (everything after ld.so)"),
+    ("OPENSSL_init_ssl", "OpenSSL library initialisation"),
+    ("CONF_modules_load_file_ex", "reading openssl.cnf"),
+    ("SSL_CTX_new", "SSL_CTX_new (OpenSSL 3 fetches every cipher/digest from the provider)"),
+    ("EVP_CIPHER_fetch", "  of which EVP_CIPHER_fetch (method store construction)"),
+    ("SSL_CTX_load_verify_locations", "loading --cafile"),
+    ("SSL_CTX_set_default_verify_paths", "loading the default trust store"),
+    ("SSL_connect", "the TLS handshake (SSL_connect)"),
+    ("d2i_X509", "decoding X.509 certificates (all callers)"),
+    ("OSSL_DECODER_CTX_new_for_pkey", "  of which public-key decoder set-up (OpenSSL 3.0)"),
+    ("X509_verify_cert", "certificate chain verification"),
+    ("ECDSA_verify", "ECDSA signature verification"),
+    ("SSL_read", "SSL_read (IMAP traffic)"),
+    ("SSL_write", "SSL_write (IMAP traffic)"),
+    ("mbedtls_x509_crt_parse_file", "loading --cafile (mbedTLS)"),
+    ("mbedtls_ssl_handshake", "the TLS handshake (mbedtls_ssl_handshake)"),
+    ("mbedtls_ecp_mul_restartable", "  of which EC point multiplication"),
+    ("mbedtls_x509_crt_verify_restartable", "  of which certificate chain verification"),
+    ("mbedtls_ssl_read", "mbedtls_ssl_read (IMAP traffic)"),
+    ("imap_conn_greeting", "IMAP greeting"),
+    ("sess_auth", "authentication step"),
+    ("sess_mailbox_steps", "mailbox steps"),
+    ("report_render", "output rendering"),
+]
 
 
 def parse_annotate(text):
@@ -497,6 +586,7 @@ def machine_info():
         "dovecot": sh("dovecot --version"),
         "monitoring-plugins-basic": sh("dpkg-query -W -f='${Version}' monitoring-plugins-basic"),
         "python": platform.python_version(),
+        "load": "load average at start " + " ".join(open("/proc/loadavg").read().split()[:3]),
         "source": sh(f"cd {shlex.quote(TOP)} && git rev-parse --short HEAD 2>/dev/null")
                   + (" + uncommitted changes" if sh(f"cd {shlex.quote(TOP)} && git status --porcelain -- probes plugin configure.ac Makefile.am 2>/dev/null") else ""),
     }
@@ -516,9 +606,12 @@ def report(data, backend=None):
     want = lambda name: backend is None or name.startswith(backend) or name == data["ref"]
     L.append(f"check_imap_session benchmark (bench/run.sh) - {mi['date']}")
     L.append("")
-    for k in ("cpu", "memory", "kernel", "os", "openssl", "mbedtls", "dovecot", "monitoring-plugins-basic", "source"):
+    for k in ("cpu", "memory", "kernel", "os", "openssl", "mbedtls", "dovecot", "monitoring-plugins-basic", "source",
+              "load"):
         L.append(f"  {k:26s} {mi.get(k, '')}")
     L.append(f"  {'command':26s} {data['command']}")
+    if data.get("env_cleared"):
+        L.append(f"  {'environment':26s} unset for the runs: " + ", ".join(data["env_cleared"]))
     L.append("")
     L.append("Session: " + data["session"])
     L.append("Reference: " + data["ref_argv"])
@@ -550,11 +643,24 @@ def report(data, backend=None):
         L.append("TLS version, steps each contender ran (perfdata labels) and the values it reported:")
         for k in cost["steps"]:
             if want(k):
-                L.append(f"  {k:28s} {cost.get('tls', {}).get(k, '?'):8s} {' '.join(cost['steps'][k]) or '-'}   "
-                         f"{cost['values'][k] or ''}")
+                vals = ", ".join(f"{x} {v:g}" for x, v in cost["values"][k].items())
+                L.append(f"  {k:28s} {cost.get('tls', {}).get(k, '-'):8s} {' '.join(cost['steps'][k]) or '-'}"
+                         + (f"   ({vals})" if vals else ""))
         for note in data.get("session_notes", []):
             if backend is None or note.startswith(backend):
                 L.append("  note: " + note)
+        L.append("")
+
+    rs = data.get("rss")
+    if rs:
+        L.append("== Peak RSS split (kB, median of 7 runs, /proc/self at exit via rss-at-exit.so; hwm = peak):")
+        L.append("   anon = private memory of this process (heap, stack, .bss, relocated library data);")
+        L.append("   file = shared library pages mapped from the page cache (shared by every process using them)")
+        L.append(f"{'contender':28s} {'hwm':>6s} {'anon':>6s} {'file':>6s} {'heap':>6s} {'stack':>6s} {'bss':>6s}")
+        for k, r in rs.items():
+            if want(k):
+                L.append(f"{k:28s} {r['hwm_kb']:6.0f} {r['anon_kb']:6.0f} {r['file_kb']:6.0f} {r['heap_kb']:6.0f} "
+                         f"{r['stack_kb']:6.0f} {r['bss_kb']:6.0f}")
         L.append("")
 
     tr = data.get("trust")
@@ -562,14 +668,19 @@ def report(data, backend=None):
         L.append("== Trust store loading: the same session, CPU ms median (min-max), delta vs --cafile (one CA)")
         for v, d in tr["variants"]:
             L.append(f"  {v:9s} {d}")
-        L.append(f"{'contender':28s} {'CPU ms':>22s} {'delta':>8s} {'wall ms':>22s} {'peak RSS MB':>20s}")
+        L.append(f"{'contender':28s} {'CPU ms':>22s} {'delta':>8s} {'instructions':>13s} {'delta':>11s} "
+                 f"{'wall ms':>22s} {'peak RSS MB':>20s}")
         for k, s in tr["summary"].items():
             if not want(k):
                 continue
-            base = tr["summary"].get(k.rsplit(" ", 1)[0] + " cafile")
+            bk = k.rsplit(" ", 1)[0] + " cafile"
+            base = tr["summary"].get(bk)
             delta = s["cpu_ms"]["median"] - base["cpu_ms"]["median"] if base else float("nan")
-            L.append(f"{k:28s} {fmt_range(s['cpu_ms'], prec=2):>22s} {delta:+8.2f} {fmt_range(s['wall_ms']):>22s} "
-                     f"{fmt_range(s['rss_kb'], 1 / 1024, 2):>20s}")
+            ir, bir = tr.get("ir", {}).get(k), tr.get("ir", {}).get(bk)
+            irs = f"{ir:13,}" if ir else f"{'-':>13s}"
+            dirs = f"{ir - bir:+11,}" if ir and bir else f"{'-':>11s}"
+            L.append(f"{k:28s} {fmt_range(s['cpu_ms'], prec=2):>22s} {delta:+8.2f} {irs} {dirs} "
+                     f"{fmt_range(s['wall_ms']):>22s} {fmt_range(s['rss_kb'], 1 / 1024, 2):>20s}")
         for k, b in tr["bad"].items():
             if want(k):
                 L.append(f"  !! {k}: {b['failed']}/{b['of']} runs failed: exit {b['status']}: {b['first']}")
@@ -585,6 +696,7 @@ def report(data, backend=None):
                  f"{rt['per_rt_ms'] - 2 * D:.2f} ms),")
         L.append("   and + 1 is the TCP handshake: the kernel completes it before the proxy's accept(), so the proxy "
                  "cannot delay it (the same +1 for every client)")
+        L.append("   issue 8's targets for the session (implicit TLS 1.3): 8 one command at a time, at most 4 with --pipeline")
         L.append(f"{'contender':28s} {'mode':9s} {'wall@0 ms':>10s} {'wall@D ms':>10s} {'(D-0)/RT':>9s} {'round trips':>11s}   steps")
         for r in rt["rows"]:
             if want(r["contender"]):
@@ -603,8 +715,11 @@ def report(data, backend=None):
         for r in wt["rows"]:
             if want(r["contender"]):
                 ws = " ".join(f"{n}:{d:g}" for n, d in r["long_waits"])
+                says = r.get("probe_says")
+                says = "-" if says is None else str(says)
                 L.append(f"{r['contender']:28s} {r['mode']:9s} waits {r['waits']:2d} -> round trips {r['round_trips']:2d}"
-                         f"   [{ws}]" + ("" if r["status"] == 0 else f"  !! exit {r['status']}: {r['first']}"))
+                         f"   probe's own round_trips: {says:>2s}   [{ws}]"
+                         + ("" if r["status"] == 0 else f"  !! exit {r['status']}: {r['first']}"))
         L.append("")
     elif wt:
         L.append("== Cross-check: " + wt.get("error", ""))
@@ -616,6 +731,10 @@ def report(data, backend=None):
             if not want(name):
                 continue
             L.append(f"-- {name}: {p['total_ir']:,} Ir" + ("" if p["status"] == 0 else f"  (exit {p['status']}: {p['first']})"))
+            if p.get("landmarks"):
+                L.append("   cost centres (inclusive):")
+                for what, fn, ir in p["landmarks"]:
+                    L.append(f"     {ir / p['total_ir'] * 100:5.1f}%  {ir:>12,}  {what} [{fn}]")
             L.append("   by object (self cost):")
             for obj, ir in p["by_object"][:8]:
                 L.append(f"     {ir / p['total_ir'] * 100:5.1f}%  {ir:>12,}  {obj}")
@@ -676,24 +795,63 @@ def readme_table(data):
 
 # ------------------------------------------------------------------ main
 
+def write_reports(data, out_dir, results_dir, date):
+    summary = report(data)
+    with open(os.path.join(out_dir, "summary.txt"), "w") as f:
+        f.write(summary)
+    if data.get("cost"):
+        with open(os.path.join(out_dir, "readme-table.md"), "w") as f:
+            f.write(readme_table(data))
+    if results_dir:
+        os.makedirs(results_dir, exist_ok=True)
+        backends = data.get("backends") or [k for k in data.get("cost", {}).get("summary", {})
+                                             if k != data["ref"] and " " not in k]
+        for b in backends:
+            p = os.path.join(results_dir, f"{date}-{b}.txt")
+            with open(p, "w") as f:
+                f.write(report(data, b))
+            log("wrote " + os.path.relpath(p, TOP))
+    return summary
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--env", required=True)
-    ap.add_argument("--runstat", required=True)
+    ap.add_argument("--from-json", help="only render the reports of an earlier run's bench.json")
+    ap.add_argument("--env")
+    ap.add_argument("--runstat")
     ap.add_argument("--probe", action="append", default=[], help="BACKEND=PATH")
     ap.add_argument("--ref", default="/usr/lib/nagios/plugins/check_imap")
     ap.add_argument("-n", type=int, default=30)
     ap.add_argument("--rtt-runs", type=int, default=7)
     ap.add_argument("--delay-ms", type=int, default=25)
-    ap.add_argument("--sections", default="cost,trust,rtt,waits,profile")
+    ap.add_argument("--sections", default="cost,rss,trust,rtt,waits,profile")
+    ap.add_argument("--rss-preload", help="path of rss-at-exit.so")
     ap.add_argument("--out-dir", required=True)
     ap.add_argument("--results-dir")
     ap.add_argument("--date", default=time.strftime("%Y-%m-%d"))
     ap.add_argument("--command", default="bench/run.sh")
     ap.add_argument("--backend-note", action="append", default=[], help="BACKEND=TEXT")
     args = ap.parse_args()
+    if args.from_json:
+        with open(args.from_json) as f:
+            data = json.load(f)
+        os.makedirs(args.out_dir, exist_ok=True)
+        sys.stdout.write(write_reports(data, args.out_dir, args.results_dir,
+                                       data.get("date", args.date)))
+        return 0
+    if not args.env or not args.runstat:
+        ap.error("--env and --runstat are required")
 
     fx = load_env(args.env)
+    # A monitoring daemon does not set these; some shells do (this machine's
+    # sets SSL_CERT_FILE, which makes OpenSSL-style clients, the probe
+    # included, parse the whole bundle: +15 ms CPU).  Measure without them.
+    cleared = {}
+    for var in ("SSL_CERT_FILE", "SSL_CERT_DIR", "NIX_SSL_CERT_FILE", "OPENSSL_CONF", "OPENSSL_MODULES"):
+        if var in os.environ:
+            cleared[var] = os.environ.pop(var)
+    if cleared:
+        log("unset for the measurements: " + ", ".join(f"{k}={v}" for k, v in cleared.items()))
     os.makedirs(args.out_dir, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix="cis-bench.")
     pwfile = os.path.join(tmp, "password")
@@ -726,13 +884,15 @@ def main():
         "ref_argv": " ".join(ref.argv("PORT")),
         "session": ("implicit TLS (TLS 1.3 where the backend has it), greeting, AUTHENTICATE PLAIN, "
                     "EXAMINE INBOX, SEARCH UNSEEN, FETCH headers of one message, LOGOUT: "
-                    + " ".join(seq[0].argv("PORT")).replace(pwfile, "PWFILE") if seq else ""),
+                    + " ".join(["check_imap_session"] + seq[0].argv("PORT")[1:]).replace(pwfile, "PWFILE")
+                    if seq else ""),
         "pipeline": pipeline,
         "backend_notes": dict(x.split("=", 1) for x in args.backend_note),
         "rtt_runs": args.rtt_runs,
         "session_notes": [],
+        "env_cleared": cleared,
     }
-    proxies = Proxies(os.path.join(HERE, "rtt-proxy.py"), tmp, lifetime=3600)
+    proxies = Proxies(os.path.join(HERE, "rtt-proxy.py"), tmp, lifetime=1800)
     try:
         if "cost" in sections:
             data["cost"] = section_cost(runner, contenders, fx, args.n)
@@ -754,9 +914,13 @@ def main():
                     mine = data["cost"]["values"].get(c.name, {})
                     same = {k: v for k, v in base.items() if k != "round_trips"} == \
                            {k: v for k, v in mine.items() if k != "round_trips"}
+                    fmt = lambda d: ", ".join(f"{k} {v:g}" for k, v in sorted(d.items()))
                     data["session_notes"].append(
                         f"{c.name}: results {'identical to' if same else 'DIFFER from'} the sequential mode "
-                        f"({mine} vs {base})")
+                        f"({fmt(mine)}" + ("" if same else f" vs {fmt(base)}") + ")")
+        if "rss" in sections and args.rss_preload:
+            log("rss: private vs shared pages at exit")
+            data["rss"] = section_rss(contenders, fx, args.rss_preload, 7, tmp)
         if "trust" in sections:
             data["trust"] = section_trust(runner, seq, fx, args.n, tmp)
         if "rtt" in sections:
@@ -780,22 +944,12 @@ def main():
     finally:
         proxies.stop()
 
+    data["machine"]["load"] += ", at end " + " ".join(open("/proc/loadavg").read().split()[:3])
+    data["backends"] = [c.backend for c in seq]
+    data["date"] = args.date
     with open(os.path.join(args.out_dir, "bench.json"), "w") as f:
         json.dump(data, f, indent=1, default=str)
-    summary = report(data)
-    with open(os.path.join(args.out_dir, "summary.txt"), "w") as f:
-        f.write(summary)
-    if data.get("cost"):
-        with open(os.path.join(args.out_dir, "readme-table.md"), "w") as f:
-            f.write(readme_table(data))
-    if args.results_dir:
-        os.makedirs(args.results_dir, exist_ok=True)
-        for c in seq:
-            p = os.path.join(args.results_dir, f"{args.date}-{c.backend}.txt")
-            with open(p, "w") as f:
-                f.write(report(data, c.backend))
-            log("wrote " + os.path.relpath(p, TOP))
-    sys.stdout.write(summary)
+    sys.stdout.write(write_reports(data, args.out_dir, args.results_dir, args.date))
     shutil.rmtree(tmp, ignore_errors=True)
     return 0
 

@@ -8,7 +8,7 @@
 #   -r RUNS       runs per cell of the round-trip measurement (default 7)
 #   -d DELAY_MS   one-way delay of the proxy for round trips (default 25)
 #   -b BACKENDS   TLS backends to build and measure (default "openssl mbedtls")
-#   -s SECTIONS   comma list of cost,trust,rtt,waits,profile (default: all)
+#   -s SECTIONS   comma list of cost,rss,trust,rtt,waits,profile (default: all)
 #   --no-results  do not write bench/results/<date>-<backend>.txt
 #   --keep        leave Dovecot running afterwards (stop it with
 #                 tests/dovecot/fixture.sh stop bench/work/dovecot)
@@ -24,8 +24,9 @@
 #  4. runs bench/bench.py: every contender N times interleaved (the
 #     reference `check_imap -S`, our probe with each backend, and with
 #     --pipeline when the probe supports it) measuring wall, CPU and peak
-#     RSS from wait4() (bench/runstat.c), the trust store variants, round
-#     trips through bench/rtt-proxy.py, client waits under strace, and a
+#     RSS from wait4() (bench/runstat.c), where that RSS is (private vs
+#     shared, bench/rss-at-exit.c), the trust store variants, round trips
+#     through bench/rtt-proxy.py, client waits under strace, and a
 #     callgrind profile;
 #  5. prints the summary, writes bench/results/<date>-<backend>.txt and
 #     bench/work/out/{summary.txt,bench.json,readme-table.md};
@@ -39,7 +40,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/.." && pwd)
 work="$here/work"
 
-n=30 runs=7 delay=25 backends="openssl mbedtls" sections="cost,trust,rtt,waits,profile"
+n=30 runs=7 delay=25 backends="openssl mbedtls" sections="cost,rss,trust,rtt,waits,profile"
 results=1 keep=0
 usage() { sed -n '2,16s/^# \{0,1\}//p' "$0" >&2; exit 2; }
 while [ $# -gt 0 ]; do
@@ -112,8 +113,9 @@ for b in $backends; do
 	probe_args+=(--probe "$b=$bd/check_imap_session")
 done
 
-say "build: runstat"
+say "build: runstat, rss-at-exit.so"
 cc -O2 -Wall -Wextra -o "$work/runstat" "$here/runstat.c"
+cc -shared -fPIC -O2 -Wall -Wextra -o "$work/rss-at-exit.so" "$here/rss-at-exit.c"
 
 # ------------------------------------------------------------------ 3. Dovecot
 say "Dovecot (tests/dovecot/fixture.sh start bench/work/dovecot)"
@@ -131,6 +133,6 @@ cmd="bench/run.sh -n $n -r $runs -d $delay"
 say "measuring (n=$n, round-trip runs=$runs, delay=${delay} ms, sections=$sections)"
 python3 "$here/bench.py" --env "$work/dovecot/env" --runstat "$work/runstat" \
 	"${probe_args[@]}" --ref "$ref" -n "$n" --rtt-runs "$runs" --delay-ms "$delay" \
-	--sections "$sections" --out-dir "$work/out" --command "$cmd" "${resargs[@]}"
+	--sections "$sections" --rss-preload "$work/rss-at-exit.so" --out-dir "$work/out" --command "$cmd" "${resargs[@]}"
 say "done: bench/work/out/summary.txt, bench/work/out/readme-table.md" \
 	"$([ "$results" = 1 ] && echo ", bench/results/$date-*.txt")"

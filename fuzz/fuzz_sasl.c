@@ -49,10 +49,27 @@ static int contains(const char *hay, const char *needle)
 	return strstr(hay, needle) != NULL;
 }
 
+/* The server may quote anything back, even a word that happens to be the
+ * password: a secret in err only counts when the input did not have it. */
+static int input_has(const uint8_t *d, size_t n, const char *w)
+{
+	size_t wl = strlen(w);
+
+	for (size_t i = 0; i + wl <= n; i++)
+		if (!memcmp(d + i, w, wl))
+			return 1;
+	return 0;
+}
+
+static const uint8_t *g_in;
+static size_t g_inlen;
+
 static void check_err(const struct sasl *s)
 {
 	FUZZ_CHECK(memchr(s->err, '\0', sizeof(s->err)) != NULL, "err not NUL-terminated");
-	FUZZ_CHECK(!contains(s->err, PASSWORD) && !contains(s->err, TOKEN), "secret in err: %s", s->err);
+	FUZZ_CHECK(!contains(s->err, PASSWORD) || input_has(g_in, g_inlen, PASSWORD), "password in err: %s",
+		   s->err);
+	FUZZ_CHECK(!contains(s->err, TOKEN) || input_has(g_in, g_inlen, TOKEN), "token in err: %s", s->err);
 	for (const char *p = s->err; *p; p++)
 		FUZZ_CHECK((unsigned char)*p >= 0x20 && *p != 0x7f, "control byte 0x%02x in err: %s",
 			   (unsigned char)*p, s->err);
@@ -79,6 +96,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int authz = (data[0] & 0x80) != 0;
 	data++;
 	size--;
+	g_in = data;
+	g_inlen = size;
 
 	struct sasl_creds creds = {
 		.username = "user",

@@ -301,11 +301,16 @@ void mbx_search_finish(struct mbx_search *sr)
 		}
 		sr->have_minmax = 3;
 	}
-	if (sr->have_minmax != 3 && sr->have_minmax)
-		sr->have_minmax = 3;   /* MIN or MAX alone: use what came */
+	if (sr->have_minmax == 1)
+		sr->max = sr->min;     /* RETURN (MIN) alone */
+	else if (sr->have_minmax == 2)
+		sr->min = sr->max;     /* RETURN (MAX) alone */
+	if (sr->have_minmax)
+		sr->have_minmax = 3;
 	if (sr->done && !sr->have_count) {
-		/* ESEARCH with nothing in it: no match */
-		sr->count = 0;
+		/* no COUNT asked for: MIN or MAX means at least one match; an
+		 * ESEARCH with nothing in it means none */
+		sr->count = sr->have_minmax ? 1 : 0;
 		sr->have_count = 1;
 	}
 	if (sr->count == 0)

@@ -86,7 +86,8 @@ int mbx_parse_esearch(const struct imap_response *r, struct mbx_search *sr);
 int mbx_esearch_tagged(const struct imap_response *r);
 /* After the command completed: derive count/min/max from the set where
  * the server did not send them (IMAP4rev2 servers answer a plain UID
- * SEARCH with ESEARCH ALL only). */
+ * SEARCH with ESEARCH ALL only).  Without COUNT, MIN or MAX alone makes
+ * count 1 ("at least one") and min == max. */
 void mbx_search_finish(struct mbx_search *sr);
 
 /* ---------------------------------------------------------------- NAMESPACE */
@@ -125,7 +126,7 @@ enum mbx_list_attr {
 	MBX_ATTR_TRASH       = 1u << 8,
 	MBX_ATTR_IMPORTANT   = 1u << 9,   /* RFC 8457 */
 };
-#define MBX_SPECIAL_FIRST MBX_ATTR_ALL
+#define MBX_SPECIAL_FIRST ((unsigned)MBX_ATTR_ALL)
 #define MBX_SPECIAL_COUNT 8
 
 struct mbx_list_entry {

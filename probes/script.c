@@ -540,8 +540,15 @@ static void put_parts(const struct script *scr, size_t first, size_t n, struct i
 		} else if (p->kind == SCRIPT_STRING) {
 			cmd_string(cmd, d, p->len);
 		} else {
-			char enc[1024];
-			if (imap_utf7_encode(d, enc, sizeof(enc)) < 0) {
+			/* parts are not NUL-terminated in the pool */
+			char name[1024], enc[1024];
+			if (p->len >= sizeof(name)) {
+				cmd_bad(cmd, IMAP_CMD_BAD_TOO_LONG);
+				continue;
+			}
+			memcpy(name, d, p->len);
+			name[p->len] = '\0';
+			if (imap_utf7_encode(name, enc, sizeof(enc)) < 0) {
 				cmd_bad(cmd, IMAP_CMD_BAD_TOO_LONG);
 				continue;
 			}

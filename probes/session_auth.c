@@ -28,8 +28,10 @@ static int cb_get(struct sess *s, const char **type, unsigned char *data, size_t
 	size_t n = sizeof(buf);
 	const char *t;
 
-	if (!s->encrypted)
+	if (!s->encrypted) {
+		snprintf(s->cb_why, sizeof(s->cb_why), "the connection is not encrypted (use --ssl or --starttls)");
 		return 0;
+	}
 	t = !strcmp(s->tls.version, "TLSv1.3") ? "tls-exporter" : "tls-unique";
 	if (tls_channel_binding(imap_conn_transport(s->conn), t, buf, &n, s->cb_why, sizeof(s->cb_why)) < 0)
 		return 0;
@@ -42,15 +44,26 @@ static int cb_get(struct sess *s, const char **type, unsigned char *data, size_t
 	return 1;
 }
 
-/* A -PLUS variant the server offers (for the long output). */
+/* A -PLUS variant the server offers (for the long output).  Not under
+ * --auth all (s->auth_step set): there the -PLUS variants are tried or
+ * listed as skipped themselves. */
 static void note_plus(struct sess *s, const struct sasl_mech *used)
 {
 	const struct imap_caps *caps = imap_conn_caps(s->conn);
+
+	if (s->auth_step)
+		return;
 	for (const struct sasl_mech *const *m = sasl_mechs; *m; m++) {
 		if (!((*m)->flags & SASL_F_CB) || *m == used || !imap_caps_has_auth(caps, (*m)->name))
 			continue;
-		report_line(s->rep, "server offers channel binding (%s)%s", (*m)->name,
-			    s->encrypted ? "" : " but the connection is not encrypted");
+		if (!s->encrypted)
+			report_line(s->rep, "server offers channel binding (%s) but the connection is not encrypted",
+				    (*m)->name);
+		else if (!cb_get(s, NULL, NULL, NULL))
+			report_line(s->rep, "server offers channel binding (%s) but it is unavailable here: %s",
+				    (*m)->name, s->cb_why);
+		else
+			report_line(s->rep, "server offers channel binding (%s)", (*m)->name);
 		return;
 	}
 }
@@ -357,8 +370,21 @@ static void plan_add(struct auth_plan *p, const char *mode)
 	p->n++;
 }
 
-static void skip_note(struct sbuf *sb, const char *name, const char *why)
+/* Add "NAME (WHY)" to the skipped list; a long list goes out in several
+ * "mechanisms skipped:" lines (a long-output line holds 255 bytes). */
+#define SKIP_LINE_MAX 200
+
+static void skip_flush(struct sess *s, struct sbuf *sb)
 {
+	if (sb->len)
+		report_line(s->rep, "mechanisms skipped: %s", sb->data);
+	sb_reset(sb);
+}
+
+static void skip_note(struct sess *s, struct sbuf *sb, const char *name, const char *why)
+{
+	if (sb->len && sb->len + strlen(name) + strlen(why) + 5 > SKIP_LINE_MAX)
+		skip_flush(s, sb);
 	sb_printf(sb, "%s%s (%s)", sb->len ? ", " : "", name, why);
 }
 
@@ -374,17 +400,25 @@ static void plan_mechanisms(struct sess *s, struct auth_plan *plan)
 	for (const struct sasl_mech *const *m = sasl_mechs; *m; m++) {
 		if (!imap_caps_has_auth(caps, (*m)->name))
 			continue;
-		if (mech_usable(s, *m, 0))
+		if (mech_usable(s, *m, 0)) {
 			plan_add(plan, (*m)->option);
-		else
-			skip_note(&skipped, (*m)->name,
+		} else if (((*m)->flags & SASL_F_CB) && !cb_get(s, NULL, NULL, NULL)) {
+			char why[sizeof(s->cb_why) + 32];
+			if (s->encrypted)
+				snprintf(why, sizeof(why), "no channel binding: %s", s->cb_why);
+			else
+				snprintf(why, sizeof(why), "channel binding needs TLS");
+			skip_note(s, &skipped, (*m)->name, why);
+		} else {
+			skip_note(s, &skipped, (*m)->name,
 				  ((*m)->flags & SASL_F_PLAINTEXT) && !s->encrypted ? "plaintext on an unencrypted connection" :
-				  ((*m)->flags & SASL_F_CB) ? "no channel binding" : "no credentials for it");
+				  "no credentials for it");
+		}
 	}
 	if (s->cfg->password && s->encrypted && !(caps->flags & CAP_LOGINDISABLED))
 		plan_add(plan, "login");
 	else if (s->cfg->password)
-		skip_note(&skipped, "IMAP LOGIN", caps->flags & CAP_LOGINDISABLED ? "LOGINDISABLED" :
+		skip_note(s, &skipped, "IMAP LOGIN", caps->flags & CAP_LOGINDISABLED ? "LOGINDISABLED" :
 			  "plaintext on an unencrypted connection");
 	/* advertised but not implemented here */
 	for (const char *a = caps->auth; *a; ) {
@@ -395,11 +429,10 @@ static void plan_mechanisms(struct sess *s, struct auth_plan *plan)
 		char name[64];
 		snprintf(name, sizeof(name), "%.*s", (int)(n < 63 ? n : 63), a);
 		if (!sasl_find(name))
-			skip_note(&skipped, name, "not implemented");
+			skip_note(s, &skipped, name, "not implemented");
 		a += n;
 	}
-	if (skipped.len)
-		report_line(s->rep, "mechanisms skipped: %s", skipped.data);
+	skip_flush(s, &skipped);
 }
 
 /* Drop the connection of one round (LOGOUT first when it is usable). */
@@ -441,6 +474,12 @@ void sess_auth_all(struct sess *s)
 	for (unsigned i = 0; i < plan.n; i++) {
 		if (i > 0) {
 			drop_connection(s);
+			/* s->failed is per connection here (the report keeps the
+			 * first failure): a mechanism that failed must not make
+			 * the next connection give up (do_tls() returns
+			 * s->failed) */
+			any_failed |= s->failed;
+			s->failed = 0;
 			s->auth_mode = "none";
 			if (sess_open(s) < 0) {
 				any_failed = 1;
@@ -450,15 +489,12 @@ void sess_auth_all(struct sess *s)
 		s->auth_mode = plan.mode[i];
 		s->auth_step = plan.step[i];
 		s->auth_tried++;
-		int before = s->failed;
-		s->failed = 0;
 		if (sess_auth(s) == 0) {
 			s->auth_ok++;
 		} else {
 			any_failed = 1;
 			sb_printf(&failed, "%s%s", failed.len ? ", " : "", plan.mode[i]);
 		}
-		s->failed |= before;
 		s->auth_step = NULL;
 		if (s->timed_out)
 			break;

@@ -69,8 +69,11 @@ struct mailbox_state {
 	struct mbx_search *search_cur;    /* plain SEARCH: the first one pending */
 	struct message_info *fetch_t[MB_TARGETS];
 	unsigned nfetch_t;
-	int searched;
+	int searched, searches_done, newest_done;
 	struct mbx_search search;   /* --search */
+	struct mbx_search unseen_search;  /* the oldest unseen, without [UNSEEN n] */
+	uint64_t oldest_uid;        /* the oldest unseen message, by UID */
+	uint32_t oldest_seq;        /* ... or by sequence number */
 	/* age */
 	int age_wanted, have_age, age_gone;
 	double age;
@@ -83,6 +86,7 @@ struct mailbox_state {
 	/* --script */
 	int script_mode;
 	uint64_t script_bytes;
+	unsigned script_ok;         /* script commands that passed */
 };
 
 struct script;

@@ -332,6 +332,8 @@ int sess_on_untagged(void *ud, struct imap_conn *c, const struct imap_response *
 
 /* ================================================================ helpers */
 
+static int age_thresholds(const struct probe_config *cfg);
+
 static int caps_have(struct sess *s, uint32_t flag)
 {
 	const struct imap_caps *c = imap_conn_caps(s->conn);
@@ -519,6 +521,16 @@ static int fl_run(struct flight *f)
 	return 0;
 fail:
 	fl_untarget(f);
+	/* a command refused before the connection broke explains it better
+	 * (EXAMINE BAD, then the server hung up): it names the failure */
+	for (unsigned j = 0; j < i && j < f->n; j++) {
+		struct fcmd *c = &f->c[j];
+		if (c->done && c->st && c->res.status != IMAP_ST_OK) {
+			sess_result_fail(s, c->st, c->cmd.name, &c->res);
+			fl_time(c, NULL);
+			break;
+		}
+	}
 	{
 		/* the step of the failing command, or of the next one that has a step */
 		struct step *st = NULL;
@@ -602,6 +614,18 @@ int sess_mailbox_prepare(struct sess *s)
 
 	if (cfg->delete_matched && !cfg->search)
 		return prep_fail(s, "--delete-matched needs --search: it deletes only the messages the search matched");
+	if (!strcmp(cfg->auth, "none") || !strcmp(cfg->auth, "all")) {
+		/* no mailbox is opened: these options would be ignored silently */
+		const char *opt = cfg->search ? "--search" : cfg->script ? "--script" : cfg->append ? "--append" :
+				  cfg->idle ? "--idle" : cfg->quota_step ? "--quota" : cfg->list_step ? "--list" :
+				  cfg->namespace_step ? "--namespace" : cfg->select ? "--select" :
+				  cfg->age_oldest_unseen || age_thresholds(cfg) ? "--age-*" :
+				  cfg->messages.warn.set || cfg->messages.crit.set ? "--messages-*" :
+				  cfg->unseen.warn.set || cfg->unseen.crit.set ? "--unseen-*" :
+				  cfg->matched.warn.set || cfg->matched.crit.set ? "--matched-*" : NULL;
+		if (opt)
+			return prep_fail(s, "%s needs a mailbox, and --auth %s opens none", opt, cfg->auth);
+	}
 	if (imap_utf7_encode(cfg->mailbox, tmp, sizeof(tmp)) < 0)
 		return prep_fail(s, "mailbox name %s is not valid UTF-8 or too long", cfg->mailbox);
 	for (unsigned k = 0; k < cfg->n_expect_folder; k++)
@@ -667,9 +691,39 @@ static void list_message(struct sess *s, char *buf, size_t len)
 	}
 }
 
-struct examine_cmds {
-	struct fcmd *status, *exam, *quota;
+struct search_cmds {
+	struct fcmd *search, *asearch;
 };
+
+struct examine_cmds {
+	struct fcmd *status, *exam, *quota, *fetch;
+	int pipelined;                  /* the searches went in this flight */
+	struct search_cmds sc;
+};
+
+static struct fcmd *add_newest_fetch(struct sess *s, struct flight *f);
+static int finish_newest_fetch(struct sess *s, struct flight *f, struct fcmd *fetch);
+static int want_newest(const struct probe_config *cfg);
+static void add_searches(struct sess *s, struct flight *f, struct search_cmds *sc, int before_examine);
+static int finish_searches(struct sess *s, struct flight *f, struct search_cmds *sc);
+
+/* --pipeline: what would need one more round trip after the EXAMINE goes
+ * in its flight instead - the searches, or (without --search) the fetch
+ * of the newest message.  Off by default: a failed EXAMINE then also
+ * gets answers to commands that can only fail ("no mailbox selected"). */
+static void add_pipelined(struct sess *s, struct flight *f, struct examine_cmds *ex)
+{
+	const struct probe_config *cfg = s->cfg;
+
+	if (!cfg->pipeline)
+		return;
+	if (cfg->search || cfg->age_oldest_unseen) {
+		add_searches(s, f, &ex->sc, 1);
+		ex->pipelined = 1;
+	} else if (want_newest(cfg)) {
+		ex->fetch = add_newest_fetch(s, f);
+	}
+}
 
 static void add_examine(struct sess *s, struct flight *f, struct examine_cmds *e)
 {
@@ -692,6 +746,7 @@ static void add_examine(struct sess *s, struct flight *f, struct examine_cmds *e
 			snprintf(s->mb.quota_note, sizeof(s->mb.quota_note),
 				 "server does not support QUOTA (no QUOTA capability)");
 			skip_step(st, "%s", s->mb.quota_note);
+			report_line(s->rep, "%s", s->mb.quota_note);
 		} else {
 			s->mb.quota_asked = 1;
 			mbx_quota_init(&s->mb.quota);
@@ -788,6 +843,7 @@ static int read_mailbox(struct sess *s)
 			return -1;
 		}
 		add_examine(s, &f, &ex);
+		add_pipelined(s, &f, &ex);
 	}
 	rc = fl_run(&f);
 	mb->listing = 0;
@@ -828,6 +884,7 @@ static int read_mailbox(struct sess *s)
 		if (resolve_mailbox(s, NULL) < 0)
 			return -1;
 		add_examine(s, &f, &ex);
+		add_pipelined(s, &f, &ex);
 		if (fl_run(&f) < 0) {
 			rc = -1;
 			goto out;
@@ -841,6 +898,12 @@ static int read_mailbox(struct sess *s)
 		fl_result_fail(&f, e, NULL);
 		if (ex.quota)
 			skip_step(ex.quota->st, "not evaluated: %s failed", verb);
+		if (ex.fetch)
+			skip_step(ex.fetch->st, "not evaluated: %s failed", verb);
+		if (ex.sc.search)
+			skip_step(ex.sc.search->st, "not evaluated: %s failed", verb);
+		if (ex.sc.asearch)
+			skip_step(ex.sc.asearch->st, "not evaluated: %s failed", verb);
 		rc = -1;
 		goto out;
 	}
@@ -870,6 +933,15 @@ static int read_mailbox(struct sess *s)
 	if (mb->have_uidnext)
 		report_info(s->rep, "uidnext", "%llu", (unsigned long long)mb->uidnext);
 	finish_quota(s, &f, ex.quota);
+	if (ex.pipelined && finish_searches(s, &f, &ex.sc) < 0) {
+		rc = -1;
+		goto out;
+	}
+	if (ex.fetch) {
+		s->mb.newest_done = 1;
+		if (finish_newest_fetch(s, &f, ex.fetch) < 0)
+			rc = -1;
+	}
 out:
 	fl_free(&f);
 	return rc;
@@ -947,40 +1019,126 @@ static void fetch_message(struct sess *s, const struct message_info *m, char *bu
 		sb_printf(&sb, ": \"%s\"%s%s", m->subject, m->from[0] ? " from " : "", m->from);
 }
 
-static int read_messages(struct sess *s)
+static int want_newest(const struct probe_config *cfg)
+{
+	return cfg->fetch != FETCH_NONE || (age_thresholds(cfg) && !cfg->age_oldest_unseen);
+}
+
+/* UID FETCH of the newest matched message (--search) or of the newest one
+ * ("*").  NULL, with a skipped "fetch" step, when there is nothing to
+ * fetch.  Without --search this goes in the EXAMINE flight, before the
+ * message count is known: finish_newest_fetch sorts that out. */
+static struct fcmd *add_newest_fetch(struct sess *s, struct flight *f)
+{
+	const struct probe_config *cfg = s->cfg;
+	struct fcmd *fetch;
+	char set[32];
+
+	memset(&s->msg, 0, sizeof(s->msg));
+	s->msg.parts = -1;
+	if (cfg->search && (!s->mb.searched || s->mb.search.count == 0)) {
+		skip_step(sess_begin(s, "fetch"), "no message matched");
+		return NULL;
+	}
+	if (s->mb.frozen && s->mb.exists == 0) {        /* the EXAMINE reply is in */
+		skip_step(sess_begin(s, "fetch"), "mailbox is empty");
+		return NULL;
+	}
+	fetch = fl_add(f, "fetch", "UID FETCH");
+	if (cfg->search)
+		snprintf(set, sizeof(set), "%llu", (unsigned long long)s->mb.search.max);
+	else
+		snprintf(set, sizeof(set), "*");
+	s->msg.want_uid = cfg->search ? s->mb.search.max : 0;
+	s->msg.want_newest = !cfg->search;
+	imap_cmd_atom(&fetch->cmd, set);
+	imap_cmd_atom(&fetch->cmd, fetch_items(cfg));
+	fetch->fetch_into = &s->msg;
+	return fetch;
+}
+
+static int finish_newest_fetch(struct sess *s, struct flight *f, struct fcmd *fetch)
 {
 	const struct probe_config *cfg = s->cfg;
 	struct mailbox_state *mb = &s->mb;
-	struct flight f;
-	struct fcmd *search = NULL, *asearch = NULL, *fetch = NULL, *afetch = NULL;
-	struct mbx_search unseen_sr;
-	struct message_info oldest;
-	int rc = -1;
-	uint64_t oldest_uid = 0;
-	uint32_t oldest_seq = 0;
+	char msg[512];
 
-	/* ---- search flight: --search, and the oldest unseen where the
-	 * EXAMINE reply did not name it ([UNSEEN n] is gone in IMAP4rev2) */
-	int want_oldest = cfg->age_oldest_unseen && !(mb->have_unseen && mb->unseen == 0) && mb->exists > 0;
-	fl_init(&f, s, s);
+	if (mb->exists == 0 && !cfg->search) {
+		/* pipelined with the EXAMINE of an empty mailbox: whatever the
+		 * server said to "UID FETCH *" does not matter */
+		memset(&s->msg, 0, sizeof(s->msg));
+		skip_step(fetch->st, "mailbox is empty");
+		return 0;
+	}
+	if (fetch->res.status != IMAP_ST_OK) {
+		fl_result_fail(f, fetch, NULL);
+		return -1;
+	}
+	if (!s->msg.got) {
+		/* expunged by another client between SEARCH (or EXAMINE) and
+		 * FETCH: a race, not a server fault */
+		char gone[160];
+		mb->age_gone = 1;
+		if (cfg->search)
+			snprintf(gone, sizeof(gone), "matched message UID %llu vanished before it could be "
+				 "fetched (expunged meanwhile)", (unsigned long long)mb->search.max);
+		else
+			snprintf(gone, sizeof(gone), "the newest message vanished before it could be fetched "
+				 "(expunged meanwhile)");
+		sess_ok(fetch->st, "%s", gone);
+		report_line(s->rep, "%s", gone);
+	} else {
+		fetch_message(s, &s->msg, msg, sizeof(msg));
+		if (s->msg.have_size)
+			step_value(fetch->st, "size", (double)s->msg.size, "B");
+		step_value(fetch->st, "bytes", (double)s->msg.bytes, "B");
+		sess_ok(fetch->st, "%s", msg);
+		if (s->msg.full && s->msg.have_size && s->msg.bytes != s->msg.size)
+			report_line(s->rep, "fetched %llu bytes of UID %llu but RFC822.SIZE says %llu",
+				    (unsigned long long)s->msg.bytes, (unsigned long long)s->msg.uid,
+				    (unsigned long long)s->msg.size);
+	}
+	fl_time(fetch, NULL);
+	return 0;
+}
+
+/* The search flight: --search, and the oldest unseen message where the
+ * EXAMINE reply did not name it ([UNSEEN n] is gone in IMAP4rev2, and
+ * with --pipeline the searches go before that reply is known). */
+static void add_searches(struct sess *s, struct flight *f, struct search_cmds *sc, int before_examine)
+{
+	const struct probe_config *cfg = s->cfg;
+	struct mailbox_state *mb = &s->mb;
+
+	memset(sc, 0, sizeof(*sc));
 	if (cfg->search) {
-		search = fl_add(&f, "search", "UID SEARCH");
+		sc->search = fl_add(f, "search", "UID SEARCH");
 		mbx_search_init(&mb->search, NULL);
-		search->search_into = &mb->search;
+		sc->search->search_into = &mb->search;
 		if (use_esearch(s))
-			imap_cmd_atom(&search->cmd, cfg->delete_matched ? "RETURN (COUNT MIN MAX ALL)" : "RETURN (COUNT MIN MAX)");
-		add_criteria(s, &search->cmd);
+			imap_cmd_atom(&sc->search->cmd,
+				      cfg->delete_matched ? "RETURN (COUNT MIN MAX ALL)" : "RETURN (COUNT MIN MAX)");
+		add_criteria(s, &sc->search->cmd);
 	}
-	if (want_oldest && mb->have_first_unseen) {
-		oldest_seq = mb->first_unseen;
-	} else if (want_oldest) {
-		asearch = fl_add(&f, "age_search", "UID SEARCH");
-		mbx_search_init(&unseen_sr, NULL);
-		asearch->search_into = &unseen_sr;
-		imap_cmd_atom(&asearch->cmd, use_esearch(s) ? "RETURN (MIN) UNSEEN" : "UNSEEN");
+	if (!cfg->age_oldest_unseen)
+		return;
+	if (!before_examine && (mb->exists == 0 || (mb->have_unseen && mb->unseen == 0)))
+		return;         /* nothing unseen: nothing stuck */
+	if (!before_examine && mb->have_first_unseen) {
+		mb->oldest_seq = mb->first_unseen;
+		return;
 	}
-	if (f.n && fl_run(&f) < 0)
-		goto out;
+	sc->asearch = fl_add(f, "age_search", "UID SEARCH");
+	mbx_search_init(&mb->unseen_search, NULL);
+	sc->asearch->search_into = &mb->unseen_search;
+	imap_cmd_atom(&sc->asearch->cmd, use_esearch(s) ? "RETURN (MIN) UNSEEN" : "UNSEEN");
+}
+
+static int finish_searches(struct sess *s, struct flight *f, struct search_cmds *sc)
+{
+	struct mailbox_state *mb = &s->mb;
+	struct fcmd *search = sc->search, *asearch = sc->asearch;
+
 	if (search) {
 		if (search->res.status != IMAP_ST_OK) {
 			if (search->res.status == IMAP_ST_BAD) {
@@ -989,9 +1147,9 @@ static int read_messages(struct sess *s)
 				sess_fail(s, search->st, STATE_UNKNOWN, "server rejected the --search criteria: %s", words);
 				fl_time(search, NULL);
 			} else {
-				fl_result_fail(&f, search, NULL);
+				fl_result_fail(f, search, NULL);
 			}
-			goto out;
+			return -1;
 		}
 		mbx_search_finish(&mb->search);
 		mb->searched = 1;
@@ -1007,94 +1165,66 @@ static int read_messages(struct sess *s)
 	}
 	if (asearch) {
 		if (asearch->res.status != IMAP_ST_OK) {
-			fl_result_fail(&f, asearch, NULL);
-			goto out;
+			fl_result_fail(f, asearch, NULL);
+			return -1;
 		}
-		mbx_search_finish(&unseen_sr);
-		if (unseen_sr.count && unseen_sr.have_minmax) {
-			oldest_uid = unseen_sr.min;
-			sess_ok(asearch->st, "oldest unseen message: UID %llu", (unsigned long long)oldest_uid);
+		mbx_search_finish(&mb->unseen_search);
+		if (mb->unseen_search.count && mb->unseen_search.have_minmax) {
+			mb->oldest_uid = mb->unseen_search.min;
+			sess_ok(asearch->st, "oldest unseen message: UID %llu", (unsigned long long)mb->oldest_uid);
 		} else {
 			sess_ok(asearch->st, "no unseen message");
 		}
 		fl_time(asearch, NULL);
 	}
-	fl_free(&f);
+	mb->searches_done = 1;
+	return 0;
+}
 
-	/* ---- fetch flight: the newest matched (or newest) message, and the
-	 * oldest unseen one for --age-oldest-unseen */
-	int want_newest = cfg->fetch != FETCH_NONE || (age_thresholds(cfg) && !cfg->age_oldest_unseen);
+static int read_messages(struct sess *s)
+{
+	const struct probe_config *cfg = s->cfg;
+	struct mailbox_state *mb = &s->mb;
+	struct flight f;
+	struct search_cmds sc;
+	struct fcmd *fetch = NULL, *afetch = NULL;
+	struct message_info oldest;
+	int rc = -1;
+
+	/* ---- search flight (unless it went with the EXAMINE: --pipeline) */
 	fl_init(&f, s, s);
-	memset(&s->msg, 0, sizeof(s->msg));
-	s->msg.parts = -1;
-	if (want_newest) {
-		struct step *st;
-		if (mb->exists == 0) {
-			st = sess_begin(s, "fetch");
-			skip_step(st, "mailbox is empty");
-		} else if (cfg->search && mb->search.count == 0) {
-			st = sess_begin(s, "fetch");
-			skip_step(st, "no message matched");
-		} else {
-			char set[32];
-			fetch = fl_add(&f, "fetch", "UID FETCH");
-			if (cfg->search)
-				snprintf(set, sizeof(set), "%llu", (unsigned long long)mb->search.max);
-			else
-				snprintf(set, sizeof(set), "*");
-			s->msg.want_uid = cfg->search ? mb->search.max : 0;
-			s->msg.want_newest = !cfg->search;
-			imap_cmd_atom(&fetch->cmd, set);
-			imap_cmd_atom(&fetch->cmd, fetch_items(cfg));
-			fetch->fetch_into = &s->msg;
-		}
+	if (!mb->searches_done) {
+		add_searches(s, &f, &sc, 0);
+		if (f.n && fl_run(&f) < 0)
+			goto out;
+		if (finish_searches(s, &f, &sc) < 0)
+			goto out;
+		fl_free(&f);
 	}
+
+	/* ---- fetch flight: the newest matched (or newest) message unless it
+	 * went with the EXAMINE, and the oldest unseen one for
+	 * --age-oldest-unseen */
+	fl_init(&f, s, s);
+	if (want_newest(cfg) && !mb->newest_done)
+		fetch = add_newest_fetch(s, &f);
 	memset(&oldest, 0, sizeof(oldest));
 	oldest.parts = -1;
-	if (oldest_seq || oldest_uid) {
+	if (mb->oldest_seq || mb->oldest_uid) {
 		char set[32];
-		afetch = fl_add(&f, "age_fetch", oldest_seq ? "FETCH" : "UID FETCH");
-		snprintf(set, sizeof(set), "%llu", (unsigned long long)(oldest_seq ? oldest_seq : oldest_uid));
+		afetch = fl_add(&f, "age_fetch", mb->oldest_seq ? "FETCH" : "UID FETCH");
+		snprintf(set, sizeof(set), "%llu",
+			 (unsigned long long)(mb->oldest_seq ? mb->oldest_seq : mb->oldest_uid));
 		imap_cmd_atom(&afetch->cmd, set);
 		imap_cmd_atom(&afetch->cmd, "(UID INTERNALDATE)");
-		oldest.want_seq = oldest_seq;
-		oldest.want_uid = oldest_uid;
+		oldest.want_seq = mb->oldest_seq;
+		oldest.want_uid = mb->oldest_uid;
 		afetch->fetch_into = &oldest;
 	}
 	if (f.n && fl_run(&f) < 0)
 		goto out;
-	if (fetch) {
-		char msg[512];
-		if (fetch->res.status != IMAP_ST_OK) {
-			fl_result_fail(&f, fetch, NULL);
-			goto out;
-		}
-		if (!s->msg.got) {
-			/* expunged by another client between SEARCH and FETCH (or
-			 * between EXAMINE and FETCH): a race, not a server fault */
-			char gone[160];
-			mb->age_gone = 1;
-			if (cfg->search)
-				snprintf(gone, sizeof(gone), "matched message UID %llu vanished before it could be "
-					 "fetched (expunged meanwhile)", (unsigned long long)mb->search.max);
-			else
-				snprintf(gone, sizeof(gone), "the newest message vanished before it could be fetched "
-					 "(expunged meanwhile)");
-			sess_ok(fetch->st, "%s", gone);
-			report_line(s->rep, "%s", gone);
-		} else {
-			fetch_message(s, &s->msg, msg, sizeof(msg));
-			if (s->msg.have_size)
-				step_value(fetch->st, "size", (double)s->msg.size, "B");
-			step_value(fetch->st, "bytes", (double)s->msg.bytes, "B");
-			sess_ok(fetch->st, "%s", msg);
-			if (s->msg.full && s->msg.have_size && s->msg.bytes != s->msg.size)
-				report_line(s->rep, "fetched %llu bytes of UID %llu but RFC822.SIZE says %llu",
-					    (unsigned long long)s->msg.bytes, (unsigned long long)s->msg.uid,
-					    (unsigned long long)s->msg.size);
-		}
-		fl_time(fetch, NULL);
-	}
+	if (fetch && finish_newest_fetch(s, &f, fetch) < 0)
+		goto out;
 	if (afetch) {
 		if (afetch->res.status != IMAP_ST_OK) {
 			fl_result_fail(&f, afetch, NULL);
@@ -1115,8 +1245,8 @@ static int read_messages(struct sess *s)
 	/* ---- the age that --age-* thresholds look at */
 	if (cfg->age_oldest_unseen) {
 		mb->age_wanted = 1;
-		if (!mb->have_age && !mb->age_gone && (mb->exists == 0 || (mb->have_unseen && mb->unseen == 0) ||
-						       (!oldest_seq && !oldest_uid))) {
+		if (!mb->have_age && !mb->age_gone) {
+			/* nothing unseen (or nothing at all): nothing is stuck */
 			mb->age = 0;
 			mb->have_age = 1;
 			snprintf(mb->age_what, sizeof(mb->age_what), "no unseen message");
@@ -1825,6 +1955,7 @@ static int run_script(struct sess *s)
 		sess_ok(st, "%s: %s (%u untagged%s)%s", sc->verb, words, res.untagged, extra,
 			sc->expect != SCRIPT_EXPECT_OK ? " as expected" : "");
 		step_span(st, res.sent_ns, res.done_ns);
+		s->mb.script_ok++;
 	}
 	return 0;
 }
@@ -2001,6 +2132,6 @@ void sess_mailbox_summary(struct sess *s, char *buf, size_t len)
 		sb_printf(&sb, ", append/fetch/delete OK");
 	if (mb->have_push)
 		sb_printf(&sb, ", push %.3fs", mb->push_s);
-	if (s->script)
-		sb_printf(&sb, ", script %u command%s OK", s->script->ncmds, s->script->ncmds == 1 ? "" : "s");
+	if (s->cfg->script && mb->script_ok)
+		sb_printf(&sb, ", script %u command%s OK", mb->script_ok, mb->script_ok == 1 ? "" : "s");
 }

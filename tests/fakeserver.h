@@ -44,7 +44,8 @@ const char *fake_port_str(const struct fake_server *fs);
 /* Wait for the server to finish (it normally does once the client has
  * gone); after GRACE seconds send SIGTERM, later SIGKILL.  Returns the
  * fake's exit status (0 scenario played to the end, 2 client went away
- * early, 3 an expect did not match, 4 max-seconds; see fakeimap.py), or -1
+ * early, 3 an expect did not match, 4 max-seconds, 5 a "scram" exchange
+ * was rejected or cancelled; see fakeimap.py), or -1
  * if it had to be killed.  Idempotent: a second call returns the same. */
 int fake_stop(struct fake_server *fs);
 int fake_stop_grace(struct fake_server *fs, double grace_s);

@@ -99,6 +99,30 @@ while read -r o; do
 	grep -qx -- "$o" "$tmp/code.opts" || bad "--$o is in --help but not in the getopt table of plugin/options.c"
 done < "$tmp/help.opts"
 
+# ------------------------------------------------------------------ packaging
+# Options the shipped Icinga 2 and Nagios definitions use must exist...
+ICINGA_CONF="$TOP_SRCDIR/packaging/icinga2/check_imap_session.conf"
+for f in "$ICINGA_CONF" "$TOP_SRCDIR/packaging/icinga2/example-service.conf" \
+	"$TOP_SRCDIR/packaging/nagios/check_imap_session.cfg"; do
+	[ -f "$f" ] || { bad "$f is missing"; continue; }
+	longopts < "$f" | while read -r o; do
+		grep -qx -- "$o" "$tmp/help.opts" || echo "FAIL: --$o (in ${f#"$TOP_SRCDIR"/}) is not an option of the plugin"
+	done
+done > "$tmp/pkg.fail"
+[ -s "$tmp/pkg.fail" ] && { cat "$tmp/pkg.fail"; fail=1; }
+# ...and the CheckCommand has an argument for every option, under its long
+# name or its short letter ("-H, --hostname" in --help).  --password is
+# deliberately left out (the password goes through --password-env).
+if [ -f "$ICINGA_CONF" ]; then
+	while read -r o; do
+		case $o in password | help | version) continue ;; esac
+		short=$(sed -n "s/^ *\(-[A-Za-z0-9]\), --$o\([ =]\|\$\).*/\1/p" "$tmp/help.txt" | head -n 1)
+		grep -q "^[[:space:]]*\"--$o\" = {" "$ICINGA_CONF" && continue
+		[ -n "$short" ] && grep -q "^[[:space:]]*\"$short\" = {" "$ICINGA_CONF" && continue
+		bad "--$o has no argument in the Icinga 2 CheckCommand (packaging/icinga2/check_imap_session.conf)"
+	done < "$tmp/help.opts"
+fi
+
 if [ $fail -ne 0 ]; then
 	echo "documentation is out of step with the program (see above)"
 	exit 1

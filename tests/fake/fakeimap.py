@@ -21,8 +21,10 @@
 # Exit status: 0 scenario played to its end (a client closing during
 # "stall" or "drain" counts as the end), 1 usage or scenario error,
 # 2 the client went away before the scenario ended, 3 an "expect" did not
-# match, 4 --max-seconds reached.  With several connections, the first
-# non-zero status wins.
+# match, 4 --max-seconds reached, 5 a "scram" exchange did not complete
+# (the fake rejected the client, or the client cancelled; the log says
+# which and why).  With several connections, the first non-zero status
+# wins.
 #
 # ---------------------------------------------------------------- scenarios
 #
@@ -85,6 +87,47 @@
 #                        flight (TLS 1.2 is pinned so the handshake really is
 #                        unfinished), then stall: a handshake stuck midway
 #   set NAME VALUE       define $NAME (escapes and variables expanded)
+#   scram MECH PASSWORD [OPTION]...
+#                        a real server-side SCRAM exchange (RFC 5802, RFC
+#                        7677; RFC 5929 tls-unique channel binding for the
+#                        -PLUS variants).  MECH is SCRAM-SHA-1,
+#                        SCRAM-SHA-256, SCRAM-SHA-1-PLUS or SCRAM-SHA-256-PLUS.
+#                        Reads the client's "AUTHENTICATE MECH [initial
+#                        response]" (sets $TAG; without SASL-IR it sends
+#                        "+ " for the client-first message), sends
+#                        "+ server-first", checks the client-final message
+#                        (the c= channel binding: GS2 header plus, for -PLUS,
+#                        the binding data; the nonce; the proof against
+#                        PASSWORD), sends "+ server-final" (v=) and reads the
+#                        client's empty answer.  Then the scenario goes on:
+#                        it sends the tagged OK itself ("line $TAG OK ...").
+#                        On any mismatch the fake answers "$TAG NO
+#                        [AUTHENTICATIONFAILED] SCRAM: <why>" itself; if the
+#                        client cancels ("*") it answers "$TAG BAD"; either
+#                        way it answers a LOGOUT that may follow and ends the
+#                        connection with exit status 5 (the scenario's
+#                        remaining commands for it are skipped).
+#                        Always logged (without -v): "scram: GS2 header
+#                        'y,,'" (the header the client used) and "scram: ok"
+#                        or "scram: rejected: <why>" / "scram: client
+#                        cancelled ...".  $GS2 is set to the header, $GS2FLAG
+#                        to its flag (n, y or p).  OPTIONs:
+#                          user=NAME    the authentication identity (n=) must be NAME
+#                          iter=N       iteration count (default 4096)
+#                          cb=TYPE      binding type a -PLUS client must use
+#                                       (default tls-unique, the only one
+#                                       Python can compute: TLS 1.2 only, so
+#                                       pin the fake with "tls ... tls1.2")
+#                          wrongcb      expect different binding data than
+#                                       the connection's (every byte
+#                                       inverted): a server on the other side
+#                                       of a relaying man in the middle
+#                          gs2=FLAG     the client's GS2 flag must be FLAG
+#                                       (n, y or p)
+#                          rejecty      act as a server that supports channel
+#                                       binding: a "y" flag is a downgrade
+#                                       and fails (RFC 5802 section 6)
+#                          forge        send a wrong server signature (v=)
 #   connection           the commands after it are for the next accepted
 #                        connection (the last block serves any further ones)
 #   end                  end the scenario here (the rest is ignored)
@@ -105,6 +148,9 @@
 #   line $TAG OK bye
 #   stall
 
+import base64
+import hashlib
+import hmac
 import os
 import re
 import select
@@ -120,6 +166,7 @@ MAX_CLIENT_LINE = 1 << 20        # a client line longer than this is a mismatch
 MAX_CLIENT_LITERAL = 16 << 20
 
 EXIT_OK, EXIT_USAGE, EXIT_GONE, EXIT_MISMATCH, EXIT_DEADLINE = 0, 1, 2, 3, 4
+EXIT_SCRAM = 5
 
 verbose = False
 
@@ -162,6 +209,10 @@ class Mismatch(Exception):
 
 class Finished(Exception):
     """The scenario reached its natural end while waiting (stall, drain)."""
+
+
+class ScramEnded(Exception):
+    """A "scram" exchange was rejected or cancelled; the connection is over."""
 
 
 # ---------------------------------------------------------------- parsing
@@ -208,7 +259,7 @@ def strip_comment(arg):
 
 NO_TEXT_CMDS = {"split", "drip", "sleep", "drain", "stall", "stall_handshake",
                 "close", "close_notify", "reset", "shutdown", "tls", "starttls", "tls_stall",
-                "autocontinue", "connection", "end"}
+                "autocontinue", "connection", "end", "scram"}
 TEXT_CMDS = {"send", "line", "sendrepeat", "linerepeat", "sendfill", "sendliteral", "set"}
 ALL_CMDS = NO_TEXT_CMDS | {"send", "line", "sendraw", "sendrepeat", "linerepeat",
                            "sendfill", "sendliteral", "expect", "expectline", "set"}
@@ -278,6 +329,8 @@ def parse(text):
         elif cmd == "set":
             if len(a) < 1 or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", a[0]):
                 raise ScenarioError("line %d: set NAME VALUE" % lineno)
+        elif cmd == "scram":
+            scram_parse_args(a, "line %d" % lineno)
         blocks[-1].append((lineno, cmd, arg))
     return blocks
 
@@ -538,6 +591,237 @@ class Conn:
             pass
 
 
+# ---------------------------------------------------------------- SCRAM
+
+SCRAM_MECHS = {"SCRAM-SHA-1": "sha1", "SCRAM-SHA-256": "sha256",
+               "SCRAM-SHA-1-PLUS": "sha1", "SCRAM-SHA-256-PLUS": "sha256"}
+SCRAM_FLAGS = {"wrongcb", "rejecty", "forge"}
+SCRAM_VALUES = {"user", "iter", "cb", "gs2"}
+
+
+def scram_parse_args(a, where):
+    """Check "scram MECH PASSWORD [OPTION]..." (after variable expansion,
+    or at parse time where the words hold no $NAME); returns a dict."""
+    if len(a) < 2:
+        raise ScenarioError("%s: scram MECH PASSWORD [OPTION]..." % where)
+    opts = {"mech": a[0].upper(), "password": a[1], "iter": 4096, "cb": "tls-unique"}
+    if "$" not in a[0] and opts["mech"] not in SCRAM_MECHS:
+        raise ScenarioError("%s: scram: unknown mechanism %r (%s)"
+                            % (where, a[0], ", ".join(sorted(SCRAM_MECHS))))
+    for w in a[2:]:
+        if "$" in w:
+            continue
+        name, sep, value = w.partition("=")
+        if not sep and name in SCRAM_FLAGS:
+            opts[name] = True
+        elif sep and name in SCRAM_VALUES:
+            if name == "iter":
+                opts[name] = int(number(value, where, integer=True))
+                if opts[name] < 1:
+                    raise ScenarioError("%s: scram: iter must be >= 1" % where)
+            elif name == "gs2" and value not in ("n", "y", "p"):
+                raise ScenarioError("%s: scram: gs2=n|y|p" % where)
+            else:
+                opts[name] = value
+        else:
+            raise ScenarioError("%s: scram: unknown option %r" % (where, w))
+    return opts
+
+
+def b64e(b):
+    return base64.b64encode(b).decode("ascii")
+
+
+def b64d(text, what):
+    try:
+        return base64.b64decode(text, validate=True)
+    except (ValueError, TypeError):
+        raise ScramReject("%s is not valid base64" % what)
+
+
+class ScramReject(Exception):
+    """The client's SCRAM message is wrong: answer NO."""
+
+
+class ScramCancel(Exception):
+    """The client sent "*"."""
+
+
+def saslname_decode(name):
+    if re.search(r"=(?!2C|3D)", name):
+        raise ScramReject("bad saslname escape in %r" % name)
+    return name.replace("=2C", ",").replace("=3D", "=")
+
+
+def scram_attrs(text, what):
+    """Attributes "a=1,b=2" -> list of (name, value); strict about the shape."""
+    out = []
+    for part in text.split(","):
+        if len(part) < 2 or part[1] != "=" or not part[0].isalpha():
+            raise ScramReject("malformed %s: %r" % (what, text))
+        out.append((part[0], part[2:]))
+    return out
+
+
+def scram_read_response(conn, what):
+    """One client line during AUTHENTICATE (base64 or "*"), CRLF stripped."""
+    line = conn.read_line().rstrip(b"\r\n")
+    vlog("client: %s" % show(line))
+    if line == b"*":
+        raise ScramCancel(what)
+    return line.decode("latin-1")
+
+
+def scram_exchange(conn, opts, variables, autocontinue):
+    mech = opts["mech"]
+    hname = SCRAM_MECHS[mech]
+    plus = mech.endswith("-PLUS")
+
+    got = conn.read_command(autocontinue)
+    vlog("client: %s" % show(got))
+    m = re.match(rb"([^ ]*) AUTHENTICATE ([^ ]+)(?: ([^ ]+))?\Z", got, re.I | re.S)
+    if not m or m.group(2).decode("latin-1").upper() != mech:
+        raise Mismatch("scram: expected AUTHENTICATE %s, client sent %s" % (mech, show(got)))
+    variables["TAG"] = m.group(1)
+
+    # client-first-message = gs2-header client-first-message-bare
+    if m.group(3) is not None:
+        ir = m.group(3).decode("latin-1")
+        if ir == "=":
+            raise ScramReject("empty initial response")
+        cfm = b64d(ir, "initial response")
+    else:
+        conn.write(b"+ \r\n")
+        cfm = b64d(scram_read_response(conn, "instead of client-first"), "client-first")
+    try:
+        cfm = cfm.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ScramReject("client-first is not UTF-8")
+    mm = re.match(r"(n|y|p=[A-Za-z0-9.-]+),(a=[^,]*)?,(.*)\Z", cfm, re.S)
+    if not mm:
+        raise ScramReject("malformed GS2 header in %r" % cfm)
+    flag, authzid, bare = mm.group(1), mm.group(2), mm.group(3)
+    gs2 = cfm[:len(cfm) - len(bare)]
+    variables["GS2"] = gs2.encode("utf-8")
+    variables["GS2FLAG"] = flag[0].encode("ascii")
+    log("scram: GS2 header '%s' (%s over %s)" % (gs2, mech, conn.tls.version() if conn.tls else "plain TCP"))
+
+    if "gs2" in opts and flag[0] != opts["gs2"]:
+        raise ScramReject("GS2 flag '%s', expected '%s'" % (flag[0], opts["gs2"]))
+    if plus and flag[0] != "p":
+        raise ScramReject("%s without channel binding (GS2 flag '%s')" % (mech, flag[0]))
+    if not plus and flag[0] == "p":
+        raise ScramReject("channel binding requested with %s (not -PLUS)" % mech)
+    if flag == "y" and opts.get("rejecty"):
+        raise ScramReject("GS2 flag 'y' but this server supports channel binding (downgrade)")
+    cbdata = b""
+    if plus:
+        cbtype = flag[2:]
+        if cbtype != opts["cb"]:
+            raise ScramReject("channel binding type %s, expected %s" % (cbtype, opts["cb"]))
+        if conn.tls is None:
+            raise ScramReject("channel binding over a connection without TLS")
+        if cbtype != "tls-unique":
+            raise ScenarioError("scram: the fake can only compute tls-unique, not %s" % cbtype)
+        if conn.tls.version() != "TLSv1.2":
+            raise ScenarioError("scram: tls-unique needs TLS 1.2 (pin the fake: tls CERT KEY tls1.2); "
+                                "this is %s" % conn.tls.version())
+        cbdata = conn.tls.get_channel_binding("tls-unique")
+        if opts.get("wrongcb"):
+            cbdata = bytes(b ^ 0xff for b in cbdata)
+
+    attrs = scram_attrs(bare, "client-first-message-bare")
+    if len(attrs) < 2 or attrs[0][0] != "n" or attrs[1][0] != "r" or not attrs[1][1]:
+        raise ScramReject("malformed client-first-message-bare %r" % bare)
+    user = saslname_decode(attrs[0][1])
+    if "user" in opts and user != opts["user"]:
+        raise ScramReject("user %r, expected %r" % (user, opts["user"]))
+    cnonce = attrs[1][1]
+
+    salt = os.urandom(16)
+    nonce = cnonce + b64e(os.urandom(18))
+    sfm = "r=%s,s=%s,i=%d" % (nonce, b64e(salt), opts["iter"])
+    conn.write(b"+ " + b64e(sfm.encode("utf-8")).encode("ascii") + b"\r\n")
+
+    cf = b64d(scram_read_response(conn, "instead of client-final"), "client-final")
+    try:
+        cf = cf.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ScramReject("client-final is not UTF-8")
+    i = cf.rfind(",p=")
+    if i < 0:
+        raise ScramReject("client-final without proof: %r" % cf)
+    without_proof, proof = cf[:i], b64d(cf[i + 3:], "proof")
+    attrs = scram_attrs(without_proof, "client-final-message")
+    if len(attrs) < 2 or attrs[0][0] != "c" or attrs[1][0] != "r":
+        raise ScramReject("malformed client-final-message %r" % cf)
+    binding = b64d(attrs[0][1], "c=")
+    if not binding.startswith(gs2.encode("utf-8")):
+        raise ScramReject("c= does not repeat the GS2 header")
+    if binding != gs2.encode("utf-8") + cbdata:
+        raise ScramReject("channel binding mismatch" if plus else "c= has data after the GS2 header")
+    if attrs[1][1] != nonce:
+        raise ScramReject("nonce mismatch")
+
+    salted = hashlib.pbkdf2_hmac(hname, opts["password"].encode("utf-8"), salt, opts["iter"])
+    client_key = hmac.new(salted, b"Client Key", hname).digest()
+    stored_key = hashlib.new(hname, client_key).digest()
+    auth_message = ("%s,%s,%s" % (bare, sfm, without_proof)).encode("utf-8")
+    client_sig = hmac.new(stored_key, auth_message, hname).digest()
+    if len(proof) != len(client_sig):
+        raise ScramReject("proof has the wrong length")
+    recovered = bytes(a ^ b for a, b in zip(proof, client_sig))
+    if not hmac.compare_digest(hashlib.new(hname, recovered).digest(), stored_key):
+        raise ScramReject("wrong proof (password)")
+    server_key = hmac.new(salted, b"Server Key", hname).digest()
+    server_sig = hmac.new(server_key, auth_message, hname).digest()
+    if opts.get("forge"):
+        server_sig = bytes(b ^ 0x5a for b in server_sig)
+        log("scram: sending a forged server signature")
+    sfinal = "v=" + b64e(server_sig)
+    conn.write(b"+ " + b64e(sfinal.encode("ascii")).encode("ascii") + b"\r\n")
+    last = scram_read_response(conn, "after server-final")
+    if last != "":
+        raise ScramReject("non-empty answer to server-final: %r" % last)
+    log("scram: ok")
+
+
+def scram_command(conn, arg, variables, autocontinue):
+    words = [expand(x, variables).decode("utf-8") for x in arg.split()]
+    opts = scram_parse_args(words, "scram")
+    try:
+        scram_exchange(conn, opts, variables, autocontinue)
+        return
+    except ScramReject as e:
+        log("scram: rejected: %s" % e)
+        conn.write(b"%s NO [AUTHENTICATIONFAILED] SCRAM: %s\r\n"
+                   % (variables.get("TAG", b"*"), str(e).encode("utf-8", "replace")))
+    except ScramCancel as e:
+        log("scram: client cancelled (%s)" % e)
+        conn.write(b"%s BAD AUTHENTICATE cancelled\r\n" % variables.get("TAG", b"*"))
+    # a LOGOUT may follow; either way the connection ends here
+    try:
+        end = time.monotonic() + 2.0
+        while True:
+            i = conn.rbuf.find(b"\n")
+            if i >= 0:
+                line = bytes(conn.rbuf[:i + 1]).rstrip(b"\r\n")
+                del conn.rbuf[:i + 1]
+                vlog("client: %s" % show(line))
+                t = line.split(b" ", 1)
+                if len(t) == 2 and t[1].upper() == b"LOGOUT":
+                    conn.write(b"* BYE Logging out\r\n%s OK Logout completed\r\n" % t[0])
+                    break
+                continue
+            left = end - time.monotonic()
+            if left <= 0 or not conn.read_some(timeout=left):
+                break
+    except (ClientGone, Deadline, Mismatch):
+        pass
+    conn.finish()
+    raise ScramEnded()
+
+
 # ---------------------------------------------------------------- player
 
 def chunks_fill(total, unit):
@@ -658,6 +942,8 @@ def play(conn, block, variables):
         elif cmd == "set":
             a = arg.split(None, 1)
             variables[a[0]] = expand(a[1] if len(a) > 1 else "", variables)
+        elif cmd == "scram":
+            scram_command(conn, arg, variables, autocontinue)
     conn.finish()
 
 
@@ -696,6 +982,8 @@ def serve(args, blocks, variables):
             play(conn, block, dict(variables))
         except Finished:
             pass
+        except ScramEnded:
+            one = EXIT_SCRAM
         except ClientGone as e:
             vlog("client went away: %s" % e)
             one = EXIT_GONE

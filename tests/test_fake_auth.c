@@ -1,0 +1,572 @@
+/* test_fake_auth.c - SCRAM channel binding (-PLUS), the GS2 flag and
+ * `--auth all` (issue 9): the real check_imap_session binary ($PROBE, see
+ * runprobe.h) against the scripted fake server (tests/fake/fakeimap.py, see
+ * fakeserver.h), whose "scram" command runs a real server-side SCRAM
+ * exchange: it checks the client's proof and c= (GS2 header plus, for
+ * -PLUS, the tls-unique binding data of the connection), logs the GS2
+ * header the client used, and can expect different binding data (a relaying
+ * man in the middle), reject a "y" flag (a server that supports channel
+ * binding) or forge its signature.
+ *
+ * Python's ssl module only offers tls-unique, so the -PLUS scenarios pin the
+ * fake to TLS 1.2 (both TLS backends bind with tls-unique there); the one
+ * TLS 1.3 case only checks that the probe asks for tls-exporter.
+ *
+ * Each test runs its own fake on a free loopback port: safe under
+ * Criterion's parallel jobs.  Environment: CIS_TEST_TIME_FACTOR,
+ * CIS_TEST_ALLOW_STDERR as in test_hostile.c. */
+#define _GNU_SOURCE
+#include <criterion/criterion.h>
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fakeserver.h"
+#include "runprobe.h"
+
+#define USER "probeuser"
+#define PASS "S3cret-Pa55word-7x"
+#define HARD_S 20.0
+
+static double time_factor(void)
+{
+	const char *e = getenv("CIS_TEST_TIME_FACTOR");
+	double f = e ? strtod(e, NULL) : 1.0;
+	return f >= 1.0 ? f : 1.0;
+}
+
+/* ---------------------------------------------------------------- scenarios */
+
+#define MECHS_PLUS "AUTH=SCRAM-SHA-1-PLUS AUTH=SCRAM-SHA-256-PLUS"
+/* -PLUS listed last: the probe's preference must not depend on the order */
+#define CAPS_PLUS "IMAP4rev1 SASL-IR AUTH=PLAIN AUTH=SCRAM-SHA-1 AUTH=SCRAM-SHA-256 " MECHS_PLUS
+#define CAPS_NOPLUS "IMAP4rev1 SASL-IR AUTH=PLAIN AUTH=SCRAM-SHA-1 AUTH=SCRAM-SHA-256"
+
+#define LOGGED_IN "line $TAG OK [CAPABILITY IMAP4rev1] Logged in\n"
+#define EXAMINE_OK \
+	"expect STATUS\n" \
+	"line * STATUS INBOX (UNSEEN 1)\n" \
+	"line $TAG OK STATUS completed\n" \
+	"expect EXAMINE\n" \
+	"line * 3 EXISTS\n" \
+	"line * OK [UIDVALIDITY 1700000000] UIDs valid\n" \
+	"line $TAG OK [READ-ONLY] EXAMINE completed\n"
+#define LOGOUT_OK \
+	"expect LOGOUT\n" \
+	"line * BYE Logging out\n" \
+	"line $TAG OK Logout completed\n" \
+	"close\n"
+/* after a successful login: the rest of a default session (--fetch none) */
+#define SESSION_REST LOGGED_IN EXAMINE_OK LOGOUT_OK
+
+struct fcase {
+	struct fake_certs certs;
+	bool have_certs;
+	struct fake_server *fs;
+	struct probe_run r;
+	int fake_status;
+	char *log;
+	char *diag;
+};
+
+/* "tls CERT KEY VERSION" (VERSION "" for none), then the greeting with
+ * CAPS, then BODY (every "%" in it is taken literally). */
+static char *scenario(struct fcase *c, const char *tls_version, const char *caps, const char *body)
+{
+	char *s = NULL, *tls = NULL;
+
+	if (tls_version) {
+		if (!c->have_certs) {
+			cr_assert_eq(fake_certs_make(&c->certs), 0, "could not make test certificates (openssl CLI?)");
+			c->have_certs = true;
+		}
+		cr_assert_geq(asprintf(&tls, "tls %s %s %s\n", c->certs.cert, c->certs.key, tls_version), 0);
+	}
+	cr_assert_geq(asprintf(&s, "%sline * OK [CAPABILITY %s] fake ready\n%s", tls ? tls : "", caps, body), 0);
+	free(tls);
+	return s;
+}
+
+static char *make_diag(struct fcase *c)
+{
+	char *d = NULL;
+	const char *log = c->log ? c->log : "";
+	size_t n = strlen(log);
+
+	if (n > 4000)
+		log += n - 4000;
+	cr_assert_geq(asprintf(&d, "\n--- probe: exit %d, signal %d, wall %.3f s\n--- stdout:\n%s\n--- stderr:\n%s\n"
+	                           "--- fake server (exit %d), last lines of its log:\n%s",
+	                       c->r.exit_code, c->r.signal, c->r.wall_s, c->r.out ? c->r.out : "",
+	                       c->r.err ? c->r.err : "", c->fake_status, log),
+	              0);
+	return d;
+}
+
+/* Start the fake with SCENARIO (serving CONNECTIONS connections), run the
+ * probe with the usual credentials plus the NULL-terminated extra
+ * arguments, stop the fake and collect everything. */
+static void run_fake(struct fcase *c, char *scn, int connections, ...)
+{
+	struct fake_opts o = {.connections = connections, .max_seconds = 30, .verbose = true};
+	const char *argv[48];
+	size_t n = 0;
+	const char *a;
+	va_list ap;
+
+	c->fs = fake_start_opts(scn, &o);
+	free(scn);
+	cr_assert_not_null(c->fs, "the fake IMAP server did not start (python3? tests/fake/fakeimap.py?)");
+	argv[n++] = "-H";
+	argv[n++] = "127.0.0.1";
+	argv[n++] = "-p";
+	argv[n++] = fake_port_str(c->fs);
+	argv[n++] = "-U";
+	argv[n++] = USER;
+	argv[n++] = "-P";
+	argv[n++] = PASS;
+	argv[n++] = "--fetch";
+	argv[n++] = "none";
+	va_start(ap, connections);
+	while ((a = va_arg(ap, const char *)) != NULL && n < sizeof argv / sizeof *argv - 1)
+		argv[n++] = a;
+	va_end(ap);
+	argv[n] = NULL;
+	cr_assert_eq(probe_run(&c->r, HARD_S * time_factor(), NULL, argv), 0, "could not start the probe ($PROBE)");
+	c->fake_status = fake_stop(c->fs);
+	c->log = strdup(fake_log(c->fs));
+	c->diag = make_diag(c);
+}
+
+static void done(struct fcase *c)
+{
+	fake_free(c->fs);
+	if (c->have_certs)
+		fake_certs_remove(&c->certs);
+	probe_run_free(&c->r);
+	free(c->log);
+	free(c->diag);
+}
+
+static const char *const state_word[] = {"OK", "WARNING", "CRITICAL", "UNKNOWN"};
+
+/* Exit code, the state word, every needle in the summary, a clean stdout
+ * without the password, nothing on stderr. */
+static void check(struct fcase *c, int code, ...)
+{
+	char prefix[32];
+	const char *needle;
+	va_list ap;
+
+	cr_assert_eq(c->r.signal, 0, "the probe died of signal %d%s", c->r.signal, c->diag);
+	cr_assert_eq(c->r.exit_code, code, "exit code %d, expected %d%s", c->r.exit_code, code, c->diag);
+	snprintf(prefix, sizeof prefix, "IMAP %s - ", state_word[code]);
+	cr_assert(!strncmp(c->r.first_line, prefix, strlen(prefix)), "first line does not start with \"%s\"%s", prefix,
+	          c->diag);
+	char *sum = strndup(c->r.first_line, strcspn(c->r.first_line, "|"));
+	va_start(ap, code);
+	while ((needle = va_arg(ap, const char *)) != NULL)
+		cr_assert_not_null(strcasestr(sum, needle), "\"%s\" not in the summary \"%s\"%s", needle, sum, c->diag);
+	va_end(ap);
+	free(sum);
+	cr_assert(!fake_buf_contains_secret((const unsigned char *)c->r.out, c->r.out_len, PASS),
+	          "the password appears in stdout%s", c->diag);
+	if (!getenv("CIS_TEST_ALLOW_STDERR"))
+		cr_assert_eq(c->r.err_len, 0, "unexpected output on stderr%s", c->diag);
+	cr_assert_leq(c->r.wall_s, 5.0 * time_factor(), "took %.3f s%s", c->r.wall_s, c->diag);
+}
+
+static void expect_out(struct fcase *c, const char *text)
+{
+	cr_assert_not_null(strstr(c->r.out, text), "stdout lacks \"%s\"%s", text, c->diag);
+}
+
+static void expect_no_out(struct fcase *c, const char *text)
+{
+	cr_assert_null(strstr(c->r.out, text), "stdout has \"%s\"%s", text, c->diag);
+}
+
+/* The fake's log has TEXT (it logs "scram: ..." lines even without -v). */
+static void expect_log(struct fcase *c, const char *text)
+{
+	cr_assert_not_null(strstr(c->log, text), "the fake's log lacks \"%s\"%s", text, c->diag);
+}
+
+static int count(const char *hay, const char *needle)
+{
+	int n = 0;
+
+	for (const char *p = hay; (p = strstr(p, needle)) != NULL; p += strlen(needle))
+		n++;
+	return n;
+}
+
+static void expect_fake_status(struct fcase *c, int status)
+{
+	cr_assert_eq(c->fake_status, status, "the fake exited %d, expected %d%s", c->fake_status, status, c->diag);
+}
+
+/* ---------------------------------------------------------------- -PLUS */
+
+static void plus_ok(const char *mech, const char *option)
+{
+	struct fcase c = {0};
+	char body[512], gs2[64];
+
+	snprintf(body, sizeof body, "scram %s " PASS " user=" USER " gs2=p\n" SESSION_REST, mech);
+	run_fake(&c, scenario(&c, "tls1.2", CAPS_PLUS, body), 1, "-S", "--insecure", "--auth", option, NULL);
+	check(&c, 0, mech, "TLSv1.2", NULL);
+	expect_fake_status(&c, 0);
+	snprintf(gs2, sizeof gs2, "scram: GS2 header 'p=tls-unique,,' (%s over TLSv1.2)", mech);
+	expect_log(&c, gs2);
+	expect_log(&c, "scram: ok");
+	cr_assert(!fake_saw_clear(c.fs, PASS), "the password crossed the wire in clear%s", c.diag);
+	done(&c);
+}
+
+Test(fake_auth, scram_sha256_plus_right_binding_ok) { plus_ok("SCRAM-SHA-256-PLUS", "scram-sha-256-plus"); }
+Test(fake_auth, scram_sha1_plus_right_binding_ok) { plus_ok("SCRAM-SHA-1-PLUS", "scram-sha-1-plus"); }
+
+/* The server on the other side of a relaying man in the middle sees other
+ * binding data: the login must fail, and say why. */
+static void plus_wrong_binding(const char *mech, const char *option)
+{
+	struct fcase c = {0};
+	char body[512];
+
+	snprintf(body, sizeof body, "scram %s " PASS " user=" USER " wrongcb\n" SESSION_REST, mech);
+	run_fake(&c, scenario(&c, "tls1.2", CAPS_PLUS, body), 1, "-S", "--insecure", "--auth", option, NULL);
+	check(&c, 2, "auth", mech, "channel binding mismatch", NULL);
+	expect_fake_status(&c, 5);
+	expect_log(&c, "scram: rejected: channel binding mismatch");
+	done(&c);
+}
+
+Test(fake_auth, scram_sha256_plus_wrong_binding_critical) { plus_wrong_binding("SCRAM-SHA-256-PLUS", "scram-sha-256-plus"); }
+Test(fake_auth, scram_sha1_plus_wrong_binding_critical) { plus_wrong_binding("SCRAM-SHA-1-PLUS", "scram-sha-1-plus"); }
+
+/* -PLUS with an authorization identity: "p=tls-unique,a=admin,". */
+Test(fake_auth, plus_with_authzid)
+{
+	struct fcase c = {0};
+
+	run_fake(&c,
+	         scenario(&c, "tls1.2", CAPS_PLUS, "scram SCRAM-SHA-256-PLUS " PASS " user=" USER "\n" SESSION_REST), 1,
+	         "-S", "--insecure", "--auth", "scram-sha-256-plus", "--authzid", "admin", NULL);
+	check(&c, 0, "SCRAM-SHA-256-PLUS", NULL);
+	expect_fake_status(&c, 0);
+	expect_log(&c, "scram: GS2 header 'p=tls-unique,a=admin,'");
+	done(&c);
+}
+
+/* --auth auto over TLS takes SCRAM-SHA-256-PLUS, listed last. */
+Test(fake_auth, auto_over_tls_prefers_scram_sha256_plus)
+{
+	struct fcase c = {0};
+
+	run_fake(&c,
+	         scenario(&c, "tls1.2", CAPS_PLUS,
+	                  "scram SCRAM-SHA-256-PLUS " PASS " user=" USER " gs2=p\n" SESSION_REST),
+	         1, "-S", "--insecure", NULL);
+	check(&c, 0, "SCRAM-SHA-256-PLUS", NULL);
+	expect_fake_status(&c, 0);
+	expect_log(&c, "scram: GS2 header 'p=tls-unique,,'");
+	done(&c);
+}
+
+/* The same over STARTTLS: the binding is that of the TLS layer started
+ * after the STARTTLS command. */
+Test(fake_auth, auto_over_starttls_prefers_plus)
+{
+	struct fcase c = {0};
+	char *body = NULL;
+
+	cr_assert_eq(fake_certs_make(&c.certs), 0);
+	c.have_certs = true;
+	cr_assert_geq(asprintf(&body,
+	                       "line * OK [CAPABILITY IMAP4rev1 STARTTLS LOGINDISABLED] fake ready\n"
+	                       "expect STARTTLS\n"
+	                       "line $TAG OK Begin TLS negotiation now\n"
+	                       "starttls %s %s tls1.2\n"
+	                       "expect CAPABILITY\n"
+	                       "line * CAPABILITY " CAPS_PLUS "\n"
+	                       "line $TAG OK CAPABILITY completed\n"
+	                       "scram SCRAM-SHA-256-PLUS " PASS " user=" USER " gs2=p\n" SESSION_REST,
+	                       c.certs.cert, c.certs.key),
+	              0);
+	run_fake(&c, body, 1, "--starttls", "--insecure", NULL);
+	check(&c, 0, "SCRAM-SHA-256-PLUS", NULL);
+	expect_fake_status(&c, 0);
+	expect_log(&c, "scram: ok");
+	cr_assert(!fake_saw_clear(c.fs, PASS), "the password crossed the wire in clear%s", c.diag);
+	done(&c);
+}
+
+/* ---------------------------------------------------------------- the GS2 flag */
+
+/* TLS, but the server offers no -PLUS: "y" (the client could bind and
+ * thinks the server cannot), so a server that can bind would notice a
+ * stripped capability list. */
+Test(fake_auth, no_plus_offered_over_tls_sends_y)
+{
+	struct fcase c = {0};
+
+	run_fake(&c, scenario(&c, "tls1.2", CAPS_NOPLUS, "scram SCRAM-SHA-256 " PASS " user=" USER " gs2=y\n" SESSION_REST),
+	         1, "-S", "--insecure", NULL);
+	check(&c, 0, "SCRAM-SHA-256", NULL);
+	expect_fake_status(&c, 0);
+	expect_log(&c, "scram: GS2 header 'y,,' (SCRAM-SHA-256 over TLSv1.2)");
+	expect_no_out(&c, "server offers channel binding");
+	done(&c);
+}
+
+/* A man in the middle stripped -PLUS from the capabilities, but the real
+ * server supports channel binding: it rejects the "y" and the probe goes
+ * CRITICAL with the server's words (the downgrade shows). */
+Test(fake_auth, stripped_plus_is_detected_by_the_server)
+{
+	struct fcase c = {0};
+
+	run_fake(&c,
+	         scenario(&c, "tls1.2", CAPS_NOPLUS,
+	                  "scram SCRAM-SHA-256 " PASS " user=" USER " rejecty\n" SESSION_REST),
+	         1, "-S", "--insecure", "--auth", "scram-sha-256", NULL);
+	check(&c, 2, "auth", "SCRAM-SHA-256", "downgrade", NULL);
+	expect_fake_status(&c, 5);
+	expect_log(&c, "scram: GS2 header 'y,,'");
+	done(&c);
+}
+
+/* Told to use the plain variant on a server offering -PLUS: "n" (a "y"
+ * would make that server fail the login), and the long output says that
+ * channel binding was available. */
+Test(fake_auth, explicit_scram_sha256_against_plus_server_sends_n)
+{
+	struct fcase c = {0};
+
+	run_fake(&c,
+	         scenario(&c, "tls1.2", CAPS_PLUS,
+	                  "scram SCRAM-SHA-256 " PASS " user=" USER " gs2=n rejecty\n" SESSION_REST),
+	         1, "-S", "--insecure", "--auth", "scram-sha-256", NULL);
+	check(&c, 0, "SCRAM-SHA-256", NULL);
+	expect_fake_status(&c, 0);
+	expect_log(&c, "scram: GS2 header 'n,,'");
+	expect_out(&c, "server offers channel binding (SCRAM-SHA-256-PLUS)");
+	expect_no_out(&c, "not encrypted");
+	done(&c);
+}
+
+Test(fake_auth, explicit_scram_sha1_against_plus_server_sends_n)
+{
+	struct fcase c = {0};
+
+	run_fake(&c,
+	         scenario(&c, "tls1.2", CAPS_PLUS, "scram SCRAM-SHA-1 " PASS " user=" USER " gs2=n rejecty\n" SESSION_REST),
+	         1, "-S", "--insecure", "--auth", "scram-sha-1", NULL);
+	check(&c, 0, "SCRAM-SHA-1", NULL);
+	expect_fake_status(&c, 0);
+	expect_log(&c, "scram: GS2 header 'n,,'");
+	expect_out(&c, "server offers channel binding (SCRAM-SHA-256-PLUS)");
+	done(&c);
+}
+
+/* No TLS: nothing to bind to, so "n" even though the server offers -PLUS;
+ * auto takes SCRAM-SHA-256 and says why not -PLUS. */
+Test(fake_auth, plain_connection_sends_n)
+{
+	struct fcase c = {0};
+
+	run_fake(&c, scenario(&c, NULL, CAPS_PLUS, "scram SCRAM-SHA-256 " PASS " user=" USER " gs2=n\n" SESSION_REST), 1,
+	         NULL);
+	check(&c, 0, "SCRAM-SHA-256", NULL);
+	expect_fake_status(&c, 0);
+	expect_log(&c, "scram: GS2 header 'n,,' (SCRAM-SHA-256 over plain TCP)");
+	expect_out(&c, "server offers channel binding (SCRAM-SHA-256-PLUS) but the connection is not encrypted");
+	done(&c);
+}
+
+/* -PLUS asked for on a plain connection: UNKNOWN (a configuration problem),
+ * saying why, and nothing sent. */
+Test(fake_auth, plus_on_plain_connection_is_unknown)
+{
+	struct fcase c = {0};
+
+	run_fake(&c, scenario(&c, NULL, CAPS_PLUS, LOGOUT_OK), 1, "--auth", "scram-sha-256-plus", NULL);
+	check(&c, 3, "SCRAM-SHA-256-PLUS", "not encrypted", NULL);
+	size_t len;
+	const char *rec = (const char *)fake_received(c.fs, &len);
+	cr_assert_null(strcasestr(rec, "AUTHENTICATE"), "the probe tried to authenticate%s", c.diag);
+	done(&c);
+}
+
+/* ---------------------------------------------------------------- forged signature */
+
+static void forged(const char *tls, const char *caps, const char *mech, const char *option)
+{
+	struct fcase c = {0};
+	char body[512];
+
+	snprintf(body, sizeof body, "scram %s " PASS " user=" USER " forge\n" SESSION_REST, mech);
+	if (tls)
+		run_fake(&c, scenario(&c, tls, caps, body), 1, "-S", "--insecure", "--auth", option, NULL);
+	else
+		run_fake(&c, scenario(&c, NULL, caps, body), 1, "--auth", option, NULL);
+	check(&c, 2, "auth", mech, "server signature mismatch", NULL);
+	expect_fake_status(&c, 5);
+	expect_log(&c, "scram: sending a forged server signature");
+	expect_log(&c, "scram: client cancelled (after server-final)");
+	done(&c);
+}
+
+Test(fake_auth, forged_signature_scram_sha256_plus) { forged("tls1.2", CAPS_PLUS, "SCRAM-SHA-256-PLUS", "scram-sha-256-plus"); }
+Test(fake_auth, forged_signature_scram_sha1_plus) { forged("tls1.2", CAPS_PLUS, "SCRAM-SHA-1-PLUS", "scram-sha-1-plus"); }
+Test(fake_auth, forged_signature_scram_sha256_plain_tcp) { forged(NULL, CAPS_NOPLUS, "SCRAM-SHA-256", "scram-sha-256"); }
+
+/* A wrong password is rejected by the fake's real proof check (control:
+ * the fake verifies the proof at all). */
+Test(fake_auth, wrong_password_fails_the_proof)
+{
+	struct fcase c = {0};
+
+	run_fake(&c,
+	         scenario(&c, "tls1.2", CAPS_PLUS, "scram SCRAM-SHA-256-PLUS not-the-password user=" USER "\n" SESSION_REST),
+	         1, "-S", "--insecure", NULL);
+	check(&c, 2, "auth", "SCRAM-SHA-256-PLUS", "wrong proof", NULL);
+	expect_fake_status(&c, 5);
+	done(&c);
+}
+
+/* ---------------------------------------------------------------- TLS 1.3 */
+
+/* On TLS 1.3 the probe binds with tls-exporter (RFC 9266).  The fake cannot
+ * compute it (Python has no exporter), so this only checks the GS2 header
+ * the probe sent; the binding data itself is checked by test_tls.c. */
+Test(fake_auth, tls13_uses_tls_exporter)
+{
+	struct probe_run v;
+	struct fcase c = {0};
+
+	cr_assert_eq(probe_runl(&v, "--version", NULL), 0);
+	bool mbed2 = strstr(v.out, "mbed TLS 2.") != NULL;
+	probe_run_free(&v);
+	if (mbed2)
+		cr_skip_test("mbed TLS 2.x speaks no TLS 1.3 (tls-unique on TLS 1.2 is tested above)");
+	run_fake(&c, scenario(&c, "tls1.3", CAPS_PLUS, "scram SCRAM-SHA-256-PLUS " PASS "\n" SESSION_REST), 1, "-S",
+	         "--insecure", "--auth", "scram-sha-256-plus", NULL);
+	expect_log(&c, "scram: GS2 header 'p=tls-exporter,,' (SCRAM-SHA-256-PLUS over TLSv1.3)");
+	/* the fake then gives up (scenario error) and hangs up */
+	cr_assert_eq(c.r.exit_code, 2, "exit %d%s", c.r.exit_code, c.diag);
+	done(&c);
+}
+
+/* ---------------------------------------------------------------- --auth all */
+
+/* One connection per mechanism, strongest first: both -PLUS variants, the
+ * plain SCRAMs (with "n": the server offers -PLUS), PLAIN and IMAP LOGIN. */
+Test(fake_auth, auth_all_with_plus_variants)
+{
+	struct fcase c = {0};
+	char *scn = NULL;
+	const char *blocks[] = {
+		"scram SCRAM-SHA-256-PLUS " PASS " user=" USER " gs2=p\n",
+		"scram SCRAM-SHA-1-PLUS " PASS " user=" USER " gs2=p\n",
+		"scram SCRAM-SHA-256 " PASS " user=" USER " gs2=n rejecty\n",
+		"scram SCRAM-SHA-1 " PASS " user=" USER " gs2=n rejecty\n",
+		"expect AUTHENTICATE PLAIN \\S+$\n",
+		"expect LOGIN " USER " \n",
+	};
+	size_t nb = sizeof blocks / sizeof blocks[0];
+
+	cr_assert_eq(fake_certs_make(&c.certs), 0);
+	c.have_certs = true;
+	for (size_t i = 0; i < nb; i++) {
+		char *prev = scn;
+		cr_assert_geq(asprintf(&scn, "%s%stls %s %s tls1.2\n"
+		                             "line * OK [CAPABILITY " CAPS_PLUS "] fake ready\n"
+		                             "%s" LOGGED_IN LOGOUT_OK,
+		                       prev ? prev : "", prev ? "connection\n" : "", c.certs.cert, c.certs.key, blocks[i]),
+		              0);
+		free(prev);
+	}
+	run_fake(&c, scn, (int)nb, "-S", "--insecure", "--auth", "all", NULL);
+	check(&c, 0, "6/6 mechanisms", NULL);
+	expect_fake_status(&c, 0);
+	cr_assert_eq(count(c.log, "scram: ok"), 4, "%s", c.diag);
+	const char *labels[] = {"auth_scram-sha-256-plus=", "auth_scram-sha-1-plus=", "auth_scram-sha-256=",
+	                        "auth_scram-sha-1=", "auth_plain=", "auth_login="};
+	const char *prev = c.r.first_line;
+	for (size_t i = 0; i < sizeof labels / sizeof labels[0]; i++) {
+		const char *p = strstr(c.r.first_line, labels[i]);
+		cr_assert_not_null(p, "no perfdata %s%s", labels[i], c.diag);
+		cr_assert_geq(p, prev, "%s out of order%s", labels[i], c.diag);
+		prev = p;
+	}
+	done(&c);
+}
+
+/* A mechanism that fails does not stop the others (each has its own
+ * connection): CRITICAL naming the failed one, the rest still measured. */
+Test(fake_auth, auth_all_goes_on_after_a_failure)
+{
+	struct fcase c = {0};
+	char *scn = NULL;
+	const char *blocks[] = {
+		"scram SCRAM-SHA-256 " PASS " user=" USER "\n" LOGGED_IN LOGOUT_OK,
+		"expect AUTHENTICATE PLAIN\n"
+		"line $TAG NO [AUTHENTICATIONFAILED] PLAIN is broken today\n" LOGOUT_OK,
+		"expect LOGIN\n" LOGGED_IN LOGOUT_OK,
+	};
+	size_t nb = sizeof blocks / sizeof blocks[0];
+
+	cr_assert_eq(fake_certs_make(&c.certs), 0);
+	c.have_certs = true;
+	for (size_t i = 0; i < nb; i++) {
+		char *prev = scn;
+		cr_assert_geq(asprintf(&scn, "%s%stls %s %s\n"
+		                             "line * OK [CAPABILITY IMAP4rev1 SASL-IR AUTH=PLAIN AUTH=SCRAM-SHA-256 "
+		                             "AUTH=X-UNKNOWN] fake ready\n%s",
+		                       prev ? prev : "", prev ? "connection\n" : "", c.certs.cert, c.certs.key, blocks[i]),
+		              0);
+		free(prev);
+	}
+	run_fake(&c, scn, (int)nb, "-S", "--insecure", "--auth", "all", NULL);
+	check(&c, 2, "auth_plain", "AUTHENTICATE PLAIN", "[AUTHENTICATIONFAILED] PLAIN is broken today", NULL);
+	expect_fake_status(&c, 0);
+	cr_assert_not_null(strstr(c.r.first_line, "auth_scram-sha-256="), "%s", c.diag);
+	cr_assert_not_null(strstr(c.r.first_line, "auth_login="), "IMAP LOGIN was not tried after PLAIN failed%s",
+	                   c.diag);
+	expect_out(&c, "\nauth_scram-sha-256: OK ");
+	expect_out(&c, "\nauth_plain: FAILED ");
+	expect_out(&c, "\nauth_login: OK ");
+	expect_out(&c, "mechanisms that failed: plain\n");
+	expect_out(&c, "X-UNKNOWN (not implemented)");
+	done(&c);
+}
+
+/* No TLS: the -PLUS variants are skipped (and say why), the plain SCRAMs
+ * run with "n", the plaintext mechanisms are skipped. */
+Test(fake_auth, auth_all_on_a_plain_connection_skips_plus)
+{
+	struct fcase c = {0};
+
+	run_fake(&c,
+	         scenario(&c, NULL, CAPS_PLUS,
+	                  "scram SCRAM-SHA-256 " PASS " user=" USER " gs2=n\n" LOGGED_IN LOGOUT_OK
+	                  "connection\n"
+	                  "line * OK [CAPABILITY " CAPS_PLUS "] fake ready\n"
+	                  "scram SCRAM-SHA-1 " PASS " user=" USER " gs2=n\n" LOGGED_IN LOGOUT_OK),
+	         2, "--auth", "all", NULL);
+	check(&c, 0, "2/2 mechanisms", NULL);
+	expect_fake_status(&c, 0);
+	cr_assert_eq(count(c.log, "scram: ok"), 2, "%s", c.diag);
+	expect_out(&c, "SCRAM-SHA-256-PLUS (channel binding needs TLS)");
+	expect_out(&c, "SCRAM-SHA-1-PLUS (channel binding needs TLS)");
+	expect_no_out(&c, "server offers channel binding"); /* the skipped list says it */
+	expect_out(&c, "PLAIN (plaintext on an unencrypted connection)");
+	expect_out(&c, "IMAP LOGIN (plaintext on an unencrypted connection)");
+	cr_assert(!fake_saw(c.fs, PASS), "the password was sent%s", c.diag);
+	done(&c);
+}

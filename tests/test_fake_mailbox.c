@@ -1,0 +1,713 @@
+/* test_fake_mailbox.c - the mailbox steps against the scripted fake server
+ * (tests/fake/fakeimap.py via fakeserver.h), running the real binary
+ * ($PROBE, runprobe.h): the server behaviours a real Dovecot does not show
+ * on demand - no QUOTA, no UIDPLUS, no IDLE, UIDs that vanish between
+ * SEARCH and FETCH, a NO on EXAMINE, IMAP4rev2 answers, a personal
+ * namespace prefix, out-of-order pipelined answers, hostile UID sets - and
+ * exactly what the probe sends (fake_received).
+ *
+ * Every scenario ends by expecting LOGOUT, so an unexpected command from
+ * the probe makes the fake exit 3 ("expect did not match"); each test
+ * checks that status too.  One private fake per test: safe in parallel. */
+#define _GNU_SOURCE
+#include <criterion/criterion.h>
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fakeserver.h"
+#include "runprobe.h"
+
+#define USER "probeuser"
+#define PASS "Fake-Pa55word-9z"
+#define HARD_S 20.0
+
+/* ---------------------------------------------------------------- building blocks */
+
+#define GREET "line * OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] fake ready\n"
+#define LOGIN_CAPS(caps) \
+	"expect LOGIN\n" \
+	"line $TAG OK [CAPABILITY " caps "] Logged in\n"
+/* STATUS (UNSEEN) and EXAMINE/SELECT arrive in one flight */
+#define EXAMINE_INBOX(exists) \
+	"expect STATUS INBOX \\(UNSEEN\\)\n" \
+	"line * STATUS INBOX (UNSEEN 1)\n" \
+	"line $TAG OK STATUS done\n" \
+	"expect EXAMINE INBOX$\n" \
+	"line * " exists " EXISTS\n" \
+	"line * 0 RECENT\n" \
+	"line * OK [UIDVALIDITY 1700000000] UIDs valid\n" \
+	"line $TAG OK [READ-ONLY] EXAMINE done\n"
+#define SELECT_INBOX(exists) \
+	"expect STATUS INBOX \\(UNSEEN\\)\n" \
+	"line * STATUS INBOX (UNSEEN 1)\n" \
+	"line $TAG OK STATUS done\n" \
+	"expect SELECT INBOX$\n" \
+	"line * " exists " EXISTS\n" \
+	"line * OK [UIDVALIDITY 1700000000] UIDs valid\n" \
+	"line $TAG OK [READ-WRITE] SELECT done\n"
+#define LOGOUT \
+	"expect LOGOUT\n" \
+	"line * BYE Logging out\n" \
+	"line $TAG OK Logout done\n" \
+	"close\n"
+
+/* ---------------------------------------------------------------- helpers */
+
+struct run {
+	struct probe_run r;
+	struct fake_server *fs;
+	int fake_status;
+	const char *received;   /* what the probe sent (owned by fs) */
+};
+
+static void run_v(struct run *c, const char *scenario, va_list ap)
+{
+	const char *argv[48];
+	size_t n = 0, len = 0;
+	const char *a;
+
+	memset(c, 0, sizeof(*c));
+	c->fs = fake_start(scenario);
+	cr_assert_not_null(c->fs, "the fake IMAP server did not start");
+	argv[n++] = "-H";
+	argv[n++] = "127.0.0.1";
+	argv[n++] = "-p";
+	argv[n++] = fake_port_str(c->fs);
+	argv[n++] = "-U";
+	argv[n++] = USER;
+	argv[n++] = "-P";
+	argv[n++] = PASS;
+	argv[n++] = "--auth";
+	argv[n++] = "login";
+	while ((a = va_arg(ap, const char *)) != NULL && n < sizeof(argv) / sizeof(argv[0]) - 1)
+		argv[n++] = a;
+	argv[n] = NULL;
+	cr_assert_eq(probe_run(&c->r, HARD_S, NULL, argv), 0, "could not start the probe ($PROBE)");
+	c->fake_status = fake_stop(c->fs);
+	c->received = (const char *)fake_received(c->fs, &len);
+}
+
+static void run(struct run *c, const char *scenario, ...)
+{
+	va_list ap;
+	va_start(ap, scenario);
+	run_v(c, scenario, ap);
+	va_end(ap);
+}
+
+static void done(struct run *c)
+{
+	fake_free(c->fs);
+	probe_run_free(&c->r);
+}
+
+static const char *tail(const char *s)
+{
+	size_t n = strlen(s);
+	return n > 2500 ? s + n - 2500 : s;
+}
+
+/* What happened, for failure messages (the test process is forked: the
+ * string may leak). */
+static char *diag(struct run *c)
+{
+	char *d = NULL;
+	if (asprintf(&d, "\n--- probe exit %d:\n%s\n--- fake exit %d, log tail:\n%s", c->r.exit_code,
+		     c->r.out ? c->r.out : "", c->fake_status, tail(fake_log(c->fs))) < 0)
+		d = NULL;
+	return d ? d : (char *)"(no diagnostics)";
+}
+
+static void expect_exit(struct run *c, int code, const char *first_line_has)
+{
+	cr_assert_eq(c->r.exit_code, code, "exit code %d, wanted %d%s", c->r.exit_code, code, diag(c));
+	if (first_line_has)
+		cr_assert_not_null(strstr(c->r.first_line, first_line_has), "first line lacks \"%s\"%s",
+				   first_line_has, diag(c));
+}
+
+static void expect_fake_ok(struct run *c)
+{
+	cr_assert_eq(c->fake_status, 0, "the fake server's scenario did not play to its end (exit %d)%s",
+		     c->fake_status, diag(c));
+}
+
+static void out_has(struct run *c, const char *s)
+{
+	cr_assert_not_null(strstr(c->r.out, s), "output lacks \"%s\"%s", s, diag(c));
+}
+
+static void out_lacks(struct run *c, const char *s)
+{
+	cr_assert_null(strstr(c->r.out, s), "output has \"%s\"%s", s, diag(c));
+}
+
+static void sent(struct run *c, const char *s)
+{
+	cr_assert_not_null(strstr(c->received, s), "the probe did not send \"%s\"; it sent:\n%s", s, c->received);
+}
+
+static void not_sent(struct run *c, const char *s)
+{
+	cr_assert_null(strstr(c->received, s), "the probe sent \"%s\":\n%s", s, c->received);
+}
+
+/* ================================================================ QUOTA */
+
+Test(fake_mailbox, no_quota_capability_is_a_clear_message_not_a_failure)
+{
+	struct run c;
+	run(&c, GREET LOGIN_CAPS("IMAP4rev1 LITERAL+") EXAMINE_INBOX("3") LOGOUT, "--quota", "--fetch", "none", NULL);
+	expect_exit(&c, 0, "IMAP OK");
+	expect_fake_ok(&c);
+	out_has(&c, "server does not support QUOTA");
+	out_lacks(&c, "quota_storage=");
+	not_sent(&c, "GETQUOTAROOT");
+	done(&c);
+}
+
+Test(fake_mailbox, no_quota_capability_with_thresholds_is_critical)
+{
+	struct run c;
+	run(&c, GREET LOGIN_CAPS("IMAP4rev1 LITERAL+") EXAMINE_INBOX("3") LOGOUT, "--quota-warning", "80", "--fetch",
+	    "none", NULL);
+	expect_exit(&c, 2, "IMAP CRITICAL - server does not support QUOTA");
+	expect_fake_ok(&c);
+	not_sent(&c, "GETQUOTAROOT");
+	done(&c);
+}
+
+Test(fake_mailbox, getquotaroot_refused_is_reported)
+{
+	struct run c;
+	run(&c, GREET LOGIN_CAPS("IMAP4rev1 LITERAL+ QUOTA")
+		"expect STATUS\nline $TAG OK STATUS done\n"
+		"expect EXAMINE\nline * 3 EXISTS\nline $TAG OK [READ-ONLY] done\n"
+		"expect GETQUOTAROOT INBOX$\nline $TAG NO Quota is switched off\n" LOGOUT,
+	    "--quota", "--fetch", "none", NULL);
+	expect_exit(&c, 0, "IMAP OK");
+	expect_fake_ok(&c);
+	out_has(&c, "quota not available: NO Quota is switched off");
+	done(&c);
+}
+
+Test(fake_mailbox, quota_percentages_and_thresholds)
+{
+	struct run c;
+	run(&c, GREET LOGIN_CAPS("IMAP4rev1 LITERAL+ QUOTA")
+		"expect STATUS\nline $TAG OK STATUS done\n"
+		"expect EXAMINE\nline * 3 EXISTS\nline $TAG OK [READ-ONLY] done\n"
+		"expect GETQUOTAROOT INBOX$\n"
+		"line * QUOTAROOT INBOX \"\" \"domain\"\n"
+		"line * QUOTA \"\" (STORAGE 900 1000 MESSAGE 5 100)\n"
+		"line * QUOTA \"domain\" (STORAGE 10 1000000)\n"
+		"line $TAG OK done\n" LOGOUT,
+	    "--quota-warning", "50", "--quota-critical", "85", "--fetch", "none", NULL);
+	expect_exit(&c, 2, "quota storage at 90.0% (critical threshold 85)");
+	expect_fake_ok(&c);
+	out_has(&c, "quota_storage=90.00%;50;85;0;100");
+	out_has(&c, "quota_messages=5.00%;50;85;0;100");
+	done(&c);
+}
+
+/* ================================================================ UIDPLUS */
+
+Test(fake_mailbox, delete_matched_without_uidplus_is_refused_before_anything_is_touched)
+{
+	struct run c;
+	run(&c, GREET LOGIN_CAPS("IMAP4rev1 LITERAL+ IDLE") LOGOUT, "--search", "ALL", "--delete-matched", NULL);
+	expect_exit(&c, 3, "--delete-matched refused: the server does not offer UIDPLUS");
+	expect_fake_ok(&c);
+	not_sent(&c, "SELECT");
+	not_sent(&c, "STORE");
+	not_sent(&c, "EXPUNGE");
+	done(&c);
+}
+
+Test(fake_mailbox, append_without_uidplus_is_refused)
+{
+	struct run c;
+	run(&c, GREET LOGIN_CAPS("IMAP4rev1 LITERAL+ IDLE") LOGOUT, "--append", NULL);
+	expect_exit(&c, 3, "--append refused");
+	expect_fake_ok(&c);
+	not_sent(&c, "APPEND");
+	done(&c);
+}
+
+Test(fake_mailbox, delete_matched_with_uidplus_deletes_exactly_the_matched_uids)
+{
+	struct run c;
+	run(&c, GREET LOGIN_CAPS("IMAP4rev1 LITERAL+ UIDPLUS ESEARCH") SELECT_INBOX("9")
+		"expect UID SEARCH RETURN \\(COUNT MIN MAX ALL\\) SUBJECT old$\n"
+		"line * ESEARCH (TAG \"$TAG\") UID COUNT 3 MIN 2 MAX 9 ALL 2:3,9\n"
+		"line $TAG OK done\n"
+		"expect UID STORE 2:3,9 \\+FLAGS.SILENT \\(\\\\Deleted\\)$\n"
+		"line $TAG OK done\n"
+		"expect UID EXPUNGE 2:3,9$\n"
+		"line * 7 EXPUNGE\n"
+		"line * 2 EXPUNGE\n"
+		"line * 2 EXPUNGE\n"
+		"line $TAG OK done\n" LOGOUT,
+	    "--search", "SUBJECT old", "--delete-matched", "--fetch", "none", NULL);
+	expect_exit(&c, 0, "3 matched, 3 deleted");
+	expect_fake_ok(&c);
+	out_has(&c, "deleted=3");
+	out_has(&c, "expunge: OK");
+	done(&c);
+}
+
+Test(fake_mailbox, hostile_esearch_uid_set_is_never_sent_back)
+{
+	struct run c;
+	run(&c, GREET LOGIN_CAPS("IMAP4rev1 LITERAL+ UIDPLUS ESEARCH") SELECT_INBOX("9")
+		"expect UID SEARCH RETURN \\(COUNT MIN MAX ALL\\) ALL$\n"
+		"line * ESEARCH (TAG \"$TAG\") UID COUNT 9 MIN 1 MAX 9 ALL 1:*\n"
+		"line $TAG OK done\n" LOGOUT,
+	    "--search", "ALL", "--delete-matched", "--fetch", "none", NULL);
+	expect_exit(&c, 3, "malformed");
+	expect_fake_ok(&c);
+	not_sent(&c, "STORE");
+	done(&c);
+}
+
+/* ================================================================ IDLE */
+
+Test(fake_mailbox, idle_without_the_capability_is_critical_and_appends_nothing)
+{
+	struct run c;
+	run(&c, GREET LOGIN_CAPS("IMAP4rev1 LITERAL+ UIDPLUS") EXAMINE_INBOX("3") LOGOUT, "--idle", "--fetch", "none",
+	    NULL);
+	expect_exit(&c, 2, "server does not offer IDLE");
+	expect_fake_ok(&c);
+	not_sent(&c, "APPEND");
+	not_sent(&c, " IDLE\r\n");
+	done(&c);
+}
+
+/* ================================================================ SEARCH and FETCH */
+
+Test(fake_mailbox, uid_vanished_between_search_and_fetch)
+{
+	struct run c;
+	run(&c, GREET LOGIN_CAPS("IMAP4rev1 LITERAL+") EXAMINE_INBOX("3")
+		"expect UID SEARCH ALL$\n"
+		"line * SEARCH 7 9\n"
+		"line $TAG OK done\n"
+		"expect UID FETCH 9 \\(UID RFC822.SIZE INTERNALDATE BODY.PEEK\\[HEADER.FIELDS\n"
+		/* someone else's flag change is no substitute for UID 9 */
+		"line * 2 FETCH (FLAGS (\\Seen) UID 7)\n"
+		"line $TAG OK done\n" LOGOUT,
+	    "--search", "ALL", NULL);
+	expect_exit(&c, 0, "IMAP OK");
+	expect_fake_ok(&c);
+	out_has(&c, "matched message UID 9 vanished before it could be fetched");
+	out_has(&c, "matched=2");
+	out_lacks(&c, "size=");
+	done(&c);
+}
+
+Test(fake_mailbox, vanished_uid_makes_the_age_unknown)
+{
+	struct run c;
+	run(&c, GREET LOGIN_CAPS("IMAP4rev1 LITERAL+") EXAMINE_INBOX("3")
+		"expect UID SEARCH ALL$\nline * SEARCH 7 9\nline $TAG OK done\n"
+		"expect UID FETCH 9 \nline $TAG OK done\n" LOGOUT,
+	    "--search", "ALL", "--age-critical", "3600", NULL);
+	expect_exit(&c, 3, "age unknown: the message vanished");
+	expect_fake_ok(&c);
+	done(&c);
+}
+
+Test(fake_mailbox, no_on_examine_is_critical_and_stops)
+{
+	struct run c;
+	run(&c, GREET LOGIN_CAPS("IMAP4rev1 LITERAL+")
+		"expect STATUS\nline $TAG NO [NONEXISTENT] Mailbox doesn't exist\n"
+		"expect EXAMINE Nope$\nline $TAG NO [NONEXISTENT] Mailbox doesn't exist\n" LOGOUT,
+	    "-m", "Nope", "--search", "ALL", NULL);
+	expect_exit(&c, 2, "IMAP CRITICAL - examine failed (EXAMINE): NO [NONEXISTENT] Mailbox doesn't exist");
+	expect_fake_ok(&c);
+	not_sent(&c, "SEARCH");
+	not_sent(&c, "FETCH");
+	sent(&c, "LOGOUT");
+	done(&c);
+}
+
+Test(fake_mailbox, imap4rev2_esearch_and_no_recent)
+{
+	struct run c;
+	run(&c, GREET LOGIN_CAPS("IMAP4rev2 LITERAL+")
+		"expect STATUS\nline * STATUS INBOX (UNSEEN 2)\nline $TAG OK done\n"
+		"expect EXAMINE INBOX$\n"
+		"line * 4 EXISTS\n"
+		"line * OK [UIDVALIDITY 1] x\n"
+		"line $TAG OK [READ-ONLY] done\n"
+		"expect UID SEARCH RETURN \\(COUNT MIN MAX\\) UNSEEN$\n"
+		"line * ESEARCH (TAG \"$TAG\") UID COUNT 2 MIN 3 MAX 8\n"
+		"line $TAG OK done\n"
+		"expect UID FETCH 8 \n"
+		"send * 4 FETCH (UID 8 RFC822.SIZE 99 INTERNALDATE \"01-Jan-2024 00:00:00 +0000\" "
+		"BODY[HEADER.FIELDS (SUBJECT)] \n"
+		"sendliteral Subject: =?ISO-8859-1?Q?caf=E9?=\\r\\n\\r\\n\n"
+		"line )\n"
+		"line $TAG OK done\n" LOGOUT,
+	    "--search", "UNSEEN", NULL);
+	expect_exit(&c, 0, "2 matched");
+	expect_fake_ok(&c);
+	out_has(&c, "matched=2");
+	out_has(&c, "UID 8, 99 bytes");
+	out_has(&c, "\"café\"");
+	out_lacks(&c, "recent=");
+	done(&c);
+}
+
+Test(fake_mailbox, esearch_all_only_gives_the_count)
+{
+	/* a server without ESEARCH in its capabilities that answers a plain
+	 * UID SEARCH the IMAP4rev2 way anyway */
+	struct run c;
+	run(&c, GREET LOGIN_CAPS("IMAP4rev1 LITERAL+") EXAMINE_INBOX("5")
+		"expect UID SEARCH ALL$\n"
+		"line * ESEARCH (TAG \"$TAG\") UID ALL 2,5:6\n"
+		"line $TAG OK done\n" LOGOUT,
+	    "--search", "ALL", "--fetch", "none", "--matched-warning", "2", NULL);
+	expect_exit(&c, 1, "matched 3 outside the warning range 2");
+	expect_fake_ok(&c);
+	out_has(&c, "matched=3;2");
+	done(&c);
+}
+
+Test(fake_mailbox, eight_bit_criteria_go_as_literals_with_charset)
+{
+	struct run c;
+	run(&c, GREET LOGIN_CAPS("IMAP4rev1") EXAMINE_INBOX("3")
+		"expect UID SEARCH CHARSET UTF-8 SUBJECT \\{7\\}\\r\\nGrüße$\n"
+		"line * SEARCH\n"
+		"line $TAG OK done\n" LOGOUT,
+	    "--search", "SUBJECT \"Grüße\"", NULL);
+	expect_exit(&c, 0, "0 matched");
+	expect_fake_ok(&c);
+	out_lacks(&c, "fetch=");
+	not_sent(&c, "FETCH");
+	done(&c);
+}
+
+Test(fake_mailbox, pipelined_answers_out_of_order_are_attributed_by_uid_and_sequence)
+{
+	/* newest (UID FETCH *) and oldest unseen ([UNSEEN 2] -> FETCH 2) go in
+	 * one flight; the server answers the second first, as Dovecot may */
+	struct run c;
+	run(&c, GREET LOGIN_CAPS("IMAP4rev1 LITERAL+")
+		"expect STATUS\nline * STATUS INBOX (UNSEEN 2)\nline $TAG OK done\n"
+		"expect EXAMINE INBOX$\n"
+		"line * 3 EXISTS\n"
+		"line * OK [UNSEEN 2] first unseen\n"
+		"line $TAG OK [READ-ONLY] done\n"
+		"expect UID FETCH \\* \\(UID RFC822.SIZE INTERNALDATE BODY\n"
+		"set NEWEST $TAG\n"
+		"expect FETCH 2 \\(UID INTERNALDATE\\)$\n"
+		"line * 2 FETCH (UID 5 INTERNALDATE \"01-Jan-2020 00:00:00 +0000\")\n"
+		"line $TAG OK done\n"
+		"line * 3 FETCH (UID 9 RFC822.SIZE 77 INTERNALDATE \"01-Jan-2030 00:00:00 +0000\")\n"
+		"line $NEWEST OK done\n" LOGOUT,
+	    "--age-oldest-unseen", "--age-warning", "86400", NULL);
+	expect_exit(&c, 1, "oldest unseen message (UID 5, 2020-01-01 00:00:00 UTC) is");
+	expect_fake_ok(&c);
+	out_has(&c, "fetch: OK");
+	out_has(&c, "UID 9, 77 bytes");
+	out_has(&c, "age_fetch: OK");
+	out_has(&c, "oldest unseen message UID 5 is");
+	done(&c);
+}
+
+/* ================================================================ --pipeline */
+
+Test(fake_mailbox, pipeline_sends_the_fetch_with_the_examine)
+{
+	/* the fake reads all three commands before it answers any: a probe
+	 * waiting for the EXAMINE reply first would run into the timeout */
+	struct run c;
+	run(&c, GREET LOGIN_CAPS("IMAP4rev1 LITERAL+")
+		"expect STATUS INBOX \\(UNSEEN\\)$\nset T1 $TAG\n"
+		"expect EXAMINE INBOX$\nset T2 $TAG\n"
+		"expect UID FETCH \\* \\(UID RFC822.SIZE INTERNALDATE BODY.PEEK\n"
+		"line * STATUS INBOX (UNSEEN 1)\n"
+		"line $T1 OK done\n"
+		"line * 3 EXISTS\n"
+		"line $T2 OK [READ-ONLY] done\n"
+		"send * 3 FETCH (UID 30 RFC822.SIZE 50 INTERNALDATE \"01-Jan-2024 00:00:00 +0000\" "
+		"BODY[HEADER.FIELDS (SUBJECT)] \n"
+		"sendliteral Subject: pipelined\\r\\n\\r\\n\n"
+		"line )\n"
+		"line $TAG OK done\n" LOGOUT,
+	    "--pipeline", "-t", "5", NULL);
+	expect_exit(&c, 0, "IMAP OK");
+	expect_fake_ok(&c);
+	out_has(&c, "UID 30, 50 bytes");
+	out_has(&c, "\"pipelined\"");
+	cr_assert_lt(c.r.wall_s, 3.0);
+	done(&c);
+}
+
+Test(fake_mailbox, pipeline_with_a_failing_examine_names_the_examine)
+{
+	struct run c;
+	run(&c, GREET LOGIN_CAPS("IMAP4rev1 LITERAL+")
+		"expect STATUS\nset T1 $TAG\n"
+		"expect EXAMINE Nope$\nset T2 $TAG\n"
+		"expect UID FETCH\n"
+		"line $T1 NO no such mailbox\n"
+		"line $T2 NO [NONEXISTENT] no such mailbox\n"
+		"line $TAG BAD no mailbox selected\n" LOGOUT,
+	    "--pipeline", "-m", "Nope", NULL);
+	expect_exit(&c, 2, "examine failed (EXAMINE): NO [NONEXISTENT] no such mailbox");
+	expect_fake_ok(&c);
+	done(&c);
+}
+
+Test(fake_mailbox, pipeline_with_a_server_that_hangs_up_after_a_bad_examine)
+{
+	struct run c;
+	run(&c, GREET LOGIN_CAPS("IMAP4rev1 LITERAL+")
+		"expect STATUS\nset T1 $TAG\n"
+		"expect EXAMINE\nset T2 $TAG\n"
+		"expect UID FETCH\n"
+		"line $T1 OK done\n"
+		"line $T2 BAD what?\n"
+		"close\n",
+	    "--pipeline", NULL);
+	expect_exit(&c, 2, "examine failed (EXAMINE): BAD what?");
+	done(&c);
+}
+
+Test(fake_mailbox, pipeline_sends_the_searches_with_the_examine)
+{
+	struct run c;
+	run(&c, GREET LOGIN_CAPS("IMAP4rev1 LITERAL+ ESEARCH")
+		"expect STATUS\nset T1 $TAG\n"
+		"expect EXAMINE INBOX$\nset T2 $TAG\n"
+		"expect UID SEARCH RETURN \\(COUNT MIN MAX\\) FLAGGED$\nset T3 $TAG\n"
+		"expect UID SEARCH RETURN \\(MIN\\) UNSEEN$\n"
+		"line * STATUS INBOX (UNSEEN 1)\nline $T1 OK done\n"
+		"line * 8 EXISTS\nline $T2 OK [READ-ONLY] done\n"
+		/* answered out of order: ESEARCH tags say which is which */
+		"line * ESEARCH (TAG \"$TAG\") UID MIN 6\nline $TAG OK done\n"
+		"line * ESEARCH (TAG \"$T3\") UID COUNT 2 MIN 3 MAX 7\nline $T3 OK done\n"
+		/* --fetch none: only the oldest unseen message is fetched */
+		"expect UID FETCH 6 \\(UID INTERNALDATE\\)$\n"
+		"line * 6 FETCH (UID 7 INTERNALDATE \"01-Jan-2030 00:00:00 +0000\")\n"
+		"line * 5 FETCH (UID 6 INTERNALDATE \"01-Jan-2020 00:00:00 +0000\")\nline $TAG OK done\n" LOGOUT,
+	    "--pipeline", "--search", "FLAGGED", "--fetch", "none", "--age-oldest-unseen", "--age-critical", "60",
+	    "-t", "5", NULL);
+	expect_exit(&c, 2, "oldest unseen message (UID 6, 2020-01-01 00:00:00 UTC) is");
+	expect_fake_ok(&c);
+	out_has(&c, "matched=2");
+	out_has(&c, "search: OK");
+	out_has(&c, "age_search: OK");
+	done(&c);
+}
+
+/* ================================================================ NAMESPACE and LIST */
+
+Test(fake_mailbox, personal_namespace_prefix_and_expected_folders)
+{
+	struct run c;
+	run(&c, GREET LOGIN_CAPS("IMAP4rev1 LITERAL+ NAMESPACE")
+		"expect NAMESPACE$\n"
+		"line * NAMESPACE ((\"INBOX.\" \".\")) ((\"#users.\" \".\")) NIL\n"
+		"line $TAG OK done\n"
+		"expect LIST \"\" \"\\*\"$\n"
+		"line * LIST (\\HasChildren) \".\" INBOX\n"
+		"line * LIST (\\HasNoChildren \\Drafts) \".\" INBOX.Drafts\n"
+		"line * LIST (\\HasNoChildren \\Sent) \".\" INBOX.Sent\n"
+		"line * LIST (\\NonExistent) \".\" INBOX.Gone\n"
+		"line $TAG OK done\n"
+		"expect STATUS INBOX.Sent \\(UNSEEN\\)$\nline $TAG OK done\n"
+		"expect EXAMINE INBOX.Sent$\nline * 0 EXISTS\nline $TAG OK [READ-ONLY] done\n" LOGOUT,
+	    "--namespace", "-m", "Sent", "--expect-folder", "Drafts", "--expect-folder", "#users.bob",
+	    "--expect-folder", "Gone", NULL);
+	expect_exit(&c, 2, "folder \"#users.bob\" missing, folder \"INBOX.Gone\" missing");
+	expect_fake_ok(&c);
+	out_has(&c, "personal \"INBOX.\" (.), other users \"#users.\" (.), shared none");
+	out_has(&c, "special-use: Drafts=INBOX.Drafts, Sent=INBOX.Sent");
+	out_has(&c, "expected folders: 1 of 3 present");
+	out_has(&c, "folders=3");
+	out_has(&c, "INBOX.Sent: 0 messages");
+	done(&c);
+}
+
+Test(fake_mailbox, list_asks_for_special_use_where_offered)
+{
+	struct run c;
+	run(&c, GREET LOGIN_CAPS("IMAP4rev1 LITERAL+ LIST-EXTENDED SPECIAL-USE")
+		"expect LIST \"\" \"\\*\" RETURN \\(SPECIAL-USE\\)$\n"
+		"line * LIST (\\Trash) \"/\" \"Deleted Items\"\n"
+		"line * LIST () \"/\" Entw&APw-rfe\n"
+		"line $TAG OK done\n" EXAMINE_INBOX("0") LOGOUT,
+	    "--list", "--expect-folder", "Entwürfe", NULL);
+	expect_exit(&c, 0, "IMAP OK");
+	expect_fake_ok(&c);
+	out_has(&c, "Trash=Deleted Items");
+	out_has(&c, "expected folders: 1 of 1 present");
+	out_lacks(&c, "fetch=");
+	not_sent(&c, "FETCH");
+	done(&c);
+}
+
+Test(fake_mailbox, utf8_mailbox_name_goes_as_modified_utf7_and_quotes_survive)
+{
+	struct run c;
+	run(&c, GREET LOGIN_CAPS("IMAP4rev1 LITERAL+")
+		"expect STATUS \"Entw&APw-rfe \\\\\"x\\\\\"\" \\(UNSEEN\\)$\nline $TAG OK done\n"
+		"expect EXAMINE \"Entw&APw-rfe \\\\\"x\\\\\"\"$\nline * 0 EXISTS\nline $TAG OK [READ-ONLY] done\n" LOGOUT,
+	    "-m", "Entwürfe \"x\"", NULL);
+	expect_exit(&c, 0, "Entwürfe \"x\": 0 messages");
+	expect_fake_ok(&c);
+	done(&c);
+}
+
+/* ================================================================ --append */
+
+Test(fake_mailbox, append_without_appenduid_finds_by_message_id_and_cleans_up_a_mismatch)
+{
+	struct run c;
+	run(&c, GREET LOGIN_CAPS("IMAP4rev1 LITERAL+ UIDPLUS") SELECT_INBOX("3")
+		"expect UID SEARCH HEADER X-Check-Imap-Session probe BEFORE \\d+-\\w+-\\d{4}$\n"
+		"line * SEARCH 4\n"
+		"line $TAG OK done\n"
+		"expect APPEND INBOX \\(\\\\Seen\\) \\{\\d+\\+\\}\\r\\n.*X-Check-Imap-Session: probe.*\\r\\n$\n"
+		"line * 5 EXISTS\n"
+		"line $TAG OK APPEND done\n"
+		"expect UID SEARCH HEADER Message-ID \"<cis\\.\\d+\\.\\d+\\.[0-9a-f]{16}@check-imap-session\\.invalid>\"$\n"
+		"line * SEARCH 12\n"
+		"line $TAG OK done\n"
+		"expect UID FETCH 12 \\(UID RFC822.SIZE BODY.PEEK\\[\\]\\)$\n"
+		"send * 5 FETCH (UID 12 RFC822.SIZE 40 BODY[] \n"
+		"sendliteral Message-ID: <someone-else@x>\\r\\n\\r\\nhi\\r\\n\n"
+		"line )\n"
+		"line $TAG OK done\n"
+		"expect UID STORE 12,4 \\+FLAGS.SILENT \\(\\\\Deleted\\)$\nline $TAG OK done\n"
+		"expect UID EXPUNGE 12,4$\nline * 5 EXPUNGE\nline * 4 EXPUNGE\nline $TAG OK done\n" LOGOUT,
+	    "--append", "--fetch", "none", NULL);
+	expect_exit(&c, 2, "append_fetch failed: UID 12 is not the appended message (Message-ID <someone-else@x>)");
+	expect_fake_ok(&c);
+	out_has(&c, "append_cleanup: OK");
+	out_has(&c, "1 probe message left by earlier runs");
+	out_has(&c, "append_find: OK");
+	out_has(&c, "append_delete: OK");
+	out_has(&c, "and 1 left by earlier runs");
+	done(&c);
+}
+
+Test(fake_mailbox, append_refused_by_quota_is_critical_with_the_servers_words)
+{
+	struct run c;
+	run(&c, GREET LOGIN_CAPS("IMAP4rev1 LITERAL+ UIDPLUS WITHIN") SELECT_INBOX("3")
+		"expect UID SEARCH HEADER X-Check-Imap-Session probe OLDER 600$\n"
+		"line * SEARCH\n"
+		"line $TAG OK done\n"
+		"expect APPEND\n"
+		"line $TAG NO [OVERQUOTA] Quota exceeded (mailbox for user is full)\n" LOGOUT,
+	    "--append", "--fetch", "none", NULL);
+	expect_exit(&c, 2, "append failed (APPEND): NO [OVERQUOTA] Quota exceeded");
+	expect_fake_ok(&c);
+	not_sent(&c, "STORE");
+	done(&c);
+}
+
+/* ================================================================ --script */
+
+Test(fake_mailbox, script_literals_expectations_and_line_numbers)
+{
+	char path[] = "/tmp/cis-script-XXXXXX";
+	int fd = mkstemp(path);
+	cr_assert_geq(fd, 0);
+	const char *text = "# test script\n"
+			   "ping: NOOP\n"
+			   "drafts: APPEND m\"Entwürfe\" (\\Draft) \"Subject: hi\\r\\n\\r\\nA9 LOGOUT\\r\\n\"\n"
+			   "gone: expect NO SELECT \"No Such\"\n"
+			   "oops: expect NO SELECT INBOX\n";
+	cr_assert_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+
+	struct run c;
+	run(&c, GREET LOGIN_CAPS("IMAP4rev1") EXAMINE_INBOX("1")
+		"expect NOOP$\nline $TAG OK done\n"
+		/* no LITERAL+: a synchronizing literal, the fake sends "+" */
+		"expect APPEND \"Entw&APw-rfe\" \\(\\\\Draft\\) \\{26\\}\\r\\nSubject: hi\\r\\n\\r\\nA9 LOGOUT\\r\\n$\n"
+		"line $TAG OK [APPENDUID 1 7] done\n"
+		"expect SELECT \"No Such\"$\nline $TAG NO [NONEXISTENT] no such mailbox\n"
+		"expect SELECT INBOX$\nline * 1 EXISTS\nline $TAG OK [READ-WRITE] done\n" LOGOUT,
+	    "--fetch", "none", "--script", path, NULL);
+	unlink(path);
+	expect_exit(&c, 2, "oops failed: SELECT (script line 5): OK [READ-WRITE] done, expected NO");
+	expect_fake_ok(&c);
+	out_has(&c, "ping: OK");
+	out_has(&c, "drafts: OK");
+	out_has(&c, "gone: OK");
+	out_has(&c, "as expected");
+	/* the CRLF inside the string never became a command of its own: the
+	 * fake saw it inside the APPEND literal and then the next command */
+	sent(&c, "{26}\r\nSubject: hi\r\n\r\nA9 LOGOUT\r\n\r\n");
+	done(&c);
+}
+
+Test(fake_mailbox, malformed_script_is_unknown_before_connecting)
+{
+	char path[] = "/tmp/cis-script-XXXXXX";
+	int fd = mkstemp(path);
+	cr_assert_geq(fd, 0);
+	const char *text = "NOOP\n\nSELECT \"unterminated\n";
+	cr_assert_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+
+	struct run c;
+	run(&c, "stall\n", "--script", path, NULL);
+	unlink(path);
+	expect_exit(&c, 3, " line 3: unterminated quoted string");
+	cr_assert_eq(c.received[0], '\0', "nothing may be sent for a malformed script");
+	done(&c);
+}
+
+Test(fake_mailbox, missing_script_file_is_unknown)
+{
+	struct run c;
+	run(&c, "stall\n", "--script", "/nonexistent/cis.script", NULL);
+	expect_exit(&c, 3, "cannot read script /nonexistent/cis.script");
+	done(&c);
+}
+
+Test(fake_mailbox, delete_matched_needs_search)
+{
+	struct run c;
+	run(&c, "stall\n", "--delete-matched", NULL);
+	expect_exit(&c, 3, "--delete-matched needs --search");
+	cr_assert_eq(c.received[0], '\0');
+	done(&c);
+}
+
+Test(fake_mailbox, mailbox_options_without_a_login_are_refused)
+{
+	struct run c;
+	run(&c, "stall\n", "--quota", "--auth", "none", NULL);
+	expect_exit(&c, 3, "--quota needs a mailbox, and --auth none opens none");
+	cr_assert_eq(c.received[0], '\0');
+	done(&c);
+}
+
+Test(fake_mailbox, unexpected_continuation_is_a_protocol_error_not_a_hang)
+{
+	struct run c;
+	run(&c, GREET LOGIN_CAPS("IMAP4rev1 LITERAL+") EXAMINE_INBOX("3")
+		"expect UID SEARCH\n"
+		"line + go on\n"
+		"stall\n",
+	    "--search", "ALL", "-t", "8", NULL);
+	expect_exit(&c, 2, "unexpected continuation request");
+	cr_assert_lt(c.r.wall_s, 4.0, "the probe waited for the deadline");
+	done(&c);
+}
