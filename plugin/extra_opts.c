@@ -118,16 +118,22 @@ static char *read_file(const char *path, size_t *len, size_t *cap, char *err, si
 
 	size_t size = 4096, n = 0;
 	char *buf = malloc(size);
-	while (buf) {
-		if (n + 1 >= size) {
+	if (!buf) {
+		set_err(err, errsz, "%s: out of memory", OPT_NAME);
+		goto fail;
+	}
+	for (;;) {
+		if (n + 1 >= size) { /* grow by copying, so no stale copy is left unwiped */
 			if (size > EXTRA_OPTS_MAX_FILE) {
 				set_err(err, errsz, "%s: %s is larger than %d bytes", OPT_NAME, path,
 					EXTRA_OPTS_MAX_FILE);
 				goto fail;
 			}
 			char *nb = malloc(size * 2);
-			if (!nb)
-				break;
+			if (!nb) {
+				set_err(err, errsz, "%s: out of memory", OPT_NAME);
+				goto fail;
+			}
 			memcpy(nb, buf, n);
 			secure_zero(buf, size);
 			free(buf);
@@ -144,10 +150,6 @@ static char *read_file(const char *path, size_t *len, size_t *cap, char *err, si
 		if (r == 0)
 			break;
 		n += (size_t)r;
-	}
-	if (!buf) {
-		set_err(err, errsz, "%s: out of memory", OPT_NAME);
-		goto fail;
 	}
 	if (n > EXTRA_OPTS_MAX_FILE) {
 		set_err(err, errsz, "%s: %s is larger than %d bytes", OPT_NAME, path, EXTRA_OPTS_MAX_FILE);

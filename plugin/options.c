@@ -245,6 +245,13 @@ void options_help(struct sbuf *out)
 "  -v, --verbose            more detail; -vvv prints the protocol trace with\n"
 "                           credentials replaced by <redacted>\n"
 "      --output FORMAT      nagios (default), json or prometheus\n"
+"      --extra-opts [SECTION][@FILE]\n"
+"                           read options from an ini file (Monitoring\n"
+"                           Plugins style) before the command line; SECTION\n"
+"                           defaults to check_imap_session, FILE to\n"
+"                           $MP_CONFIG_FILE or the standard locations (e.g.\n"
+"                           /etc/monitoring-plugins/monitoring-plugins.ini);\n"
+"                           the right place for passwords\n"
 "  -h, --help               this help (exits 3)\n"
 "  -V, --version            version and TLS library (exits 3)\n"
 "\n"
@@ -412,8 +419,9 @@ static int check_auth(struct options *o, const char *arg)
 			return OPTIONS_OK;
 		}
 	}
-	return fail(o, "--auth %s: unknown mechanism; choices: auto, none, login, plain, "
-		    "auth-login, cram-md5, scram-sha-1, scram-sha-256, xoauth2, oauthbearer, external", arg);
+	return fail(o, "--auth %s: unknown mechanism; choices: auto, all, none, login, plain, "
+		    "auth-login, cram-md5, scram-sha-1, scram-sha-256, scram-sha-1-plus, scram-sha-256-plus, "
+		    "xoauth2, oauthbearer, external", arg);
 }
 
 static int handle(struct options *o, int c, const char *arg)
@@ -681,6 +689,11 @@ int options_parse(struct options *o, int argc, char **argv, struct sbuf *out)
 
 	memset(o, 0, sizeof(*o));
 	probe_config_defaults(&o->cfg);
+	/* ini-file options go in front of the command line, which wins */
+	if (extra_opts_expand(&o->eo, argc, argv, "check_imap_session", o->err, sizeof(o->err)) < 0)
+		return OPTIONS_ERROR;
+	argc = o->eo.argc;
+	argv = o->eo.argv;
 	opterr = 0;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, short_opts, long_opts, NULL)) != -1) {
@@ -713,4 +726,5 @@ void options_free(struct options *o)
 	set_secret(&o->token_buf, NULL);
 	o->cfg.password = NULL;
 	o->cfg.token = NULL;
+	extra_opts_free(&o->eo);
 }

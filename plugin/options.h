@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 
+#include "extra_opts.h"
 #include "probe.h"
 
 enum options_result {
@@ -19,8 +20,8 @@ struct options {
 	struct probe_config cfg;
 	char *password_buf;   /* from --password-file/-env/-P copy, wiped */
 	char *token_buf;
-	char **argv_copy;     /* extra-opts merged argv */
-	int argc_copy;
+	struct extra_opts eo; /* argv with --extra-opts expanded; config
+	                         strings may point into it */
 	char err[512];
 };
 

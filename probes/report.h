@@ -19,7 +19,7 @@
 
 #include "thresholds.h"
 
-#define REPORT_MAX_STEPS  64
+#define REPORT_MAX_STEPS 160
 #define REPORT_MAX_PERF   64
 #define REPORT_MAX_INFO   32
 #define REPORT_MAX_LINES  64

@@ -350,7 +350,6 @@ static int parse_line(struct script *scr, const char *s, size_t n, unsigned line
 		set_err(err, errlen, "a command must start with an IMAP command name (letters, digits, '-')");
 		return -1;
 	}
-	size_t vend = k;
 	if (ascii_ieq(s + i, k - i, "UID")) {
 		size_t j = k;
 		while (j < n && is_blank(s[j]))
@@ -363,7 +362,6 @@ static int parse_line(struct script *scr, const char *s, size_t n, unsigned line
 			return -1;
 		}
 		snprintf(sc->verb, sizeof(sc->verb), "UID %.*s", (int)(e - j < 20 ? e - j : 20), s + j);
-		vend = e;
 	} else {
 		snprintf(sc->verb, sizeof(sc->verb), "%.*s", (int)(k - i < 28 ? k - i : 28), s + i);
 	}
@@ -380,7 +378,6 @@ static int parse_line(struct script *scr, const char *s, size_t n, unsigned line
 			return -1;
 		}
 	}
-	(void)vend;
 
 	if (script_parse_args(scr, s + i, n - i, &sc->first_part, &sc->nparts, NULL, msg, sizeof(msg)) < 0) {
 		set_err(err, errlen, "%s", msg);

@@ -1,20 +1,21 @@
 /* session_mailbox.c - everything after login, and the untagged data it
  * needs:
  *
- *   [namespace] [list]                     one flight (with the next one
- *   status + examine/select [+ quota]      when the mailbox name does not
- *                                          depend on the namespace)
- *   [search] [age_search]                  one flight
- *   [fetch] [age]                          one flight
- *   [store + expunge]                      --delete-matched, one flight
+ *   [namespace] [list] status+examine/select [quota]     one flight (two
+ *                               when the mailbox name needs the namespace)
+ *   [search] [age_search]       one flight    } with --pipeline these go
+ *   [fetch] [age_fetch]         one flight    } into the examine flight
+ *   [store, expunge]            --delete-matched, one flight
  *   [append_cleanup + append, append_find, append_fetch, append_delete]
  *   [idle_login, idle, idle_append, push, idle_done, idle_cleanup]
- *   [script steps]
+ *   [the --script steps]
  *
  * A "flight" is a group of independent commands written in one go and
  * answered in order: one round trip for all of them.  Each still gets its
  * own step, timed from its bytes on the wire (or the previous command's
- * answer, whichever is later) to its tagged response.  Nothing
+ * answer, whichever is later) to its tagged response.  Untagged data is
+ * routed by content (FETCH by UID or sequence number, ESEARCH by its tag),
+ * since servers may answer pipelined commands out of order.  Nothing
  * changes mailbox state unless a write option asked for it: EXAMINE,
  * BODY.PEEK, and SELECT only with --select, --delete-matched or --append. */
 #include "config.h"
@@ -40,7 +41,9 @@
 #define PROBE_MARKER_HEADER "X-Check-Imap-Session"
 #define PROBE_MARKER_VALUE  "probe"
 #define PROBE_DOMAIN        "check-imap-session.invalid"
-#define FLIGHT_MAX 6
+/* The largest flight: NAMESPACE, LIST, STATUS, EXAMINE, GETQUOTAROOT and,
+ * with --pipeline, two searches. */
+#define FLIGHT_MAX 8
 /* Probe messages left behind are removed once they are this old (or twice
  * the timeout, whichever is longer), so a probe never deletes the message
  * of another probe run that is still in progress. */
@@ -409,6 +412,8 @@ static void fl_init(struct flight *f, struct sess *s, struct sess *cs)
  * later command in the same flight, e.g. STATUS with EXAMINE). */
 static struct fcmd *fl_add(struct flight *f, const char *step, const char *verb)
 {
+	if (f->n >= FLIGHT_MAX)
+		abort();        /* a programming error, caught by the tests */
 	struct fcmd *c = &f->c[f->n++];
 	memset(c, 0, sizeof(*c));
 	if (step)
@@ -778,7 +783,7 @@ static void quota_message(struct sess *s, char *buf, size_t len)
 }
 
 /* After the examine flight: the quota step's outcome. */
-static void finish_quota(struct sess *s, struct flight *f, struct fcmd *c)
+static void finish_quota(struct sess *s, struct fcmd *c)
 {
 	char msg[512];
 
@@ -793,7 +798,6 @@ static void finish_quota(struct sess *s, struct flight *f, struct fcmd *c)
 			report_step_end(c->st, STEP_OK, STATE_OK, "%s", s->mb.quota_note);
 		fl_time(c, NULL);
 		report_line(s->rep, "%s", s->mb.quota_note);
-		(void)f;
 		return;
 	}
 	quota_message(s, msg, sizeof(msg));
@@ -932,7 +936,7 @@ static int read_mailbox(struct sess *s)
 		report_info(s->rep, "uidvalidity", "%llu", (unsigned long long)mb->uidvalidity);
 	if (mb->have_uidnext)
 		report_info(s->rep, "uidnext", "%llu", (unsigned long long)mb->uidnext);
-	finish_quota(s, &f, ex.quota);
+	finish_quota(s, ex.quota);
 	if (ex.pipelined && finish_searches(s, &f, &ex.sc) < 0) {
 		rc = -1;
 		goto out;

@@ -570,3 +570,26 @@ Test(fake_auth, auth_all_on_a_plain_connection_skips_plus)
 	cr_assert(!fake_saw(c.fs, PASS), "the password was sent%s", c.diag);
 	done(&c);
 }
+
+/* A long list of skipped mechanisms is split over several lines, never cut
+ * off (a long-output line holds 255 bytes). */
+Test(fake_auth, auth_all_long_skipped_list_is_complete)
+{
+	struct fcase c = {0};
+	char caps[2048] = "IMAP4rev1 SASL-IR AUTH=SCRAM-SHA-256 AUTH=PLAIN";
+	char want[64];
+
+	for (int i = 1; i <= 12; i++)
+		snprintf(caps + strlen(caps), sizeof caps - strlen(caps), " AUTH=X-VENDOR-MECHANISM-NUMBER-%02d", i);
+	run_fake(&c, scenario(&c, NULL, caps, "scram SCRAM-SHA-256 " PASS " user=" USER "\n" LOGGED_IN LOGOUT_OK), 1,
+	         "--auth", "all", NULL);
+	check(&c, 0, "1/1 mechanisms", NULL);
+	for (int i = 1; i <= 12; i++) {
+		snprintf(want, sizeof want, "X-VENDOR-MECHANISM-NUMBER-%02d (not implemented)", i);
+		expect_out(&c, want);
+	}
+	expect_out(&c, "PLAIN (plaintext on an unencrypted connection)");
+	expect_no_out(&c, "...");
+	cr_assert_geq(count(c.r.out, "\nmechanisms skipped: "), 2, "%s", c.diag);
+	done(&c);
+}

@@ -511,6 +511,36 @@ Test(fake_mailbox, pipeline_sends_the_searches_with_the_examine)
 	done(&c);
 }
 
+Test(fake_mailbox, pipeline_with_every_read_option_in_one_flight)
+{
+	struct run c;
+	run(&c, GREET LOGIN_CAPS("IMAP4rev1 LITERAL+ ESEARCH NAMESPACE QUOTA")
+		"expect NAMESPACE$\nset T1 $TAG\n"
+		"expect LIST\nset T2 $TAG\n"
+		"expect STATUS\nset T3 $TAG\n"
+		"expect EXAMINE\nset T4 $TAG\n"
+		"expect GETQUOTAROOT\nset T5 $TAG\n"
+		"expect UID SEARCH RETURN \\(COUNT MIN MAX\\) ALL$\nset T6 $TAG\n"
+		"expect UID SEARCH RETURN \\(MIN\\) UNSEEN$\n"
+		"line * NAMESPACE ((\"\" \"/\")) NIL NIL\nline $T1 OK done\n"
+		"line * LIST () \"/\" INBOX\nline $T2 OK done\n"
+		"line * STATUS INBOX (UNSEEN 0)\nline $T3 OK done\n"
+		"line * 2 EXISTS\nline $T4 OK [READ-ONLY] done\n"
+		"line * QUOTAROOT INBOX \"\"\nline * QUOTA \"\" (STORAGE 1 4)\nline $T5 OK done\n"
+		"line * ESEARCH (TAG \"$T6\") UID COUNT 2 MIN 1 MAX 2\nline $T6 OK done\n"
+		"line * ESEARCH (TAG \"$TAG\") UID\nline $TAG OK done\n"
+		"expect UID FETCH 2 \\(UID RFC822.SIZE INTERNALDATE BODY.PEEK\n"
+		"line * 2 FETCH (UID 2 RFC822.SIZE 9 INTERNALDATE \"01-Jan-2024 00:00:00 +0000\")\nline $TAG OK done\n"
+		LOGOUT,
+	    "--pipeline", "--namespace", "--list", "--quota", "--search", "ALL", "--age-oldest-unseen", "-t", "5", NULL);
+	expect_exit(&c, 0, "2 matched");
+	expect_fake_ok(&c);
+	out_has(&c, "quota_storage=25.00%");
+	out_has(&c, "age=0s");
+	out_has(&c, "age_search: OK");
+	done(&c);
+}
+
 /* ================================================================ NAMESPACE and LIST */
 
 Test(fake_mailbox, personal_namespace_prefix_and_expected_folders)
