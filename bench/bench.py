@@ -83,6 +83,7 @@ class Runner:
             "user_ms": int(kv["user_us"]) / 1e3,
             "sys_ms": int(kv["sys_us"]) / 1e3,
             "rss_kb": int(kv["maxrss_kb"]),
+            "minflt": int(kv.get("minflt", 0)),
             "status": int(kv["status"]),
             "first": text.split("\n", 1)[0][:400],
             "stdout": text,
@@ -268,7 +269,7 @@ def section_cost(runner, contenders, fx, n):
            "summary": {}, "steps": {}, "values": {}}
     for k, ss in res.items():
         out["samples"][k] = strip(ss)
-        out["summary"][k] = {m: summarize(ss, m) for m in ("wall_ms", "cpu_ms", "rss_kb")}
+        out["summary"][k] = {m: summarize(ss, m) for m in ("wall_ms", "cpu_ms", "rss_kb", "minflt")}
         last = ss[-1]["stdout"]
         out["steps"][k] = steps_of(last)
         out["values"][k] = {x: v for x, v in perf_values(last).items()
@@ -455,6 +456,13 @@ def section_waits(proxies, contenders, fx, delay, tmp):
             argv = [strace, "-f", "-qq", "-T", "-e", "trace=" + ",".join(WAIT_CALLS), "-o", trace, "--"] + c.argv(port, mode)
             p = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, timeout=60)
             calls, waits = parse_strace(trace, delay / 1000.0)
+            # Nagle / delayed-ACK stalls (40 ms on Linux) would show as long
+            # waits without any added delay: one run straight to Dovecot
+            direct = fx["DOVECOT_IMAPS_PORT"] if mode == "implicit" else fx["DOVECOT_IMAP_PORT"]
+            argv0 = [strace, "-f", "-qq", "-T", "-e", "trace=" + ",".join(WAIT_CALLS), "-o", trace, "--"] + \
+                c.argv(direct, mode)
+            subprocess.run(argv0, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
+            _, stalls = parse_strace(trace, 0.030)
             says = None
             if c.kind == "probe":
                 # the probe's own count, if it reports one (perfdata or a
@@ -466,7 +474,8 @@ def section_waits(proxies, contenders, fx, delay, tmp):
             out["rows"].append({"contender": c.name, "mode": mode, "status": p.returncode, "probe_says": says,
                                 "first": p.stdout.split("\n", 1)[0][:200],
                                 "traced_calls": calls, "long_waits": waits,
-                                "waits": len(waits), "round_trips": len(waits) + 1})
+                                "waits": len(waits), "round_trips": len(waits) + 1,
+                                "stalls": stalls})
     return out
 
 
@@ -629,13 +638,15 @@ def report(data, backend=None):
         ref = data["ref"]
         rs = cost["summary"][ref]
         L.append(f"== Cost per run: median (min-max) of {rs['wall_ms']['n']} interleaved runs, straight to Dovecot")
-        L.append(f"{'contender':28s} {'wall ms':>22s} {'CPU ms (user+sys)':>22s} {'peak RSS MB':>20s}   wall  CPU   RSS (x ref)")
+        L.append(f"{'contender':28s} {'wall ms':>22s} {'CPU ms (user+sys)':>22s} {'peak RSS MB':>20s}   wall  CPU   RSS (x ref)"
+                 "  page faults")
         for k, s in cost["summary"].items():
             if not want(k):
                 continue
             r = lambda m: s[m]["median"] / rs[m]["median"] if rs[m]["median"] else float("nan")
             L.append(f"{k:28s} {fmt_range(s['wall_ms']):>22s} {fmt_range(s['cpu_ms'], prec=2):>22s} "
-                     f"{fmt_range(s['rss_kb'], 1 / 1024, 2):>20s}   {r('wall_ms'):.2f} {r('cpu_ms'):.2f} {r('rss_kb'):.2f}")
+                     f"{fmt_range(s['rss_kb'], 1 / 1024, 2):>20s}   {r('wall_ms'):.2f} {r('cpu_ms'):.2f} {r('rss_kb'):.2f}"
+                     + (f"  {s['minflt']['median']:11.0f}" if "minflt" in s else ""))
         for k, b in cost["bad"].items():
             if want(k):
                 L.append(f"  !! {k}: {b['failed']}/{b['of']} runs failed: exit {b['status']}: {b['first']}")
@@ -711,14 +722,16 @@ def report(data, backend=None):
     wt = data.get("waits")
     if wt and "rows" in wt:
         L.append(f"== Cross-check: client waits (strace -f -T: system calls that blocked >= {wt['delay_ms']} ms at delay "
-                 f"{wt['delay_ms']} ms), + 1 TCP handshake")
+                 f"{wt['delay_ms']} ms), + 1 TCP handshake;")
+        L.append("   and waits >= 30 ms straight to Dovecot (no delay): a Nagle/delayed-ACK stall (40 ms) would show there")
         for r in wt["rows"]:
             if want(r["contender"]):
                 ws = " ".join(f"{n}:{d:g}" for n, d in r["long_waits"])
                 says = r.get("probe_says")
                 says = "-" if says is None else str(says)
+                st = r.get("stalls", [])
                 L.append(f"{r['contender']:28s} {r['mode']:9s} waits {r['waits']:2d} -> round trips {r['round_trips']:2d}"
-                         f"   probe's own round_trips: {says:>2s}   [{ws}]"
+                         f"   probe's own round_trips: {says:>2s}   waits >= 30 ms at delay 0: {len(st)}   [{ws}]"
                          + ("" if r["status"] == 0 else f"  !! exit {r['status']}: {r['first']}"))
         L.append("")
     elif wt:

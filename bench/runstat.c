@@ -2,8 +2,8 @@
  *
  *   runstat [-o FILE] [-i FILE] -- COMMAND [ARG...]
  *
- * Prints one line to stderr (or appends it to the file named by -r):
- *   wall_ns=N user_us=N sys_us=N maxrss_kb=N status=N
+ * Prints one line to stderr (or writes it to the file named by -r):
+ *   wall_ns=N user_us=N sys_us=N maxrss_kb=N minflt=N status=N
  * The command's stdout goes to -o FILE (default /dev/null) and its stdin
  * comes from -i FILE (default /dev/null).
  *
@@ -95,8 +95,8 @@ int main(int argc, char **argv)
 		perror("runstat: report file");
 		return 2;
 	}
-	fprintf(f, "wall_ns=%lld user_us=%lld sys_us=%lld maxrss_kb=%ld status=%d\n", t1 - t0,
-		tv_us(ru.ru_utime), tv_us(ru.ru_stime), ru.ru_maxrss, code);
+	fprintf(f, "wall_ns=%lld user_us=%lld sys_us=%lld maxrss_kb=%ld minflt=%ld status=%d\n", t1 - t0,
+		tv_us(ru.ru_utime), tv_us(ru.ru_stime), ru.ru_maxrss, ru.ru_minflt, code);
 	if (f != stderr)
 		fclose(f);
 	return 0;

@@ -709,14 +709,17 @@ int options_parse(struct options *o, int argc, char **argv, struct sbuf *out)
 			const char *bad = argv[optind - 1];
 			if (optopt && optopt < 256)
 				return fail(o, "option -%c needs an argument or is unknown", optopt);
-			return fail(o, "unknown option or missing argument: %s", bad ? bad : "?");
+			/* never echo a value: "--pasword=secret" is a typo with a secret */
+			return fail(o, "unknown option or missing argument: %.*s", bad ? (int)strcspn(bad, "=") : 1,
+				    bad ? bad : "?");
 		}
 		int r = handle(o, c, optarg);
 		if (r != OPTIONS_OK)
 			return r;
 	}
 	if (optind < argc)
-		return fail(o, "unexpected argument: %s", argv[optind]);
+		return fail(o, "unexpected argument number %d (not shown: it may be a secret); options start with -",
+			    optind);
 	return check_config(o);
 }
 

@@ -43,7 +43,7 @@
 #include "util.h"
 
 /* Large enough for any report in any format. */
-#define OUTPUT_MAX_SIZE ((size_t)1 << 20)
+#define OUTPUT_MAX_SIZE ((size_t)4 << 20)
 
 enum output_format {
 	OUTPUT_NAGIOS = 0,

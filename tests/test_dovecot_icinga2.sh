@@ -60,16 +60,20 @@ pid=
 
 stop_icinga() {
 	[ -n "$pid" ] || return 0
-	if kill -0 "$pid" 2> /dev/null; then
-		kill -TERM "$pid" 2> /dev/null
+	# The umbrella process (its pid file; $pid unless setsid had to fork)
+	# forwards TERM to its worker; both and the helpers share one process
+	# group, the umbrella's, which gets a KILL if anything is left after 10 s.
+	upid=$(cat "$tmp/run/icinga2.pid" 2> /dev/null) || upid=
+	[ -n "$upid" ] || upid=$pid
+	if kill -0 "$upid" 2> /dev/null; then
+		kill -TERM "$upid" 2> /dev/null
 		i=0
-		while kill -0 "$pid" 2> /dev/null && [ $i -lt 100 ]; do
+		while kill -0 "$upid" 2> /dev/null && [ $i -lt 100 ]; do
 			sleep 0.1
 			i=$((i + 1))
 		done
 	fi
-	# the umbrella process, its worker and helpers share one process group
-	kill -KILL -- "-$pid" 2> /dev/null
+	kill -KILL -- "-$upid" 2> /dev/null
 	wait "$pid" 2> /dev/null
 	pid=
 }

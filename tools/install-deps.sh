@@ -5,7 +5,8 @@
 set -eu
 
 pkgs="build-essential autoconf automake libtool pkg-config libssl-dev libmbedtls-dev
-libcriterion-dev dovecot-imapd openssl python3 ca-certificates procps iproute2"
+libcriterion-dev dovecot-imapd openssl python3 ca-certificates procps iproute2
+icinga2-bin icinga2-common nagios4-core groff-base"
 [ $# -gt 0 ] && pkgs="$pkgs $*"
 
 missing=

@@ -17,17 +17,21 @@
 # own output goes to the log files, never to the probe's stderr, which the
 # hostile tests require to be empty.
 #
-# Time: a probe under valgrind needs ~1 s more to start and runs ~20x
+# Time: a probe under valgrind needs ~0.5 s more to start and runs 10-50x
 # slower, so the tests' wall-time bounds are widened with
-# CIS_TEST_TIME_FACTOR (default here 8); tests that assert a timeout
-# happens in a given step within a tight bound are skipped (VG_EXCLUDE).
+# CIS_TEST_TIME_FACTOR (default here 8; see tests/testutil.h).  Tests
+# whose bounds do not honour the factor yet are left out (VG_EXCLUDE).
 #
 # Environment:
 #   VG_BUILDDIR   build directory (default: build-valgrind-BACKEND/)
-#   VG_TESTS      test programs to run (default: tests/test_hostile
-#                 tests/test_dovecot)
+#   VG_TESTS      test programs to run (default: every one that starts the
+#                 probe: the fake-server tests test_hostile, test_fake_auth,
+#                 test_fake_mailbox and the Dovecot tests test_dovecot,
+#                 test_dovecot_authall, test_dovecot_mailbox)
 #   VG_FILTER     Criterion --filter pattern for every test program
-#                 (default: all tests)
+#                 (default: all tests but VG_EXCLUDE)
+#   VG_EXCLUDE    tests left out, SUITE/NAME|SUITE/NAME... (default: the
+#                 ones with fixed wall-time bounds: see DEFAULT_EXCLUDE)
 #   VG_JOBS       Criterion --jobs (default: the number of cores)
 #   VG_CC         compiler (default gcc)
 set -eu
@@ -37,7 +41,11 @@ backend=${1:-openssl}
 bdir=${VG_BUILDDIR:-$top/build-valgrind-$backend}
 cc=${VG_CC:-gcc}
 jobs=${VG_JOBS:-$(nproc 2>/dev/null || echo 2)}
-tests=${VG_TESTS:-tests/test_hostile tests/test_dovecot}
+tests=${VG_TESTS:-tests/test_hostile tests/test_fake_auth tests/test_fake_mailbox tests/test_dovecot tests/test_dovecot_authall tests/test_dovecot_mailbox}
+# Fixed wall-time bounds (no CIS_TEST_TIME_FACTOR yet): "-t 1 must end
+# within 1.5 s" cannot hold with valgrind's start-up in the wall time.
+DEFAULT_EXCLUDE='dovecot/silent_server_times_out_during_greeting|dovecot/closed_port_is_critical_naming_connect'
+exclude=${VG_EXCLUDE-$DEFAULT_EXCLUDE}
 
 case $backend in
 openssl | mbedtls) ;;
@@ -84,7 +92,11 @@ for t in $tests; do
 	echo "=== valgrind ($backend): $t"
 	t1=$(date +%s)
 	set -- --jobs="$jobs"
-	[ -n "${VG_FILTER:-}" ] && set -- "$@" --filter="$VG_FILTER"
+	if [ -n "${VG_FILTER:-}" ]; then
+		set -- "$@" --filter="$VG_FILTER"
+	elif [ -n "$exclude" ]; then
+		set -- "$@" --filter="!($exclude)"
+	fi
 	if sh "$top/tests/run-test.sh" "./$t" "$@" >"vg/$(basename "$t").out" 2>&1; then
 		echo "$t: PASS ($(($(date +%s) - t1)) s) $(grep -h Synthesis "vg/$(basename "$t").out" || true)"
 	else
@@ -116,6 +128,7 @@ for log in vg/*.log; do
 		[ $bad -le 5 ] && { echo "----- $log"; head -60 "$log"; }
 	fi
 done
+[ -n "$exclude" ] && [ -z "${VG_FILTER:-}" ] && echo "valgrind: left out: $exclude"
 echo "=== valgrind ($backend): $nlogs processes checked, $bad with errors or definite leaks"
 [ $bad -eq 0 ] || rc=1
 echo "=== valgrind ($backend): $( [ $rc -eq 0 ] && echo clean || echo FAILED ) in $(($(date +%s) - t0)) s (logs in $bdir/vg)"
