@@ -5,7 +5,7 @@
 #                [-s SECTIONS] [--no-results] [--keep]
 #
 #   -n N          rounds of the interleaved cost and trust-store runs (default 30)
-#   -r RUNS       runs per cell of the round-trip measurement (default 7)
+#   -r RUNS       runs per cell of the round-trip measurement (default 9)
 #   -d DELAY_MS   one-way delay of the proxy for round trips (default 25)
 #   -b BACKENDS   TLS backends to build and measure (default "openssl mbedtls")
 #   -s SECTIONS   comma list of cost,rss,trust,rtt,waits,profile (default: all)
@@ -40,7 +40,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/.." && pwd)
 work="$here/work"
 
-n=30 runs=7 delay=25 backends="openssl mbedtls" sections="cost,rss,trust,rtt,waits,profile"
+n=30 runs=9 delay=25 backends="openssl mbedtls" sections="cost,rss,trust,rtt,waits,profile"
 results=1 keep=0
 usage() { sed -n '2,16s/^# \{0,1\}//p' "$0" >&2; exit 2; }
 while [ $# -gt 0 ]; do

@@ -675,7 +675,8 @@ static void prom_tls(const struct report *r, struct sbuf *out, struct prom_names
 	}
 }
 
-/* probe_imap_<label> with [a-zA-Z0-9_] only; bytes get "_bytes". */
+/* probe_imap_<label> with [a-zA-Z0-9_] only; bytes get "_bytes",
+ * seconds "_seconds". */
 static void prom_perf_name(char *name, size_t size, const struct perf *p)
 {
 	struct sbuf sb;
@@ -691,6 +692,28 @@ static void prom_perf_name(char *name, size_t size, const struct perf *p)
 	}
 	if (strcmp(p->uom, "B") == 0 && (sb.len < 6 || strcmp(name + sb.len - 6, "_bytes") != 0))
 		sb_puts(&sb, "_bytes");
+	if (strcmp(p->uom, "s") == 0 && (sb.len < 8 || strcmp(name + sb.len - 8, "_seconds") != 0))
+		sb_puts(&sb, "_seconds");
+}
+
+/* Perf items the exposition carries elsewhere: the session time
+ * (probe_duration_seconds), each step's duration (the step families), and
+ * cert_days when probe_ssl_earliest_cert_expiry was written (a "days"
+ * gauge breaks the base-unit rule that promtool checks). */
+static int prom_perf_elsewhere(const struct report *r, const struct perf *p, const struct prom_names *pn)
+{
+	unsigned nsteps = r->nsteps < REPORT_MAX_STEPS ? r->nsteps : REPORT_MAX_STEPS;
+
+	if (strncmp(p->label, "cert_days", sizeof p->label) == 0)
+		return prom_name_taken(pn, "probe_ssl_earliest_cert_expiry");
+	if (strncmp(p->uom, "s", sizeof p->uom) != 0)
+		return 0;
+	if (strncmp(p->label, "time", sizeof p->label) == 0)
+		return 1;
+	for (unsigned i = 0; i < nsteps; i++)
+		if (step_ran(&r->steps[i]) && strncmp(r->steps[i].name, p->label, sizeof p->label) == 0)
+			return 1;
+	return 0;
 }
 
 static void prom_perf(const struct report *r, struct sbuf *out, struct prom_names *pn)
@@ -700,7 +723,7 @@ static void prom_perf(const struct report *r, struct sbuf *out, struct prom_name
 
 	for (unsigned i = 0; i < nperf; i++) {
 		const struct perf *p = &r->perf[i];
-		if (strncmp(p->uom, "s", sizeof p->uom) == 0)
+		if (prom_perf_elsewhere(r, p, pn))
 			continue;
 		prom_perf_name(name, sizeof name, p);
 		CLEAN(l, p->label);

@@ -34,8 +34,11 @@
  *   probe_imap_step_success{step=...}, probe_ssl_earliest_cert_expiry (from
  *   the "cert_not_after" fact, unix seconds), probe_tls_version_info
  *   {version=...} (from "tls_version"), and probe_imap_<label> for every
- *   perf item whose UOM is not "s" ("_bytes" appended for UOM B; a name
- *   that would repeat a family already written is skipped).  All gauges. */
+ *   other perf item ("_bytes" appended for UOM B, "_seconds" for UOM s;
+ *   left out: "time" and the steps' own durations, which the families
+ *   above carry, and "cert_days" when probe_ssl_earliest_cert_expiry was
+ *   written; a name that would repeat a family already written is
+ *   skipped).  All gauges. */
 #ifndef CIS_OUTPUT_H
 #define CIS_OUTPUT_H
 

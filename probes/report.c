@@ -4,6 +4,7 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "clock.h"
@@ -35,7 +36,10 @@ static void set_text(char *dst, size_t dstsz, const char *s)
 
 void report_init(struct report *r, double timeout_s)
 {
-	memset(r, 0, sizeof *r);
+	/* Only the header: every table entry is written when it is added.
+	 * (Zeroing all of it touched 184 kB of a static: RSS and page faults.) */
+	memset(r, 0, offsetof(struct report, steps));
+	r->nperf = r->ninfo = r->nlines = 0;
 	r->state = STATE_OK;
 	r->timeout_s = timeout_s;
 	r->start_ns = clock_now_ns();

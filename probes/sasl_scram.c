@@ -565,6 +565,9 @@ static int scram_step(struct sasl *s, const unsigned char *in, size_t inlen, str
 
 static int scram_finished(struct sasl *s)
 {
+	/* an OK without the server-final message: say why that is fatal */
+	if (s->state == SCRAM_FINAL_SENT)
+		sasl_fail(s, "no server signature (server-final message): the server did not prove itself");
 	return s->state == SCRAM_VERIFIED;
 }
 

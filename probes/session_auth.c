@@ -84,6 +84,18 @@ static int mech_usable(struct sess *s, const struct sasl_mech *m, int explicit)
 	return 1;
 }
 
+/* Called once the server has the last message of the login (the LOGIN
+ * command, or the final AUTHENTICATE response; the commands are built by
+ * then, so SASL-IR and LITERAL+ were taken from the list in force).  The
+ * pre-login capabilities are stale from here on: forget them.  A list the
+ * server sends with its tagged OK, or untagged just before it (Gmail),
+ * fills them in again; without one, later steps see them as unknown and
+ * ask (CAPABILITY) only if they need them (sess_ensure_caps). */
+static void forget_caps(struct sess *s)
+{
+	imap_conn_caps_reset(s->conn);
+}
+
 static int do_login(struct sess *s, struct step *st)
 {
 	const struct probe_config *cfg = s->cfg;
@@ -99,6 +111,7 @@ static int do_login(struct sess *s, struct step *st)
 	imap_cmd_init(&cmd, s->conn, "LOGIN");
 	imap_cmd_astring(&cmd, cfg->username, strlen(cfg->username), 0);
 	imap_cmd_astring(&cmd, cfg->password, strlen(cfg->password), 1);
+	forget_caps(s);
 	int rc = sess_command(s, st, &cmd, &res);
 	imap_cmd_free(&cmd);
 	if (rc < 0)
@@ -213,6 +226,7 @@ static int do_sasl(struct sess *s, struct step *st, const struct sasl_mech *m)
 	const char *tag = imap_conn_last_tag(s->conn);
 	char mytag[16];
 	snprintf(mytag, sizeof(mytag), "%s", tag);
+	forget_caps(s);
 
 	for (;;) {
 		const struct imap_response *r;
@@ -290,6 +304,7 @@ static int do_sasl(struct sess *s, struct step *st, const struct sasl_mech *m)
 			sess_conn_fail(s, st, cmdname);
 			goto done;
 		}
+		forget_caps(s);   /* a list sent mid-exchange was pre-login too */
 	}
 done:
 	secure_zero(out.data, out.cap);

@@ -27,6 +27,8 @@
 #include "tls.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -35,6 +37,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #ifdef HAVE_GETRANDOM
 #include <sys/random.h>
@@ -273,6 +276,69 @@ static int load_ca_file(mbedtls_x509_crt *ca, const char *path, char *err, size_
 	return TLS_OK;
 }
 
+/* "hhhhhhhh.N": an OpenSSL hash link (c_rehash / openssl rehash). */
+static int is_hash_name(const char *n)
+{
+	size_t i = 0;
+	while (i < 8 && isxdigit((unsigned char)n[i]))
+		i++;
+	if (i != 8 || n[8] != '.' || !isdigit((unsigned char)n[9]))
+		return 0;
+	for (i = 10; n[i]; i++)
+		if (!isdigit((unsigned char)n[i]))
+			return 0;
+	return 1;
+}
+
+/* --capath.  mbedtls_x509_crt_parse_path() parses every file in the
+ * directory, and a hashed directory such as Debian's /etc/ssl/certs holds
+ * each CA three times (NAME.pem, its HASH.N link, and the bundle
+ * ca-certificates.crt): 3x the cost of the bundle.  Where there are hash
+ * links, parse only those, each target file once.  Returns the number of
+ * files parsed (0: no hash links; the caller falls back), or -1 with errno. */
+static int load_ca_hash_links(mbedtls_x509_crt *ca, const char *dir)
+{
+	DIR *d = opendir(dir);
+	if (!d)
+		return -1;
+	struct { dev_t dev; ino_t ino; } *seen = NULL;
+	size_t nseen = 0, cap = 0;
+	int parsed = 0;
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL) {
+		char path[4096];
+		struct stat st;
+		if (!is_hash_name(de->d_name))
+			continue;
+		if (snprintf(path, sizeof(path), "%s/%s", dir, de->d_name) >= (int)sizeof(path) ||
+		    stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+			continue;
+		size_t i = 0;
+		while (i < nseen && !(seen[i].dev == st.st_dev && seen[i].ino == st.st_ino))
+			i++;
+		if (i < nseen)
+			continue; /* another link to a file already parsed */
+		if (nseen == cap) {
+			size_t ncap = cap ? 2 * cap : 256;
+			void *p = realloc(seen, ncap * sizeof(*seen));
+			if (!p)
+				break;
+			seen = p;
+			cap = ncap;
+		}
+		seen[nseen].dev = st.st_dev;
+		seen[nseen].ino = st.st_ino;
+		nseen++;
+		/* like mbedtls_x509_crt_parse_path(): a file that does not
+		 * parse is skipped */
+		if (mbedtls_x509_crt_parse_file(ca, path) >= 0)
+			parsed++;
+	}
+	closedir(d);
+	free(seen);
+	return parsed;
+}
+
 /* Trust anchors: --cafile/--capath, else $SSL_CERT_FILE, else the first
  * distribution bundle that exists. */
 static int load_trust(struct mconf *m, const struct tls_options *opt, char *err, size_t errlen)
@@ -285,7 +351,9 @@ static int load_trust(struct mconf *m, const struct tls_options *opt, char *err,
 	if (opt->capath) {
 		if (unreadable("CA directory", opt->capath, err, errlen))
 			return TLS_ERR_CONFIG;
-		int r = mbedtls_x509_crt_parse_path(&m->ca, opt->capath);
+		int r = load_ca_hash_links(&m->ca, opt->capath);
+		if (r <= 0)
+			r = mbedtls_x509_crt_parse_path(&m->ca, opt->capath);
 		if (r < 0) {
 			mbed_err(r, why, sizeof(why));
 			snprintf(err, errlen, "CA directory %s: %s", opt->capath, why);

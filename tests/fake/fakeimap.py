@@ -78,11 +78,19 @@
 #   close_notify         send a TLS close_notify alert (then use close)
 #   reset                close with a TCP RST (SO_LINGER 0)
 #   shutdown             send FIN (half close), then behave as "stall"
-#   tls CERT KEY [VER]   TLS handshake now, as the server, with CERT/KEY
+#   tls CERT KEY [VER] [clientca=CAFILE]
+#                        TLS handshake now, as the server, with CERT/KEY
 #                        (PEM).  At the top this is implicit TLS; after an
 #                        "expect STARTTLS" / "line $TAG OK ..." it is
 #                        STARTTLS.  VER pins the version: tls1.2 or tls1.3.
-#   starttls CERT KEY [VER]  the same as tls (reads better in scenarios)
+#                        clientca=CAFILE requires a client certificate
+#                        issued by CAFILE (PEM): a client without one, or
+#                        with another, fails the handshake.  The subject of
+#                        the certificate is logged (without -v) as
+#                        "tls: client certificate CN=..." and put in
+#                        $CLIENTCERT ("CN=probe-client").
+#   starttls CERT KEY [VER] [clientca=CAFILE]
+#                        the same as tls (reads better in scenarios)
 #   tls_stall CERT KEY   read the ClientHello, send the server's first
 #                        flight (TLS 1.2 is pinned so the handshake really is
 #                        unfinished), then stall: a handshake stuck midway
@@ -128,6 +136,24 @@
 #                                       binding: a "y" flag is a downgrade
 #                                       and fails (RFC 5802 section 6)
 #                          forge        send a wrong server signature (v=)
+#                          badnonce     server-first with a nonce that does
+#                                       not extend the client's (a fresh
+#                                       random one): the client must cancel
+#                          samenonce    server-first whose nonce is exactly
+#                                       the client's, not extended
+#                          ferror=TEXT  after checking the proof, send the
+#                                       server-final "e=TEXT" (an error)
+#                                       instead of "v=...": the client must
+#                                       cancel ("*"), or gets "$TAG NO"
+#                          nofinal      after checking the proof, send no
+#                                       server-final at all and go on with
+#                                       the scenario (which then claims
+#                                       success: "line $TAG OK ..."), as
+#                                       a server that never proves itself;
+#                                       logged as "scram: ok (no
+#                                       server-final sent)"
+#                        (after badnonce, samenonce or ferror the client
+#                        cancels and the fake exits 5 as described above.)
 #   connection           the commands after it are for the next accepted
 #                        connection (the last block serves any further ones)
 #   end                  end the scenario here (the rest is ignored)
@@ -265,6 +291,23 @@ ALL_CMDS = NO_TEXT_CMDS | {"send", "line", "sendraw", "sendrepeat", "linerepeat"
                            "sendfill", "sendliteral", "expect", "expectline", "set"}
 
 
+def tls_parse_args(a, cmd, where):
+    """"tls CERT KEY [tls1.2|tls1.3] [clientca=CAFILE]" -> (cert, key,
+    version or None, clientca or None)."""
+    if len(a) < 2 or len(a) > 4:
+        raise ScenarioError("%s: %s CERT KEY [tls1.2|tls1.3] [clientca=CAFILE]" % (where, cmd))
+    version = clientca = None
+    for w in a[2:]:
+        if w.startswith("clientca=") and len(w) > 9 and clientca is None and cmd != "tls_stall":
+            clientca = w[9:]
+        elif w in ("tls1.2", "tls1.3") and version is None:
+            version = w
+        else:
+            raise ScenarioError("%s: unknown TLS version %r" % (where, w)
+                                if "=" not in w else "%s: unknown %s option %r" % (where, cmd, w))
+    return a[0], a[1], version, clientca
+
+
 def number(s, what, integer=False):
     try:
         v = int(s, 0) if integer else float(s)
@@ -310,10 +353,7 @@ def parse(text):
                 raise ScenarioError("line %d: %s needs SECONDS" % (lineno, cmd))
             number(a[0], "line %d" % lineno)
         elif cmd in ("tls", "starttls", "tls_stall"):
-            if len(a) not in (2, 3):
-                raise ScenarioError("line %d: %s CERT KEY [tls1.2|tls1.3]" % (lineno, cmd))
-            if len(a) == 3 and a[2] not in ("tls1.2", "tls1.3"):
-                raise ScenarioError("line %d: unknown TLS version %r" % (lineno, a[2]))
+            tls_parse_args(a, cmd, "line %d" % lineno)
         elif cmd == "autocontinue":
             if arg not in ("on", "off"):
                 raise ScenarioError("line %d: autocontinue on|off" % lineno)
@@ -502,8 +542,14 @@ class Conn:
             raise Finished()
 
     # TLS ------------------------------------------------------------------
-    def start_tls(self, cert, key, version=None, stall_midway=False):
+    def start_tls(self, cert, key, version=None, stall_midway=False, clientca=None):
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        if clientca:
+            try:
+                ctx.load_verify_locations(cafile=clientca)
+            except (OSError, ssl.SSLError) as e:
+                raise ScenarioError("cannot load client CA %s: %s" % (clientca, e))
+            ctx.verify_mode = ssl.CERT_REQUIRED
         if stall_midway and version is None:
             version = "tls1.2"
         if version == "tls1.2":
@@ -544,6 +590,13 @@ class Conn:
                 raise ClientGone("TLS handshake failed: %s" % e)
         self._flush_tls()
         vlog("TLS established: %s %s" % (self.tls.version(), self.tls.cipher()[0]))
+        if clientca:
+            peer = self.tls.getpeercert() or {}
+            subject = ",".join("%s=%s" % (k == "commonName" and "CN" or k, v)
+                               for rdn in peer.get("subject", ()) for k, v in rdn)
+            log("tls: client certificate %s" % (subject or "(none)"))
+            return subject
+        return None
 
     def _stall_raw(self):
         try:
@@ -595,8 +648,8 @@ class Conn:
 
 SCRAM_MECHS = {"SCRAM-SHA-1": "sha1", "SCRAM-SHA-256": "sha256",
                "SCRAM-SHA-1-PLUS": "sha1", "SCRAM-SHA-256-PLUS": "sha256"}
-SCRAM_FLAGS = {"wrongcb", "rejecty", "forge"}
-SCRAM_VALUES = {"user", "iter", "cb", "gs2"}
+SCRAM_FLAGS = {"wrongcb", "rejecty", "forge", "badnonce", "samenonce", "nofinal"}
+SCRAM_VALUES = {"user", "iter", "cb", "gs2", "ferror"}
 
 
 def scram_parse_args(a, where):
@@ -740,6 +793,12 @@ def scram_exchange(conn, opts, variables, autocontinue):
 
     salt = os.urandom(16)
     nonce = cnonce + b64e(os.urandom(18))
+    if opts.get("badnonce"):
+        nonce = b64e(os.urandom(18)) + b64e(os.urandom(18))
+        log("scram: sending a server nonce that does not extend the client's")
+    elif opts.get("samenonce"):
+        nonce = cnonce
+        log("scram: sending the client's nonce back, not extended")
     sfm = "r=%s,s=%s,i=%d" % (nonce, b64e(salt), opts["iter"])
     conn.write(b"+ " + b64e(sfm.encode("utf-8")).encode("ascii") + b"\r\n")
 
@@ -773,6 +832,14 @@ def scram_exchange(conn, opts, variables, autocontinue):
     recovered = bytes(a ^ b for a, b in zip(proof, client_sig))
     if not hmac.compare_digest(hashlib.new(hname, recovered).digest(), stored_key):
         raise ScramReject("wrong proof (password)")
+    if opts.get("nofinal"):
+        log("scram: ok (no server-final sent)")
+        return
+    if "ferror" in opts:
+        log("scram: sending server-final e=%s" % opts["ferror"])
+        conn.write(b"+ " + b64e(("e=" + opts["ferror"]).encode("utf-8")).encode("ascii") + b"\r\n")
+        last = scram_read_response(conn, "after server-final")
+        raise ScramReject("server-final error e=%s (client answered %r)" % (opts["ferror"], last))
     server_key = hmac.new(salted, b"Server Key", hname).digest()
     server_sig = hmac.new(server_key, auth_message, hname).digest()
     if opts.get("forge"):
@@ -937,8 +1004,11 @@ def play(conn, block, variables):
             conn.stall()
         elif cmd in ("tls", "starttls", "tls_stall"):
             a = [expand(x, variables).decode("utf-8") for x in arg.split()]
-            conn.start_tls(a[0], a[1], a[2] if len(a) > 2 else None,
-                           stall_midway=(cmd == "tls_stall"))
+            cert, key, version, clientca = tls_parse_args(a, cmd, "line %d" % lineno)
+            subject = conn.start_tls(cert, key, version, stall_midway=(cmd == "tls_stall"),
+                                     clientca=clientca)
+            if subject is not None:
+                variables["CLIENTCERT"] = subject.encode("utf-8")
         elif cmd == "set":
             a = arg.split(None, 1)
             variables[a[0]] = expand(a[1] if len(a) > 1 else "", variables)

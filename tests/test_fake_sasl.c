@@ -1,0 +1,1266 @@
+/* test_fake_sasl.c - the AUTHENTICATE exchange against the scripted fake
+ * server (issue 4): the real check_imap_session binary ($PROBE, see
+ * runprobe.h) against tests/fake/fakeimap.py (fakeserver.h).
+ *
+ *   - XOAUTH2 and OAUTHBEARER: the exact initial response (decoded from
+ *     what the fake recorded), with and without SASL-IR, and the RFC 7628
+ *     error exchange ("+ <base64 JSON>", answered with an empty line or
+ *     ^A) reported with the server's status and scope;
+ *   - EXTERNAL over TLS with a client certificate the fake verifies;
+ *   - bare "+" and "+ " continuations (AUTHENTICATE LOGIN, PLAIN without
+ *     SASL-IR), untagged data in the middle of an exchange, and which
+ *     capabilities are used after the login (those of the tagged OK, or
+ *     none: then they are re-read only when a later step needs them);
+ *   - SCRAM against a misbehaving server: a nonce that does not extend the
+ *     client's, a billion iterations, a forged signature (SCRAM-SHA-1; the
+ *     others are in test_fake_auth.c), e= errors, and an OK without the
+ *     server-final message;
+ *   - every mechanism under -vvv: neither the password nor the token nor
+ *     any base64 blob carrying them appears on stdout or stderr;
+ *   - awkward credentials (quotes, backslashes, spaces, UTF-8, 600 bytes):
+ *     the exact bytes on the wire for IMAP LOGIN (quoted string or literal,
+ *     {n} / {n+} after LITERAL+ / LITERAL-), PLAIN, AUTHENTICATE LOGIN and
+ *     SCRAM (whose proof the fake checks).
+ *
+ * Every case asserts the exit code, the words of the first line, a clean
+ * stderr and a wall-time bound; each runs its own fake on a free loopback
+ * port (safe under Criterion's parallel jobs).  Environment:
+ * CIS_TEST_TIME_FACTOR, CIS_TEST_ALLOW_STDERR as in test_hostile.c. */
+#define _GNU_SOURCE
+#include <criterion/criterion.h>
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fakeserver.h"
+#include "runprobe.h"
+#include "testutil.h"
+
+#define USER "probeuser"
+#define PASS "S3cret-Pa55word-7x"
+#define TOKEN "ya29.Fake-Token_0123456789abcdef"
+#define HARD_S 20.0
+
+/* ---------------------------------------------------------------- base64 (independent of the probe's) */
+
+static const char b64chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/* malloc'd, NUL-terminated */
+static char *b64enc(const void *data, size_t n)
+{
+	const unsigned char *in = data;
+	char *out = malloc((n + 2) / 3 * 4 + 1);
+	size_t o = 0, i;
+
+	cr_assert_not_null(out);
+	for (i = 0; i + 2 < n; i += 3) {
+		unsigned v = (unsigned)in[i] << 16 | (unsigned)in[i + 1] << 8 | in[i + 2];
+		out[o++] = b64chars[v >> 18 & 63];
+		out[o++] = b64chars[v >> 12 & 63];
+		out[o++] = b64chars[v >> 6 & 63];
+		out[o++] = b64chars[v & 63];
+	}
+	if (i < n) {
+		unsigned v = (unsigned)in[i] << 16 | (i + 1 < n ? (unsigned)in[i + 1] << 8 : 0u);
+		out[o++] = b64chars[v >> 18 & 63];
+		out[o++] = b64chars[v >> 12 & 63];
+		out[o++] = i + 1 < n ? b64chars[v >> 6 & 63] : '=';
+		out[o++] = '=';
+	}
+	out[o] = '\0';
+	return out;
+}
+
+/* Strict decode (padding required); malloc'd with a NUL after *outlen
+ * bytes, or NULL if TEXT is not base64. */
+static unsigned char *b64dec(const char *text, size_t n, size_t *outlen)
+{
+	unsigned char *out = malloc(n / 4 * 3 + 1);
+	size_t o = 0;
+
+	cr_assert_not_null(out);
+	if (n % 4) {
+		free(out);
+		return NULL;
+	}
+	for (size_t i = 0; i < n; i += 4) {
+		unsigned v = 0;
+		int pad = 0;
+		for (size_t k = 0; k < 4; k++) {
+			const char *p = text[i + k] ? strchr(b64chars, text[i + k]) : NULL;
+			if (text[i + k] == '=' && i + 4 == n && k >= 2) {
+				pad++;
+				v <<= 6;
+				continue;
+			}
+			if (!p || pad) {
+				free(out);
+				return NULL;
+			}
+			v = v << 6 | (unsigned)(p - b64chars);
+		}
+		out[o++] = (unsigned char)(v >> 16);
+		if (pad < 2)
+			out[o++] = (unsigned char)(v >> 8);
+		if (pad < 1)
+			out[o++] = (unsigned char)v;
+	}
+	out[o] = '\0';
+	*outlen = o;
+	return out;
+}
+
+/* ---------------------------------------------------------------- scenarios */
+
+#define LOGGED_IN "line $TAG OK [CAPABILITY IMAP4rev1] Logged in\n"
+#define EXAMINE_OK \
+	"expect STATUS\n" \
+	"line * STATUS INBOX (UNSEEN 1)\n" \
+	"line $TAG OK STATUS completed\n" \
+	"expect EXAMINE\n" \
+	"line * 3 EXISTS\n" \
+	"line * OK [UIDVALIDITY 1700000000] UIDs valid\n" \
+	"line $TAG OK [READ-ONLY] EXAMINE completed\n"
+#define LOGOUT_OK \
+	"expect LOGOUT\n" \
+	"line * BYE Logging out\n" \
+	"line $TAG OK Logout completed\n" \
+	"close\n"
+/* after a successful login: the rest of a default session (--fetch none) */
+#define SESSION_REST LOGGED_IN EXAMINE_OK LOGOUT_OK
+/* after a failed one: the probe logs out (or just goes) */
+#define TAIL LOGOUT_OK
+
+/* base64 of the RFC 7628 error JSON that Gmail sends */
+#define GMAIL_ERROR_JSON "{\"status\":\"401\",\"schemes\":\"bearer\",\"scope\":\"https://mail.google.com/\"}"
+
+struct fcase {
+	struct fake_certs certs;
+	bool have_certs;
+	char tokfile[64];
+	struct fake_server *fs;
+	struct probe_run r;
+	int fake_status;
+	char *log;
+	const unsigned char *rec;  /* what the probe sent (owned by fs) */
+	size_t rec_len;
+	char *diag;
+};
+
+static void need_certs(struct fcase *c)
+{
+	if (!c->have_certs) {
+		cr_assert_eq(fake_certs_make(&c->certs), 0, "could not make test certificates (openssl CLI?)");
+		c->have_certs = true;
+	}
+}
+
+static char *certpath(struct fcase *c, const char *name)
+{
+	char *p = NULL;
+	need_certs(c);
+	cr_assert_geq(asprintf(&p, "%s/%s", c->certs.dir, name), 0);
+	return p;
+}
+
+/* The token file, with the trailing newline an editor leaves. */
+static const char *token_file(struct fcase *c)
+{
+	if (!c->tokfile[0]) {
+		snprintf(c->tokfile, sizeof c->tokfile, "%s/cis-token.XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+		int fd = mkstemp(c->tokfile);
+		cr_assert_geq(fd, 0);
+		cr_assert_eq(write(fd, TOKEN "\n", strlen(TOKEN) + 1), (ssize_t)strlen(TOKEN) + 1);
+		close(fd);
+	}
+	return c->tokfile;
+}
+
+/* The greeting with CAPS (implicit TLS first when TLS is set: "" or a
+ * version, "clientca" to require the test client certificate), then BODY. */
+static char *scenario(struct fcase *c, const char *tls, const char *caps, const char *body)
+{
+	char *s = NULL, *t = NULL;
+
+	if (tls) {
+		need_certs(c);
+		cr_assert_geq(asprintf(&t, "tls %s %s %s\n", c->certs.cert, c->certs.key, tls), 0);
+	}
+	cr_assert_geq(asprintf(&s, "%sline * OK [CAPABILITY %s] fake ready\n%s", t ? t : "", caps, body), 0);
+	free(t);
+	return s;
+}
+
+/* Printable rendering of possibly binary bytes, for failure messages. */
+static char *printable(const unsigned char *b, size_t n)
+{
+	char *out = malloc(n * 4 + 1), *o = out;
+	cr_assert_not_null(out);
+	for (size_t i = 0; i < n; i++) {
+		if (b[i] == '\n' || (b[i] >= 0x20 && b[i] < 0x7f))
+			*o++ = (char)b[i];
+		else
+			o += sprintf(o, "\\x%02x", b[i]);
+	}
+	*o = '\0';
+	return out;
+}
+
+static char *make_diag(struct fcase *c)
+{
+	char *d = NULL, *rec = printable(c->rec, c->rec_len > 3000 ? 3000 : c->rec_len);
+	const char *log = c->log ? c->log : "";
+	size_t n = strlen(log);
+
+	if (n > 4000)
+		log += n - 4000;
+	cr_assert_geq(asprintf(&d, "\n--- probe: exit %d, signal %d, wall %.3f s\n--- stdout:\n%s\n--- stderr:\n%s\n"
+	                           "--- what the fake received:\n%s\n--- fake server (exit %d), last lines of its log:\n%s",
+	                       c->r.exit_code, c->r.signal, c->r.wall_s, c->r.out ? c->r.out : "",
+	                       c->r.err ? c->r.err : "", rec, c->fake_status, log),
+	              0);
+	free(rec);
+	return d;
+}
+
+/* Start the fake with SCN (freed), run the probe with -H/-p/--fetch none
+ * plus the NULL-terminated ARGS, stop the fake, collect everything. */
+static void run_argv(struct fcase *c, char *scn, const char *const *args)
+{
+	struct fake_opts o = {.connections = 1, .max_seconds = 30, .verbose = true};
+	const char *argv[64];
+	size_t n = 0;
+
+	c->fs = fake_start_opts(scn, &o);
+	free(scn);
+	cr_assert_not_null(c->fs, "the fake IMAP server did not start (python3? tests/fake/fakeimap.py?)");
+	argv[n++] = "-H";
+	argv[n++] = "127.0.0.1";
+	argv[n++] = "-p";
+	argv[n++] = fake_port_str(c->fs);
+	argv[n++] = "--fetch";
+	argv[n++] = "none";
+	for (; *args && n < sizeof argv / sizeof *argv - 1; args++)
+		argv[n++] = *args;
+	argv[n] = NULL;
+	cr_assert_eq(probe_run(&c->r, HARD_S * cis_time_factor(), NULL, argv), 0, "could not start the probe ($PROBE)");
+	c->fake_status = fake_stop(c->fs);
+	c->log = strdup(fake_log(c->fs));
+	c->rec = fake_received(c->fs, &c->rec_len);
+	c->diag = make_diag(c);
+}
+
+static void run_fake(struct fcase *c, char *scn, ...)
+{
+	const char *args[48];
+	size_t n = 0;
+	const char *a;
+	va_list ap;
+
+	va_start(ap, scn);
+	while ((a = va_arg(ap, const char *)) != NULL && n < sizeof args / sizeof *args - 1)
+		args[n++] = a;
+	va_end(ap);
+	args[n] = NULL;
+	run_argv(c, scn, args);
+}
+
+static void done(struct fcase *c)
+{
+	fake_free(c->fs);
+	if (c->have_certs)
+		fake_certs_remove(&c->certs);
+	if (c->tokfile[0])
+		unlink(c->tokfile);
+	probe_run_free(&c->r);
+	free(c->log);
+	free(c->diag);
+}
+
+static const char *const state_word[] = {"OK", "WARNING", "CRITICAL", "UNKNOWN"};
+
+/* Did B (N bytes) contain the secret, in any form (raw, quoted, base64 at
+ * any alignment: fakeserver.h), or the exact bytes NEEDLE? */
+static bool has_secret(const char *b, size_t n, const char *secret)
+{
+	return fake_buf_contains_secret((const unsigned char *)b, n, secret);
+}
+
+/* Exit code, the state word, every needle in the summary (the first line
+ * before '|'), neither password nor token anywhere in stdout or stderr,
+ * nothing on stderr, a wall-time bound. */
+static void check(struct fcase *c, int code, ...)
+{
+	char prefix[32];
+	const char *needle;
+	va_list ap;
+
+	cr_assert_eq(c->r.signal, 0, "the probe died of signal %d%s", c->r.signal, c->diag);
+	cr_assert_eq(c->r.exit_code, code, "exit code %d, expected %d%s", c->r.exit_code, code, c->diag);
+	snprintf(prefix, sizeof prefix, "IMAP %s - ", state_word[code]);
+	cr_assert(!strncmp(c->r.first_line, prefix, strlen(prefix)), "first line does not start with \"%s\"%s", prefix,
+	          c->diag);
+	char *sum = strndup(c->r.first_line, strcspn(c->r.first_line, "|"));
+	va_start(ap, code);
+	while ((needle = va_arg(ap, const char *)) != NULL)
+		cr_assert_not_null(strstr(sum, needle), "\"%s\" not in the summary \"%s\"%s", needle, sum, c->diag);
+	va_end(ap);
+	free(sum);
+	cr_assert(!has_secret(c->r.out, c->r.out_len, PASS), "the password appears in stdout%s", c->diag);
+	cr_assert(!has_secret(c->r.out, c->r.out_len, TOKEN), "the token appears in stdout%s", c->diag);
+	cr_assert(!has_secret(c->r.err, c->r.err_len, PASS), "the password appears in stderr%s", c->diag);
+	cr_assert(!has_secret(c->r.err, c->r.err_len, TOKEN), "the token appears in stderr%s", c->diag);
+	if (!getenv("CIS_TEST_ALLOW_STDERR"))
+		cr_assert_eq(c->r.err_len, 0, "unexpected output on stderr%s", c->diag);
+	cr_assert_leq(c->r.wall_s, 5.0 * cis_time_factor(), "took %.3f s%s", c->r.wall_s, c->diag);
+}
+
+static void expect_out(struct fcase *c, const char *text)
+{
+	cr_assert_not_null(strstr(c->r.out, text), "stdout lacks \"%s\"%s", text, c->diag);
+}
+
+static void expect_log(struct fcase *c, const char *text)
+{
+	cr_assert_not_null(strstr(c->log, text), "the fake's log lacks \"%s\"%s", text, c->diag);
+}
+
+static void expect_fake_status(struct fcase *c, int status)
+{
+	cr_assert_eq(c->fake_status, status, "the fake exited %d, expected %d%s", c->fake_status, status, c->diag);
+}
+
+/* The record has (has = true) or lacks the N bytes at WHAT. */
+static void expect_sent_n(struct fcase *c, const void *what, size_t n, bool has)
+{
+	char *p = printable(what, n);
+	if (has)
+		cr_assert_not_null(memmem(c->rec, c->rec_len, what, n), "the probe did not send \"%s\"%s", p, c->diag);
+	else
+		cr_assert_null(memmem(c->rec, c->rec_len, what, n), "the probe sent \"%s\"%s", p, c->diag);
+	free(p);
+}
+
+static void expect_sent(struct fcase *c, const char *what)
+{
+	expect_sent_n(c, what, strlen(what), true);
+}
+
+static void expect_not_sent(struct fcase *c, const char *what)
+{
+	expect_sent_n(c, what, strlen(what), false);
+}
+
+/* The client line that contains NEEDLE (CRLF stripped), from just after
+ * NEEDLE; or, with LATER > 0, the LATER-th line after it.  malloc'd. */
+static char *sent_line(struct fcase *c, const char *needle, int later)
+{
+	const unsigned char *p = memmem(c->rec, c->rec_len, needle, strlen(needle));
+	const unsigned char *end = c->rec + c->rec_len;
+
+	cr_assert_not_null(p, "the probe did not send \"%s\"%s", needle, c->diag);
+	p += strlen(needle);
+	for (int i = 0; i < later; i++) {
+		const unsigned char *nl = memchr(p, '\n', (size_t)(end - p));
+		cr_assert_not_null(nl, "no line %d after \"%s\"%s", later, needle, c->diag);
+		p = nl + 1;
+	}
+	const unsigned char *eol = memchr(p, '\r', (size_t)(end - p));
+	cr_assert_not_null(eol, "unterminated line after \"%s\"%s", needle, c->diag);
+	cr_assert(eol + 1 < end && eol[1] == '\n', "line not ended by CRLF%s", c->diag);
+	return strndup((const char *)p, (size_t)(eol - p));
+}
+
+/* The base64 client message in that line, decoded, must be exactly WANT
+ * (WANT_LEN bytes). */
+static void expect_b64(struct fcase *c, const char *needle, int later, const void *want, size_t want_len)
+{
+	char *line = sent_line(c, needle, later);
+	size_t n = 0;
+	unsigned char *got = b64dec(line, strlen(line), &n);
+
+	cr_assert_not_null(got, "\"%s\" is not base64%s", line, c->diag);
+	char *pg = printable(got, n), *pw = printable(want, want_len);
+	cr_assert(n == want_len && !memcmp(got, want, n), "the probe sent \"%s\", expected \"%s\"%s", pg, pw, c->diag);
+	free(pg);
+	free(pw);
+	free(got);
+	free(line);
+}
+
+/* ================================================================ XOAUTH2 */
+
+#define XOAUTH2_BLOB "user=" USER "\x01" "auth=Bearer " TOKEN "\x01\x01"
+
+static void xoauth2_ok(const char *caps, const char *exchange, int later)
+{
+	struct fcase c = {0};
+	char body[1024];
+
+	snprintf(body, sizeof body, "%s" SESSION_REST, exchange);
+	run_fake(&c, scenario(&c, NULL, caps, body), "-U", USER, "--token-file", token_file(&c), "--auth", "xoauth2",
+	         NULL);
+	check(&c, 0, "XOAUTH2", NULL);
+	expect_fake_status(&c, 0);
+	/* the initial response: after the command, or on the line after it */
+	expect_b64(&c, later ? "AUTHENTICATE XOAUTH2\r\n" : "AUTHENTICATE XOAUTH2 ", 0, XOAUTH2_BLOB,
+	           strlen(XOAUTH2_BLOB));
+	done(&c);
+}
+
+Test(fake_sasl, xoauth2_sasl_ir)
+{
+	xoauth2_ok("IMAP4rev1 SASL-IR AUTH=XOAUTH2", "expect AUTHENTICATE XOAUTH2 \\S+$\n", 0);
+}
+
+Test(fake_sasl, xoauth2_without_sasl_ir)
+{
+	xoauth2_ok("IMAP4rev1 AUTH=XOAUTH2", "expect AUTHENTICATE XOAUTH2$\nline + \nexpectline \\S+$\n", 1);
+}
+
+Test(fake_sasl, xoauth2_without_sasl_ir_bare_plus)
+{
+	xoauth2_ok("IMAP4rev1 AUTH=XOAUTH2", "expect AUTHENTICATE XOAUTH2$\nsend +\\r\\n\nexpectline \\S+$\n", 1);
+}
+
+/* Gmail's answer to a bad token: "+ <base64 JSON>"; the client sends an
+ * empty line, then gets the tagged NO.  CRITICAL with the server's words
+ * and the JSON's status and scope. */
+static void xoauth2_error(bool sasl_ir)
+{
+	struct fcase c = {0};
+	char *json = b64enc(GMAIL_ERROR_JSON, strlen(GMAIL_ERROR_JSON));
+	char *body = NULL;
+
+	cr_assert_geq(asprintf(&body,
+	                       "%s"
+	                       "line + %s\n"
+	                       "expectline $\n"
+	                       "line $TAG NO [AUTHENTICATIONFAILED] Invalid credentials (Failure)\n" TAIL,
+	                       sasl_ir ? "expect AUTHENTICATE XOAUTH2 \\S+$\n"
+	                               : "expect AUTHENTICATE XOAUTH2$\nline + \nexpectline \\S+$\n",
+	                       json),
+	              0);
+	run_fake(&c, scenario(&c, NULL, sasl_ir ? "IMAP4rev1 SASL-IR AUTH=XOAUTH2" : "IMAP4rev1 AUTH=XOAUTH2", body),
+	         "-U", USER, "--token-file", token_file(&c), "--auth", "xoauth2", NULL);
+	free(body);
+	free(json);
+	check(&c, 2, "auth failed (AUTHENTICATE XOAUTH2)", "[AUTHENTICATIONFAILED] Invalid credentials (Failure)",
+	      "401", "https://mail.google.com/", NULL);
+	expect_fake_status(&c, 0);
+	expect_out(&c, "XOAUTH2 error from server: 401 (scope: https://mail.google.com/)");
+	/* the answer to the error challenge is an empty line */
+	char *answer = sent_line(&c, "AUTHENTICATE XOAUTH2", sasl_ir ? 1 : 2);
+	cr_assert_str_empty(answer, "the answer to the error challenge is \"%s\", not empty%s", answer, c.diag);
+	free(answer);
+	done(&c);
+}
+
+Test(fake_sasl, xoauth2_error_json_is_reported) { xoauth2_error(true); }
+Test(fake_sasl, xoauth2_error_json_without_sasl_ir) { xoauth2_error(false); }
+
+/* ================================================================ OAUTHBEARER */
+
+static size_t oauthbearer_blob(char *buf, size_t n, const char *authz, const char *port)
+{
+	int k = snprintf(buf, n, "n,a=%s,\x01host=127.0.0.1\x01port=%s\x01" "auth=Bearer " TOKEN "\x01\x01", authz, port);
+	cr_assert(k > 0 && (size_t)k < n);
+	return (size_t)k;
+}
+
+static void oauthbearer_ok(const char *caps, const char *exchange, int later, const char *user, const char *authz)
+{
+	struct fcase c = {0};
+	char body[1024], want[512];
+
+	snprintf(body, sizeof body, "%s" SESSION_REST, exchange);
+	run_fake(&c, scenario(&c, NULL, caps, body), "-U", user, "--token-file", token_file(&c), "--auth",
+	         "oauthbearer", NULL);
+	check(&c, 0, "OAUTHBEARER", NULL);
+	expect_fake_status(&c, 0);
+	size_t n = oauthbearer_blob(want, sizeof want, authz, fake_port_str(c.fs));
+	expect_b64(&c, later ? "AUTHENTICATE OAUTHBEARER\r\n" : "AUTHENTICATE OAUTHBEARER ", 0, want, n);
+	done(&c);
+}
+
+Test(fake_sasl, oauthbearer_sasl_ir)
+{
+	oauthbearer_ok("IMAP4rev1 SASL-IR AUTH=OAUTHBEARER", "expect AUTHENTICATE OAUTHBEARER \\S+$\n", 0, USER, USER);
+}
+
+Test(fake_sasl, oauthbearer_without_sasl_ir)
+{
+	oauthbearer_ok("IMAP4rev1 AUTH=OAUTHBEARER", "expect AUTHENTICATE OAUTHBEARER$\nline + \nexpectline \\S+$\n", 1,
+	               USER, USER);
+}
+
+Test(fake_sasl, oauthbearer_without_sasl_ir_bare_plus)
+{
+	oauthbearer_ok("IMAP4rev1 AUTH=OAUTHBEARER", "expect AUTHENTICATE OAUTHBEARER$\nsend +\\r\\n\nexpectline \\S+$\n",
+	               1, USER, USER);
+}
+
+/* The GS2 authzid is a saslname: ',' and '=' escaped. */
+Test(fake_sasl, oauthbearer_escapes_the_user_name)
+{
+	oauthbearer_ok("IMAP4rev1 SASL-IR AUTH=OAUTHBEARER", "expect AUTHENTICATE OAUTHBEARER \\S+$\n", 0,
+	               "probe,user=x@example.org", "probe=2Cuser=3Dx@example.org");
+}
+
+/* RFC 7628 3.2.2: the server's error challenge is answered with a single
+ * ^A (base64 "AQ=="); CRITICAL with the server's words, status and scope. */
+static void oauthbearer_error(bool sasl_ir)
+{
+	struct fcase c = {0};
+	const char *err = "{\"status\":\"invalid_token\",\"scope\":\"https://mail.example.org/imap\","
+	                  "\"openid-configuration\":\"https://auth.example.org/.well-known/openid-configuration\"}";
+	char *json = b64enc(err, strlen(err));
+	char *body = NULL;
+
+	cr_assert_geq(asprintf(&body,
+	                       "%s"
+	                       "line + %s\n"
+	                       "expectline AQ==$\n"
+	                       "line $TAG NO [AUTHENTICATIONFAILED] Token expired\n" TAIL,
+	                       sasl_ir ? "expect AUTHENTICATE OAUTHBEARER \\S+$\n"
+	                               : "expect AUTHENTICATE OAUTHBEARER$\nline + \nexpectline \\S+$\n",
+	                       json),
+	              0);
+	run_fake(&c,
+	         scenario(&c, NULL, sasl_ir ? "IMAP4rev1 SASL-IR AUTH=OAUTHBEARER" : "IMAP4rev1 AUTH=OAUTHBEARER", body),
+	         "-U", USER, "--token-file", token_file(&c), "--auth", "oauthbearer", NULL);
+	free(body);
+	free(json);
+	check(&c, 2, "auth failed (AUTHENTICATE OAUTHBEARER)", "[AUTHENTICATIONFAILED] Token expired", "invalid_token",
+	      "https://mail.example.org/imap", NULL);
+	expect_fake_status(&c, 0);
+	expect_out(&c, "OAUTHBEARER error from server: invalid_token (scope: https://mail.example.org/imap)");
+	expect_b64(&c, "AUTHENTICATE OAUTHBEARER", sasl_ir ? 1 : 2, "\x01", 1);
+	done(&c);
+}
+
+Test(fake_sasl, oauthbearer_error_is_answered_with_ctrl_a) { oauthbearer_error(true); }
+Test(fake_sasl, oauthbearer_error_without_sasl_ir) { oauthbearer_error(false); }
+
+/* ================================================================ EXTERNAL */
+
+/* Over implicit TLS; the fake requires a client certificate issued by the
+ * test CA and logs its subject. */
+static void external(bool sasl_ir, const char *authzid)
+{
+	struct fcase c = {0};
+	char *ca = certpath(&c, "ca.pem"), *cert = certpath(&c, "client.pem"), *key = certpath(&c, "client.key");
+	char *tls = NULL, *exch = NULL, *body = NULL;
+	char *b64 = authzid ? b64enc(authzid, strlen(authzid)) : NULL;
+
+	cr_assert_geq(asprintf(&tls, "clientca=%s", ca), 0);
+	if (sasl_ir)
+		cr_assert_geq(asprintf(&exch, "expect AUTHENTICATE EXTERNAL %s$\n", b64 ? b64 : "="), 0);
+	else
+		cr_assert_geq(asprintf(&exch, "expect AUTHENTICATE EXTERNAL$\nline + \nexpectline %s$\n", b64 ? b64 : ""),
+		              0);
+	cr_assert_geq(asprintf(&body, "%s" SESSION_REST, exch), 0);
+	/* the options insist on -U with --authzid, although EXTERNAL takes
+	 * the authentication identity from the certificate */
+	const char *args[] = {"-S", "--cafile", ca, "--client-cert", cert, "--client-key", key, "--auth", "external",
+	                      authzid ? "--authzid" : NULL, authzid, "-U", USER, NULL};
+	run_argv(&c, scenario(&c, tls, sasl_ir ? "IMAP4rev1 SASL-IR AUTH=EXTERNAL" : "IMAP4rev1 AUTH=EXTERNAL", body),
+	         args);
+	check(&c, 0, "EXTERNAL", NULL);
+	expect_fake_status(&c, 0);
+	expect_log(&c, "tls: client certificate CN=probe-client");
+	expect_out(&c, "auth: OK");
+	if (sasl_ir) {
+		char *ir = sent_line(&c, "AUTHENTICATE EXTERNAL ", 0);
+		cr_assert_str_eq(ir, b64 ? b64 : "=", "%s", c.diag);
+		free(ir);
+	} else {
+		expect_sent(&c, "AUTHENTICATE EXTERNAL\r\n");
+		char *resp = sent_line(&c, "AUTHENTICATE EXTERNAL\r\n", 0);
+		cr_assert_str_eq(resp, b64 ? b64 : "", "%s", c.diag);
+		free(resp);
+	}
+	free(tls);
+	free(exch);
+	free(body);
+	free(b64);
+	free(ca);
+	free(cert);
+	free(key);
+	done(&c);
+}
+
+Test(fake_sasl, external_client_cert_sasl_ir_empty) { external(true, NULL); }
+Test(fake_sasl, external_client_cert_sasl_ir_authzid) { external(true, "shared-mailbox"); }
+Test(fake_sasl, external_client_cert_without_sasl_ir) { external(false, NULL); }
+Test(fake_sasl, external_client_cert_without_sasl_ir_authzid) { external(false, "shared-mailbox"); }
+
+/* Without TLS there is no certificate to speak of: UNKNOWN (a usage
+ * error), nothing sent. */
+Test(fake_sasl, external_needs_tls)
+{
+	struct fcase c = {0};
+	char *cert = certpath(&c, "client.pem"), *key = certpath(&c, "client.key");
+	const char *args[] = {"--client-cert", cert, "--client-key", key, "--auth", "external", NULL};
+
+	run_argv(&c, scenario(&c, NULL, "IMAP4rev1 SASL-IR AUTH=EXTERNAL", TAIL), args);
+	check(&c, 3, "without --ssl or --starttls", NULL);
+	expect_not_sent(&c, "AUTHENTICATE");
+	free(cert);
+	free(key);
+	done(&c);
+}
+
+/* ================================================================ continuations */
+
+/* base64("\0probeuser\0S3cret-Pa55word-7x") */
+#define PLAIN_B64 "AHByb2JldXNlcgBTM2NyZXQtUGE1NXdvcmQtN3g="
+#define PLAIN_BLOB "\0" USER "\0" PASS
+
+static void plain_without_sasl_ir(const char *cont)
+{
+	struct fcase c = {0};
+	char body[1024];
+
+	snprintf(body, sizeof body, "expect AUTHENTICATE PLAIN$\n%s\nexpectline " PLAIN_B64 "$\n" SESSION_REST, cont);
+	run_fake(&c, scenario(&c, NULL, "IMAP4rev1 AUTH=PLAIN", body), "-U", USER, "-P", PASS, "--auth", "plain", NULL);
+	check(&c, 0, "PLAIN", NULL);
+	expect_fake_status(&c, 0);
+	expect_sent(&c, "AUTHENTICATE PLAIN\r\n" PLAIN_B64 "\r\n");
+	expect_b64(&c, "AUTHENTICATE PLAIN\r\n", 0, PLAIN_BLOB, sizeof PLAIN_BLOB - 1);
+	done(&c);
+}
+
+Test(fake_sasl, plain_bare_plus) { plain_without_sasl_ir("send +\\r\\n"); }
+Test(fake_sasl, plain_plus_space_empty_challenge) { plain_without_sasl_ir("line + "); }
+
+/* base64 "Username:" / "Password:" prompts, as "+ X", bare "+" or "+ ". */
+static void auth_login(const char *p1, const char *p2)
+{
+	struct fcase c = {0};
+	char body[1024];
+
+	snprintf(body, sizeof body,
+	         "expect AUTHENTICATE LOGIN$\n%s\nexpectline cHJvYmV1c2Vy$\n%s\nexpectline UzNjcmV0LVBhNTV3b3JkLTd4$\n"
+	         SESSION_REST, p1, p2);
+	run_fake(&c, scenario(&c, NULL, "IMAP4rev1 SASL-IR AUTH=LOGIN", body), "-U", USER, "-P", PASS, "--auth",
+	         "auth-login", NULL);
+	check(&c, 0, "LOGIN", NULL);
+	expect_fake_status(&c, 0);
+	/* LOGIN has no initial response, even with SASL-IR */
+	expect_sent(&c, "AUTHENTICATE LOGIN\r\ncHJvYmV1c2Vy\r\nUzNjcmV0LVBhNTV3b3JkLTd4\r\n");
+	done(&c);
+}
+
+Test(fake_sasl, auth_login_bare_plus) { auth_login("send +\\r\\n", "send +\\r\\n"); }
+Test(fake_sasl, auth_login_plus_space_empty_challenges) { auth_login("line + ", "line + "); }
+Test(fake_sasl, auth_login_mixed_prompts) { auth_login("line + VXNlcm5hbWU6", "send +\\r\\n"); }
+
+/* ================================================================ untagged data mid-exchange */
+
+/* Untagged CAPABILITY, OK, NO, an ALERT and EXISTS between the challenges
+ * and before the tagged OK: the exchange goes on, the login succeeds, the
+ * ALERT and the warning show. */
+Test(fake_sasl, untagged_data_in_the_middle_of_auth_login)
+{
+	struct fcase c = {0};
+
+	run_fake(&c,
+	         scenario(&c, NULL, "IMAP4rev1 AUTH=LOGIN",
+	                  "expect AUTHENTICATE LOGIN$\n"
+	                  "line * CAPABILITY IMAP4rev1 AUTH=LOGIN\n"
+	                  "line * OK still thinking\n"
+	                  "line + VXNlcm5hbWU6\n"
+	                  "expectline cHJvYmV1c2Vy$\n"
+	                  "line * OK [ALERT] Maintenance tonight at 22:00\n"
+	                  "line * 7 EXISTS\n"
+	                  "line + UGFzc3dvcmQ6\n"
+	                  "expectline UzNjcmV0LVBhNTV3b3JkLTd4$\n"
+	                  "line * NO Password expires in 3 days\n"
+	                  "line * CAPABILITY IMAP4rev1 NAMESPACE\n" SESSION_REST),
+	         "-U", USER, "-P", PASS, "--auth", "auth-login", NULL);
+	check(&c, 0, "LOGIN", NULL);
+	expect_fake_status(&c, 0);
+	expect_out(&c, "ALERT from server: Maintenance tonight at 22:00");
+	expect_out(&c, "Password expires in 3 days");
+	done(&c);
+}
+
+/* The same around a real SCRAM exchange is not scriptable (the fake's
+ * scram command owns the conversation), but the XOAUTH2 error path is:
+ * untagged data between the error challenge and the tagged NO. */
+Test(fake_sasl, untagged_data_in_the_middle_of_an_oauth_error)
+{
+	struct fcase c = {0};
+	char *json = b64enc(GMAIL_ERROR_JSON, strlen(GMAIL_ERROR_JSON));
+	char *body = NULL;
+
+	cr_assert_geq(asprintf(&body,
+	                       "expect AUTHENTICATE XOAUTH2 \\S+$\n"
+	                       "line * CAPABILITY IMAP4rev1 SASL-IR AUTH=XOAUTH2\n"
+	                       "line + %s\n"
+	                       "expectline $\n"
+	                       "line * OK [ALERT] Please re-authorize the application\n"
+	                       "line $TAG NO [AUTHENTICATIONFAILED] Invalid credentials (Failure)\n" TAIL,
+	                       json),
+	              0);
+	run_fake(&c, scenario(&c, NULL, "IMAP4rev1 SASL-IR AUTH=XOAUTH2", body), "-U", USER, "--token-file",
+	         token_file(&c), "--auth", "xoauth2", NULL);
+	free(body);
+	free(json);
+	check(&c, 2, "auth failed (AUTHENTICATE XOAUTH2)", "401", NULL);
+	expect_fake_status(&c, 0);
+	expect_out(&c, "ALERT from server: Please re-authorize the application");
+	done(&c);
+}
+
+/* ================================================================ capabilities after the login */
+
+/* STATUS asks for SIZE only when the capabilities in force after the login
+ * say STATUS=SIZE: what the probe sends tells which list it used. */
+#define STATUS_SIZE \
+	"expect STATUS INBOX \\(UNSEEN SIZE\\)$\n" \
+	"line * STATUS INBOX (UNSEEN 1 SIZE 4096)\n" \
+	"line $TAG OK STATUS completed\n"
+#define STATUS_NOSIZE \
+	"expect STATUS INBOX \\(UNSEEN\\)$\n" \
+	"line * STATUS INBOX (UNSEEN 1)\n" \
+	"line $TAG OK STATUS completed\n"
+#define EXAMINE_ONLY \
+	"expect EXAMINE INBOX$\n" \
+	"line * 3 EXISTS\n" \
+	"line * OK [UIDVALIDITY 1700000000] UIDs valid\n" \
+	"line $TAG OK [READ-ONLY] EXAMINE completed\n"
+
+static void caps_case(const char *greeting_caps, const char *auth, const char *status, bool namespace_sent,
+                      const char *const *extra)
+{
+	struct fcase c = {0};
+	char *body = NULL;
+	const char *args[32] = {"-U", USER, "-P", PASS, "--auth", "plain"};
+	size_t n = 6;
+
+	cr_assert_geq(asprintf(&body, "%s%s%s" EXAMINE_ONLY LOGOUT_OK, auth,
+	                       namespace_sent ? "expect NAMESPACE$\n"
+	                                        "line * NAMESPACE ((\"\" \"/\")) NIL NIL\n"
+	                                        "line $TAG OK NAMESPACE completed\n"
+	                                      : "",
+	                       status),
+	              0);
+	for (; extra && *extra; extra++)
+		args[n++] = *extra;
+	args[n] = NULL;
+	run_argv(&c, scenario(&c, NULL, greeting_caps, body), args);
+	free(body);
+	check(&c, 0, "PLAIN", NULL);
+	expect_fake_status(&c, 0);
+	/* never a CAPABILITY command: the greeting had them before the login,
+	 * and after it they came with the OK, or no step needed them */
+	expect_not_sent(&c, "CAPABILITY\r\n");
+	done(&c);
+}
+
+/* The tagged OK carries the list: it replaces the greeting's. */
+Test(fake_sasl, caps_from_the_tagged_ok_are_used)
+{
+	caps_case("IMAP4rev1 SASL-IR AUTH=PLAIN",
+	          "expect AUTHENTICATE PLAIN \\S+$\nline $TAG OK [CAPABILITY IMAP4rev1 STATUS=SIZE] Logged in\n",
+	          STATUS_SIZE, false, NULL);
+}
+
+Test(fake_sasl, caps_from_the_tagged_ok_replace_the_greeting_ones)
+{
+	const char *extra[] = {"--namespace", NULL};
+	/* the greeting says NAMESPACE and STATUS=SIZE, the OK neither: no
+	 * NAMESPACE command (skipped), no SIZE */
+	caps_case("IMAP4rev1 SASL-IR AUTH=PLAIN NAMESPACE STATUS=SIZE",
+	          "expect AUTHENTICATE PLAIN \\S+$\nline $TAG OK [CAPABILITY IMAP4rev1] Logged in\n", STATUS_NOSIZE,
+	          false, extra);
+}
+
+/* Gmail sends the new list untagged just before the tagged OK. */
+Test(fake_sasl, caps_untagged_after_the_last_response_are_used)
+{
+	caps_case("IMAP4rev1 SASL-IR AUTH=PLAIN",
+	          "expect AUTHENTICATE PLAIN \\S+$\nline * CAPABILITY IMAP4rev1 STATUS=SIZE\nline $TAG OK Logged in\n",
+	          STATUS_SIZE, false, NULL);
+}
+
+/* A list sent in the middle of the exchange (before the server had the
+ * credentials) is a pre-login one: without a new list the probe does not
+ * take it for the post-login capabilities. */
+Test(fake_sasl, caps_in_the_middle_of_the_exchange_are_not_post_login_caps)
+{
+	caps_case("IMAP4rev1 AUTH=PLAIN",
+	          "expect AUTHENTICATE PLAIN$\nline * CAPABILITY IMAP4rev1 AUTH=PLAIN STATUS=SIZE NAMESPACE\n"
+	          "line + \nexpectline \\S+$\nline $TAG OK Logged in\n",
+	          STATUS_NOSIZE, false, NULL);
+}
+
+/* No list with the OK and no step that needs one: no CAPABILITY command,
+ * and the greeting's list is not taken for the post-login one either (its
+ * STATUS=SIZE is not used; NAMESPACE, absent from it, is still tried). */
+Test(fake_sasl, caps_not_in_the_ok_are_not_read_when_not_needed)
+{
+	const char *extra[] = {"--namespace", NULL};
+	caps_case("IMAP4rev1 SASL-IR AUTH=PLAIN STATUS=SIZE", "expect AUTHENTICATE PLAIN \\S+$\nline $TAG OK Logged in\n",
+	          STATUS_NOSIZE, true, extra);
+}
+
+Test(fake_sasl, caps_not_in_the_login_ok_either)
+{
+	struct fcase c = {0};
+
+	run_fake(&c,
+	         scenario(&c, NULL, "IMAP4rev1 SASL-IR AUTH=PLAIN STATUS=SIZE",
+	                  "expect LOGIN " USER " " PASS "$\nline $TAG OK Logged in\n" STATUS_NOSIZE EXAMINE_ONLY LOGOUT_OK),
+	         "-U", USER, "-P", PASS, "--auth", "login", NULL);
+	check(&c, 0, "IMAP LOGIN", NULL);
+	expect_fake_status(&c, 0);
+	expect_not_sent(&c, "CAPABILITY\r\n");
+	done(&c);
+}
+
+/* A step that needs them (--delete-matched: UIDPLUS) asks with CAPABILITY
+ * after the login when the OK carried none, and goes on with the answer
+ * (the greeting, before the login, did not offer UIDPLUS). */
+Test(fake_sasl, caps_not_in_the_ok_are_read_when_needed)
+{
+	struct fcase c = {0};
+
+	run_fake(&c,
+	         scenario(&c, NULL, "IMAP4rev1 SASL-IR AUTH=PLAIN",
+	                  "expect AUTHENTICATE PLAIN \\S+$\n"
+	                  "line $TAG OK Logged in\n"
+	                  "expect CAPABILITY$\n"
+	                  "line * CAPABILITY IMAP4rev1 LITERAL+ UIDPLUS ESEARCH\n"
+	                  "line $TAG OK CAPABILITY completed\n"
+	                  STATUS_NOSIZE
+	                  "expect SELECT INBOX$\n"
+	                  "line * 9 EXISTS\n"
+	                  "line * OK [UIDVALIDITY 1700000000] UIDs valid\n"
+	                  "line $TAG OK [READ-WRITE] SELECT completed\n"
+	                  "expect UID SEARCH RETURN \\(COUNT MIN MAX ALL\\) SUBJECT old$\n"
+	                  "line * ESEARCH (TAG \"$TAG\") UID COUNT 1 MIN 9 MAX 9 ALL 9\n"
+	                  "line $TAG OK SEARCH completed\n"
+	                  "expect UID STORE 9 \\+FLAGS.SILENT \\(\\\\Deleted\\)$\n"
+	                  "line $TAG OK STORE completed\n"
+	                  "expect UID EXPUNGE 9$\n"
+	                  "line * 9 EXPUNGE\n"
+	                  "line $TAG OK EXPUNGE completed\n" LOGOUT_OK),
+	         "-U", USER, "-P", PASS, "--auth", "plain", "--search", "SUBJECT old", "--delete-matched", NULL);
+	check(&c, 0, "PLAIN", NULL);
+	expect_fake_status(&c, 0);
+	char *cap = sent_line(&c, "AUTHENTICATE PLAIN ", 1);
+	cr_assert(strlen(cap) > 11 && !strcmp(cap + strlen(cap) - 11, " CAPABILITY"),
+	          "the command after the login is \"%s\", not CAPABILITY%s", cap, c.diag);
+	free(cap);
+	done(&c);
+}
+
+/* ================================================================ SCRAM against a misbehaving server */
+
+#define SCRAM_CAPS "IMAP4rev1 SASL-IR AUTH=SCRAM-SHA-1 AUTH=SCRAM-SHA-256"
+
+static void scram_bad(const char *mech, const char *option, const char *opts, const char *after, int fake_status,
+                      const char *why)
+{
+	struct fcase c = {0};
+	char body[1024];
+
+	snprintf(body, sizeof body, "scram %s " PASS " user=" USER " %s\n%s", mech, opts, after);
+	run_fake(&c, scenario(&c, NULL, SCRAM_CAPS, body), "-U", USER, "-P", PASS, "--auth", option, NULL);
+	check(&c, 2, "auth failed", mech, why, NULL);
+	expect_fake_status(&c, fake_status);
+	done(&c);
+}
+
+/* The server nonce must extend the client's: else cancel ("*"). */
+Test(fake_sasl, scram_sha256_foreign_nonce)
+{
+	scram_bad("SCRAM-SHA-256", "scram-sha-256", "badnonce", TAIL, 5, "server nonce does not extend the client nonce");
+}
+
+Test(fake_sasl, scram_sha1_nonce_not_extended)
+{
+	scram_bad("SCRAM-SHA-1", "scram-sha-1", "samenonce", TAIL, 5, "server nonce does not extend the client nonce");
+}
+
+Test(fake_sasl, scram_wrong_nonce_cancels_with_star)
+{
+	struct fcase c = {0};
+
+	run_fake(&c, scenario(&c, NULL, SCRAM_CAPS, "scram SCRAM-SHA-256 " PASS " user=" USER " badnonce\n" TAIL), "-U",
+	         USER, "-P", PASS, "--auth", "scram-sha-256", NULL);
+	check(&c, 2, "auth failed", "nonce", NULL);
+	expect_fake_status(&c, 5);
+	expect_log(&c, "scram: client cancelled (instead of client-final)");
+	char *cancel = sent_line(&c, "AUTHENTICATE SCRAM-SHA-256 ", 1);
+	cr_assert_str_eq(cancel, "*", "%s", c.diag);
+	free(cancel);
+	done(&c);
+}
+
+/* i=1000000000: refused at once (the cap), not computed until the deadline. */
+static void scram_billion(const char *mech, const char *option)
+{
+	struct fcase c = {0};
+	char body[512];
+
+	snprintf(body, sizeof body, "scram %s " PASS " user=" USER " iter=1000000000\n" TAIL, mech);
+	run_fake(&c, scenario(&c, NULL, SCRAM_CAPS, body), "-U", USER, "-P", PASS, "--auth", option, "-t", "10", NULL);
+	check(&c, 2, "auth failed", mech, "iteration count 1000000000 exceeds the limit", NULL);
+	expect_fake_status(&c, 5);
+	expect_log(&c, "scram: client cancelled (instead of client-final)");
+	cr_assert_lt(c.r.wall_s, 2.0 * cis_time_factor(), "a billion iterations took %.3f s%s", c.r.wall_s, c.diag);
+	done(&c);
+}
+
+Test(fake_sasl, scram_sha256_billion_iterations) { scram_billion("SCRAM-SHA-256", "scram-sha-256"); }
+Test(fake_sasl, scram_sha1_billion_iterations) { scram_billion("SCRAM-SHA-1", "scram-sha-1"); }
+
+/* test_fake_auth.c forges SCRAM-SHA-256 (plain TCP and -PLUS) and
+ * SCRAM-SHA-1-PLUS; this is the remaining one. */
+Test(fake_sasl, scram_sha1_forged_server_signature)
+{
+	struct fcase c = {0};
+
+	run_fake(&c, scenario(&c, NULL, SCRAM_CAPS, "scram SCRAM-SHA-1 " PASS " user=" USER " forge\n" SESSION_REST),
+	         "-U", USER, "-P", PASS, "--auth", "scram-sha-1", NULL);
+	check(&c, 2, "auth failed", "SCRAM-SHA-1", "server signature mismatch", NULL);
+	expect_fake_status(&c, 5);
+	expect_log(&c, "scram: sending a forged server signature");
+	expect_log(&c, "scram: client cancelled (after server-final)");
+	done(&c);
+}
+
+/* server-final "e=invalid-proof": CRITICAL with the server's error. */
+Test(fake_sasl, scram_server_final_error)
+{
+	scram_bad("SCRAM-SHA-256", "scram-sha-256", "ferror=invalid-proof", TAIL, 5, "server error: invalid-proof");
+}
+
+/* server-first "e=unknown-user" (scripted by hand: no nonce needed). */
+Test(fake_sasl, scram_server_first_error)
+{
+	struct fcase c = {0};
+	char *e = b64enc("e=unknown-user", 14), *body = NULL;
+
+	cr_assert_geq(asprintf(&body, "expect AUTHENTICATE SCRAM-SHA-256 \\S+$\nline + %s\nexpectline \\*$\n"
+	                              "line $TAG BAD cancelled\n" TAIL, e), 0);
+	run_fake(&c, scenario(&c, NULL, SCRAM_CAPS, body), "-U", USER, "-P", PASS, "--auth", "scram-sha-256", NULL);
+	free(body);
+	free(e);
+	check(&c, 2, "auth failed", "SCRAM-SHA-256", "server error: unknown-user", NULL);
+	expect_fake_status(&c, 0);
+	done(&c);
+}
+
+/* A server that says OK without the server-final message never proved it
+ * knows the password (it may be an impostor that just says yes). */
+static void scram_nofinal(const char *mech, const char *option)
+{
+	struct fcase c = {0};
+	char body[512];
+
+	snprintf(body, sizeof body, "scram %s " PASS " user=" USER " nofinal\n" LOGGED_IN TAIL, mech);
+	run_fake(&c, scenario(&c, NULL, SCRAM_CAPS, body), "-U", USER, "-P", PASS, "--auth", option, NULL);
+	check(&c, 2, "auth", mech, "without completing the exchange", "did not prove itself", NULL);
+	expect_fake_status(&c, 0);
+	expect_log(&c, "scram: ok (no server-final sent)");
+	expect_not_sent(&c, "EXAMINE");
+	done(&c);
+}
+
+Test(fake_sasl, scram_sha256_ok_without_server_final) { scram_nofinal("SCRAM-SHA-256", "scram-sha-256"); }
+Test(fake_sasl, scram_sha1_ok_without_server_final) { scram_nofinal("SCRAM-SHA-1", "scram-sha-1"); }
+
+/* ================================================================ every mechanism under -vvv */
+
+/* challenge "<1896.697170952@fake.example.net>"; the answer is
+ * "probeuser " HMAC-MD5(PASS, challenge) in hex (computed with Python). */
+#define CRAM_CHALLENGE "PDE4OTYuNjk3MTcwOTUyQGZha2UuZXhhbXBsZS5uZXQ+"
+#define CRAM_ANSWER "cHJvYmV1c2VyIDczOGYzNWUyNGU2Nzc5OGJlNTc2ZjlhMzlhMDVlODNm"
+
+struct mech_case {
+	const char *option;     /* --auth */
+	const char *word;       /* in the summary */
+	const char *caps;
+	const char *exchange;   /* the fake's side of the login */
+	int sends;              /* 1: the password, 2: the token reaches the server; 0 neither */
+	bool external;
+};
+
+static const struct mech_case every_mech[] = {
+	{"plain", "PLAIN", "AUTH=PLAIN SASL-IR", "expect AUTHENTICATE PLAIN " PLAIN_B64 "$\n", 1, false},
+	{"auth-login", "LOGIN", "AUTH=LOGIN",
+	 "expect AUTHENTICATE LOGIN$\nline + VXNlcm5hbWU6\nexpectline cHJvYmV1c2Vy$\n"
+	 "line + UGFzc3dvcmQ6\nexpectline UzNjcmV0LVBhNTV3b3JkLTd4$\n", 1, false},
+	{"login", "IMAP LOGIN", "AUTH=PLAIN", "expect LOGIN " USER " " PASS "$\n", 1, false},
+	{"cram-md5", "CRAM-MD5", "AUTH=CRAM-MD5",
+	 "expect AUTHENTICATE CRAM-MD5$\nline + " CRAM_CHALLENGE "\nexpectline " CRAM_ANSWER "$\n", 0, false},
+	{"scram-sha-1", "SCRAM-SHA-1", "AUTH=SCRAM-SHA-1 SASL-IR", "scram SCRAM-SHA-1 " PASS " user=" USER "\n", 0, false},
+	{"scram-sha-256", "SCRAM-SHA-256", "AUTH=SCRAM-SHA-256", "scram SCRAM-SHA-256 " PASS " user=" USER "\n", 0, false},
+	{"xoauth2", "XOAUTH2", "AUTH=XOAUTH2 SASL-IR", "expect AUTHENTICATE XOAUTH2 \\S+$\n", 2, false},
+	{"oauthbearer", "OAUTHBEARER", "AUTH=OAUTHBEARER", "expect AUTHENTICATE OAUTHBEARER$\nline + \nexpectline \\S+$\n",
+	 2, false},
+	{"external", "EXTERNAL", "AUTH=EXTERNAL SASL-IR", "expect AUTHENTICATE EXTERNAL =$\n", 0, true},
+};
+
+/* NEEDLE (N bytes) must not be in B. */
+static void absent(const struct fcase *c, const char *where, const char *b, size_t blen, const char *what,
+                   const void *needle, size_t n, const char *mech)
+{
+	cr_assert_null(memmem(b, blen, needle, n), "--auth %s -vvv: %s appears in %s%s", mech, what, where, c->diag);
+}
+
+static void no_secrets_in(const struct fcase *c, const char *where, const char *b, size_t blen, const char *mech)
+{
+	char oauth[512];
+	size_t on = oauthbearer_blob(oauth, sizeof oauth, USER, fake_port_str(c->fs));
+	char *plain64 = b64enc(PLAIN_BLOB, sizeof PLAIN_BLOB - 1);
+	char *xoauth64 = b64enc(XOAUTH2_BLOB, strlen(XOAUTH2_BLOB));
+	char *oauth64 = b64enc(oauth, on);
+	char *pass64 = b64enc(PASS, strlen(PASS));
+	char *tok64 = b64enc(TOKEN, strlen(TOKEN));
+
+	cr_assert(!has_secret(b, blen, PASS), "--auth %s -vvv: the password (or a base64 form) is in %s%s", mech, where,
+	          c->diag);
+	cr_assert(!has_secret(b, blen, TOKEN), "--auth %s -vvv: the token (or a base64 form) is in %s%s", mech, where,
+	          c->diag);
+	absent(c, where, b, blen, "the password", PASS, strlen(PASS), mech);
+	absent(c, where, b, blen, "the token", TOKEN, strlen(TOKEN), mech);
+	absent(c, where, b, blen, "base64(password)", pass64, strlen(pass64), mech);
+	absent(c, where, b, blen, "base64(token)", tok64, strlen(tok64), mech);
+	absent(c, where, b, blen, "the PLAIN blob in base64", plain64, strlen(plain64), mech);
+	absent(c, where, b, blen, "the XOAUTH2 blob in base64", xoauth64, strlen(xoauth64), mech);
+	absent(c, where, b, blen, "the OAUTHBEARER blob in base64", oauth64, strlen(oauth64), mech);
+	absent(c, where, b, blen, "the XOAUTH2 blob", XOAUTH2_BLOB, strlen(XOAUTH2_BLOB), mech);
+	absent(c, where, b, blen, "the OAUTHBEARER blob", oauth, on, mech);
+	free(plain64);
+	free(xoauth64);
+	free(oauth64);
+	free(pass64);
+	free(tok64);
+}
+
+Test(fake_sasl, every_mechanism_with_vvv_keeps_the_secrets, .timeout = 120)
+{
+	for (size_t i = 0; i < sizeof every_mech / sizeof every_mech[0]; i++) {
+		const struct mech_case *m = &every_mech[i];
+		struct fcase c = {0};
+		char caps[256], body[1024], *tls = NULL;
+		char *ca = NULL, *cert = NULL, *key = NULL;
+		const char *args[32] = {"-vvv", "-U", USER, "-P", PASS, "--token-file", token_file(&c), "--auth", m->option};
+		size_t n = 9;
+
+		snprintf(caps, sizeof caps, "IMAP4rev1 %s", m->caps);
+		snprintf(body, sizeof body, "%s" SESSION_REST, m->exchange);
+		if (m->external) {
+			ca = certpath(&c, "ca.pem");
+			cert = certpath(&c, "client.pem");
+			key = certpath(&c, "client.key");
+			cr_assert_geq(asprintf(&tls, "clientca=%s", ca), 0);
+			args[n++] = "-S";
+			args[n++] = "--cafile";
+			args[n++] = ca;
+			args[n++] = "--client-cert";
+			args[n++] = cert;
+			args[n++] = "--client-key";
+			args[n++] = key;
+		}
+		args[n] = NULL;
+		run_argv(&c, scenario(&c, tls, caps, body), args);
+		check(&c, 0, m->word, NULL);
+		expect_fake_status(&c, 0);
+		/* the trace is there, with the credentials blacked out */
+		expect_out(&c, "Protocol trace (credentials redacted):");
+		if (!m->external)       /* EXTERNAL's "=" carries nothing to hide */
+			expect_out(&c, "<redacted>");
+		no_secrets_in(&c, "stdout", c.r.out, c.r.out_len, m->option);
+		no_secrets_in(&c, "stderr", c.r.err, c.r.err_len, m->option);
+		/* the check means something: the secret did reach the server
+		 * where the mechanism carries it, and never otherwise */
+		cr_assert_eq(fake_saw(c.fs, PASS), m->sends == 1, "--auth %s: the password was%s sent%s", m->option,
+		             m->sends == 1 ? " not" : "", c.diag);
+		cr_assert_eq(fake_saw(c.fs, TOKEN), m->sends == 2, "--auth %s: the token was%s sent%s", m->option,
+		             m->sends == 2 ? " not" : "", c.diag);
+		if (m->external)
+			expect_log(&c, "tls: client certificate CN=probe-client");
+		free(tls);
+		free(ca);
+		free(cert);
+		free(key);
+		done(&c);
+	}
+}
+
+/* ================================================================ awkward credentials */
+
+/* IMAP LOGIN with USER and PASSWORD (argv), the greeting offering CAPS;
+ * the record must hold exactly WIRE (WIRE_LEN bytes) after the tag. */
+static void login_wire(const char *caps, const char *user, const char *password, const void *wire, size_t wire_len)
+{
+	struct fcase c = {0};
+
+	run_fake(&c, scenario(&c, NULL, caps, "expect LOGIN \n" SESSION_REST), "-U", user, "-P", password, "--auth",
+	         "login", NULL);
+	check(&c, 0, "IMAP LOGIN", NULL);
+	expect_fake_status(&c, 0);
+	/* the whole command: tag, LOGIN, the two strings, CRLF */
+	cr_assert(c.rec_len >= 3 + wire_len && !memcmp(c.rec, "a1 ", 3) && !memcmp(c.rec + 3, wire, wire_len),
+	          "the LOGIN command is not as expected%s", c.diag);
+	done(&c);
+}
+
+/* Quotes, backslashes and spaces: a quoted string with \" and \\. */
+Test(fake_sasl, login_quotes_backslashes_spaces_are_quoted)
+{
+	static const char wire[] = "LOGIN \"probe user\" \"pa\\\"ss\\\\wo rd\"\r\n";
+	login_wire("IMAP4rev1 AUTH=PLAIN LITERAL+", "probe user", "pa\"ss\\wo rd", wire, sizeof wire - 1);
+}
+
+/* 8-bit (UTF-8) without UTF8=ACCEPT: a literal; non-synchronising with
+ * LITERAL+ ... */
+#define UTF8_PASS "p\xc3\xa4sswo\xcc\x88rd-\xe2\x82\xac-\xf0\x9f\x94\x91"
+Test(fake_sasl, login_utf8_password_is_a_literal_plus)
+{
+	char wire[256];
+	int n = snprintf(wire, sizeof wire, "LOGIN " USER " {%zu+}\r\n" UTF8_PASS "\r\n", strlen(UTF8_PASS));
+	login_wire("IMAP4rev1 AUTH=PLAIN LITERAL+", USER, UTF8_PASS, wire, (size_t)n);
+}
+
+/* ... synchronising without it (the fake answers "+ go ahead") ... */
+Test(fake_sasl, login_utf8_password_is_a_synchronising_literal)
+{
+	char wire[256];
+	int n = snprintf(wire, sizeof wire, "LOGIN " USER " {%zu}\r\n" UTF8_PASS "\r\n", strlen(UTF8_PASS));
+	login_wire("IMAP4rev1 AUTH=PLAIN", USER, UTF8_PASS, wire, (size_t)n);
+}
+
+/* ... and non-synchronising with LITERAL- (up to 4096 bytes). */
+Test(fake_sasl, login_utf8_user_and_password_with_literal_minus)
+{
+	char wire[256];
+	const char *user = "j\xc3\xbcrgen";
+	int n = snprintf(wire, sizeof wire, "LOGIN {%zu+}\r\n%s {%zu+}\r\n" UTF8_PASS "\r\n", strlen(user), user,
+	                 strlen(UTF8_PASS));
+	login_wire("IMAP4rev1 AUTH=PLAIN LITERAL-", user, UTF8_PASS, wire, (size_t)n);
+}
+
+/* 600 bytes of ASCII with quotes, backslashes and spaces: one quoted
+ * string, every " and \ escaped. */
+Test(fake_sasl, login_600_byte_ascii_password)
+{
+	char pw[601], wire[1400];
+	size_t w = 0;
+
+	for (size_t i = 0; i < 600; i++)
+		pw[i] = "a\"b\\c d"[i % 7];
+	pw[600] = '\0';
+	w += (size_t)snprintf(wire, sizeof wire, "LOGIN " USER " \"");
+	for (size_t i = 0; i < 600; i++) {
+		if (pw[i] == '"' || pw[i] == '\\')
+			wire[w++] = '\\';
+		wire[w++] = pw[i];
+	}
+	memcpy(wire + w, "\"\r\n", 3);
+	w += 3;
+	login_wire("IMAP4rev1 AUTH=PLAIN LITERAL+", USER, pw, wire, w);
+}
+
+/* 600 bytes with UTF-8 in it: a 600-byte literal. */
+static void make_600_utf8(char *pw)
+{
+	size_t n = 0;
+	while (n + 3 <= 600) {
+		memcpy(pw + n, n % 9 ? "\xc3\xa9 " : "\"\\", n % 9 ? 3 : 2); /* "é " or a quote and a backslash */
+		n += n % 9 ? 3 : 2;
+	}
+	while (n < 600)
+		pw[n++] = 'x';
+	pw[600] = '\0';
+}
+
+Test(fake_sasl, login_600_byte_utf8_password)
+{
+	char pw[601], wire[700];
+	make_600_utf8(pw);
+	cr_assert_eq(strlen(pw), 600);
+	int n = snprintf(wire, sizeof wire, "LOGIN " USER " {600}\r\n%s\r\n", pw);
+	login_wire("IMAP4rev1 AUTH=PLAIN", USER, pw, wire, (size_t)n);
+}
+
+/* PLAIN carries any bytes: the decoded initial response is exact. */
+Test(fake_sasl, plain_awkward_credentials_with_authzid)
+{
+	struct fcase c = {0};
+	char pw[601], want[1024];
+	const char *user = "probe \"user\\\" j\xc3\xbcrgen", *authz = "shared \xe2\x82\xac box";
+	make_600_utf8(pw);
+	int n = snprintf(want, sizeof want, "%s%c%s%c%s", authz, 0, user, 0, pw);
+
+	run_fake(&c, scenario(&c, NULL, "IMAP4rev1 SASL-IR AUTH=PLAIN", "expect AUTHENTICATE PLAIN \\S+$\n" SESSION_REST),
+	         "-U", user, "-P", pw, "--authzid", authz, "--auth", "plain", NULL);
+	check(&c, 0, "PLAIN", NULL);
+	expect_fake_status(&c, 0);
+	expect_b64(&c, "AUTHENTICATE PLAIN ", 0, want, (size_t)n);
+	cr_assert(!has_secret(c.r.out, c.r.out_len, pw), "the password appears in stdout%s", c.diag);
+	done(&c);
+}
+
+/* AUTHENTICATE LOGIN: each answer is the exact bytes, base64. */
+Test(fake_sasl, auth_login_awkward_credentials)
+{
+	struct fcase c = {0};
+	char pw[601];
+	const char *user = "probe \"user\\\" j\xc3\xbcrgen";
+	make_600_utf8(pw);
+
+	run_fake(&c,
+	         scenario(&c, NULL, "IMAP4rev1 AUTH=LOGIN",
+	                  "expect AUTHENTICATE LOGIN$\nline + VXNlcm5hbWU6\nexpectline \\S+$\n"
+	                  "line + UGFzc3dvcmQ6\nexpectline \\S+$\n" SESSION_REST),
+	         "-U", user, "-P", pw, "--auth", "auth-login", NULL);
+	check(&c, 0, "LOGIN", NULL);
+	expect_fake_status(&c, 0);
+	expect_b64(&c, "AUTHENTICATE LOGIN\r\n", 0, user, strlen(user));
+	expect_b64(&c, "AUTHENTICATE LOGIN\r\n", 1, pw, strlen(pw));
+	cr_assert(!has_secret(c.r.out, c.r.out_len, pw), "the password appears in stdout%s", c.diag);
+	done(&c);
+}
+
+/* SCRAM: the user name is a saslname (',' '=' escaped), the password is
+ * hashed as its UTF-8 bytes; the fake checks the proof with the same
+ * password and the decoded user name. */
+Test(fake_sasl, scram_awkward_credentials)
+{
+	struct fcase c = {0};
+	char pw[601];
+	const char *user = "probe,user=x j\xc3\xbcrgen";
+	make_600_utf8(pw);
+	/* the scenario's "set" expands escapes: write \ as \\ */
+	char spw[1300];
+	size_t k = 0;
+	for (size_t i = 0; pw[i]; i++) {
+		if (pw[i] == '\\' || pw[i] == '$')
+			spw[k++] = '\\';
+		spw[k++] = pw[i];
+	}
+	spw[k] = '\0';
+	char *body = NULL;
+	cr_assert_geq(asprintf(&body, "set PW %s\nset U %s\nscram SCRAM-SHA-256 $PW user=$U\n" SESSION_REST, spw, user),
+	              0);
+	run_fake(&c, scenario(&c, NULL, SCRAM_CAPS, body), "-U", user, "-P", pw, "--auth", "scram-sha-256", NULL);
+	free(body);
+	check(&c, 0, "SCRAM-SHA-256", NULL);
+	expect_fake_status(&c, 0);
+	expect_log(&c, "scram: ok");
+	cr_assert(!has_secret(c.r.out, c.r.out_len, pw), "the password appears in stdout%s", c.diag);
+	cr_assert(!fake_saw(c.fs, pw), "the password reached the server%s", c.diag);
+	done(&c);
+}
