@@ -135,7 +135,7 @@ static unsigned char *b64dec(const char *text, size_t n, size_t *outlen)
 /* after a failed one: the probe logs out (or just goes) */
 #define TAIL LOGOUT_OK
 
-/* base64 of the RFC 7628 error JSON that Gmail sends */
+/* the RFC 7628 error JSON Gmail sends (base64 on the wire) */
 #define GMAIL_ERROR_JSON "{\"status\":\"401\",\"schemes\":\"bearer\",\"scope\":\"https://mail.google.com/\"}"
 
 struct fcase {
@@ -283,8 +283,8 @@ static void done(struct fcase *c)
 
 static const char *const state_word[] = {"OK", "WARNING", "CRITICAL", "UNKNOWN"};
 
-/* Did B (N bytes) contain the secret, in any form (raw, quoted, base64 at
- * any alignment: fakeserver.h), or the exact bytes NEEDLE? */
+/* Does B (N bytes) contain SECRET in any form: raw, quoted, or base64 at
+ * any alignment (fakeserver.h)? */
 static bool has_secret(const char *b, size_t n, const char *secret)
 {
 	return fake_buf_contains_secret((const unsigned char *)b, n, secret);
