@@ -13,7 +13,7 @@ top=$(cd "$(dirname "$0")" && pwd)
 backends=${*:-openssl mbedtls}
 jobs=$(nproc 2>/dev/null || echo 2)
 # the suite must not skip its real-server tests silently
-export CIS_REQUIRE_DOVECOT=1 CIS_REQUIRE_TOOLS=1
+export CIS_REQUIRE_DOVECOT=1 CIS_REQUIRE_TOOLS=1 CIS_REQUIRE_PROMTOOL=1
 
 "$top/tools/install-deps.sh"
 

@@ -673,7 +673,7 @@ static int check_config(struct options *o)
 		return fail(o, "--auth external needs a client certificate (--client-cert)");
 	if (!strcmp(a, "auto") && cfg->username && !cfg->password && !cfg->token && !cfg->client_cert)
 		return fail(o, "-U given without a password or token (--password-file, --password-env, -P or --token-file)");
-	if (cfg->authzid && !cfg->username)
+	if (cfg->authzid && !cfg->username && strcmp(a, "external"))
 		return fail(o, "--authzid needs a user name (-U) to authenticate as");
 	if ((cfg->client_cert != NULL) != (cfg->client_key != NULL))
 		return fail(o, "--client-cert and --client-key go together");

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "transport.h"
 
 int net_is_ip_literal(const char *host)
 {
@@ -153,8 +154,14 @@ static int connect_one(const struct sockaddr_storage *ss, socklen_t len, int64_t
 	int one = 1;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 
-	if (connect(fd, (const struct sockaddr *)ss, len) == 0)
+	/* the SYN, its SYN-ACK (one round trip), then our ACK: a server that
+	 * speaks first answers one more round trip later */
+	transport_rt_sent();
+	if (connect(fd, (const struct sockaddr *)ss, len) == 0) {
+		transport_rt_wait();
+		transport_rt_sent();
 		return fd;
+	}
 	if (errno != EINPROGRESS) {
 		snprintf(err, errlen, "%s: %s", where, strerror(errno));
 		close(fd);
@@ -175,6 +182,8 @@ static int connect_one(const struct sockaddr_storage *ss, socklen_t len, int64_t
 		}
 		break;
 	}
+	transport_rt_wait();
+	transport_rt_sent();
 	int soerr = 0;
 	socklen_t sl = sizeof(soerr);
 	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0)

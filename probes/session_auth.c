@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "clock.h"
@@ -96,6 +97,55 @@ static void forget_caps(struct sess *s)
 	imap_conn_caps_reset(s->conn);
 }
 
+/* --pipeline: queue the login command (its bytes go out with the first
+ * mailbox flight) instead of waiting for its answer now. */
+static int defer(struct sess *s, struct step *st, struct imap_cmd *cmd, const char *cmdname)
+{
+	unsigned id;
+	if (imap_conn_queue(s->conn, cmd, &id) < 0) {
+		sess_conn_fail(s, st, cmdname);
+		return -1;
+	}
+	s->pa.active = 1;
+	s->pa.id = id;
+	s->pa.st = st;
+	snprintf(s->pa.cmd, sizeof(s->pa.cmd), "%s", cmdname);
+	/* The pre-login capabilities stay in force until the answer: the
+	 * flight is built from them (what the greeting promised); see
+	 * sess_auth_settle. */
+	return 0;
+}
+
+int sess_auth_settle(struct sess *s)
+{
+	struct imap_result res;
+	struct step *st = s->pa.st;
+
+	if (!s->pa.active)
+		return 0;
+	s->pa.active = 0;
+	if (imap_conn_wait(s->conn, s->pa.id, &res) < 0) {
+		sess_conn_fail(s, st, s->pa.cmd);
+		return -1;
+	}
+	s->auth_done_ns = res.done_ns;
+	/* the list in the tagged OK replaced the pre-login one; without one
+	 * they are stale (forget_caps) */
+	if (res.status != IMAP_ST_OK || strcasecmp(res.code, "CAPABILITY") != 0)
+		forget_caps(s);
+	sess_note_alert(s, res.code, res.text);
+	if (res.status != IMAP_ST_OK)
+		sess_result_fail(s, st, s->pa.cmd, &res);
+	else
+		sess_ok(st, "%s: %s", s->pa.okmsg, res.text);
+	if (st) {
+		/* from its bytes on the wire (the flight's write) to its answer */
+		st->start_ns = res.sent_ns;
+		st->dur_ns = res.done_ns > res.sent_ns ? res.done_ns - res.sent_ns : 0;
+	}
+	return res.status == IMAP_ST_OK ? 0 : -1;
+}
+
 static int do_login(struct sess *s, struct step *st)
 {
 	const struct probe_config *cfg = s->cfg;
@@ -111,6 +161,12 @@ static int do_login(struct sess *s, struct step *st)
 	imap_cmd_init(&cmd, s->conn, "LOGIN");
 	imap_cmd_astring(&cmd, cfg->username, strlen(cfg->username), 0);
 	imap_cmd_astring(&cmd, cfg->password, strlen(cfg->password), 1);
+	if (s->defer_auth_ok && !cmd.nsync) {
+		snprintf(s->pa.okmsg, sizeof(s->pa.okmsg), "LOGIN as %s", cfg->username);
+		int q = defer(s, st, &cmd, "LOGIN");
+		imap_cmd_free(&cmd);
+		return q;
+	}
 	forget_caps(s);
 	int rc = sess_command(s, st, &cmd, &res);
 	imap_cmd_free(&cmd);
@@ -216,6 +272,19 @@ static int do_sasl(struct sess *s, struct step *st, const struct sasl_mech *m)
 		initial_pending = 1;
 	}
 	snprintf(cmd.name, sizeof(cmd.name), "%s", cmdname);
+	/* --pipeline: a mechanism that is done with its initial response
+	 * (PLAIN, EXTERNAL) goes out with the first mailbox flight.  Not the
+	 * OAuth ones: on failure they get a "+" with the error, and the server
+	 * would take the next pipelined command for the client's answer. */
+	if (s->defer_auth_ok && has_initial && !initial_pending && !cmd.nsync &&
+	    (!strcmp(m->name, "PLAIN") || !strcmp(m->name, "EXTERNAL")) && (!m->finished || m->finished(sa))) {
+		snprintf(s->pa.okmsg, sizeof(s->pa.okmsg), "%s as %s%s%s", m->name,
+			 cfg->username ? cfg->username : "(certificate)", cfg->authzid ? " for " : "",
+			 cfg->authzid ? cfg->authzid : "");
+		rc = defer(s, st, &cmd, cmdname);
+		imap_cmd_free(&cmd);
+		goto done;
+	}
 	unsigned id;
 	int sent = imap_conn_send(s->conn, &cmd, &id);
 	imap_cmd_free(&cmd);
@@ -267,7 +336,7 @@ static int do_sasl(struct sess *s, struct step *st, const struct sasl_mech *m)
 					  m->name, sa->err[0] ? ": " : "", sa->err);
 				goto done;
 			}
-			sess_ok(st, "%s as %s%s%s: %s", m->name, cfg->username ? cfg->username : "(certificate)",
+			sess_ok(st, "%s as %s%s%s: %s", m->name, cfg->username && !(m->flags & SASL_F_CLIENTCERT) ? cfg->username : "(client certificate)",
 				cfg->authzid ? " for " : "", cfg->authzid ? cfg->authzid : "", res.text);
 			rc = 0;
 			goto done;

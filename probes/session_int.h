@@ -23,7 +23,9 @@ struct message_info {
 	/* session_mailbox.c */
 	uint64_t want_uid;          /* take FETCH data of this UID, */
 	uint32_t want_seq;          /* or of this sequence number, */
-	int want_newest;            /* or of the highest sequence number */
+	int want_newest;            /* or of the highest sequence number, */
+	const struct mbx_search *want_max_of;   /* or the MAX of this search
+	                               (UID FETCH $ after RETURN (SAVE MAX)) */
 	int have_size, have_body;   /* RFC822.SIZE seen; a body section seen */
 	int full;                   /* the whole message (BODY[]) was fetched */
 	int parts;                  /* multipart: top-level parts (-1 unknown) */
@@ -120,6 +122,19 @@ struct sess {
 	struct script *crit;        /* --search criteria as parts */
 	size_t crit_first, crit_n;
 	int crit_8bit;
+	/* --pipeline: the login command queued to go out with the first
+	 * mailbox flight (SASL-IR PLAIN/EXTERNAL, or LOGIN without a
+	 * synchronizing literal); sess_auth_settle() collects its result */
+	int defer_auth_ok;          /* this connection may defer its login */
+	struct {
+		int active;
+		unsigned id;
+		struct step *st;
+		char cmd[64];           /* "AUTHENTICATE PLAIN" */
+		char okmsg[192];        /* "PLAIN as user" */
+	} pa;
+	int64_t auth_done_ns;       /* when the deferred login was answered */
+	int logged_out;             /* LOGOUT went out in the last flight */
 };
 
 /* ---- step helpers (session.c) */
@@ -183,6 +198,10 @@ void sess_mailbox_summary(struct sess *s, char *buf, size_t len);
 
 /* ---- authentication (session_auth.c) */
 int sess_auth(struct sess *s);
+/* A login deferred into the first flight (s->pa): read its result and
+ * finish the auth step.  0 when nothing was pending or it succeeded, -1
+ * after recording the failure (auth failed, as in the sequential mode). */
+int sess_auth_settle(struct sess *s);
 /* --auth all: one connection per advertised mechanism, in a stable order. */
 void sess_auth_all(struct sess *s);
 

@@ -88,6 +88,8 @@ static void describe_message(struct message_info *m, const char *data, size_t le
 static int fetch_wants(const struct sess *s, const struct message_info *t, int have_uid, uint64_t uid,
 		       uint32_t seq)
 {
+	if (t->want_max_of)
+		return have_uid && (t->want_max_of->have_minmax & 2) && uid == t->want_max_of->max;
 	if (t->want_uid)
 		return have_uid && uid == t->want_uid;
 	if (t->want_seq)
@@ -392,6 +394,7 @@ struct fcmd {
 	struct message_info *fetch_into;  /* where its FETCH data goes */
 	int done;                         /* tagged response arrived */
 	int64_t prev_done;                /* the previous command's tagged response */
+	int logout;                       /* LOGOUT at the end of the last flight */
 };
 
 struct flight {
@@ -467,6 +470,82 @@ static void fl_untarget(struct flight *f)
 	mb->search_cur = NULL;
 }
 
+#define LOGOUT_GRACE_NS (1000LL * 1000 * 1000)
+
+/* Wait for c's tagged response.  A LOGOUT (the last command of the last
+ * flight) is waited for as do_logout() does: BYE then EOF is its answer,
+ * and no answer within a second just ends the session. */
+static int fl_wait(struct flight *f, struct fcmd *c)
+{
+	struct imap_conn *conn = f->cs->conn;
+	if (!c->logout)
+		return imap_conn_wait(conn, c->id, &c->res);
+	int64_t grace = clock_now_ns() + LOGOUT_GRACE_NS;
+	imap_conn_expect_bye(conn);
+	imap_conn_set_deadline(conn, f->cs->deadline && f->cs->deadline < grace ? f->cs->deadline : grace);
+	int rc = imap_conn_wait(conn, c->id, &c->res);
+	imap_conn_set_deadline(conn, f->cs->deadline);
+	return rc;
+}
+
+/* The logout step of a flight's LOGOUT; 0, or -1 if the connection
+ * failed in a way that is not a normal end (recorded). */
+static int fl_logout_result(struct flight *f, struct fcmd *c, int waited)
+{
+	struct sess *s = f->s;
+	if (!waited) {
+		enum imap_err e = imap_conn_err(f->cs->conn);
+		if (e == IMAP_E_TIMEOUT && !clock_expired(f->cs->deadline))
+			sess_ok(c->st, "no reply to LOGOUT within %.1fs; closed", (double)LOGOUT_GRACE_NS / 1e9);
+		else if (e == IMAP_E_EOF || e == IMAP_E_BYE)
+			sess_ok(c->st, "server closed the connection");
+		else
+			return -1;
+		return 0;
+	}
+	if (c->res.status == IMAP_ST_NONE) {
+		sess_ok(c->st, "BYE %s", c->res.text);
+	} else if (c->res.status != IMAP_ST_OK) {
+		int failed = s->failed;
+		sess_result_fail(s, c->st, "LOGOUT", &c->res);
+		s->failed |= failed;
+	} else {
+		sess_ok(c->st, "%s", c->res.text);
+	}
+	fl_time(c, NULL);
+	return 0;
+}
+
+/* The login deferred into this flight (--pipeline) was refused or the
+ * connection broke: the flight's other answers are read (they can only
+ * be "please log in first") so that the queued LOGOUT ends the session,
+ * but none of them names the failure. */
+static void fl_drain_after_auth(struct flight *f)
+{
+	struct imap_conn *conn = f->cs->conn;
+	int ok = imap_conn_err(conn) == IMAP_E_NONE;
+	int64_t grace = clock_now_ns() + LOGOUT_GRACE_NS;
+
+	if (ok)
+		imap_conn_set_deadline(conn, f->cs->deadline && f->cs->deadline < grace ? f->cs->deadline : grace);
+	for (unsigned i = 0; i < f->n; i++) {
+		struct fcmd *c = &f->c[i];
+		if (ok && !c->logout)
+			ok = imap_conn_wait(conn, c->id, &c->res) == 0;
+		else if (ok)
+			ok = fl_wait(f, c) == 0;
+		if (c->logout) {
+			if (ok)
+				fl_logout_result(f, c, 1);
+			else
+				skip_step(c->st, "not run: the connection failed");
+		} else if (c->st) {
+			skip_step(c->st, "not run: authentication failed");
+		}
+	}
+	imap_conn_set_deadline(conn, f->cs->deadline);
+}
+
 static int fl_run(struct flight *f)
 {
 	struct sess *s = f->s, *cs = f->cs;
@@ -474,6 +553,7 @@ static int fl_run(struct flight *f)
 	struct imap_conn *conn = cs->conn;
 	int sequential = 0;
 	unsigned i = 0;
+	int64_t auth_done = 0;
 
 	/* every command's data targets are live for the whole flight */
 	mb->nsearch_t = mb->nfetch_t = 0;
@@ -484,6 +564,16 @@ static int fl_run(struct flight *f)
 			mb->search_t[mb->nsearch_t++] = f->c[i].search_into;
 		if (f->c[i].fetch_into && mb->nfetch_t < MB_TARGETS)
 			mb->fetch_t[mb->nfetch_t++] = f->c[i].fetch_into;
+	}
+	if (sequential && cs->pa.active) {
+		/* a synchronizing literal in the flight: the login first */
+		if (sess_auth_settle(cs) < 0) {
+			fl_untarget(f);
+			for (unsigned j = 0; j < f->n; j++)
+				skip_step(f->c[j].st, "not run: authentication failed");
+			return -1;
+		}
+		auth_done = cs->auth_done_ns;
 	}
 	for (i = 0; i < f->n; i++) {
 		struct fcmd *c = &f->c[i];
@@ -499,7 +589,7 @@ static int fl_run(struct flight *f)
 		if (c->search_into)
 			strlcpy_s(c->search_into->tag, imap_conn_last_tag(conn), sizeof(c->search_into->tag));
 		if (sequential) {
-			rc = imap_conn_wait(conn, c->id, &c->res);
+			rc = fl_wait(f, c);
 			if (rc < 0)
 				goto fail;
 			c->done = 1;
@@ -509,22 +599,49 @@ static int fl_run(struct flight *f)
 	if (!sequential) {
 		if (imap_conn_flush(conn) < 0) {
 			i = 0;
+			if (cs->pa.active) {
+				cs->pa.active = 0;
+				sess_conn_fail(cs, cs->pa.st, cs->pa.cmd);
+				fl_untarget(f);
+				for (unsigned j = 0; j < f->n; j++)
+					skip_step(f->c[j].st, "not run: authentication failed");
+				return -1;
+			}
 			goto fail;
+		}
+		if (cs->pa.active) {
+			/* the login went out first in this write: its answer first */
+			if (sess_auth_settle(cs) < 0) {
+				fl_drain_after_auth(f);
+				fl_untarget(f);
+				return -1;
+			}
+			auth_done = cs->auth_done_ns;
 		}
 		for (i = 0; i < f->n; i++) {
 			struct fcmd *c = &f->c[i];
 			fl_targets(f, i);
-			if (imap_conn_wait(conn, c->id, &c->res) < 0)
+			if (fl_wait(f, c) < 0)
 				goto fail;
 			c->done = 1;
-			if (i > 0)
-				c->prev_done = f->c[i - 1].res.done_ns;
+			c->prev_done = i > 0 ? f->c[i - 1].res.done_ns : auth_done;
 			sess_note_alert(s, c->res.code, c->res.text);
 		}
 	}
 	fl_untarget(f);
+	for (i = 0; i < f->n; i++)
+		if (f->c[i].logout)
+			fl_logout_result(f, &f->c[i], 1);
 	return 0;
 fail:
+	if (i < f->n && f->c[i].logout) {
+		/* everything else was answered: only the goodbye went wrong */
+		fl_untarget(f);
+		if (fl_logout_result(f, &f->c[i], 0) == 0)
+			return 0;
+		conn_fail(s, conn, f->c[i].st, "LOGOUT");
+		return 0;
+	}
 	fl_untarget(f);
 	/* a command refused before the connection broke explains it better
 	 * (EXAMINE BAD, then the server hung up): it names the failure */
@@ -704,9 +821,31 @@ struct examine_cmds {
 	struct fcmd *status, *exam, *quota, *fetch;
 	int pipelined;                  /* the searches went in this flight */
 	struct search_cmds sc;
+	/* --pipeline with SEARCHRES: UID SEARCH RETURN (SAVE MAX) and
+	 * UID FETCH $ fetch the newest match in the same flight */
+	struct fcmd *save, *sfetch;
+	struct mbx_search saved;
 };
 
+/* --pipeline: LOGOUT may end the last flight when nothing after it
+ * depends on the answers (no writes, --idle or --script). */
+static int logout_in_flight(const struct sess *s)
+{
+	const struct probe_config *cfg = s->cfg;
+	return cfg->pipeline && s->conn && !s->logged_out && !cfg->delete_matched && !cfg->append && !cfg->idle &&
+	       !cfg->script;
+}
+
+static void add_logout(struct sess *s, struct flight *f)
+{
+	struct fcmd *c = fl_add(f, "logout", "LOGOUT");
+	c->logout = 1;
+	s->logged_out = 1;
+}
+
 static struct fcmd *add_newest_fetch(struct sess *s, struct flight *f);
+static void add_criteria(struct sess *s, struct imap_cmd *cmd);
+static const char *fetch_items(const struct probe_config *cfg);
 static int finish_newest_fetch(struct sess *s, struct flight *f, struct fcmd *fetch);
 static int want_newest(const struct probe_config *cfg);
 static void add_searches(struct sess *s, struct flight *f, struct search_cmds *sc, int before_examine);
@@ -725,8 +864,30 @@ static void add_pipelined(struct sess *s, struct flight *f, struct examine_cmds 
 	if (cfg->search || cfg->age_oldest_unseen) {
 		add_searches(s, f, &ex->sc, 1);
 		ex->pipelined = 1;
-	} else if (want_newest(cfg)) {
-		ex->fetch = add_newest_fetch(s, f);
+		if (cfg->search && want_newest(cfg) && caps_have(s, CAP_SEARCHRES) && f->n + 3 <= FLIGHT_MAX) {
+			/* RFC 5182 2.4: SAVE with MAX alone saves only the newest
+			 * match (with COUNT or ALL it would save them all, hence a
+			 * search of its own) */
+			memset(&s->msg, 0, sizeof(s->msg));
+			s->msg.parts = -1;
+			mbx_search_init(&ex->saved, NULL);
+			ex->save = fl_add(f, NULL, "UID SEARCH");
+			ex->save->search_into = &ex->saved;
+			imap_cmd_atom(&ex->save->cmd, "RETURN (SAVE MAX)");
+			add_criteria(s, &ex->save->cmd);
+			ex->sfetch = fl_add(f, "fetch", "UID FETCH");
+			imap_cmd_atom(&ex->sfetch->cmd, "$");
+			imap_cmd_atom(&ex->sfetch->cmd, fetch_items(cfg));
+			s->msg.want_max_of = &ex->saved;
+			ex->sfetch->fetch_into = &s->msg;
+		}
+		if (logout_in_flight(s) && !cfg->age_oldest_unseen && (!want_newest(cfg) || ex->sfetch))
+			add_logout(s, f);
+	} else {
+		if (want_newest(cfg))
+			ex->fetch = add_newest_fetch(s, f);
+		if (logout_in_flight(s))
+			add_logout(s, f);
 	}
 }
 
@@ -908,6 +1069,8 @@ static int read_mailbox(struct sess *s)
 			skip_step(ex.sc.search->st, "not evaluated: %s failed", verb);
 		if (ex.sc.asearch)
 			skip_step(ex.sc.asearch->st, "not evaluated: %s failed", verb);
+		if (ex.sfetch)
+			skip_step(ex.sfetch->st, "not evaluated: %s failed", verb);
 		rc = -1;
 		goto out;
 	}
@@ -938,8 +1101,29 @@ static int read_mailbox(struct sess *s)
 		report_info(s->rep, "uidnext", "%llu", (unsigned long long)mb->uidnext);
 	finish_quota(s, ex.quota);
 	if (ex.pipelined && finish_searches(s, &f, &ex.sc) < 0) {
+		if (ex.sfetch)
+			skip_step(ex.sfetch->st, "not evaluated: the search failed");
 		rc = -1;
 		goto out;
+	}
+	if (ex.sfetch) {
+		s->mb.newest_done = 1;
+		if (!mb->search.count) {
+			/* $ was empty: the FETCH fetched nothing, as planned */
+			memset(&s->msg, 0, sizeof(s->msg));
+			skip_step(ex.sfetch->st, "no message matched");
+		} else if (ex.save->res.status != IMAP_ST_OK) {
+			sess_result_fail(s, ex.sfetch->st, "UID SEARCH RETURN (SAVE MAX)", &ex.save->res);
+			fl_time(ex.sfetch, ex.save);
+			rc = -1;
+		} else {
+			s->msg.want_uid = mb->search.max;   /* for the messages */
+			s->msg.want_max_of = NULL;
+			if (finish_newest_fetch(s, &f, ex.sfetch) < 0)
+				rc = -1;
+			else
+				fl_time(ex.sfetch, ex.save);
+		}
 	}
 	if (ex.fetch) {
 		s->mb.newest_done = 1;
@@ -1225,6 +1409,8 @@ static int read_messages(struct sess *s)
 		oldest.want_uid = mb->oldest_uid;
 		afetch->fetch_into = &oldest;
 	}
+	if (f.n && logout_in_flight(s))
+		add_logout(s, &f);
 	if (f.n && fl_run(&f) < 0)
 		goto out;
 	if (fetch && finish_newest_fetch(s, &f, fetch) < 0)

@@ -15,7 +15,13 @@ double sla_percentile(const double *sorted, size_t n, double p);
 
 /* Run cfg->repeat sessions and fill rep with the aggregate; returns the
  * overall state: availability thresholds (default: WARNING below 100%,
- * CRITICAL at 0%) and -w/-c applied to the p95 session time. */
+ * CRITICAL at 0%), -w/-c applied to the p95 session time (not to each
+ * session), and the worst state the other checks (-D, counts, quota, age)
+ * gave a session that worked.  A session that fails UNKNOWN without a
+ * timeout (options this server cannot serve, local TLS set-up...) ends the
+ * run at once with that session's report: repeating cannot change it.
+ * Each session has its own -t deadline: the run takes at most about
+ * repeat * timeout + (repeat - 1) * interval. */
 int sla_run(const struct probe_config *cfg, const struct session_env *env, struct report *rep);
 
 #endif

@@ -657,8 +657,11 @@ static int net_send_cb(void *ctx, const unsigned char *buf, size_t len)
 	struct mconn *c = ctx;
 	for (;;) {
 		ssize_t n = send(c->fd, buf, len, MSG_NOSIGNAL);
-		if (n >= 0)
+		if (n >= 0) {
+			if (n > 0)
+				transport_rt_sent();
 			return (int)n;
+		}
 		if (errno == EINTR)
 			continue;
 		if (errno == EAGAIN || errno == EWOULDBLOCK)
@@ -673,6 +676,7 @@ static int net_recv_cb(void *ctx, unsigned char *buf, size_t len)
 {
 	struct mconn *c = ctx;
 	for (;;) {
+		transport_rt_wait();
 		ssize_t n = recv(c->fd, buf, len, 0);
 		if (n > 0) {
 			c->raw_in += (uint64_t)n;

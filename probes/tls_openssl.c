@@ -290,6 +290,7 @@ static int fd_bio_read(BIO *b, char *buf, int len)
 	if (len <= 0)
 		return 0;
 	for (;;) {
+		transport_rt_wait();
 		ssize_t n = recv(c->fd, buf, (size_t)len, 0);
 		if (n > 0) {
 			note_peer_bytes(c, buf, (size_t)n);
@@ -318,8 +319,11 @@ static int fd_bio_write(BIO *b, const char *buf, int len)
 		return 0;
 	for (;;) {
 		ssize_t n = send(c->fd, buf, (size_t)len, MSG_NOSIGNAL);
-		if (n >= 0)
+		if (n >= 0) {
+			if (n > 0)
+				transport_rt_sent();
 			return (int)n;
+		}
 		if (errno == EINTR)
 			continue;
 		if (errno == EAGAIN || errno == EWOULDBLOCK) {

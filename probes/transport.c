@@ -18,6 +18,7 @@
 static ssize_t tcp_read(struct transport *t, void *buf, size_t len)
 {
 	for (;;) {
+		transport_rt_wait();
 		ssize_t n = recv(t->fd, buf, len, 0);
 		if (n > 0)
 			return n;
@@ -40,8 +41,10 @@ static ssize_t tcp_write(struct transport *t, const void *buf, size_t len)
 {
 	for (;;) {
 		ssize_t n = send(t->fd, buf, len, MSG_NOSIGNAL);
-		if (n > 0)
+		if (n > 0) {
+			transport_rt_sent();
 			return n;
+		}
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
@@ -79,6 +82,27 @@ struct transport *transport_tcp_new(int fd)
 }
 
 /* ---------------------------------------------------------------- helpers */
+
+static unsigned rt_waits;
+static int rt_sent;
+
+void transport_rt_sent(void)
+{
+	rt_sent = 1;
+}
+
+void transport_rt_wait(void)
+{
+	if (rt_sent) {
+		rt_waits++;
+		rt_sent = 0;
+	}
+}
+
+unsigned transport_rt_count(void)
+{
+	return rt_waits;
+}
 
 int transport_wait(struct transport *t, short events, int64_t deadline_ns)
 {

@@ -65,4 +65,18 @@ int transport_wait(struct transport *t, short events, int64_t deadline_ns);
 
 void transport_close(struct transport *t); /* NULL-safe */
 
+/* Round trips of this process, counted as turns of the conversation: a
+ * read from a socket counts once if the client sent something since the
+ * previous counted read, so a reply that arrives in several segments (or
+ * several reads) is still one round trip, and the count does not depend on
+ * whether the answer happened to be there before the client asked (fast
+ * loopback).  Every send() to a socket calls transport_rt_sent(), every
+ * recv() transport_rt_wait() (plain TCP here, the TLS backends' socket
+ * callbacks); net_connect() counts the TCP handshake.  Per process:
+ * sessions run one after the other, so a session takes the difference of
+ * two transport_rt_count() values. */
+void transport_rt_sent(void);
+void transport_rt_wait(void);
+unsigned transport_rt_count(void);
+
 #endif

@@ -487,7 +487,10 @@ Test(fake_mailbox, pipeline_with_a_server_that_hangs_up_after_a_bad_examine)
 Test(fake_mailbox, pipeline_sends_the_searches_with_the_examine)
 {
 	struct run c;
-	run(&c, GREET LOGIN_CAPS("IMAP4rev1 LITERAL+ ESEARCH")
+	/* --pipeline sends the LOGIN with this flight, so only what the
+	 * greeting lists counts: ESEARCH there */
+	run(&c, "line * OK [CAPABILITY IMAP4rev1 AUTH=PLAIN ESEARCH] fake ready\n"
+		LOGIN_CAPS("IMAP4rev1 LITERAL+ ESEARCH")
 		"expect STATUS\nset T1 $TAG\n"
 		"expect EXAMINE INBOX$\nset T2 $TAG\n"
 		"expect UID SEARCH RETURN \\(COUNT MIN MAX\\) FLAGGED$\nset T3 $TAG\n"
@@ -739,5 +742,53 @@ Test(fake_mailbox, unexpected_continuation_is_a_protocol_error_not_a_hang)
 	    "--search", "ALL", "-t", "8", NULL);
 	expect_exit(&c, 2, "unexpected continuation request");
 	cr_assert_lt(c.r.wall_s, 4.0, "the probe waited for the deadline");
+	done(&c);
+}
+
+/* --pipeline sends the login with the first flight: a refused login is
+ * "auth failed", not the EXAMINE that the server then also refuses. */
+Test(fake_mailbox, pipeline_refused_login_in_the_flight_is_an_auth_failure)
+{
+	struct run c;
+	run(&c, GREET
+		"expect LOGIN\nset T0 $TAG\n"
+		"expect STATUS INBOX \\(UNSEEN\\)$\nset T1 $TAG\n"
+		"expect EXAMINE INBOX$\nset T2 $TAG\n"
+		"expect UID SEARCH UNSEEN$\nset T3 $TAG\n"
+		"line $T0 NO [AUTHENTICATIONFAILED] Authentication failed.\n"
+		"line $T1 BAD Please log in first\n"
+		"line $T2 BAD Please log in first\n"
+		"line $T3 BAD Please log in first\n" LOGOUT,
+	    "--pipeline", "--search", "UNSEEN", "-t", "5", NULL);
+	expect_exit(&c, 2, "auth failed (LOGIN): NO [AUTHENTICATIONFAILED] Authentication failed.");
+	out_lacks(&c, "examine failed");
+	cr_assert_lt(c.r.wall_s, 3.0);
+	done(&c);
+}
+
+/* A server without ESEARCH/SEARCHRES: plain UID SEARCH in the login
+ * flight, the FETCH of the newest match and the LOGOUT in the next one. */
+Test(fake_mailbox, pipeline_without_esearch_or_searchres)
+{
+	struct run c;
+	run(&c, GREET
+		"expect LOGIN\nset T0 $TAG\n"
+		"expect STATUS INBOX \\(UNSEEN\\)$\nset T1 $TAG\n"
+		"expect EXAMINE INBOX$\nset T2 $TAG\n"
+		"expect UID SEARCH UNSEEN$\nset T3 $TAG\n"
+		"line $T0 OK [CAPABILITY IMAP4rev1] Logged in\n"
+		"line * STATUS INBOX (UNSEEN 2)\n"
+		"line $T1 OK done\n"
+		"line * 3 EXISTS\n"
+		"line $T2 OK [READ-ONLY] done\n"
+		"line * SEARCH 7 9\n"
+		"line $T3 OK done\n"
+		"expect UID FETCH 9 \\(UID INTERNALDATE\\)$\n"
+		"line * 3 FETCH (UID 9 INTERNALDATE \"01-Jan-2024 00:00:00 +0000\")\n"
+		"line $TAG OK done\n" LOGOUT,
+	    "--pipeline", "--search", "UNSEEN", "--fetch", "none", "--age-warning", "1000000000", "-t", "5", NULL);
+	expect_exit(&c, 0, "IMAP OK");
+	expect_fake_ok(&c);
+	out_has(&c, "2 matched (UIDs 7..9)");
 	done(&c);
 }

@@ -6,7 +6,7 @@ set -eu
 
 pkgs="build-essential autoconf automake libtool pkg-config libssl-dev libmbedtls-dev
 libcriterion-dev dovecot-imapd openssl python3 ca-certificates procps iproute2
-icinga2-bin icinga2-common nagios4-core groff-base"
+icinga2-bin icinga2-common nagios4-core groff-base prometheus"
 [ $# -gt 0 ] && pkgs="$pkgs $*"
 
 missing=

@@ -4,7 +4,15 @@
 # leaks, or the run fails.  Then replay the fuzz seed corpus under valgrind
 # (the same parsers, fed hostile bytes, with an uninstrumented build).
 #
-#   tools/valgrind.sh [openssl|mbedtls]      (default: openssl)
+#   tools/valgrind.sh [openssl|mbedtls] [full|tls]   (default: openssl full)
+#
+# full: every test program that starts the probe (VG_TESTS below).
+# tls:  only what depends on the TLS backend (tls_*.c, crypto_*.c): the
+#       Dovecot tests (every TLS mode, every mechanism), the SASL tests
+#       against the fake (channel binding) and the TLS and STARTTLS cases of
+#       the hostile matrix.  The rest of the probe is the same code with
+#       either backend, so CI runs "full" with one backend (mbedTLS, the
+#       cheaper under valgrind) and "tls" with the other.
 #
 # How: the tests start $PROBE (tests/runprobe.c); here PROBE is a wrapper
 # script that execs
@@ -40,6 +48,7 @@ set -eu
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 backend=${1:-openssl}
+mode=${2:-full}
 bdir=${VG_BUILDDIR:-$top/build-valgrind-$backend}
 cc=${VG_CC:-gcc}
 jobs=${VG_JOBS:-$(nproc 2>/dev/null || echo 2)}
@@ -49,10 +58,14 @@ tests=${VG_TESTS:-tests/test_hostile tests/test_fake_auth tests/test_fake_mailbo
 DEFAULT_EXCLUDE='dovecot/silent_server_times_out_during_greeting|dovecot/closed_port_is_critical_naming_connect'
 exclude=${VG_EXCLUDE-$DEFAULT_EXCLUDE}
 
-case $backend in
-openssl | mbedtls) ;;
-*) echo "usage: $0 [openssl|mbedtls]" >&2; exit 2 ;;
+case $backend/$mode in
+openssl/full | mbedtls/full | openssl/tls | mbedtls/tls) ;;
+*) echo "usage: $0 [openssl|mbedtls] [full|tls]" >&2; exit 2 ;;
 esac
+if [ "$mode" = tls ] && [ -z "${VG_TESTS:-}" ]; then
+	tests="tests/test_hostile tests/test_fake_auth tests/test_dovecot tests/test_dovecot_authall"
+fi
+HOSTILE_TLS='@(hostile/*tls*|hostile/plaintext_server_on_tls_port)'
 command -v valgrind >/dev/null 2>&1 || { echo "$0: valgrind not found (apt-get install valgrind)" >&2; exit 1; }
 
 cd "$top"
@@ -93,11 +106,13 @@ export CIS_REQUIRE_DOVECOT="${CIS_REQUIRE_DOVECOT:-1}"
 
 rc=0
 for t in $tests; do
-	echo "=== valgrind ($backend): $t"
+	echo "=== valgrind ($backend, $mode): $t"
 	t1=$(date +%s)
 	set -- --jobs="$jobs"
 	if [ -n "${VG_FILTER:-}" ]; then
 		set -- "$@" --filter="$VG_FILTER"
+	elif [ "$mode" = tls ] && [ "$t" = tests/test_hostile ]; then
+		set -- "$@" --filter="$HOSTILE_TLS"
 	elif [ -n "$exclude" ]; then
 		set -- "$@" --filter="!($exclude)"
 	fi

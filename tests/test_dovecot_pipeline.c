@@ -1,0 +1,131 @@
+/* test_dovecot_pipeline.c - --pipeline against the suite's Dovecot (issue
+ * 8): the round trips the probe counts itself (the "round_trips" info
+ * value: TCP connect, TLS handshake turns, IMAP turns; see
+ * transport_rt_count) and the same answers as the sequential mode, over
+ * implicit TLS and STARTTLS.  The fake server cases (a refused pipelined
+ * login, a server without ESEARCH/SEARCHRES) are in test_fake_mailbox.c. */
+#define _GNU_SOURCE
+#include <criterion/criterion.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "runprobe.h"
+
+TestSuite(dovecot_pipeline, .timeout = 120);
+
+struct res {
+	struct probe_run r;
+	int rt;
+	char line[1024];
+};
+
+static void run(struct res *x, int starttls, int pipeline, const char *search, const char *pass)
+{
+	const char *argv[32];
+	int n = 0;
+	memset(x, 0, sizeof(*x));
+	argv[n++] = "-H";
+	argv[n++] = fixture_env("DOVECOT_HOST");
+	argv[n++] = "-p";
+	argv[n++] = fixture_env(starttls ? "DOVECOT_IMAP_PORT" : "DOVECOT_IMAPS_PORT");
+	argv[n++] = starttls ? "--starttls" : "--ssl";
+	argv[n++] = "--cafile";
+	argv[n++] = fixture_env("DOVECOT_CA");
+	argv[n++] = "-U";
+	argv[n++] = fixture_env("DOVECOT_USER");
+	argv[n++] = "-P";
+	argv[n++] = pass ? pass : fixture_env("DOVECOT_PASS");
+	argv[n++] = "--auth";
+	argv[n++] = "plain";
+	if (search) {
+		argv[n++] = "--search";
+		argv[n++] = search;
+	}
+	if (pipeline)
+		argv[n++] = "--pipeline";
+	argv[n++] = "-v";
+	argv[n] = NULL;
+	cr_assert_eq(probe_run(&x->r, 40.0, NULL, argv), 0, "could not start the probe");
+	const char *p = strstr(x->r.out, "\nround_trips: ");
+	cr_assert_not_null(p, "no round_trips in the output:\n%s", x->r.out);
+	x->rt = atoi(p + 14);
+	snprintf(x->line, sizeof(x->line), "%s", x->r.first_line);
+}
+
+/* The perfdata item "label=value" (up to the next ';' or blank). */
+static void perf(const struct res *x, const char *label, char *out, size_t len)
+{
+	char key[64];
+	snprintf(key, sizeof(key), " %s=", label);
+	const char *p = strstr(x->r.first_line, key);
+	out[0] = '\0';
+	if (p) {
+		p += strlen(key);
+		size_t n = strcspn(p, "; ");
+		snprintf(out, len, "%.*s", (int)(n < len - 1 ? n : len - 1), p);
+	}
+}
+
+static void same_answers(const struct res *a, const struct res *b)
+{
+	static const char *const labels[] = { "messages", "unseen", "matched", "size", "fetch_bytes" };
+	for (size_t i = 0; i < sizeof(labels) / sizeof(labels[0]); i++) {
+		char va[64], vb[64];
+		perf(a, labels[i], va, sizeof(va));
+		perf(b, labels[i], vb, sizeof(vb));
+		cr_assert_str_eq(va, vb, "%s differs: sequential \"%s\", pipelined \"%s\"\n%s\n%s", labels[i], va, vb,
+				 a->r.out, b->r.out);
+	}
+	const char *sa = strstr(a->r.out, "\nfetch: OK"), *sb = strstr(b->r.out, "\nfetch: OK");
+	cr_assert(sa && sb, "no fetch step\n%s\n%s", a->r.out, b->r.out);
+	cr_assert_not_null(strstr(sb, "\"Newest message\""), "subject of the newest match\n%s", b->r.out);
+	cr_assert_not_null(strstr(sa, "\"Newest message\""), "subject of the newest match\n%s", a->r.out);
+}
+
+static void check_mode(int starttls, const char *search, int seq_rt, int pl_rt)
+{
+	struct res a, b;
+	run(&a, starttls, 0, search, NULL);
+	run(&b, starttls, 1, search, NULL);
+	cr_assert_eq(a.r.exit_code, 0, "sequential:\n%s", a.r.out);
+	cr_assert_eq(b.r.exit_code, 0, "pipelined:\n%s", b.r.out);
+	cr_assert_eq(a.rt, seq_rt, "sequential: %d round trips, expected %d\n%s", a.rt, seq_rt, a.r.out);
+	cr_assert_leq(b.rt, pl_rt, "pipelined: %d round trips, expected at most %d\n%s", b.rt, pl_rt, b.r.out);
+	same_answers(&a, &b);
+	probe_run_free(&a.r);
+	probe_run_free(&b.r);
+}
+
+/* The target session of issue 8: connect, TLS 1.3, greeting, AUTHENTICATE
+ * PLAIN, EXAMINE (+STATUS), SEARCH UNSEEN, FETCH, LOGOUT.  Pipelined: the
+ * login, STATUS, EXAMINE and SEARCH go in one flight; Dovecot lists
+ * SEARCHRES only after login, so the FETCH of the newest match (with the
+ * LOGOUT) needs one more: 5. */
+Test(dovecot_pipeline, implicit_tls_search)
+{
+	check_mode(0, "UNSEEN", 8, 5);
+}
+
+/* Without --search everything after the greeting is one flight: 4. */
+Test(dovecot_pipeline, implicit_tls_newest)
+{
+	check_mode(0, NULL, 7, 4);
+}
+
+/* STARTTLS: connect, greeting, STARTTLS, TLS, CAPABILITY (the pre-TLS
+ * list is discarded), then as above. */
+Test(dovecot_pipeline, starttls_search)
+{
+	check_mode(1, "UNSEEN", 10, 7);
+}
+
+Test(dovecot_pipeline, refused_pipelined_login_is_an_auth_failure)
+{
+	struct res x;
+	run(&x, 0, 1, "UNSEEN", "wrong password");
+	cr_assert_eq(x.r.exit_code, 2, "%s", x.r.out);
+	cr_assert(!strncmp(x.line, "IMAP CRITICAL - auth failed (AUTHENTICATE PLAIN): NO", 52), "%s", x.r.out);
+	probe_run_free(&x.r);
+}
