@@ -54,6 +54,28 @@ for b in $backends; do
 	) || status=1
 done
 
+# Reliability (issue 6): sanitizers, valgrind, fuzzing, static checks.
+# CIS_QUICK=1 skips them (a fast local run); CI runs everything.
+if [ "${CIS_QUICK:-0}" != 1 ]; then
+	for b in $backends; do
+		echo "=== ASan + UBSan: $b"
+		"$top/tools/sanitize.sh" "$b" || status=1
+	done
+	for b in $backends; do
+		# code outside tls_*/crypto_* is the same with either backend: all of
+		# it under valgrind once (mbedTLS, cheaper), the TLS-dependent tests
+		# with OpenSSL
+		mode=full
+		[ "$b" = openssl ] && [ "$backends" != openssl ] && mode=tls
+		echo "=== valgrind: $b ($mode)"
+		"$top/tools/valgrind.sh" "$b" "$mode" || status=1
+	done
+	echo "=== fuzz smoke (20 s per target)"
+	"$top/fuzz/run.sh" 20 || status=1
+	echo "=== lint (clang -Werror, cppcheck, clang-tidy)"
+	"$top/tools/lint.sh" || status=1
+fi
+
 if [ $status -eq 0 ]; then
 	echo "=== all test suites passed ($backends)"
 else

@@ -219,7 +219,7 @@ def script_seeds():
 def text_seeds():
     T = "text"
     S = b"\xff"
-    w(T, "utf7", b"\x05" + S.join([b"Entw&APw-rfe", b"&AOQ-&AOQ-", b"&-", b"&AOQA5A-", b"&Jjo-!",
+    w(T, "utf7", b"\x05" + S.join([b"Entw&APw-rfe", b"&AOQ-&AOQ-", b"&AOQ-&-", b"&-", b"&AOQA5A-", b"&Jjo-!",
                                    b"&ZeVnLIqe-", b"&2D3eAQ-", b"&AAA-", b"a&b", b"&AOQ"]))
     w(T, "utf8", b"\x20" + S.join(["Entwürfe".encode(), "日本語".encode(), "😀".encode(), b"\xc3\x28",
                                    b"\xe2\x80\xae evil", b"a\x1b[31mb|c\x07\r\n\td", b"  lead  trail  ",
@@ -239,6 +239,49 @@ def text_seeds():
     w(T, "b64", b"\x01" + S.join([b"ZmFzdA==", b"Zg=", b"====", b""]))
 
 
+def session_seeds():
+    T = "session"
+    # byte 0: command line (fuzz_session.c table); segments separated by 0x01,
+    # segment k sent after the probe's k-th line
+    G = ("* OK [CAPABILITY IMAP4rev1 LITERAL+ SASL-IR AUTH=PLAIN AUTH=LOGIN AUTH=CRAM-MD5 NAMESPACE "
+         "QUOTA ESEARCH UIDPLUS SPECIAL-USE LIST-STATUS ENABLE] ready\r\n")
+    EX = "* FLAGS (\\Seen)\r\n* 3 EXISTS\r\n* 0 RECENT\r\n* OK [UIDVALIDITY 17] x\r\n* OK [UIDNEXT 4] x\r\n"
+
+    def s(name, sel, segs):
+        w(T, name, bytes([sel]) + b"\x01".join(x.encode("latin-1") for x in segs))
+
+    s("login", 0, [G, "a1 OK [CAPABILITY IMAP4rev1] Logged in\r\n",
+                   "* STATUS INBOX (UNSEEN 1)\r\na2 OK done\r\n", EX + "a3 OK [READ-ONLY] done\r\n",
+                   "* 3 FETCH (UID 3 RFC822.SIZE 321 INTERNALDATE \"01-Jan-2024 00:00:00 +0000\" "
+                   "BODY[HEADER.FIELDS (SUBJECT DATE FROM)] {20}\r\nSubject: probe\r\n\r\n\r\n)\r\na4 OK done\r\n",
+                   "* BYE bye\r\na5 OK bye\r\n"])
+    s("login-all-at-once", 0, [G + "a1 OK in\r\n* STATUS INBOX (UNSEEN 1)\r\na2 OK\r\n" + EX +
+                               "a3 OK\r\na4 OK\r\n* BYE x\r\na5 OK\r\n"])
+    s("plain-search", 1, [G, "a1 OK in\r\n", "* STATUS INBOX (UNSEEN 1)\r\na2 OK\r\n", EX + "a3 OK\r\n",
+                          "* ESEARCH (TAG \"a4\") UID COUNT 3 MIN 1 MAX 3 ALL 1:3\r\na4 OK\r\n",
+                          "* 3 FETCH (UID 3 BODY[] {40}\r\nSubject: x\r\nContent-Type: text/plain\r\n\r\nhi\r\n)\r\n"
+                          "a5 OK\r\n", "a6 OK\r\n"])
+    s("ns-list-quota", 2, [G, "a1 OK in\r\n", "* NAMESPACE ((\"INBOX.\" \".\")) NIL NIL\r\na2 OK\r\n",
+                           "* LIST (\\HasNoChildren \\Sent) \".\" INBOX.Sent\r\n* LIST () \".\" INBOX\r\na3 OK\r\n",
+                           "* QUOTAROOT INBOX \"\"\r\n* QUOTA \"\" (STORAGE 10 100)\r\na4 OK\r\n",
+                           "* STATUS INBOX (UNSEEN 0)\r\na5 OK\r\n", EX + "a6 OK\r\n", "a7 OK\r\n", "a8 OK\r\n"])
+    s("authlogin-utf7", 3, [G, "+ VXNlcm5hbWU6\r\n", "+ UGFzc3dvcmQ6\r\n", "a1 OK in\r\n",
+                            EX + "a2 OK [READ-WRITE] sel\r\n", "* SEARCH 1 2 3\r\na3 OK\r\n", "a4 OK\r\n"])
+    s("cram-append", 4, [G, "+ PDE4OTYuNjk3MTcwOTUyQHBvc3RvZmZpY2UucmVzdG9uLm1jaS5uZXQ+\r\n", "a1 OK in\r\n",
+                         "+ go\r\n", "a2 OK [APPENDUID 17 4] done\r\n", "* SEARCH 4\r\na3 OK\r\n", "a4 OK\r\n",
+                         "* 1 EXPUNGE\r\na5 OK\r\n"])
+    s("script", 5, [G, "a1 OK in\r\n", EX + "a2 OK\r\n",
+                    "* 1 FETCH (UID 1 FLAGS (\\Seen) BODY[HEADER.FIELDS (SUBJECT)] {0}\r\n)\r\na3 OK\r\n",
+                    "a4 NO [TRYCREATE] no\r\n", "a5 OK\r\n"])
+    s("preauth-json", 6, ["* PREAUTH [CAPABILITY IMAP4rev1] hi\r\n", "* LIST () \"/\" INBOX\r\na1 OK\r\n",
+                          EX + "a2 OK\r\n", "a3 OK\r\n"])
+    s("hostile", 7, ["* OK [ALERT] \x1b[31mred|pipe\x07 ready\r\n", "a1 NO [ALERT] locked \xe2\x80\xae\r\n"])
+    s("bye", 0, [G, "* BYE [UNAVAILABLE] shutting down\r\n"])
+    s("garbage", 1, ["\x00\xff garbage\r\n"])
+    s("huge-literal", 0, [G, "a1 OK in\r\n", "* STATUS INBOX (UNSEEN 1)\r\na2 OK\r\n", EX + "a3 OK\r\n",
+                          "* 3 FETCH (BODY[] {18446744073709551615}\r\n"])
+
+
 def main():
     parse_seeds()
     conn_seeds()
@@ -246,6 +289,7 @@ def main():
     range_seeds()
     script_seeds()
     text_seeds()
+    session_seeds()
 
 
 if __name__ == "__main__":

@@ -17,6 +17,9 @@
 
 #include "fuzz_util.h"
 
+/* Optional in a target, as with libFuzzer. */
+int LLVMFuzzerInitialize(int *argc, char ***argv) __attribute__((weak));
+
 static int run_file(const char *path)
 {
 	FILE *f = fopen(path, "rb");
@@ -108,6 +111,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: %s FILE|DIR...\n", argv[0]);
 		return 2;
 	}
+	if (LLVMFuzzerInitialize)
+		LLVMFuzzerInitialize(&argc, &argv);
 	for (int i = 1; i < argc; i++)
 		if (run_path(argv[i], &count) != 0)
 			rc = 1;

@@ -5,7 +5,7 @@
 #
 #   fuzz/run.sh [SECONDS [TARGET...]]     default: 20 s, every target
 #
-# Targets: parse conn sasl range script text (fuzz/fuzz_TARGET.c).  They
+# Targets: parse conn sasl range script text session (fuzz/fuzz_TARGET.c).  They
 # run two at a time on a 2-core machine (FUZZ_JOBS, default: the number of
 # cores).  Seeds come from fuzz/corpus/TARGET/ (read only); what the
 # fuzzer learns goes to BUILDDIR/corpus/TARGET/ and is reused by the next
@@ -27,7 +27,7 @@ set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 secs=${1:-20}
 [ $# -gt 0 ] && shift
-targets=${*:-parse conn sasl range script text}
+targets=${*:-parse conn sasl range script text session}
 bdir=${FUZZ_BUILDDIR:-$top/build-fuzz}
 cc=${FUZZ_CC:-clang}
 tls=${FUZZ_TLS:-openssl}
@@ -66,6 +66,13 @@ mkdir -p artifacts logs
 # Keep a run well inside its time even when an input is slow: a single
 # input over 10 s is a hang, over 1 GiB of RSS is a memory bug.
 # detect_leaks: a leak is a failure too.
+# Stack traces need llvm-symbolizer; Debian's llvm-14 has it only under a
+# versioned name.
+if [ -z "${ASAN_SYMBOLIZER_PATH:-}" ] && ! command -v llvm-symbolizer >/dev/null 2>&1; then
+	for s in /usr/bin/llvm-symbolizer-*; do
+		[ -x "$s" ] && export ASAN_SYMBOLIZER_PATH="$s"
+	done
+fi
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:symbolize=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}"
 
@@ -74,7 +81,7 @@ run_one() { # TARGET
 	mkdir -p "corpus/$t"
 	dict=
 	case $t in
-	parse | conn | script) dict="-dict=$top/fuzz/imap.dict" ;;
+	parse | conn | script | session) dict="-dict=$top/fuzz/imap.dict" ;;
 	esac
 	# shellcheck disable=SC2086
 	"./fuzz/fuzz_$t" -max_total_time="$secs" -timeout=10 -rss_limit_mb=1024 \
@@ -84,6 +91,7 @@ run_one() { # TARGET
 
 status=0
 failed=
+# shellcheck disable=SC2086 # a word list
 set -- $targets
 while [ $# -gt 0 ]; do
 	pids=
@@ -96,11 +104,10 @@ while [ $# -gt 0 ]; do
 		shift
 		i=$((i + 1))
 	done
-	set -- "$@" # keep the rest
 	k=0
 	for pid in $pids; do
 		k=$((k + 1))
-		name=$(echo $names | cut -d' ' -f$k)
+		name=$(echo "$names" | cut -d' ' -f$((k + 1)))
 		if wait "$pid"; then
 			execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "logs/$name.log")
 			cov=$(grep -o 'cov: [0-9]*' "logs/$name.log" | tail -1)

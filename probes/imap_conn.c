@@ -1569,6 +1569,10 @@ int imap_utf7_decode(const char *mutf7, size_t n, char *out, size_t outlen)
 		}
 		if (utf7_run(mutf7, n, &i, &o) < 0)
 			goto fail;
+		/* "-&" straight after a run is a null shift (RFC 3501 5.1.3):
+		 * "&AOQ-&AOQ-" must be written "&AOQA5A-"; "&-" is still '&' */
+		if (i < n && mutf7[i] == '&' && !(i + 1 < n && mutf7[i + 1] == '-'))
+			goto fail;
 	}
 	if (o.full)
 		goto fail;

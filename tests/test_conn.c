@@ -1348,6 +1348,7 @@ Test(utf7, vectors)
 		  "~peter/mail/&U,BTFw-/&ZeVnLIqe-" },
 		{ "\xf0\x9f\x98\x80", "&2D3eAA-" },
 		{ "Gel\xc3\xb6schte Elemente", "Gel&APY-schte Elemente" },
+		{ "\xc3\xa4&", "&AOQ-&-" },
 		{ "", "" },
 	};
 	char buf[128];
@@ -1378,6 +1379,7 @@ Test(utf7, invalid_rejected)
 		"&AP/-",        /* '/' is not modified base64 */
 		"caf\xc3\xa9",  /* raw 8-bit */
 		"a\tb",         /* control */
+		"&AOQ-&AOQ-",   /* two shifted runs back to back: non-canonical */
 	};
 	char buf[64];
 

@@ -418,6 +418,7 @@ static void json_free(struct jdoc *d)
 	free(d->e);
 }
 
+__attribute__((format(printf, 2, 0)))
 static const struct jent *jfindv(const struct jdoc *d, const char *fmt, va_list ap)
 {
 	char path[512];

@@ -91,6 +91,13 @@ static void check_mode(int starttls, const char *search, int seq_rt, int pl_rt)
 	run(&b, starttls, 1, search, NULL);
 	cr_assert_eq(a.r.exit_code, 0, "sequential:\n%s", a.r.out);
 	cr_assert_eq(b.r.exit_code, 0, "pipelined:\n%s", b.r.out);
+	if (starttls && strstr(a.r.out, "TLSv1.2")) {
+		/* a TLS 1.2 handshake takes 2; over implicit TLS the greeting
+		 * travels with the server's Finished, after STARTTLS there is
+		 * no greeting to hide the second one */
+		seq_rt++;
+		pl_rt++;
+	}
 	cr_assert_eq(a.rt, seq_rt, "sequential: %d round trips, expected %d\n%s", a.rt, seq_rt, a.r.out);
 	cr_assert_leq(b.rt, pl_rt, "pipelined: %d round trips, expected at most %d\n%s", b.rt, pl_rt, b.r.out);
 	same_answers(&a, &b);
@@ -98,26 +105,27 @@ static void check_mode(int starttls, const char *search, int seq_rt, int pl_rt)
 	probe_run_free(&b.r);
 }
 
-/* The target session of issue 8: connect, TLS 1.3, greeting, AUTHENTICATE
+/* One test, the sessions one after the other: Dovecot can answer the very
+ * first STATUS of a freshly seeded mailbox with UNSEEN 0 while another
+ * session is building its index at the same moment (seen once in a
+ * parallel run, sequential mode), so a warm-up session goes first and
+ * nothing else reads the mailbox meanwhile.
+ *
+ * The target session of issue 8: connect, TLS 1.3, greeting, AUTHENTICATE
  * PLAIN, EXAMINE (+STATUS), SEARCH UNSEEN, FETCH, LOGOUT.  Pipelined: the
  * login, STATUS, EXAMINE and SEARCH go in one flight; Dovecot lists
  * SEARCHRES only after login, so the FETCH of the newest match (with the
- * LOGOUT) needs one more: 5. */
-Test(dovecot_pipeline, implicit_tls_search)
+ * LOGOUT) needs one more: 5.  Without --search everything after the
+ * greeting is one flight: 4.  STARTTLS: connect, greeting, STARTTLS, TLS,
+ * CAPABILITY (the pre-TLS list is discarded), then as above (TLS 1.2, the
+ * mbedTLS build: one more). */
+Test(dovecot_pipeline, round_trips_and_same_answers)
 {
+	struct res w;
+	run(&w, 0, 0, NULL, NULL);
+	probe_run_free(&w.r);
 	check_mode(0, "UNSEEN", 8, 5);
-}
-
-/* Without --search everything after the greeting is one flight: 4. */
-Test(dovecot_pipeline, implicit_tls_newest)
-{
 	check_mode(0, NULL, 7, 4);
-}
-
-/* STARTTLS: connect, greeting, STARTTLS, TLS, CAPABILITY (the pre-TLS
- * list is discarded), then as above. */
-Test(dovecot_pipeline, starttls_search)
-{
 	check_mode(1, "UNSEEN", 10, 7);
 }
 

@@ -56,6 +56,13 @@ fi
 # exit of the probe and of every test process that exits normally.
 # print_stacktrace: UBSan reports say where.  symbolize needs
 # llvm-symbolizer (clang) or addr2line (gcc): both are in the deps.
+# Stack traces need llvm-symbolizer; Debian's llvm-14 has it only under a
+# versioned name.
+if [ -z "${ASAN_SYMBOLIZER_PATH:-}" ] && ! command -v llvm-symbolizer >/dev/null 2>&1; then
+	for s in /usr/bin/llvm-symbolizer-*; do
+		[ -x "$s" ] && export ASAN_SYMBOLIZER_PATH="$s"
+	done
+fi
 export ASAN_OPTIONS="halt_on_error=1:abort_on_error=1:detect_leaks=1:check_initialization_order=1:strict_string_checks=1:detect_stack_use_after_return=1:print_summary=1"
 export UBSAN_OPTIONS="halt_on_error=1:abort_on_error=1:print_stacktrace=1:print_summary=1"
 export LSAN_OPTIONS="print_suppressions=0"

@@ -32,10 +32,11 @@
 #
 # Environment:
 #   VG_BUILDDIR   build directory (default: build-valgrind-BACKEND/)
-#   VG_TESTS      test programs to run (default: every one that starts the
-#                 probe: the fake-server tests test_hostile, test_fake_auth,
-#                 test_fake_mailbox and the Dovecot tests test_dovecot,
-#                 test_dovecot_authall, test_dovecot_mailbox)
+#   VG_TESTS      test programs to run (default, full: every one that
+#                 starts the probe, from `make print-probe-tests`, i.e.
+#                 Makefile.am's hostile_tests and integration_tests; tls:
+#                 test_hostile (its TLS cases), test_fake_auth,
+#                 test_dovecot, test_dovecot_authall)
 #   VG_FILTER     Criterion --filter pattern for every test program
 #                 (default: all tests but VG_EXCLUDE)
 #   VG_EXCLUDE    tests left out, SUITE/NAME|SUITE/NAME... (default: the
@@ -52,7 +53,6 @@ mode=${2:-full}
 bdir=${VG_BUILDDIR:-$top/build-valgrind-$backend}
 cc=${VG_CC:-gcc}
 jobs=${VG_JOBS:-$(nproc 2>/dev/null || echo 2)}
-tests=${VG_TESTS:-tests/test_hostile tests/test_fake_auth tests/test_fake_mailbox tests/test_dovecot tests/test_dovecot_authall tests/test_dovecot_mailbox}
 # Fixed wall-time bounds (no CIS_TEST_TIME_FACTOR yet): "-t 1 must end
 # within 1.5 s" cannot hold with valgrind's start-up in the wall time.
 DEFAULT_EXCLUDE='dovecot/silent_server_times_out_during_greeting|dovecot/closed_port_is_critical_naming_connect'
@@ -62,9 +62,6 @@ case $backend/$mode in
 openssl/full | mbedtls/full | openssl/tls | mbedtls/tls) ;;
 *) echo "usage: $0 [openssl|mbedtls] [full|tls]" >&2; exit 2 ;;
 esac
-if [ "$mode" = tls ] && [ -z "${VG_TESTS:-}" ]; then
-	tests="tests/test_hostile tests/test_fake_auth tests/test_dovecot tests/test_dovecot_authall"
-fi
 HOSTILE_TLS='@(hostile/*tls*|hostile/plaintext_server_on_tls_port)'
 command -v valgrind >/dev/null 2>&1 || { echo "$0: valgrind not found (apt-get install valgrind)" >&2; exit 1; }
 
@@ -81,10 +78,17 @@ if [ ! -f Makefile ] || [ "$top/configure" -nt Makefile ]; then
 		>configure.out 2>&1 || { cat configure.out; exit 1; }
 fi
 t0=$(date +%s)
+# full: every test program that runs the probe (Makefile.am knows them)
+if [ -n "${VG_TESTS:-}" ]; then
+	tests=$VG_TESTS
+elif [ "$mode" = tls ]; then
+	tests="tests/test_hostile tests/test_fake_auth tests/test_dovecot tests/test_dovecot_authall"
+else
+	tests=$(make -s print-probe-tests)
+fi
 echo "=== valgrind ($backend): building"
 # shellcheck disable=SC2086
-make -j"$jobs" check_imap_session $tests fuzz/replay_parse fuzz/replay_conn fuzz/replay_sasl \
-	fuzz/replay_range fuzz/replay_script fuzz/replay_text >make.out 2>&1 || { tail -80 make.out; exit 1; }
+make -j"$jobs" check_imap_session $tests replay-programs >make.out 2>&1 || { tail -80 make.out; exit 1; }
 
 rm -rf vg
 mkdir -p vg
@@ -126,7 +130,8 @@ for t in $tests; do
 done
 
 echo "=== valgrind ($backend): fuzz corpus replay"
-for t in parse conn sasl range script text; do
+for t in parse conn sasl range script text session; do
+	# shellcheck disable=SC2086 # vgopts is a word list
 	if ! valgrind $vgopts --log-file="vg/replay_$t.%p.log" "fuzz/replay_$t" "$top/fuzz/corpus/$t" \
 		>"vg/replay_$t.out" 2>&1; then
 		echo "fuzz/replay_$t: FAIL"
