@@ -74,6 +74,17 @@ if [ "${CIS_QUICK:-0}" != 1 ]; then
 	"$top/fuzz/run.sh" 20 || status=1
 	echo "=== lint (clang -Werror, cppcheck, clang-tidy)"
 	"$top/tools/lint.sh" || status=1
+	# Ecosystem (issue 7): the release tarball builds and passes its own
+	# suite, and both .deb flavours (lintian) and both RPMs build from it.
+	first=$(echo $backends | cut -d' ' -f1)
+	echo "=== make distcheck ($first)"
+	(cd "$top/build-$first" && make distcheck >distcheck.out 2>&1) ||
+		{ tail -60 "$top/build-$first/distcheck.out"; status=1; }
+	grep -h '^# \(PASS\|FAIL\|ERROR\)' "$top/build-$first/distcheck.out" 2>/dev/null || true
+	echo "=== packages (.deb both flavours + lintian, RPM both flavours)"
+	"$top/packaging/check-packages.sh" "$top/packages-out" >"$top/packages-out.log" 2>&1 ||
+		{ tail -60 "$top/packages-out.log"; status=1; }
+	grep -E '^(=== |OK|FAIL)' "$top/packages-out.log" | tail -15 || true
 fi
 
 if [ $status -eq 0 ]; then
