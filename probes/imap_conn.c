@@ -59,6 +59,7 @@ struct imap_conn {
 	int64_t deadline;
 
 	struct imap_caps caps;
+	unsigned caps_gen;          /* lists seen (imap_conn_caps_gen) */
 	int utf8;
 
 	unsigned seq;                   /* last tag number */
@@ -740,22 +741,28 @@ static int conn_account(struct imap_conn *c, const struct imap_response *r, stru
 					  tag, c->ctx, c->lastline);
 		}
 		cmd_record(c, k, r);
-		if (r->status == IMAP_ST_OK && r->code && ascii_ieq(r->code, r->code_len, "CAPABILITY"))
+		if (r->status == IMAP_ST_OK && r->code && ascii_ieq(r->code, r->code_len, "CAPABILITY")) {
 			imap_caps_parse(&c->caps, r->code_arg, r->code_arg_len);
+			c->caps_gen++;
+		}
 		*done = k;
 		return 0;
 	}
 
 	/* untagged */
 	if ((r->status == IMAP_ST_OK || r->status == IMAP_ST_PREAUTH) && r->code &&
-	    ascii_ieq(r->code, r->code_len, "CAPABILITY"))
+	    ascii_ieq(r->code, r->code_len, "CAPABILITY")) {
 		imap_caps_parse(&c->caps, r->code_arg, r->code_arg_len);
+		c->caps_gen++;
+	}
 	if (r->status == IMAP_ST_BYE) {
 		c->bye_seen = 1;
 		sanitize_text(c->bye, sizeof(c->bye), r->text, r->text_len);
 	}
-	if (r->name && ascii_ieq(r->name, r->name_len, "CAPABILITY"))
+	if (r->name && ascii_ieq(r->name, r->name_len, "CAPABILITY")) {
 		caps_from_tokens(&c->caps, r);
+		c->caps_gen++;
+	}
 	if (r->name && ascii_ieq(r->name, r->name_len, "ENABLED")) {
 		for (size_t i = 0; i < r->ntok; i++)
 			if (imap_tok_is(r, &r->tok[i], "UTF8=ACCEPT") ||
@@ -1167,6 +1174,11 @@ struct imap_caps *imap_conn_caps(struct imap_conn *c)
 void imap_conn_caps_reset(struct imap_conn *c)
 {
 	memset(&c->caps, 0, sizeof(c->caps));
+}
+
+unsigned imap_conn_caps_gen(const struct imap_conn *c)
+{
+	return c->caps_gen;
 }
 
 void imap_conn_set_utf8(struct imap_conn *c, int on)

@@ -206,6 +206,10 @@ size_t imap_conn_buffered(const struct imap_conn *c);
 struct imap_caps *imap_conn_caps(struct imap_conn *c);
 /* Forget all capabilities (after STARTTLS). */
 void imap_conn_caps_reset(struct imap_conn *c);
+/* How many capability lists the server has sent on this connection (in a
+ * greeting, a response code or a CAPABILITY response): a list that arrived
+ * after some point shows as a different number. */
+unsigned imap_conn_caps_gen(const struct imap_conn *c);
 
 /* Quoted strings may carry UTF-8 (the server accepted ENABLE UTF8=ACCEPT
  * or IMAP4rev2).  Set automatically when an untagged "ENABLED" response

@@ -69,6 +69,7 @@ struct probe_config {
 
 	/* behaviour */
 	int pipeline;
+	const char *cache_dir;      /* --cache-dir: remembered capabilities */
 	int verbose;                /* 0..3 */
 	enum output_format output;
 	unsigned repeat;            /* SLA mode; 0/1 = once */

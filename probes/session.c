@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "capcache.h"
 #include "clock.h"
 #include "imap_conn.h"
 #include "net.h"
@@ -549,6 +550,79 @@ static void run_steps(struct sess *s)
 	sess_close(s);
 }
 
+static const char *tls_mode_name(enum tls_mode m)
+{
+	return m == TLSMODE_IMPLICIT ? "tls" : m == TLSMODE_STARTTLS ? "starttls" : "plain";
+}
+
+/* --cache-dir: read this server's entry before the session. */
+static void cache_load(struct sess *s)
+{
+	const struct probe_config *cfg = s->cfg;
+	char err[512];
+
+	if (!cfg->cache_dir || !strcmp(cfg->auth, "all"))
+		return;
+	capcache_key(s->cc_key, sizeof(s->cc_key), cfg->host, cfg->port, tls_mode_name(cfg->tls),
+		     cfg->authzid ? cfg->authzid : cfg->username);
+	int r = capcache_load(cfg->cache_dir, s->cc_key, &s->cc, err, sizeof(err));
+	s->cc_loaded = r > 0;
+	if (err[0])
+		report_line(s->rep, "capability cache: %s", err);
+	report_info(s->rep, "caps_cache", "%s", r > 0 ? "found" : "none");
+}
+
+/* --cache-dir: after the session, remember what the server listed after
+ * the login (when it listed anything then), or forget a stale entry. */
+static void cache_store(struct sess *s)
+{
+	const struct probe_config *cfg = s->cfg;
+	const struct step *auth = report_find_step(s->rep, "auth");
+	const struct imap_caps *caps = s->conn ? imap_conn_caps(s->conn) : NULL;
+	struct capcache_entry e;
+	char err[512] = "";
+	const char *what = NULL;
+
+	if (!s->cc_key[0])
+		return;
+	if (s->spec_stale) {
+		if (capcache_forget(cfg->cache_dir, s->cc_key, err, sizeof(err)) == 0)
+			what = "stale, removed";
+		s->cc_loaded = 0;
+	}
+	if (auth && auth->outcome == STEP_OK && s->login_caps_known && caps && caps->known) {
+		memset(&e, 0, sizeof(e));
+		snprintf(e.before, sizeof(e.before), "%s", s->login_caps);
+		snprintf(e.after, sizeof(e.after), "%s", caps->raw);
+		if (!s->cc_loaded || strcmp(e.before, s->cc.before) || strcmp(e.after, s->cc.after)) {
+			if (capcache_store(cfg->cache_dir, s->cc_key, &e, err, sizeof(err)) == 0)
+				what = "written";
+		} else if (s->assumed_used) {
+			what = "used";
+		}
+	}
+	if (err[0])
+		report_line(s->rep, "capability cache not updated: %s", err);
+	if (what)
+		report_info(s->rep, "caps_cache", "%s", what);
+}
+
+/* One session on a fresh struct sess; 1 when it should be run again
+ * without the cache (a stale entry was found out in time). */
+static int run_once(struct sess *s)
+{
+	if (sess_mailbox_prepare(s) == 0) {
+		cache_load(s);
+		run_steps(s);
+		cache_store(s);
+	}
+	if (s->conn)
+		imap_conn_free(s->conn);
+	s->conn = NULL;
+	sess_mailbox_release(s);
+	return s->spec_stale && !s->timed_out && !clock_expired(s->deadline);
+}
+
 int session_run(const struct probe_config *cfg, const struct session_env *env, struct report *rep)
 {
 	struct sess s = {
@@ -558,17 +632,31 @@ int session_run(const struct probe_config *cfg, const struct session_env *env, s
 	};
 
 	unsigned rt0 = transport_rt_count();
-	rep->start_ns = clock_now_ns();
-	s.deadline = rep->start_ns + (int64_t)(cfg->timeout_s * 1e9);
-	report_info(rep, "host", "%s", cfg->host);
-	report_info(rep, "port", "%u", cfg->port);
+	int64_t start = clock_now_ns();
+	int64_t deadline = start + (int64_t)(cfg->timeout_s * 1e9);
 
-	if (sess_mailbox_prepare(&s) == 0)
-		run_steps(&s);
-	if (s.conn)
-		imap_conn_free(s.conn);
-	sess_mailbox_release(&s);
+	int attempt;
+	for (attempt = 0;; attempt++) {
+		rep->start_ns = start;
+		s.deadline = deadline;
+		s.no_assume = attempt > 0;
+		report_info(rep, "host", "%s", cfg->host);
+		report_info(rep, "port", "%u", cfg->port);
+		if (attempt > 0)
+			report_line(rep, "the capabilities remembered in --cache-dir were stale: session repeated "
+				    "without them");
+		if (!run_once(&s) || attempt > 0)
+			break;
+		/* a stale cache entry: start over, with a clean report */
+		report_init(rep, cfg->timeout_s);
+		memset(&s, 0, sizeof(s));
+		s.cfg = cfg;
+		s.env = env;
+		s.rep = rep;
+	}
 
+	if (attempt > 0)
+		report_info(rep, "caps_cache", "stale, session repeated");
 	rep->total_ns = clock_now_ns() - rep->start_ns;
 	/* what the client waited for the server (see transport_rt_count) */
 	report_info(rep, "round_trips", "%u", transport_rt_count() - rt0);

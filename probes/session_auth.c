@@ -97,6 +97,20 @@ static void forget_caps(struct sess *s)
 	imap_conn_caps_reset(s->conn);
 }
 
+/* --cache-dir: the server lists exactly what it listed when the cache
+ * entry was made, so the flight that carries the login may use what it
+ * listed after that login (only CAPCACHE_ASSUMABLE; see capcache.h). */
+static void assume_cached(struct sess *s)
+{
+	struct imap_caps after;
+
+	s->assumed = 0;
+	if (!s->cc_loaded || s->no_assume || !s->login_caps_known || strcmp(s->cc.before, s->login_caps) != 0)
+		return;
+	imap_caps_parse(&after, s->cc.after, strlen(s->cc.after));
+	s->assumed = after.flags & CAPCACHE_ASSUMABLE & ~imap_conn_caps(s->conn)->flags;
+}
+
 /* --pipeline: queue the login command (its bytes go out with the first
  * mailbox flight) instead of waiting for its answer now. */
 static int defer(struct sess *s, struct step *st, struct imap_cmd *cmd, const char *cmdname)
@@ -109,7 +123,9 @@ static int defer(struct sess *s, struct step *st, struct imap_cmd *cmd, const ch
 	s->pa.active = 1;
 	s->pa.id = id;
 	s->pa.st = st;
+	s->pa.caps_gen = imap_conn_caps_gen(s->conn);
 	snprintf(s->pa.cmd, sizeof(s->pa.cmd), "%s", cmdname);
+	assume_cached(s);
 	/* The pre-login capabilities stay in force until the answer: the
 	 * flight is built from them (what the greeting promised); see
 	 * sess_auth_settle. */
@@ -129,9 +145,9 @@ int sess_auth_settle(struct sess *s)
 		return -1;
 	}
 	s->auth_done_ns = res.done_ns;
-	/* the list in the tagged OK replaced the pre-login one; without one
-	 * they are stale (forget_caps) */
-	if (res.status != IMAP_ST_OK || strcasecmp(res.code, "CAPABILITY") != 0)
+	/* a list in the tagged OK (or untagged before it, as Gmail does)
+	 * replaced the pre-login one; without one they are stale */
+	if (res.status != IMAP_ST_OK || imap_conn_caps_gen(s->conn) == s->pa.caps_gen)
 		forget_caps(s);
 	sess_note_alert(s, res.code, res.text);
 	if (res.status != IMAP_ST_OK)
@@ -394,6 +410,9 @@ int sess_auth(struct sess *s)
 
 	struct imap_caps *caps = imap_conn_caps(s->conn);
 	struct step *st = sess_begin(s, s->auth_step ? s->auth_step : "auth");
+
+	snprintf(s->login_caps, sizeof(s->login_caps), "%s", caps->raw);
+	s->login_caps_known = caps->known;
 
 	if (!strcmp(a, "login"))
 		return do_login(s, st);

@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "capcache.h"
 #include "imap_conn.h"
 #include "mailbox_util.h"
 #include "probe.h"
@@ -132,10 +133,27 @@ struct sess {
 		struct step *st;
 		char cmd[64];           /* "AUTHENTICATE PLAIN" */
 		char okmsg[192];        /* "PLAIN as user" */
+		unsigned caps_gen;      /* imap_conn_caps_gen when it went out */
 	} pa;
 	int64_t auth_done_ns;       /* when the deferred login was answered */
 	int logged_out;             /* LOGOUT went out in the last flight */
+	/* --cache-dir (main connection only): the entry read at the start,
+	 * the list in force when the login went out, and what the deferred
+	 * login flight assumed from the entry */
+	int cc_loaded;              /* cc holds this server's entry */
+	struct capcache_entry cc;
+	char cc_key[CAPCACHE_LIST_MAX];
+	char login_caps[CAPCACHE_LIST_MAX];     /* raw list before the login */
+	int login_caps_known;
+	int no_assume;              /* a repeated session: do not assume */
+	uint32_t assumed;           /* CAP_* flags taken from cc.after */
+	uint32_t assumed_used;      /* ... that a command in flight relies on */
+	int spec_stale;             /* the server refused such a command */
 };
+
+/* Capability flags the login flight may take from a cache entry: only
+ * command selection, never anything that decides about security. */
+#define CAPCACHE_ASSUMABLE (CAP_SEARCHRES | CAP_ESEARCH)
 
 /* ---- step helpers (session.c) */
 

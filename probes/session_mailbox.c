@@ -342,7 +342,14 @@ static int age_thresholds(const struct probe_config *cfg);
 static int caps_have(struct sess *s, uint32_t flag)
 {
 	const struct imap_caps *c = imap_conn_caps(s->conn);
-	return c->known && (c->flags & flag);
+	if (c->known && (c->flags & flag))
+		return 1;
+	/* the login is still in flight: what the cache says it will list */
+	if (s->pa.active && (s->assumed & flag)) {
+		s->assumed_used |= flag;
+		return 1;
+	}
+	return 0;
 }
 
 static int caps_lack(struct sess *s, uint32_t flag)
@@ -448,6 +455,26 @@ static void fl_time(struct fcmd *c, const struct fcmd *from)
 		start = first->prev_done;
 	c->st->start_ns = start;
 	c->st->dur_ns = c->res.done_ns > start ? c->res.done_ns - start : 0;
+}
+
+/* A command built on capabilities assumed from the cache (--cache-dir)
+ * was refused: the entry is stale.  The session is over (LOGOUT went in
+ * the same flight) and session_run() starts it again without the cache;
+ * the failure recorded here only shows when there is no time left for
+ * that. */
+static int spec_refused(struct sess *s, struct fcmd *c)
+{
+	char words[400];
+
+	if (!s->assumed_used || !c || c->res.status == IMAP_ST_OK)
+		return 0;
+	s->spec_stale = 1;
+	sess_format_result(&c->res, words, sizeof(words));
+	sess_fail(s, c->st, STATE_CRITICAL,
+		  "%s: %s (the command relied on capabilities remembered in --cache-dir, which the server no "
+		  "longer lists)", c->cmd.name, words);
+	fl_time(c, NULL);
+	return 1;
 }
 
 /* Write every command (one write when none needs a synchronizing literal;
@@ -1100,6 +1127,10 @@ static int read_mailbox(struct sess *s)
 	if (mb->have_uidnext)
 		report_info(s->rep, "uidnext", "%llu", (unsigned long long)mb->uidnext);
 	finish_quota(s, ex.quota);
+	if (spec_refused(s, ex.save) || spec_refused(s, ex.sfetch)) {
+		rc = -1;
+		goto out;
+	}
 	if (ex.pipelined && finish_searches(s, &f, &ex.sc) < 0) {
 		if (ex.sfetch)
 			skip_step(ex.sfetch->st, "not evaluated: the search failed");
@@ -1327,6 +1358,8 @@ static int finish_searches(struct sess *s, struct flight *f, struct search_cmds 
 	struct mailbox_state *mb = &s->mb;
 	struct fcmd *search = sc->search, *asearch = sc->asearch;
 
+	if (spec_refused(s, search) || spec_refused(s, asearch))
+		return -1;
 	if (search) {
 		if (search->res.status != IMAP_ST_OK) {
 			if (search->res.status == IMAP_ST_BAD) {
@@ -1643,12 +1676,37 @@ static void append_args(struct imap_cmd *cmd, const char *wire, const struct pro
 	imap_cmd_literal(cmd, pm->text, pm->len, 0);
 }
 
-/* [APPENDUID uidvalidity uid]: the UID, or 0. */
+/* An nz-number (RFC 3501: 1 to 4294967295, no sign, no blanks) at *p;
+ * *p moves past it.  0 if there is none. */
+static uint64_t nz_number(const char **p)
+{
+	const char *s = *p;
+	uint64_t v = 0;
+
+	if (*s < '1' || *s > '9')
+		return 0;
+	for (; *s >= '0' && *s <= '9'; s++) {
+		v = v * 10 + (uint64_t)(*s - '0');
+		if (v > UINT32_MAX)
+			return 0;
+	}
+	*p = s;
+	return v;
+}
+
+/* [APPENDUID uidvalidity uid] (RFC 4315): the UID, or 0 (not that code,
+ * not exactly two numbers - a set from MULTIAPPEND is not ours -, another
+ * UIDVALIDITY than the mailbox's). */
 static uint64_t appenduid(const struct imap_result *res, int have_validity, uint64_t validity)
 {
-	unsigned long long v, u;
-	if (strcasecmp(res->code, "APPENDUID") || sscanf(res->code_arg, "%llu %llu", &v, &u) != 2 || !u ||
-	    u > UINT32_MAX)
+	const char *p = res->code_arg;
+	if (strcasecmp(res->code, "APPENDUID"))
+		return 0;
+	uint64_t v = nz_number(&p);
+	if (!v || *p++ != ' ')
+		return 0;
+	uint64_t u = nz_number(&p);
+	if (!u || *p)
 		return 0;
 	if (have_validity && v != validity)
 		return 0;

@@ -21,6 +21,9 @@ struct res {
 	char line[1024];
 };
 
+/* --cache-dir for the next runs (NULL: none) */
+static const char *cache_dir;
+
 static void run(struct res *x, int starttls, int pipeline, const char *search, const char *pass)
 {
 	const char *argv[32];
@@ -45,6 +48,10 @@ static void run(struct res *x, int starttls, int pipeline, const char *search, c
 	}
 	if (pipeline)
 		argv[n++] = "--pipeline";
+	if (cache_dir) {
+		argv[n++] = "--cache-dir";
+		argv[n++] = cache_dir;
+	}
 	argv[n++] = "-v";
 	argv[n] = NULL;
 	cr_assert_eq(probe_run(&x->r, 40.0, NULL, argv), 0, "could not start the probe");
@@ -127,6 +134,64 @@ Test(dovecot_pipeline, round_trips_and_same_answers)
 	check_mode(0, "UNSEEN", 8, 5);
 	check_mode(0, NULL, 7, 4);
 	check_mode(1, "UNSEEN", 10, 7);
+}
+
+/* The info value "key: value" of a -v run ("" if none). */
+static void info(const struct res *x, const char *key, char *out, size_t len)
+{
+	char k[64];
+	snprintf(k, sizeof(k), "\n%s: ", key);
+	const char *p = strstr(x->r.out, k);
+	out[0] = '\0';
+	if (p) {
+		p += strlen(k);
+		snprintf(out, len, "%.*s", (int)strcspn(p, "\n"), p);
+	}
+}
+
+/* --cache-dir: the first pipelined run learns what Dovecot lists after
+ * login (SEARCHRES, ESEARCH); the next one puts UID SEARCH RETURN (SAVE
+ * MAX) + UID FETCH $ in the login flight: the target session of issue 8
+ * in 4 round trips, with the same answers as the sequential mode.  Over
+ * STARTTLS the flight is the same, after the CAPABILITY the discarded
+ * pre-TLS list makes necessary. */
+Test(dovecot_pipeline, cache_dir_makes_the_pipelined_session_four_round_trips)
+{
+	char dir[] = "/tmp/cis-capcache-XXXXXX", v[64];
+	struct res w, a, b, c, d, e;
+
+	cr_assert_not_null(mkdtemp(dir));
+	run(&w, 0, 0, NULL, NULL);      /* warm-up, as above */
+	probe_run_free(&w.r);
+	run(&a, 0, 0, "UNSEEN", NULL);  /* sequential, no cache */
+	cache_dir = dir;
+	run(&b, 0, 1, "UNSEEN", NULL);  /* learns */
+	run(&c, 0, 1, "UNSEEN", NULL);  /* uses */
+	run(&d, 1, 1, "UNSEEN", NULL);  /* STARTTLS: learns */
+	run(&e, 1, 1, "UNSEEN", NULL);  /* STARTTLS: uses */
+	cache_dir = NULL;
+	cr_assert_eq(b.r.exit_code, 0, "%s", b.r.out);
+	cr_assert_eq(c.r.exit_code, 0, "%s", c.r.out);
+	cr_assert_eq(e.r.exit_code, 0, "%s", e.r.out);
+	info(&b, "caps_cache", v, sizeof(v));
+	cr_assert_str_eq(v, "written", "first run:\n%s", b.r.out);
+	cr_assert_eq(b.rt, 5, "first run (nothing remembered yet): %d round trips\n%s", b.rt, b.r.out);
+	info(&c, "caps_cache", v, sizeof(v));
+	cr_assert_str_eq(v, "used", "second run:\n%s", c.r.out);
+	cr_assert_eq(c.rt, 4, "second run: %d round trips, expected 4\n%s", c.rt, c.r.out);
+	same_answers(&a, &c);
+	info(&e, "caps_cache", v, sizeof(v));
+	cr_assert_str_eq(v, "used", "STARTTLS, second run:\n%s", e.r.out);
+	cr_assert_eq(e.rt, d.rt - 1, "STARTTLS: %d round trips after %d\n%s", e.rt, d.rt, e.r.out);
+	same_answers(&a, &e);
+	probe_run_free(&a.r);
+	probe_run_free(&b.r);
+	probe_run_free(&c.r);
+	probe_run_free(&d.r);
+	probe_run_free(&e.r);
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	cr_assert_eq(system(cmd), 0);
 }
 
 Test(dovecot_pipeline, refused_pipelined_login_is_an_auth_failure)

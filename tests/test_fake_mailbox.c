@@ -18,6 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "capcache.h"
 #include "fakeserver.h"
 #include "runprobe.h"
 
@@ -64,6 +65,18 @@ struct run {
 	const char *received;   /* what the probe sent (owned by fs) */
 };
 
+/* For the next run: connections the fake serves (0: 1), and a --cache-dir
+ * entry to plant for its port before the probe starts (dir NULL: none). */
+static struct {
+	int connections;
+	const char *dir, *before, *after;
+} pre;
+
+static void cache_key(char *key, size_t len, struct fake_server *fs)
+{
+	capcache_key(key, len, "127.0.0.1", (unsigned)fake_port(fs), "plain", USER);
+}
+
 static void run_v(struct run *c, const char *scenario, va_list ap)
 {
 	const char *argv[48];
@@ -71,8 +84,18 @@ static void run_v(struct run *c, const char *scenario, va_list ap)
 	const char *a;
 
 	memset(c, 0, sizeof(*c));
-	c->fs = fake_start(scenario);
+	struct fake_opts fo = { .connections = pre.connections, .verbose = true };
+	c->fs = pre.connections ? fake_start_opts(scenario, &fo) : fake_start(scenario);
 	cr_assert_not_null(c->fs, "the fake IMAP server did not start");
+	if (pre.dir && pre.before) {
+		struct capcache_entry e;
+		char key[CAPCACHE_LIST_MAX], err[512];
+		memset(&e, 0, sizeof(e));
+		snprintf(e.before, sizeof(e.before), "%s", pre.before);
+		snprintf(e.after, sizeof(e.after), "%s", pre.after);
+		cache_key(key, sizeof(key), c->fs);
+		cr_assert_eq(capcache_store(pre.dir, key, &e, err, sizeof(err)), 0, "%s", err);
+	}
 	argv[n++] = "-H";
 	argv[n++] = "127.0.0.1";
 	argv[n++] = "-p";
@@ -636,6 +659,39 @@ Test(fake_mailbox, append_without_appenduid_finds_by_message_id_and_cleans_up_a_
 	done(&c);
 }
 
+/* An APPENDUID whose UID is no nz-number (past 2^64 here, which sscanf
+ * would have clamped): not trusted, the message is looked up instead. */
+Test(fake_mailbox, append_with_an_impossible_appenduid_finds_by_message_id)
+{
+	struct run c;
+	run(&c, GREET LOGIN_CAPS("IMAP4rev1 LITERAL+ UIDPLUS") SELECT_INBOX("3")
+		"expect UID SEARCH HEADER X-Check-Imap-Session probe BEFORE \\d+-\\w+-\\d{4}$\n"
+		"line * SEARCH 4\n"
+		"line $TAG OK done\n"
+		"expect APPEND INBOX \\(\\\\Seen\\) \\{\\d+\\+\\}\\r\\n.*X-Check-Imap-Session: probe.*\\r\\n$\n"
+		"line * 5 EXISTS\n"
+		"line $TAG OK [APPENDUID 1 18446744073709551617] APPEND done\n"
+		"expect UID SEARCH HEADER Message-ID \"<cis\\.\\d+\\.\\d+\\.[0-9a-f]{16}@check-imap-session\\.invalid>\"$\n"
+		"line * SEARCH 12\n"
+		"line $TAG OK done\n"
+		"expect UID FETCH 12 \\(UID RFC822.SIZE BODY.PEEK\\[\\]\\)$\n"
+		"send * 5 FETCH (UID 12 RFC822.SIZE 40 BODY[] \n"
+		"sendliteral Message-ID: <someone-else@x>\\r\\n\\r\\nhi\\r\\n\n"
+		"line )\n"
+		"line $TAG OK done\n"
+		"expect UID STORE 12,4 \\+FLAGS.SILENT \\(\\\\Deleted\\)$\nline $TAG OK done\n"
+		"expect UID EXPUNGE 12,4$\nline * 5 EXPUNGE\nline * 4 EXPUNGE\nline $TAG OK done\n" LOGOUT,
+	    "--append", "--fetch", "none", NULL);
+	expect_exit(&c, 2, "append_fetch failed: UID 12 is not the appended message (Message-ID <someone-else@x>)");
+	expect_fake_ok(&c);
+	out_has(&c, "append_cleanup: OK");
+	out_has(&c, "1 probe message left by earlier runs");
+	out_has(&c, "append_find: OK");
+	out_has(&c, "append_delete: OK");
+	out_has(&c, "and 1 left by earlier runs");
+	done(&c);
+}
+
 Test(fake_mailbox, append_refused_by_quota_is_critical_with_the_servers_words)
 {
 	struct run c;
@@ -791,4 +847,181 @@ Test(fake_mailbox, pipeline_without_esearch_or_searchres)
 	expect_fake_ok(&c);
 	out_has(&c, "2 matched (UIDs 7..9)");
 	done(&c);
+}
+
+/* ================================================================ --cache-dir */
+
+/* What the server listed after login, as the cache dir now remembers it
+ * for this fake ("" when there is no entry). */
+static void cached_after(struct run *c, const char *dir, char *out, size_t len)
+{
+	struct capcache_entry e;
+	char key[CAPCACHE_LIST_MAX], err[512];
+	cache_key(key, sizeof(key), c->fs);
+	out[0] = '\0';
+	if (capcache_load(dir, key, &e, err, sizeof(err)) > 0)
+		snprintf(out, len, "%s", e.after);
+}
+
+static char *cache_dir_new(void)
+{
+	char *d = strdup("/tmp/cis-capcache-XXXXXX");
+	cr_assert(d && mkdtemp(d));
+	return d;
+}
+
+static void cache_dir_free(char *d)
+{
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", d);
+	cr_assert_eq(system(cmd), 0);
+	free(d);
+	memset(&pre, 0, sizeof(pre));
+}
+
+/* The flight of a pipelined LOGIN + --search UNSEEN, read whole before
+ * any answer; T0 LOGIN, T1 STATUS, T2 EXAMINE, T3 the search. */
+#define FLIGHT_HEAD(search_re) \
+	"expect LOGIN\nset T0 $TAG\n" \
+	"expect STATUS INBOX \\(UNSEEN\\)$\nset T1 $TAG\n" \
+	"expect EXAMINE INBOX$\nset T2 $TAG\n" \
+	"expect UID SEARCH " search_re "\nset T3 $TAG\n"
+#define FETCH_70 \
+	"send * 7 FETCH (UID 70 RFC822.SIZE 50 INTERNALDATE \"01-Jan-2024 00:00:00 +0000\" " \
+	"BODY[HEADER.FIELDS (SUBJECT)] \n" \
+	"sendliteral Subject: newest match\\r\\n\\r\\n\n" \
+	"line )\n"
+
+/* The entry matches the greeting: the login flight carries the ESEARCH
+ * count, SEARCH RETURN (SAVE MAX) + UID FETCH $ and the LOGOUT - the fake
+ * reads all of it before it answers anything. */
+Test(fake_mailbox, cache_dir_entry_puts_searchres_fetch_in_the_login_flight)
+{
+	struct run c;
+	char *dir = cache_dir_new(), after[CAPCACHE_LIST_MAX];
+	pre.dir = dir;
+	pre.before = "IMAP4rev1 AUTH=PLAIN";
+	pre.after = "IMAP4rev1 LITERAL+ ESEARCH SEARCHRES";
+	run(&c, GREET FLIGHT_HEAD("RETURN \\(COUNT MIN MAX\\) UNSEEN$")
+		"expect UID SEARCH RETURN \\(SAVE MAX\\) UNSEEN$\nset T4 $TAG\n"
+		"expect UID FETCH \\$ \\(UID RFC822.SIZE INTERNALDATE BODY.PEEK\nset T5 $TAG\n"
+		"expect LOGOUT\n"
+		"line $T0 OK [CAPABILITY IMAP4rev1 LITERAL+ ESEARCH SEARCHRES] Logged in\n"
+		"line * STATUS INBOX (UNSEEN 2)\nline $T1 OK done\n"
+		"line * 7 EXISTS\nline $T2 OK [READ-ONLY] done\n"
+		"line * ESEARCH (TAG \"$T3\") UID MIN 40 MAX 70 COUNT 2\nline $T3 OK done\n"
+		"line * ESEARCH (TAG \"$T4\") UID MAX 70\nline $T4 OK done\n"
+		FETCH_70 "line $T5 OK done\n"
+		"line * BYE Logging out\nline $TAG OK Logout done\nclose\n",
+	    "--pipeline", "--search", "UNSEEN", "--cache-dir", dir, "-v", "-t", "5", NULL);
+	expect_exit(&c, 0, "IMAP OK");
+	expect_fake_ok(&c);
+	out_has(&c, "2 matched (UIDs 40..70)");
+	out_has(&c, "UID 70, 50 bytes");
+	out_has(&c, "\"newest match\"");
+	out_has(&c, "\ncaps_cache: used\n");
+	cr_assert_lt(c.r.wall_s, 3.0);
+	cached_after(&c, dir, after, sizeof(after));
+	cr_assert_str_eq(after, "IMAP4rev1 LITERAL+ ESEARCH SEARCHRES");
+	done(&c);
+	cache_dir_free(dir);
+}
+
+/* The server no longer has SEARCHRES/ESEARCH: it refuses what the entry
+ * promised, the probe starts over without it on a new connection (plain
+ * SEARCH, then the FETCH of the newest match), reports the real answers
+ * and remembers the new list. */
+Test(fake_mailbox, cache_dir_stale_entry_repeats_the_session_without_it)
+{
+	struct run c;
+	char *dir = cache_dir_new(), after[CAPCACHE_LIST_MAX];
+	pre.dir = dir;
+	pre.before = "IMAP4rev1 AUTH=PLAIN";
+	pre.after = "IMAP4rev1 LITERAL+ ESEARCH SEARCHRES";
+	pre.connections = 2;
+	run(&c, GREET FLIGHT_HEAD("RETURN \\(COUNT MIN MAX\\) UNSEEN$")
+		"expect UID SEARCH RETURN \\(SAVE MAX\\) UNSEEN$\nset T4 $TAG\n"
+		"expect UID FETCH \\$\nset T5 $TAG\n"
+		"expect LOGOUT\n"
+		"line $T0 OK [CAPABILITY IMAP4rev1 LITERAL+] Logged in\n"
+		"line * STATUS INBOX (UNSEEN 2)\nline $T1 OK done\n"
+		"line * 7 EXISTS\nline $T2 OK [READ-ONLY] done\n"
+		"line $T3 BAD Error in IMAP command: Unknown argument RETURN\n"
+		"line $T4 BAD Error in IMAP command: Unknown argument RETURN\n"
+		"line $T5 BAD Error in IMAP command: Invalid uidset\n"
+		"line * BYE Logging out\nline $TAG OK Logout done\nclose\n"
+		"connection\n"
+		GREET FLIGHT_HEAD("UNSEEN$")
+		"line $T0 OK [CAPABILITY IMAP4rev1 LITERAL+] Logged in\n"
+		"line * STATUS INBOX (UNSEEN 2)\nline $T1 OK done\n"
+		"line * 7 EXISTS\nline $T2 OK [READ-ONLY] done\n"
+		"line * SEARCH 40 70\nline $T3 OK done\n"
+		"expect UID FETCH 70 \\(UID RFC822.SIZE\nset T5 $TAG\n"
+		"expect LOGOUT\n"
+		FETCH_70 "line $T5 OK done\n"
+		"line * BYE Logging out\nline $TAG OK Logout done\nclose\n",
+	    "--pipeline", "--search", "UNSEEN", "--cache-dir", dir, "-v", "-t", "5", NULL);
+	expect_exit(&c, 0, "IMAP OK");
+	expect_fake_ok(&c);
+	out_has(&c, "2 matched (UIDs 40..70)");
+	out_has(&c, "UID 70, 50 bytes");
+	out_has(&c, "were stale: session repeated without them");
+	out_has(&c, "\ncaps_cache: stale, session repeated\n");
+	out_lacks(&c, "BAD");
+	cached_after(&c, dir, after, sizeof(after));
+	cr_assert_str_eq(after, "IMAP4rev1 LITERAL+");
+	done(&c);
+	cache_dir_free(dir);
+}
+
+/* The greeting is not what the entry was made from (another server
+ * version behind the name, STARTTLS...): nothing is assumed, and the
+ * entry is replaced by what this server lists (untagged before the
+ * tagged OK here, as Gmail does: those are the post-login list). */
+Test(fake_mailbox, cache_dir_entry_for_another_greeting_is_not_used)
+{
+	struct run c;
+	char *dir = cache_dir_new(), after[CAPCACHE_LIST_MAX];
+	pre.dir = dir;
+	pre.before = "IMAP4rev1 AUTH=PLAIN STARTTLS";
+	pre.after = "IMAP4rev1 LITERAL+ ESEARCH SEARCHRES";
+	run(&c, GREET FLIGHT_HEAD("UNSEEN$")
+		"line * CAPABILITY IMAP4rev1 LITERAL+ ESEARCH SEARCHRES X-GM-EXT-1\n"
+		"line $T0 OK Logged in\n"
+		"line * STATUS INBOX (UNSEEN 2)\nline $T1 OK done\n"
+		"line * 7 EXISTS\nline $T2 OK [READ-ONLY] done\n"
+		"line * SEARCH 40 70\nline $T3 OK done\n"
+		"expect UID FETCH 70 \\(UID RFC822.SIZE\nset T5 $TAG\n"
+		"expect LOGOUT\n"
+		FETCH_70 "line $T5 OK done\n"
+		"line * BYE Logging out\nline $TAG OK Logout done\nclose\n",
+	    "--pipeline", "--search", "UNSEEN", "--cache-dir", dir, "-v", "-t", "5", NULL);
+	expect_exit(&c, 0, "IMAP OK");
+	expect_fake_ok(&c);
+	out_has(&c, "UID 70, 50 bytes");
+	out_has(&c, "\ncaps_cache: written\n");
+	cached_after(&c, dir, after, sizeof(after));
+	cr_assert_str_eq(after, "IMAP4rev1 LITERAL+ ESEARCH SEARCHRES X-GM-EXT-1");
+	done(&c);
+	cache_dir_free(dir);
+}
+
+/* --cache-dir is checked before anything is sent: UNKNOWN with the reason. */
+Test(fake_mailbox, cache_dir_must_be_a_directory)
+{
+	static const struct {
+		const char *dir, *msg;
+	} cases[] = {
+		{ "/nonexistent/cis-cache", "IMAP UNKNOWN - --cache-dir /nonexistent/cis-cache: No such file or directory" },
+		{ "/etc/hostname", "IMAP UNKNOWN - --cache-dir /etc/hostname: not a directory" },
+		{ "", "IMAP UNKNOWN - --cache-dir : empty name" },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct probe_run r;
+		const char *argv[] = { "-H", "127.0.0.1", "--pipeline", "--cache-dir", cases[i].dir, NULL };
+		cr_assert_eq(probe_run(&r, HARD_S, NULL, argv), 0);
+		cr_assert_eq(r.exit_code, 3, "%s", r.out);
+		cr_assert_str_eq(r.first_line, cases[i].msg);
+		probe_run_free(&r);
+	}
 }

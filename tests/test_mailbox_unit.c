@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "imap_conn.h"
 #include "imap_parse.h"
@@ -804,4 +805,117 @@ Test(script_build, reserved_names)
 	cr_assert(script_name_reserved("script_select"));
 	cr_assert_not(script_name_reserved("subjects"));
 	cr_assert_not(script_name_reserved("inbox"));
+}
+
+/* ================================================================ capability cache (capcache.c) */
+
+#include "capcache.h"
+
+static const char *const CC_KEY = "imap.example.org 993 tls probe@example.org";
+
+Test(capcache, format_and_parse_round_trip)
+{
+	struct capcache_entry e = { .before = "IMAP4rev1 SASL-IR AUTH=PLAIN", .after = "IMAP4rev1 ESEARCH SEARCHRES" };
+	struct capcache_entry back;
+	char mem[CAPCACHE_MAX_FILE];
+	struct sbuf sb;
+
+	sb_init(&sb, mem, sizeof(mem));
+	capcache_format(&sb, CC_KEY, &e);
+	cr_assert_str_eq(sb.data, "# check_imap_session capability cache 1\n"
+				  "key: imap.example.org 993 tls probe@example.org\n"
+				  "before: IMAP4rev1 SASL-IR AUTH=PLAIN\n"
+				  "after: IMAP4rev1 ESEARCH SEARCHRES\n");
+	cr_assert_eq(capcache_parse(sb.data, sb.len, CC_KEY, &back), 1);
+	cr_assert_str_eq(back.before, e.before);
+	cr_assert_str_eq(back.after, e.after);
+	/* an empty list is a valid one (the server listed nothing after login) */
+	static const char empty[] = "# check_imap_session capability cache 1\nkey: k\nbefore: A\nafter: \n";
+	cr_assert_eq(capcache_parse(empty, sizeof(empty) - 1, "k", &back), 1);
+	cr_assert_str_eq(back.after, "");
+}
+
+Test(capcache, anything_but_an_entry_for_this_key_is_refused)
+{
+	struct capcache_entry e;
+	static const char *const bad[] = {
+		"",
+		"garbage\n",
+		"# check_imap_session capability cache 2\nkey: k\nbefore: A\nafter: B\n",    /* other version */
+		"# check_imap_session capability cache 1\nkey: other\nbefore: A\nafter: B\n", /* other key */
+		"# check_imap_session capability cache 1\nkey: k\nafter: B\n",               /* no before */
+		"# check_imap_session capability cache 1\nkey: k\nbefore: A\n",              /* no after */
+		"# check_imap_session capability cache 1\nbefore: A\nafter: B\n",            /* no key */
+		"# check_imap_session capability cache 1\nkey: k\nbefore: A\nafter: B\nx: y\n", /* unknown field */
+		"# check_imap_session capability cache 1\nkey: k\nbefore:A\nafter: B\n",     /* no blank */
+		"key: k\nbefore: A\nafter: B\n",                                             /* no header */
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		cr_assert_eq(capcache_parse(bad[i], strlen(bad[i]), "k", &e), 0, "accepted case %zu", i);
+		cr_assert_str_eq(e.before, "", "case %zu left data behind", i);
+		cr_assert_str_eq(e.after, "", "case %zu left data behind", i);
+	}
+}
+
+Test(capcache, over_long_lists_and_control_bytes)
+{
+	struct capcache_entry e;
+	char big[3 * CAPCACHE_LIST_MAX];
+	int n = snprintf(big, sizeof(big), "# check_imap_session capability cache 1\nkey: k\nbefore: A\nafter: ");
+	memset(big + n, 'X', CAPCACHE_LIST_MAX);
+	n += CAPCACHE_LIST_MAX;
+	big[n++] = '\n';
+	cr_assert_eq(capcache_parse(big, (size_t)n, "k", &e), 0, "a list longer than any we write");
+
+	static const char ctl[] = "# check_imap_session capability cache 1\nkey: k\nbefore: A\x1b[2J\nafter: B\r\n";
+	cr_assert_eq(capcache_parse(ctl, sizeof(ctl) - 1, "k", &e), 1);
+	cr_assert_null(strchr(e.before, '\x1b'), "control bytes are sanitized");
+	cr_assert_null(strchr(e.after, '\r'));
+}
+
+Test(capcache, key_is_one_sanitized_line_and_names_a_hashed_file)
+{
+	char k1[256], k2[256], p1[512], p2[512];
+
+	capcache_key(k1, sizeof(k1), "IMAP.Example.ORG", 993, "tls", "user\nkey: x");
+	cr_assert_null(strchr(k1, '\n'), "%s", k1);
+	cr_assert_eq(strncmp(k1, "imap.example.org 993 tls user", 29), 0, "%s", k1);
+	capcache_key(k2, sizeof(k2), "imap.example.org", 993, "tls", NULL);
+	cr_assert_str_eq(k2, "imap.example.org 993 tls -");
+	cr_assert_eq(capcache_path(p1, sizeof(p1), "/var/cache/x", k1), 0);
+	cr_assert_eq(capcache_path(p2, sizeof(p2), "/var/cache/x", k2), 0);
+	cr_assert_eq(strncmp(p1, "/var/cache/x/caps-", 18), 0, "%s", p1);
+	cr_assert_eq(strlen(p1), 18 + 24, "%s", p1);
+	cr_assert_str_neq(p1, p2);
+	cr_assert_eq(capcache_path(p1, 20, "/var/cache/x", k1), -1, "does not fit");
+}
+
+Test(capcache, store_load_forget)
+{
+	char dir[] = "/tmp/cis-capcache-unit-XXXXXX", err[512], path[512];
+	struct capcache_entry e = { .before = "IMAP4rev1 AUTH=PLAIN", .after = "IMAP4rev1 SEARCHRES" }, back;
+
+	cr_assert_not_null(mkdtemp(dir));
+	cr_assert_eq(capcache_load(dir, CC_KEY, &back, err, sizeof(err)), 0, "a miss");
+	cr_assert_str_eq(err, "");
+	cr_assert_eq(capcache_store(dir, CC_KEY, &e, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(capcache_load(dir, CC_KEY, &back, err, sizeof(err)), 1, "%s", err);
+	cr_assert_str_eq(back.after, "IMAP4rev1 SEARCHRES");
+	/* another key hashes to another file */
+	cr_assert_eq(capcache_load(dir, "other 143 plain -", &back, err, sizeof(err)), 0);
+	/* a damaged file is ignored, with a reason */
+	cr_assert_eq(capcache_path(path, sizeof(path), dir, CC_KEY), 0);
+	FILE *f = fopen(path, "w");
+	cr_assert_not_null(f);
+	fputs("not a cache\n", f);
+	fclose(f);
+	cr_assert_eq(capcache_load(dir, CC_KEY, &back, err, sizeof(err)), 0);
+	cr_assert_not_null(strstr(err, "not a capability cache entry"), "%s", err);
+	cr_assert_eq(capcache_forget(dir, CC_KEY, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(capcache_forget(dir, CC_KEY, err, sizeof(err)), 0, "forgetting nothing is fine");
+	cr_assert_eq(capcache_load(dir, CC_KEY, &back, err, sizeof(err)), 0);
+	/* a directory that is gone: the store says why */
+	cr_assert_eq(rmdir(dir), 0);
+	cr_assert_eq(capcache_store(dir, CC_KEY, &e, err, sizeof(err)), -1);
+	cr_assert_not_null(strstr(err, "No such file"), "%s", err);
 }
