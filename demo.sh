@@ -119,4 +119,11 @@ run "-vvv: the whole protocol trace, credentials redacted" \
 	$H -p "$DOVECOT_IMAP_PORT" --starttls --cafile "$DOVECOT_CA" -U "$DOVECOT_USER" \
 	--password-env DOVECOT_PASS --auth plain -vvv
 
+mkdir -p "$state/capcache"
+for n in first second; do
+	run "--pipeline --cache-dir, $n run (the first learns what Dovecot lists after login, the second sends SEARCH RETURN (SAVE) + FETCH \$ with the login: see round_trips)" \
+		$H -p "$DOVECOT_IMAPS_PORT" --ssl --cafile "$DOVECOT_CA" -U "$DOVECOT_USER" \
+		--password-env DOVECOT_PASS --auth plain --search UNSEEN --pipeline --cache-dir "$state/capcache" -v
+done
+
 say "done: exit codes 0/1/2/3 are OK/WARNING/CRITICAL/UNKNOWN"

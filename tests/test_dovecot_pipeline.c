@@ -2,8 +2,10 @@
  * 8): the round trips the probe counts itself (the "round_trips" info
  * value: TCP connect, TLS handshake turns, IMAP turns; see
  * transport_rt_count) and the same answers as the sequential mode, over
- * implicit TLS and STARTTLS.  The fake server cases (a refused pipelined
- * login, a server without ESEARCH/SEARCHRES) are in test_fake_mailbox.c. */
+ * implicit TLS and STARTTLS, with and without --cache-dir.  The fake
+ * server cases (a refused pipelined login, a server without
+ * ESEARCH/SEARCHRES, stale and foreign cache entries) are in
+ * test_fake_mailbox.c. */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
 
@@ -122,7 +124,8 @@ static void check_mode(int starttls, const char *search, int seq_rt, int pl_rt)
  * PLAIN, EXAMINE (+STATUS), SEARCH UNSEEN, FETCH, LOGOUT.  Pipelined: the
  * login, STATUS, EXAMINE and SEARCH go in one flight; Dovecot lists
  * SEARCHRES only after login, so the FETCH of the newest match (with the
- * LOGOUT) needs one more: 5.  Without --search everything after the
+ * LOGOUT) needs one more: 5 (4 with --cache-dir, see the next test).
+ * Without --search everything after the
  * greeting is one flight: 4.  STARTTLS: connect, greeting, STARTTLS, TLS,
  * CAPABILITY (the pre-TLS list is discarded), then as above (TLS 1.2, the
  * mbedTLS build: one more). */
