@@ -63,18 +63,25 @@ static void run(struct res *x, int starttls, int pipeline, const char *search, c
 	snprintf(x->line, sizeof(x->line), "%s", x->r.first_line);
 }
 
-/* The perfdata item "label=value" (up to the next ';' or blank). */
-static void perf(const struct res *x, const char *label, char *out, size_t len)
+/* What follows pre+name+post in text, up to one of stop ("" if none). */
+static void find_value(const char *text, const char *pre, const char *name, const char *post, const char *stop,
+		       char *out, size_t len)
 {
 	char key[64];
-	snprintf(key, sizeof(key), " %s=", label);
-	const char *p = strstr(x->r.first_line, key);
+	snprintf(key, sizeof(key), "%s%s%s", pre, name, post);
+	const char *p = strstr(text, key);
 	out[0] = '\0';
 	if (p) {
 		p += strlen(key);
-		size_t n = strcspn(p, "; ");
+		size_t n = strcspn(p, stop);
 		snprintf(out, len, "%.*s", (int)(n < len - 1 ? n : len - 1), p);
 	}
+}
+
+/* The perfdata item "label=value" (up to the next ';' or blank). */
+static void perf(const struct res *x, const char *label, char *out, size_t len)
+{
+	find_value(x->r.first_line, " ", label, "=", "; ", out, len);
 }
 
 static void same_answers(const struct res *a, const struct res *b)
@@ -142,14 +149,7 @@ Test(dovecot_pipeline, round_trips_and_same_answers)
 /* The info value "key: value" of a -v run ("" if none). */
 static void info(const struct res *x, const char *key, char *out, size_t len)
 {
-	char k[64];
-	snprintf(k, sizeof(k), "\n%s: ", key);
-	const char *p = strstr(x->r.out, k);
-	out[0] = '\0';
-	if (p) {
-		p += strlen(k);
-		snprintf(out, len, "%.*s", (int)strcspn(p, "\n"), p);
-	}
+	find_value(x->r.out, "\n", key, ": ", "\n", out, len);
 }
 
 /* --cache-dir: the first pipelined run learns what Dovecot lists after

@@ -863,10 +863,15 @@ static void cached_after(struct run *c, const char *dir, char *out, size_t len)
 		snprintf(out, len, "%s", e.after);
 }
 
-static char *cache_dir_new(void)
+/* A fresh cache dir with an entry to plant for the next run's fake. */
+static char *cache_dir_new(const char *before, const char *after, int connections)
 {
 	char *d = strdup("/tmp/cis-capcache-XXXXXX");
 	cr_assert(d && mkdtemp(d));
+	pre.dir = d;
+	pre.before = before;
+	pre.after = after;
+	pre.connections = connections;
 	return d;
 }
 
@@ -892,27 +897,34 @@ static void cache_dir_free(char *d)
 	"sendliteral Subject: newest match\\r\\n\\r\\n\n" \
 	"line )\n"
 
+#define ANSWER_STATUS_EXAMINE \
+	"line * STATUS INBOX (UNSEEN 2)\nline $T1 OK done\n" \
+	"line * 7 EXISTS\nline $T2 OK [READ-ONLY] done\n"
+/* without SEARCHRES: the plain search's answer, then the fetch flight */
+#define PLAIN_SEARCH_THEN_FETCH_70 \
+	"line * SEARCH 40 70\nline $T3 OK done\n" \
+	"expect UID FETCH 70 \\(UID RFC822.SIZE\nset T5 $TAG\n" \
+	"expect LOGOUT\n" FETCH_70 "line $T5 OK done\n"
+#define BYE_CLOSE "line * BYE Logging out\nline $TAG OK Logout done\nclose\n"
+
 /* The entry matches the greeting: the login flight carries the ESEARCH
  * count, SEARCH RETURN (SAVE MAX) + UID FETCH $ and the LOGOUT - the fake
  * reads all of it before it answers anything. */
 Test(fake_mailbox, cache_dir_entry_puts_searchres_fetch_in_the_login_flight)
 {
 	struct run c;
-	char *dir = cache_dir_new(), after[CAPCACHE_LIST_MAX];
-	pre.dir = dir;
-	pre.before = "IMAP4rev1 AUTH=PLAIN";
-	pre.after = "IMAP4rev1 LITERAL+ ESEARCH SEARCHRES";
+	char after[CAPCACHE_LIST_MAX];
+	char *dir = cache_dir_new("IMAP4rev1 AUTH=PLAIN", "IMAP4rev1 LITERAL+ ESEARCH SEARCHRES", 0);
 	run(&c, GREET FLIGHT_HEAD("RETURN \\(COUNT MIN MAX\\) UNSEEN$")
 		"expect UID SEARCH RETURN \\(SAVE MAX\\) UNSEEN$\nset T4 $TAG\n"
 		"expect UID FETCH \\$ \\(UID RFC822.SIZE INTERNALDATE BODY.PEEK\nset T5 $TAG\n"
 		"expect LOGOUT\n"
 		"line $T0 OK [CAPABILITY IMAP4rev1 LITERAL+ ESEARCH SEARCHRES] Logged in\n"
-		"line * STATUS INBOX (UNSEEN 2)\nline $T1 OK done\n"
-		"line * 7 EXISTS\nline $T2 OK [READ-ONLY] done\n"
+		ANSWER_STATUS_EXAMINE
 		"line * ESEARCH (TAG \"$T3\") UID MIN 40 MAX 70 COUNT 2\nline $T3 OK done\n"
 		"line * ESEARCH (TAG \"$T4\") UID MAX 70\nline $T4 OK done\n"
 		FETCH_70 "line $T5 OK done\n"
-		"line * BYE Logging out\nline $TAG OK Logout done\nclose\n",
+		BYE_CLOSE,
 	    "--pipeline", "--search", "UNSEEN", "--cache-dir", dir, "-v", "-t", "5", NULL);
 	expect_exit(&c, 0, "IMAP OK");
 	expect_fake_ok(&c);
@@ -934,32 +946,23 @@ Test(fake_mailbox, cache_dir_entry_puts_searchres_fetch_in_the_login_flight)
 Test(fake_mailbox, cache_dir_stale_entry_repeats_the_session_without_it)
 {
 	struct run c;
-	char *dir = cache_dir_new(), after[CAPCACHE_LIST_MAX];
-	pre.dir = dir;
-	pre.before = "IMAP4rev1 AUTH=PLAIN";
-	pre.after = "IMAP4rev1 LITERAL+ ESEARCH SEARCHRES";
-	pre.connections = 2;
+	char after[CAPCACHE_LIST_MAX];
+	char *dir = cache_dir_new("IMAP4rev1 AUTH=PLAIN", "IMAP4rev1 LITERAL+ ESEARCH SEARCHRES", 2);
 	run(&c, GREET FLIGHT_HEAD("RETURN \\(COUNT MIN MAX\\) UNSEEN$")
 		"expect UID SEARCH RETURN \\(SAVE MAX\\) UNSEEN$\nset T4 $TAG\n"
 		"expect UID FETCH \\$\nset T5 $TAG\n"
 		"expect LOGOUT\n"
 		"line $T0 OK [CAPABILITY IMAP4rev1 LITERAL+] Logged in\n"
-		"line * STATUS INBOX (UNSEEN 2)\nline $T1 OK done\n"
-		"line * 7 EXISTS\nline $T2 OK [READ-ONLY] done\n"
+		ANSWER_STATUS_EXAMINE
 		"line $T3 BAD Error in IMAP command: Unknown argument RETURN\n"
 		"line $T4 BAD Error in IMAP command: Unknown argument RETURN\n"
 		"line $T5 BAD Error in IMAP command: Invalid uidset\n"
-		"line * BYE Logging out\nline $TAG OK Logout done\nclose\n"
+		BYE_CLOSE
 		"connection\n"
 		GREET FLIGHT_HEAD("UNSEEN$")
 		"line $T0 OK [CAPABILITY IMAP4rev1 LITERAL+] Logged in\n"
-		"line * STATUS INBOX (UNSEEN 2)\nline $T1 OK done\n"
-		"line * 7 EXISTS\nline $T2 OK [READ-ONLY] done\n"
-		"line * SEARCH 40 70\nline $T3 OK done\n"
-		"expect UID FETCH 70 \\(UID RFC822.SIZE\nset T5 $TAG\n"
-		"expect LOGOUT\n"
-		FETCH_70 "line $T5 OK done\n"
-		"line * BYE Logging out\nline $TAG OK Logout done\nclose\n",
+		ANSWER_STATUS_EXAMINE
+		PLAIN_SEARCH_THEN_FETCH_70 BYE_CLOSE,
 	    "--pipeline", "--search", "UNSEEN", "--cache-dir", dir, "-v", "-t", "5", NULL);
 	expect_exit(&c, 0, "IMAP OK");
 	expect_fake_ok(&c);
@@ -981,20 +984,13 @@ Test(fake_mailbox, cache_dir_stale_entry_repeats_the_session_without_it)
 Test(fake_mailbox, cache_dir_entry_for_another_greeting_is_not_used)
 {
 	struct run c;
-	char *dir = cache_dir_new(), after[CAPCACHE_LIST_MAX];
-	pre.dir = dir;
-	pre.before = "IMAP4rev1 AUTH=PLAIN STARTTLS";
-	pre.after = "IMAP4rev1 LITERAL+ ESEARCH SEARCHRES";
+	char after[CAPCACHE_LIST_MAX];
+	char *dir = cache_dir_new("IMAP4rev1 AUTH=PLAIN STARTTLS", "IMAP4rev1 LITERAL+ ESEARCH SEARCHRES", 0);
 	run(&c, GREET FLIGHT_HEAD("UNSEEN$")
 		"line * CAPABILITY IMAP4rev1 LITERAL+ ESEARCH SEARCHRES X-GM-EXT-1\n"
 		"line $T0 OK Logged in\n"
-		"line * STATUS INBOX (UNSEEN 2)\nline $T1 OK done\n"
-		"line * 7 EXISTS\nline $T2 OK [READ-ONLY] done\n"
-		"line * SEARCH 40 70\nline $T3 OK done\n"
-		"expect UID FETCH 70 \\(UID RFC822.SIZE\nset T5 $TAG\n"
-		"expect LOGOUT\n"
-		FETCH_70 "line $T5 OK done\n"
-		"line * BYE Logging out\nline $TAG OK Logout done\nclose\n",
+		ANSWER_STATUS_EXAMINE
+		PLAIN_SEARCH_THEN_FETCH_70 BYE_CLOSE,
 	    "--pipeline", "--search", "UNSEEN", "--cache-dir", dir, "-v", "-t", "5", NULL);
 	expect_exit(&c, 0, "IMAP OK");
 	expect_fake_ok(&c);
