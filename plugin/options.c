@@ -687,6 +687,10 @@ static int check_config(struct options *o)
 	const char *a = cfg->auth;
 	int wants_password = strcmp(a, "none") && strcmp(a, "xoauth2") && strcmp(a, "oauthbearer") &&
 			     strcmp(a, "external") && strcmp(a, "auto") && strcmp(a, "all");
+	if (cfg->authzid && (!strcmp(a, "login") || !strcmp(a, "auth-login") || !strcmp(a, "cram-md5") ||
+			     !strcmp(a, "xoauth2")))
+		return fail(o, "--auth %s cannot carry an authorization identity (--authzid): use plain, "
+			    "scram-sha-256, scram-sha-1, external or oauthbearer (or auto)", a);
 	if (!strcmp(a, "all") && (!cfg->username || (!cfg->password && !cfg->token && !cfg->client_cert)))
 		return fail(o, "--auth all needs a user name (-U) and a password or token");
 	if (wants_password && !cfg->username)

@@ -75,6 +75,9 @@ struct sasl_mech {
 #define SASL_F_CB         0x10  /* channel binding (-PLUS) */
 #define SASL_F_SERVERERR  0x20  /* server may send an error challenge that
                                    the client must answer (RFC 7628) */
+#define SASL_F_AUTHZID    0x40  /* can carry an authorization identity
+                                   (--authzid); LOGIN, CRAM-MD5 and XOAUTH2
+                                   have no field for one */
 
 struct sasl {
 	const struct sasl_mech *mech;

@@ -583,10 +583,10 @@ static int scram_finished(struct sasl *s)
 }
 
 const struct sasl_mech sasl_scram_sha256_plus =
-	SCRAM_MECH("SCRAM-SHA-256-PLUS", "scram-sha-256-plus", SASL_F_PASSWORD | SASL_F_CB, 100);
+	SCRAM_MECH("SCRAM-SHA-256-PLUS", "scram-sha-256-plus", SASL_F_PASSWORD | SASL_F_CB | SASL_F_AUTHZID, 100);
 const struct sasl_mech sasl_scram_sha1_plus =
-	SCRAM_MECH("SCRAM-SHA-1-PLUS", "scram-sha-1-plus", SASL_F_PASSWORD | SASL_F_CB, 90);
+	SCRAM_MECH("SCRAM-SHA-1-PLUS", "scram-sha-1-plus", SASL_F_PASSWORD | SASL_F_CB | SASL_F_AUTHZID, 90);
 const struct sasl_mech sasl_scram_sha256 =
-	SCRAM_MECH("SCRAM-SHA-256", "scram-sha-256", SASL_F_PASSWORD, 80);
+	SCRAM_MECH("SCRAM-SHA-256", "scram-sha-256", SASL_F_PASSWORD | SASL_F_AUTHZID, 80);
 const struct sasl_mech sasl_scram_sha1 =
-	SCRAM_MECH("SCRAM-SHA-1", "scram-sha-1", SASL_F_PASSWORD, 70);
+	SCRAM_MECH("SCRAM-SHA-1", "scram-sha-1", SASL_F_PASSWORD | SASL_F_AUTHZID, 70);

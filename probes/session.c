@@ -344,7 +344,10 @@ static int do_starttls(struct sess *s)
 	sess_ok(st, "%s", res.text);
 
 	if (do_tls(s, &tr) < 0) {
-		/* tr was left untouched on failure: the conn still owns it */
+		/* tr was left untouched on failure: the conn still owns it.  No
+		 * LOGOUT either: after STARTTLS nothing more may be sent until
+		 * TLS is up (RFC 3501/9051 6.2.1), least of all in the clear. */
+		s->greeted = 0;
 		return -1;
 	}
 	imap_conn_replace_transport(s->conn, tr);
@@ -470,6 +473,8 @@ static void check_thresholds(struct sess *s, struct sbuf *notes)
 	}
 	if (s->cert_note[0])
 		sess_note(notes, "%s", s->cert_note);
+	if (s->auth_note[0])
+		sess_note(notes, "%s", s->auth_note);
 	sess_mailbox_thresholds(s, notes);
 }
 

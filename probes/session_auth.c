@@ -82,6 +82,10 @@ static int mech_usable(struct sess *s, const struct sasl_mech *m, int explicit)
 		return 0;
 	if ((m->flags & SASL_F_PLAINTEXT) && !s->encrypted && !explicit)
 		return 0;
+	/* acting as another user: a mechanism without an authzid field would
+	 * silently check the wrong mailbox */
+	if (cfg->authzid && !(m->flags & SASL_F_AUTHZID))
+		return 0;
 	return 1;
 }
 
@@ -206,6 +210,18 @@ static int sasl_send(struct sess *s, const struct sbuf *out)
 	secure_zero(b64, n);
 	free(b64);
 	return rc;
+}
+
+/* A response code that blames the credentials or the account, not the
+ * mechanism (RFC 5530). */
+static int credentials_refused(const char *code)
+{
+	static const char *const codes[] = { "AUTHENTICATIONFAILED", "AUTHORIZATIONFAILED", "EXPIRED",
+					     "CONTACTADMIN", "PRIVACYREQUIRED" };
+	for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++)
+		if (!strcasecmp(code, codes[i]))
+			return 1;
+	return 0;
 }
 
 static int do_sasl(struct sess *s, struct step *st, const struct sasl_mech *m)
@@ -337,6 +353,13 @@ static int do_sasl(struct sess *s, struct step *st, const struct sasl_mech *m)
 			if (r->status != IMAP_ST_OK) {
 				char words[1024];
 				sess_format_result(&res, words, sizeof(words));
+				if (s->cb_soft && !credentials_refused(res.code)) {
+					/* auto's -PLUS attempt: the caller decides */
+					snprintf(s->cb_refused, sizeof(s->cb_refused), "%s%s%s", words,
+						 sa->err[0] ? " - " : "", sa->err);
+					rc = -2;
+					goto done;
+				}
 				if (sa->err[0])
 					report_line(s->rep, "%s error from server: %s", m->name, sa->err);
 				if (st)
@@ -398,6 +421,63 @@ done:
 	return rc;
 }
 
+/* The mechanism m names without "-PLUS", when the server offers it and
+ * it is usable here; else NULL. */
+static const struct sasl_mech *without_plus(struct sess *s, const struct sasl_mech *m)
+{
+	char base[64];
+	size_t n = strlen(m->name);
+
+	if (n <= 5 || n - 5 >= sizeof(base) || strcmp(m->name + n - 5, "-PLUS"))
+		return NULL;
+	snprintf(base, sizeof(base), "%.*s", (int)(n - 5), m->name);
+	const struct sasl_mech *b = sasl_find(base);
+	return b && imap_caps_has_auth(imap_conn_caps(s->conn), b->name) && mech_usable(s, b, 0) ? b : NULL;
+}
+
+/* --auth auto picked a -PLUS mechanism.  Servers that advertise one but
+ * cannot bind to this TLS connection exist (Cyrus 3.6 knows only
+ * tls-unique, which TLS 1.3 does not have; GNU Mailutils advertises -PLUS
+ * without support; a TLS-terminating proxy in front of the server sees
+ * another connection): when the server refuses the -PLUS exchange, the
+ * same mechanism without channel binding is tried once on the same
+ * connection ("n" flag: a deliberate choice, not a downgrade) and a
+ * WARNING names what failed - users' clients that bind fail the same way,
+ * and a relaying man in the middle would look alike.  Only a refusal by
+ * the server counts; a server signature that does not verify, a broken
+ * connection or a timeout stay fatal. */
+static int auth_plus(struct sess *s, struct step *st, const struct sasl_mech *m)
+{
+	const struct sasl_mech *base = without_plus(s, m);
+	struct imap_caps saved = *imap_conn_caps(s->conn);
+	const char *type = NULL;
+
+	if (!base)
+		return do_sasl(s, st, m);
+	cb_get(s, &type, NULL, NULL);
+	s->cb_soft = 1;
+	s->cb_refused[0] = '\0';
+	int rc = do_sasl(s, st, m);
+	s->cb_soft = 0;
+	if (rc != -2)
+		return rc;
+	/* the login failed: the pre-login list is still the one in force */
+	*imap_conn_caps(s->conn) = saved;
+	rc = do_sasl(s, st, base);
+	if (rc == 0) {
+		snprintf(s->auth_note, sizeof(s->auth_note),
+			 "%s (channel binding %s) refused: %s; %s without channel binding worked (the server cannot "
+			 "bind to this TLS connection, or something relays it; --auth %s accepts that)",
+			 m->name, type ? type : "?", s->cb_refused, base->name, base->option);
+		report_line(s->rep, "%s", s->auth_note);
+		report_raise(s->rep, STATE_WARNING);
+	} else {
+		report_line(s->rep, "%s (channel binding %s) was refused first: %s", m->name, type ? type : "?",
+			    s->cb_refused);
+	}
+	return rc;
+}
+
 int sess_auth(struct sess *s)
 {
 	const struct probe_config *cfg = s->cfg;
@@ -420,12 +500,13 @@ int sess_auth(struct sess *s)
 	if (!strcmp(a, "auto")) {
 		for (const struct sasl_mech *const *m = sasl_mechs; *m; m++) {
 			if (imap_caps_has_auth(caps, (*m)->name) && mech_usable(s, *m, 0)) {
-				if (!((*m)->flags & SASL_F_CB))
-					note_plus(s, *m);
+				if ((*m)->flags & SASL_F_CB)
+					return auth_plus(s, st, *m);
+				note_plus(s, *m);
 				return do_sasl(s, st, *m);
 			}
 		}
-		if (cfg->password && s->encrypted && !(caps->flags & CAP_LOGINDISABLED))
+		if (cfg->password && s->encrypted && !(caps->flags & CAP_LOGINDISABLED) && !cfg->authzid)
 			return do_login(s, st);
 		sess_fail(s, st, STATE_CRITICAL,
 			  "no usable authentication mechanism (server offers:%s)%s", caps->auth[1] ? caps->auth : " none ",
@@ -512,17 +593,19 @@ static void plan_mechanisms(struct sess *s, struct auth_plan *plan)
 			else
 				snprintf(why, sizeof(why), "channel binding needs TLS");
 			skip_note(s, &skipped, (*m)->name, why);
+		} else if (s->cfg->authzid && !((*m)->flags & SASL_F_AUTHZID)) {
+			skip_note(s, &skipped, (*m)->name, "cannot carry --authzid");
 		} else {
 			skip_note(s, &skipped, (*m)->name,
 				  ((*m)->flags & SASL_F_PLAINTEXT) && !s->encrypted ? "plaintext on an unencrypted connection" :
 				  "no credentials for it");
 		}
 	}
-	if (s->cfg->password && s->encrypted && !(caps->flags & CAP_LOGINDISABLED))
+	if (s->cfg->password && s->encrypted && !(caps->flags & CAP_LOGINDISABLED) && !s->cfg->authzid)
 		plan_add(plan, "login");
 	else if (s->cfg->password)
-		skip_note(s, &skipped, "IMAP LOGIN", caps->flags & CAP_LOGINDISABLED ? "LOGINDISABLED" :
-			  "plaintext on an unencrypted connection");
+		skip_note(s, &skipped, "IMAP LOGIN", s->cfg->authzid ? "cannot carry --authzid" :
+			  caps->flags & CAP_LOGINDISABLED ? "LOGINDISABLED" : "plaintext on an unencrypted connection");
 	/* advertised but not implemented here */
 	for (const char *a = caps->auth; *a; ) {
 		a += strspn(a, " ");

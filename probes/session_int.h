@@ -118,6 +118,9 @@ struct sess {
 	const char *auth_step;      /* NULL: "auth" */
 	unsigned auth_ok, auth_tried;
 	char cb_why[128];           /* why channel binding is unavailable */
+	int cb_soft;                /* auto tries -PLUS: a refusal is not final */
+	char cb_refused[512];       /* ... the server's words when it refused */
+	char auth_note[640];        /* a WARNING about the login, for the summary */
 	/* session_mailbox.c: parsed before the session starts */
 	struct script *script;      /* --script */
 	struct script *crit;        /* --search criteria as parts */

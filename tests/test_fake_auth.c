@@ -277,6 +277,76 @@ Test(fake_auth, auto_over_tls_prefers_scram_sha256_plus)
 	done(&c);
 }
 
+/* A server that advertises -PLUS but refuses the binding (Cyrus 3.6 on
+ * TLS 1.3 knows only tls-unique; GNU Mailutils advertises -PLUS without
+ * support): auto tries the same mechanism without channel binding once,
+ * on the same connection, with the "n" flag (a "y" would be taken for a
+ * downgrade), and the check is a WARNING that says what failed. */
+Test(fake_auth, auto_falls_back_once_when_the_server_refuses_plus)
+{
+	struct fcase c = {0};
+
+	run_fake(&c,
+	         scenario(&c, "tls1.2", CAPS_PLUS,
+	                  "expect AUTHENTICATE SCRAM-SHA-256-PLUS \\S+$\n"
+	                  "line $TAG NO bad protocol / cancel\n"
+	                  "scram SCRAM-SHA-256 " PASS " user=" USER " gs2=n\n" SESSION_REST),
+	         1, "-S", "--insecure", NULL);
+	check(&c, 1, "SCRAM-SHA-256-PLUS (channel binding tls-unique) refused: NO bad protocol / cancel",
+	      "SCRAM-SHA-256 without channel binding worked", "--auth scram-sha-256", NULL);
+	expect_fake_status(&c, 0);
+	expect_log(&c, "scram: GS2 header 'n,,' (SCRAM-SHA-256 over TLSv1.2)");
+	expect_log(&c, "scram: ok");
+	done(&c);
+}
+
+/* Named explicitly, -PLUS is what the admin wants checked: no fallback. */
+Test(fake_auth, explicit_plus_refused_is_critical)
+{
+	struct fcase c = {0};
+
+	run_fake(&c,
+	         scenario(&c, "tls1.2", CAPS_PLUS,
+	                  "expect AUTHENTICATE SCRAM-SHA-256-PLUS\n"
+	                  "line $TAG NO bad protocol / cancel\n" LOGOUT_OK),
+	         1, "-S", "--insecure", "--auth", "scram-sha-256-plus", NULL);
+	check(&c, 2, "auth failed (AUTHENTICATE SCRAM-SHA-256-PLUS): NO bad protocol / cancel", NULL);
+	expect_no_out(&c, "without channel binding worked");
+	done(&c);
+}
+
+/* --authzid: a mechanism without a field for it (CRAM-MD5 here, LOGIN)
+ * would log in as the admin and check the admin's own mailbox; auto
+ * passes over it. */
+Test(fake_auth, auto_with_authzid_skips_mechanisms_that_cannot_carry_it)
+{
+	struct fcase c = {0};
+
+	run_fake(&c,
+	         scenario(&c, "tls1.2", "IMAP4rev1 SASL-IR AUTH=CRAM-MD5 AUTH=PLAIN",
+	                  "expect AUTHENTICATE PLAIN \\S+$\n" SESSION_REST),
+	         1, "-S", "--insecure", "--authzid", "shared-box", NULL);
+	check(&c, 0, "PLAIN", NULL);
+	expect_fake_status(&c, 0);
+	expect_out(&c, "PLAIN as " USER " for shared-box");
+	done(&c);
+}
+
+Test(fake_auth, authzid_with_a_mechanism_that_cannot_carry_it_is_unknown)
+{
+	static const char *const mechs[] = { "login", "auth-login", "cram-md5", "xoauth2" };
+	for (size_t i = 0; i < sizeof mechs / sizeof *mechs; i++) {
+		struct probe_run r;
+		const char *argv[] = { "-H", "127.0.0.1", "-U", USER, "-P", PASS, "--auth", mechs[i],
+				       "--authzid", "shared-box", NULL };
+		cr_assert_eq(probe_run(&r, HARD_S, NULL, argv), 0);
+		cr_assert_eq(r.exit_code, 3, "%s: %s", mechs[i], r.out);
+		cr_assert_not_null(strstr(r.first_line, "cannot carry an authorization identity (--authzid)"), "%s",
+				   r.first_line);
+		probe_run_free(&r);
+	}
+}
+
 /* The same over STARTTLS: the binding is that of the TLS layer started
  * after the STARTTLS command. */
 Test(fake_auth, auto_over_starttls_prefers_plus)

@@ -1318,6 +1318,23 @@ Test(hostile, starttls_response_injection_second_segment)
 	fake_certs_remove(&certs);
 }
 
+/* The handshake after STARTTLS fails (here: the server answers in clear,
+ * as Courier does when its certificate is unreadable): the probe closes
+ * without another word - no LOGOUT in the clear (RFC 9051 6.2.1). */
+Test(hostile, starttls_failed_handshake_sends_nothing_more)
+{
+	struct hcase c;
+	size_t len;
+	run_fake(&c, GREETING_STARTTLS "expect STARTTLS\nline $TAG OK Begin TLS negotiation now\n"
+		 "sleep 0.05\nline $TAG NO STARTTLS failed: certificate unreadable\ndrain 2\n",
+		 "--starttls", "--insecure", "-t", "5", NULL);
+	check(&c, 2, 0, 2.5, "tls", NULL);
+	const char *got = (const char *)fake_received(c.fs, &len);
+	cr_assert_not_null(strstr(got, "STARTTLS\r\n"), "%s", c.diag);
+	cr_assert_null(strstr(strstr(got, "STARTTLS\r\n"), "LOGOUT"), "LOGOUT sent after a failed STARTTLS%s", c.diag);
+	done(&c);
+}
+
 Test(hostile, starttls_handshake_stall)
 {
 	struct hcase c;
