@@ -730,7 +730,7 @@ static int conn_account(struct imap_conn *c, const struct imap_response *r, stru
 {
 	*done = NULL;
 	if (r->type == IMAP_RESP_CONTINUATION)
-		return 0;
+		goto count;     /* an endless "+" stream is a flood too */
 	if (r->type == IMAP_RESP_TAGGED) {
 		struct conn_cmd *k = cmd_by_tag(c, r->tag, r->tag_len);
 		if (!k) {
@@ -769,6 +769,7 @@ static int conn_account(struct imap_conn *c, const struct imap_response *r, stru
 			    imap_tok_is(r, &r->tok[i], "IMAP4rev2"))
 				c->utf8 = 1;
 	}
+count:
 	for (unsigned i = 0; i < IMAP_CONN_MAX_INFLIGHT; i++) {
 		struct conn_cmd *k = &c->cmds[i];
 		if (!k->id || k->queued || k->done)

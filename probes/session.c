@@ -62,8 +62,21 @@ void sess_fail(struct sess *s, struct step *st, int state, const char *fmt, ...)
 	s->failed = 1;
 }
 
+/* After a failure in the flight that carried the login (--pipeline):
+ * the likely cause, when the login itself went through. */
+static void pipelined_login_hint(struct sess *s)
+{
+	if (!s->login_pipelined || s->pa.active)
+		return;
+	const struct step *auth = report_find_step(s->rep, "auth");
+	if (auth && auth->outcome == STEP_OK)
+		report_line(s->rep, "the login went out together with the next commands (--pipeline); some servers "
+			    "lose or garble commands sent before their login answer: check without --pipeline");
+}
+
 void sess_timeout(struct sess *s, struct step *st)
 {
+	pipelined_login_hint(s);
 	if (st)
 		report_step_end(st, STEP_TIMEOUT, s->cfg->timeout_state, "timed out");
 	report_fail(s->rep, s->cfg->timeout_state, sess_step_name(st), "timeout during %s (%gs)",
@@ -81,6 +94,8 @@ void sess_conn_fail(struct sess *s, struct step *st, const char *what)
 		return;
 	}
 	int state = e == IMAP_E_LOCAL ? STATE_UNKNOWN : STATE_CRITICAL;
+	if (e == IMAP_E_PROTOCOL)
+		pipelined_login_hint(s);
 	sess_fail(s, st, state, "%s%s%s", what ? what : "", what ? ": " : "", imap_conn_errmsg(s->conn));
 }
 
@@ -278,6 +293,7 @@ static int do_greeting(struct sess *s)
 		return -1;
 	}
 	sess_ok(st, "%s %s", sess_status_word(res.status), res.text);
+	snprintf(s->greet, sizeof(s->greet), "%s", res.text);
 	return res.status == IMAP_ST_PREAUTH ? 1 : 0;
 }
 

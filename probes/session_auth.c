@@ -115,6 +115,20 @@ static void assume_cached(struct sess *s)
 	s->assumed = after.flags & CAPCACHE_ASSUMABLE & ~imap_conn_caps(s->conn)->flags;
 }
 
+/* Servers known to lose or garble commands pipelined behind their login
+ * (RFC 3501 5.5 allows it; these do not cope), recognised by their
+ * default greeting: Courier-IMAP hands the connection to another process
+ * after LOGIN and drops what was already sent; Cyrus 3.x garbles what
+ * follows an AUTHENTICATE with SASL-IR and answers the login twice.  For
+ * them the login waits for its answer and the rest still goes in one
+ * flight. */
+static int login_pipelining_broken(const struct sess *s, int sasl)
+{
+	if (strstr(s->greet, "Courier-IMAP"))
+		return 1;
+	return sasl && strstr(s->greet, "Cyrus IMAP") != NULL;
+}
+
 /* --pipeline: queue the login command (its bytes go out with the first
  * mailbox flight) instead of waiting for its answer now. */
 static int defer(struct sess *s, struct step *st, struct imap_cmd *cmd, const char *cmdname)
@@ -128,6 +142,7 @@ static int defer(struct sess *s, struct step *st, struct imap_cmd *cmd, const ch
 	s->pa.id = id;
 	s->pa.st = st;
 	s->pa.caps_gen = imap_conn_caps_gen(s->conn);
+	s->login_pipelined = 1;
 	snprintf(s->pa.cmd, sizeof(s->pa.cmd), "%s", cmdname);
 	assume_cached(s);
 	/* The pre-login capabilities stay in force until the answer: the
@@ -181,7 +196,7 @@ static int do_login(struct sess *s, struct step *st)
 	imap_cmd_init(&cmd, s->conn, "LOGIN");
 	imap_cmd_astring(&cmd, cfg->username, strlen(cfg->username), 0);
 	imap_cmd_astring(&cmd, cfg->password, strlen(cfg->password), 1);
-	if (s->defer_auth_ok && !cmd.nsync) {
+	if (s->defer_auth_ok && !cmd.nsync && !login_pipelining_broken(s, 0)) {
 		snprintf(s->pa.okmsg, sizeof(s->pa.okmsg), "LOGIN as %s", cfg->username);
 		int q = defer(s, st, &cmd, "LOGIN");
 		imap_cmd_free(&cmd);
@@ -308,7 +323,7 @@ static int do_sasl(struct sess *s, struct step *st, const struct sasl_mech *m)
 	 * (PLAIN, EXTERNAL) goes out with the first mailbox flight.  Not the
 	 * OAuth ones: on failure they get a "+" with the error, and the server
 	 * would take the next pipelined command for the client's answer. */
-	if (s->defer_auth_ok && has_initial && !initial_pending && !cmd.nsync &&
+	if (s->defer_auth_ok && has_initial && !initial_pending && !cmd.nsync && !login_pipelining_broken(s, 1) &&
 	    (!strcmp(m->name, "PLAIN") || !strcmp(m->name, "EXTERNAL")) && (!m->finished || m->finished(sa))) {
 		snprintf(s->pa.okmsg, sizeof(s->pa.okmsg), "%s as %s%s%s", m->name,
 			 cfg->username ? cfg->username : "(certificate)", cfg->authzid ? " for " : "",

@@ -139,6 +139,8 @@ struct sess {
 		unsigned caps_gen;      /* imap_conn_caps_gen when it went out */
 	} pa;
 	int64_t auth_done_ns;       /* when the deferred login was answered */
+	int login_pipelined;        /* the login went out with a flight */
+	char greet[256];            /* the greeting's text (server quirks) */
 	int logged_out;             /* LOGOUT went out in the last flight */
 	/* --cache-dir (main connection only): the entry read at the start,
 	 * the list in force when the login went out, and what the deferred

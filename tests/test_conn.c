@@ -1143,6 +1143,29 @@ Test(proto, untagged_flood)
 	}
 }
 
+/* An endless stream of "+" continuations (say, during IDLE) ends at the
+ * same limit as any other flood, not only at the deadline. */
+Test(proto, continuation_flood)
+{
+	FAKE_FOR_EACH_CHUNKING(ck) {
+		struct imap_conn_opts o = { .max_untagged = 50 };
+		struct fx *x = fx_new(ck, &o);
+		char flood[60 * 4 + 1];
+		size_t n = 0;
+
+		for (int i = 0; i < 60; i++)
+			n += (size_t)sprintf(flood + n, "+ \r\n");
+		imap_conn_set_handler(x->c, on_untagged, x);
+		fx_greet(x, "* OK ready\r\n");
+		fake_send_after(x->f, "\r\n", flood);
+		fake_send(x->f, "a1 OK done\r\n");
+		const char *m = noop_fails(x, IMAP_E_LIMIT);
+		cr_assert(strstr(m, "more than 50 untagged") && strstr(m, "NOOP"), "%s", m);
+		cr_assert_leq(x->conts, 50);
+		fx_free(x);
+	}
+}
+
 Test(proto, untagged_default_limit)
 {
 	struct fx *x = fx_new(&fake_chunkings[5] /* coalesce */, NULL);

@@ -663,3 +663,62 @@ Test(fake_auth, auth_all_long_skipped_list_is_complete)
 	cr_assert_geq(count(c.r.out, "\nmechanisms skipped: "), 2, "%s", c.diag);
 	done(&c);
 }
+
+/* ---------------------------------------------------------------- --pipeline and server quirks */
+
+/* Courier-IMAP hands the connection to another process after LOGIN and
+ * loses whatever the client sent before the answer: emulated by discarding
+ * what arrives before the OK.  Recognised by its greeting,
+ * it gets its login alone; the rest still goes in one flight. */
+Test(fake_auth, pipeline_waits_for_the_login_answer_on_courier)
+{
+	struct fcase c = {0};
+
+	run_fake(&c,
+	         strdup("line * OK [CAPABILITY IMAP4rev1 UIDPLUS CHILDREN NAMESPACE QUOTA IDLE] Courier-IMAP ready. "
+	                "Copyright 1998-2018 Double Precision, Inc.  See COPYING for distribution information.\n"
+	                "expect LOGIN\n"
+	                "discard 0.3\n"
+	                SESSION_REST),
+	         1, "--auth", "login", "--pipeline", "-t", "4", NULL);
+	check(&c, 0, "INBOX", NULL);
+	expect_fake_status(&c, 0);
+	done(&c);
+}
+
+/* Cyrus 3.x garbles commands pipelined behind an AUTHENTICATE with
+ * SASL-IR (and answers the login twice): the AUTHENTICATE goes alone. */
+Test(fake_auth, pipeline_waits_for_the_authenticate_answer_on_cyrus)
+{
+	struct fcase c = {0};
+
+	run_fake(&c,
+	         strdup("line * OK [CAPABILITY IMAP4rev1 SASL-IR AUTH=PLAIN] imap.example.org Cyrus IMAP 3.6.1-Debian "
+	                "server ready\n"
+	                "expect AUTHENTICATE PLAIN \\S+$\n"
+	                "discard 0.3\n"
+	                SESSION_REST),
+	         1, "--auth", "plain", "--pipeline", "-t", "4", NULL);
+	check(&c, 0, "INBOX", NULL);
+	expect_fake_status(&c, 0);
+	done(&c);
+}
+
+/* Any other server that drops the commands pipelined behind the login:
+ * the timeout names the step, and the long output the likely cause. */
+Test(fake_auth, pipeline_timeout_after_the_login_names_the_likely_cause)
+{
+	struct fcase c = {0};
+
+	run_fake(&c,
+	         strdup("line * OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] fake ready\n"
+	                "expect LOGIN\n"
+	                "discard 0.3\n"
+	                "line $TAG OK Logged in\n"
+	                "stall\n"),
+	         1, "--auth", "login", "--pipeline", "-t", "2", NULL);
+	check(&c, 2, "timeout during", NULL);
+	expect_out(&c, "auth: OK");
+	expect_out(&c, "check without --pipeline");
+	done(&c);
+}

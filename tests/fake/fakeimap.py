@@ -67,6 +67,9 @@
 #   sleep SECONDS        pause (client bytes arriving meanwhile are recorded)
 #   drain SECONDS        read and record for SECONDS or until the client
 #                        closes (which then ends the scenario, status 0)
+#   discard SECONDS      the same as drain, then forget what arrived, as if
+#                        it had never been read (a server that loses
+#                        pipelined commands, e.g. Courier after LOGIN)
 #   stall                stop sending; read and record until the client
 #                        closes (status 0) or --max-seconds
 #   stall_handshake      the same; reads as intent before a "tls" command
@@ -283,7 +286,7 @@ def strip_comment(arg):
     return arg[:m.start()].rstrip() if m else arg
 
 
-NO_TEXT_CMDS = {"split", "drip", "sleep", "drain", "stall", "stall_handshake",
+NO_TEXT_CMDS = {"split", "drip", "sleep", "drain", "discard", "stall", "stall_handshake",
                 "close", "close_notify", "reset", "shutdown", "tls", "starttls", "tls_stall",
                 "autocontinue", "connection", "end", "scram"}
 TEXT_CMDS = {"send", "line", "sendrepeat", "linerepeat", "sendfill", "sendliteral", "set"}
@@ -348,7 +351,7 @@ def parse(text):
                 raise ScenarioError("line %d: split needs a size >= 1" % lineno)
             if len(a) > 1:
                 number(a[1], "line %d" % lineno)
-        elif cmd in ("drip", "sleep", "drain"):
+        elif cmd in ("drip", "sleep", "drain", "discard"):
             if len(a) != 1:
                 raise ScenarioError("line %d: %s needs SECONDS" % (lineno, cmd))
             number(a[0], "line %d" % lineno)
@@ -986,6 +989,14 @@ def play(conn, block, variables):
                 conn.idle(min(float(arg), conn.remaining()))
             except ClientGone:
                 raise Finished()
+        elif cmd == "discard":
+            try:
+                conn.idle(min(float(arg), conn.remaining()))
+            except ClientGone:
+                raise Finished()
+            if conn.rbuf:
+                vlog("discarded %d bytes the client sent" % len(conn.rbuf))
+                del conn.rbuf[:]
         elif cmd in ("stall", "stall_handshake"):
             conn.stall()
         elif cmd == "close":
