@@ -151,6 +151,28 @@ int mbx_seqset_parse(const char *s, size_t n, uint64_t *count, uint64_t *min, ui
 	return 0;
 }
 
+int mbx_seqset_has(const char *s, size_t n, uint64_t v)
+{
+	uint64_t c, lo, hi;
+	size_t i = 0;
+
+	if (mbx_seqset_parse(s, n, &c, &lo, &hi) < 0)
+		return -1;
+	while (i < n) {
+		uint64_t a = 0, b = 0;
+		(void)set_number(s, n, &i, &a);  /* validated above */
+		b = a;
+		if (i < n && s[i] == ':') {
+			i++;
+			(void)set_number(s, n, &i, &b);
+		}
+		if (v >= (a < b ? a : b) && v <= (a < b ? b : a))
+			return 1;
+		i++;                            /* the ',' */
+	}
+	return 0;
+}
+
 void mbx_uidset_init(struct mbx_uidset *u)
 {
 	u->len = 0;

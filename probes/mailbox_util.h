@@ -43,6 +43,9 @@ void mbx_format_age(double seconds, char *out, size_t outsz);
  * overlaps counted twice), its lowest and highest; -1 if invalid. */
 int mbx_seqset_parse(const char *s, size_t n, uint64_t *count, uint64_t *min, uint64_t *max);
 
+/* 1 if the valid set S (as above) names V, 0 if not, -1 if S is invalid. */
+int mbx_seqset_has(const char *s, size_t n, uint64_t v);
+
 #define MBX_SET_MAX 8192
 
 /* A UID set built from single UIDs (plain SEARCH) or taken from ESEARCH

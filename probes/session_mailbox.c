@@ -7,6 +7,10 @@
  *   [fetch] [age_fetch]         one flight    } into the examine flight
  *   [store, expunge]            --delete-matched, one flight
  *   [append_cleanup + append, append_find, append_fetch, append_delete]
+ *                               (a NOOP goes first in the flight after the
+ *                               APPEND when no EXISTS announced the new
+ *                               message; append_delete checks the probe
+ *                               message was reported expunged)
  *   [idle_login, idle, idle_append, push, idle_done, idle_cleanup]
  *   [the --script steps]
  *
@@ -48,6 +52,23 @@
  * the timeout, whichever is longer), so a probe never deletes the message
  * of another probe run that is still in progress. */
 #define LEFTOVER_MIN_AGE_S 600
+/* --age-oldest-unseen with nothing unseen: the age is 0, and this is
+ * what it is about */
+#define NO_UNSEEN "no unseen message"
+
+/* The probe message of --append while it exists: whether the server
+ * reported it expunged, by "* n EXPUNGE" for its sequence number (learnt
+ * from a FETCH response carrying its UID and kept up to date as other
+ * EXPUNGEs renumber the mailbox) or by a VANISHED naming its UID.  Only
+ * one probe message is watched at a time, on one connection (mb). */
+struct probe_watch {
+	const struct mailbox_state *mb;
+	uint64_t uid;
+	uint32_t seq;                   /* 0: not known (any more) */
+	int seq_known;                  /* it was known at some point */
+	int gone;                       /* an EXPUNGE or VANISHED named it */
+};
+static struct probe_watch *probe_watch;
 
 /* ================================================================ untagged data */
 
@@ -109,7 +130,7 @@ static void handle_fetch(struct sess *s, const struct imap_response *r)
 	time_t date = 0;
 	size_t body = 0;
 
-	if (!s->mb.nfetch_t || r->ntok == 0 || r->tok[0].type != IMAP_TOK_LIST_OPEN)
+	if ((!s->mb.nfetch_t && !probe_watch) || r->ntok == 0 || r->tok[0].type != IMAP_TOK_LIST_OPEN)
 		return;
 	for (size_t i = 1; i + 1 < r->ntok && r->tok[i].type != IMAP_TOK_LIST_CLOSE; i = imap_tok_skip(r, i + 1)) {
 		const struct imap_token *k = &r->tok[i], *v = &r->tok[i + 1];
@@ -127,6 +148,10 @@ static void handle_fetch(struct sess *s, const struct imap_response *r)
 			   (v->type == IMAP_TOK_LITERAL || v->type == IMAP_TOK_QUOTED)) {
 			body = i + 1;
 		}
+	}
+	if (probe_watch && probe_watch->mb == &s->mb && have_uid && uid == probe_watch->uid && !probe_watch->gone) {
+		probe_watch->seq = r->number;
+		probe_watch->seq_known = 1;
 	}
 	for (unsigned n = 0; n < s->mb.nfetch_t; n++) {
 		struct message_info *t = s->mb.fetch_t[n];
@@ -254,6 +279,29 @@ static void handle_list(struct sess *s, const struct imap_response *r)
 			mb->expect_found[k] = 1;
 }
 
+/* "* VANISHED 5:7,9" (RFC 7162, QRESYNC): those UIDs are expunged, like
+ * one EXPUNGE each.  "* VANISHED (EARLIER) ..." only answers a
+ * resynchronization and changes no count. */
+static void handle_vanished(struct sess *s, const struct imap_response *r)
+{
+	struct mailbox_state *mb = &s->mb;
+	uint64_t count, lo, hi;
+
+	if (r->ntok != 1 || r->tok[0].type != IMAP_TOK_ATOM)
+		return;
+	const char *set = imap_tok_data(r, &r->tok[0]);
+	if (mbx_seqset_parse(set, r->tok[0].len, &count, &lo, &hi) < 0)
+		return;
+	mb->live_exists = count < mb->live_exists ? mb->live_exists - (uint32_t)count : 0;
+	mb->expunged += count < UINT32_MAX ? (unsigned)count : UINT32_MAX;
+	if (probe_watch && probe_watch->mb == mb) {
+		/* by UID from now on: its sequence number may have moved */
+		if (mbx_seqset_has(set, r->tok[0].len, probe_watch->uid) == 1)
+			probe_watch->gone = 1;
+		probe_watch->seq = 0;
+	}
+}
+
 static void count_literals(struct sess *s, const struct imap_response *r)
 {
 	for (size_t i = 0; i < r->ntok; i++)
@@ -304,6 +352,16 @@ int sess_on_untagged(void *ud, struct imap_conn *c, const struct imap_response *
 		if (mb->live_exists)
 			mb->live_exists--;
 		mb->expunged++;
+		if (probe_watch && probe_watch->mb == mb && probe_watch->seq) {
+			if (r->number == probe_watch->seq) {
+				probe_watch->gone = 1;
+				probe_watch->seq = 0;
+			} else if (r->number < probe_watch->seq) {
+				probe_watch->seq--;
+			}
+		}
+	} else if (ascii_ieq(r->name, r->name_len, "VANISHED")) {
+		handle_vanished(s, r);
 	} else if (r->has_number && ascii_ieq(r->name, r->name_len, "FETCH")) {
 		handle_fetch(s, r);
 	} else if (ascii_ieq(r->name, r->name_len, "STATUS")) {
@@ -873,7 +931,7 @@ static void add_logout(struct sess *s, struct flight *f)
 static struct fcmd *add_newest_fetch(struct sess *s, struct flight *f);
 static void add_criteria(struct sess *s, struct imap_cmd *cmd);
 static const char *fetch_items(const struct probe_config *cfg);
-static int finish_newest_fetch(struct sess *s, struct flight *f, struct fcmd *fetch);
+static int finish_newest_fetch(struct sess *s, struct flight *f, struct fcmd *fetch, int saved);
 static int want_newest(const struct probe_config *cfg);
 static void add_searches(struct sess *s, struct flight *f, struct search_cmds *sc, int before_examine);
 static int finish_searches(struct sess *s, struct flight *f, struct search_cmds *sc);
@@ -1150,7 +1208,7 @@ static int read_mailbox(struct sess *s)
 		} else {
 			s->msg.want_uid = mb->search.max;   /* for the messages */
 			s->msg.want_max_of = NULL;
-			if (finish_newest_fetch(s, &f, ex.sfetch) < 0)
+			if (finish_newest_fetch(s, &f, ex.sfetch, 1) < 0)
 				rc = -1;
 			else
 				fl_time(ex.sfetch, ex.save);
@@ -1158,7 +1216,7 @@ static int read_mailbox(struct sess *s)
 	}
 	if (ex.fetch) {
 		s->mb.newest_done = 1;
-		if (finish_newest_fetch(s, &f, ex.fetch) < 0)
+		if (finish_newest_fetch(s, &f, ex.fetch, 0) < 0)
 			rc = -1;
 	}
 out:
@@ -1276,7 +1334,17 @@ static struct fcmd *add_newest_fetch(struct sess *s, struct flight *f)
 	return fetch;
 }
 
-static int finish_newest_fetch(struct sess *s, struct flight *f, struct fcmd *fetch)
+/* A FETCH answered without the message asked for is an expunge race
+ * only when the server said something was expunged: an EXPUNGE or
+ * VANISHED on this connection since the mailbox was opened, or
+ * [EXPUNGEISSUED] (RFC 5530) on the answer itself. */
+static int expunge_seen(const struct sess *s, const struct fcmd *c)
+{
+	return s->mb.expunged > 0 || !strcasecmp(c->res.code, "EXPUNGEISSUED");
+}
+
+/* saved: the command was "UID FETCH $" (SEARCHRES) */
+static int finish_newest_fetch(struct sess *s, struct flight *f, struct fcmd *fetch, int saved)
 {
 	const struct probe_config *cfg = s->cfg;
 	struct mailbox_state *mb = &s->mb;
@@ -1293,11 +1361,30 @@ static int finish_newest_fetch(struct sess *s, struct flight *f, struct fcmd *fe
 		fl_result_fail(f, fetch, NULL);
 		return -1;
 	}
+	if (!s->msg.got && !expunge_seen(s, fetch)) {
+		/* nothing was expunged: the server withheld a message it has */
+		if (saved)
+			sess_fail(s, fetch->st, STATE_CRITICAL,
+				  "server returned no data for UID FETCH $ (the newest match, UID %llu) and reported no "
+				  "EXPUNGE", (unsigned long long)mb->search.max);
+		else if (cfg->search)
+			sess_fail(s, fetch->st, STATE_CRITICAL,
+				  "server returned no data for UID FETCH %llu although UID SEARCH matched it, and "
+				  "reported no EXPUNGE", (unsigned long long)mb->search.max);
+		else
+			sess_fail(s, fetch->st, STATE_CRITICAL,
+				  "server returned no data for UID FETCH * although the mailbox has %u message%s, and "
+				  "reported no EXPUNGE", mb->live_exists, mb->live_exists == 1 ? "" : "s");
+		fl_time(fetch, NULL);
+		return -1;
+	}
 	if (!s->msg.got) {
 		/* expunged by another client between SEARCH (or EXAMINE) and
-		 * FETCH: a race, not a server fault */
+		 * FETCH: a race, not a server fault.  It matters for the age
+		 * only when the age is the newest message's. */
 		char gone[160];
-		mb->age_gone = 1;
+		if (!cfg->age_oldest_unseen)
+			mb->age_gone = 1;
 		if (cfg->search)
 			snprintf(gone, sizeof(gone), "matched message UID %llu vanished before it could be "
 				 "fetched (expunged meanwhile)", (unsigned long long)mb->search.max);
@@ -1446,21 +1533,37 @@ static int read_messages(struct sess *s)
 		add_logout(s, &f);
 	if (f.n && fl_run(&f) < 0)
 		goto out;
-	if (fetch && finish_newest_fetch(s, &f, fetch) < 0)
+	if (fetch && finish_newest_fetch(s, &f, fetch, 0) < 0)
 		goto out;
 	if (afetch) {
 		if (afetch->res.status != IMAP_ST_OK) {
 			fl_result_fail(&f, afetch, NULL);
 			goto out;
 		}
+		char what[64];
+		if (mb->oldest_seq)
+			snprintf(what, sizeof(what), "FETCH %u", mb->oldest_seq);
+		else
+			snprintf(what, sizeof(what), "UID FETCH %llu", (unsigned long long)mb->oldest_uid);
 		if (oldest.got && oldest.have_date) {
 			char age[24];
 			set_age(s, &oldest, "oldest unseen message");
 			mbx_format_age(mb->age, age, sizeof(age));
 			sess_ok(afetch->st, "oldest unseen message UID %llu is %s old", (unsigned long long)oldest.uid, age);
+		} else if (oldest.got) {
+			sess_fail(s, afetch->st, STATE_CRITICAL, "server returned no INTERNALDATE for %s", what);
+			fl_time(afetch, NULL);
+			goto out;
+		} else if (!expunge_seen(s, afetch)) {
+			sess_fail(s, afetch->st, STATE_CRITICAL,
+				  "server returned no data for %s although %s named it as the oldest unseen message, "
+				  "and reported no EXPUNGE", what, mb->oldest_seq ? "[UNSEEN]" : "UID SEARCH UNSEEN");
+			fl_time(afetch, NULL);
+			goto out;
 		} else {
 			mb->age_gone = 1;
-			sess_ok(afetch->st, "oldest unseen message vanished before it could be fetched");
+			sess_ok(afetch->st, "oldest unseen message vanished before it could be fetched (expunged "
+				"meanwhile)");
 		}
 		fl_time(afetch, NULL);
 	}
@@ -1472,7 +1575,7 @@ static int read_messages(struct sess *s)
 			/* nothing unseen (or nothing at all): nothing is stuck */
 			mb->age = 0;
 			mb->have_age = 1;
-			snprintf(mb->age_what, sizeof(mb->age_what), "no unseen message");
+			snprintf(mb->age_what, sizeof(mb->age_what), "%s", NO_UNSEEN);
 		}
 	} else if (s->msg.got && s->msg.have_date) {
 		set_age(s, &s->msg, cfg->search ? "newest matched message" : "newest message");
@@ -1726,41 +1829,144 @@ static unsigned join_set(char *out, size_t outsz, uint64_t uid, const struct mbx
 	return 0;
 }
 
-/* Remove the probe message (and leftovers) as one step. */
-static int remove_probe(struct sess *s, struct sess *cs, const char *step, uint64_t uid, const struct mbx_search *old)
+/* Did UID STORE + UID EXPUNGE of the probe message (and `left`
+ * leftovers) remove it?  The watch says so when an EXPUNGE of its
+ * sequence number or a VANISHED of its UID came.  Otherwise the counts:
+ * `expunges` EXPUNGE/VANISHED'd messages and a live count `drop`.
+ * 1 gone; 0 not gone (why in buf); 2 some of the set went but nothing
+ * says whether the probe message did (why in buf). */
+static int probe_gone(const struct probe_watch *w, unsigned expunges, uint32_t drop, unsigned left, char *why,
+		      size_t len)
 {
-	char set[MBX_SET_MAX + 32];
+	unsigned removed = expunges > drop ? expunges : drop;
+
+	if (w->gone)
+		return 1;
+	if (removed == 0) {
+		snprintf(why, len, "the server reported no EXPUNGE");
+		return 0;
+	}
+	if (w->seq_known && expunges) {
+		/* its sequence number was tracked: the EXPUNGEs were others' */
+		snprintf(why, len, "the server reported %u EXPUNGE%s, none for it", expunges, expunges == 1 ? "" : "s");
+		return 0;
+	}
+	if (removed >= left + 1)
+		return 1;
+	snprintf(why, len, "%u of the %u messages were expunged; the server's responses do not say which", removed,
+		 left + 1);
+	return 2;
+}
+
+/* UID STORE + UID EXPUNGE of the probe message (and leftovers) on cs's
+ * connection, then check that it went: the message of the step that
+ * (st, left open) says so, or -1 recorded: the delete failed, or the
+ * server kept the probe message (CRITICAL: probe messages would pile up
+ * in the mailbox, one per run). */
+static int delete_probe(struct sess *s, struct sess *cs, struct step *st, uint64_t uid, const char *set,
+			unsigned left, struct probe_watch *w, char *msg, size_t msglen, struct imap_result *rs,
+			struct imap_result *re)
+{
+	uint32_t live_before = cs->mb.live_exists;
+	unsigned n = 0;
+	char why[160];
+	int gone;
+
+	if (delete_uids(s, cs, set, st, st, &n, rs, re) < 0)
+		return -1;
+	gone = probe_gone(w, n, live_before > cs->mb.live_exists ? live_before - cs->mb.live_exists : 0, left, why,
+			  sizeof(why));
+	if (gone == 0) {
+		sess_fail(s, st, STATE_CRITICAL,
+			  "probe message UID %llu was not expunged (%s): it stays in %s, flagged \\Deleted",
+			  (unsigned long long)uid, why, s->mb.name);
+		step_span(st, rs->sent_ns, re->done_ns);
+		return -1;
+	}
+	if (gone == 2)
+		snprintf(msg, msglen, "UID EXPUNGE of the probe message UID %llu and %u left by earlier runs: %s",
+			 (unsigned long long)uid, left, why);
+	else if (left)
+		snprintf(msg, msglen, "probe message UID %llu removed, and %u left by earlier runs (%u expunged)",
+			 (unsigned long long)uid, left, n);
+	else
+		snprintf(msg, msglen, "probe message UID %llu removed", (unsigned long long)uid);
+	return 0;
+}
+
+/* Remove the probe message (and leftovers) as one step. */
+static int remove_probe(struct sess *s, struct sess *cs, const char *step, struct probe_watch *w,
+			const struct mbx_search *old)
+{
+	char set[MBX_SET_MAX + 32], msg[512];
 	struct imap_result rs, re;
-	unsigned n = 0, left = join_set(set, sizeof(set), uid, old);
+	unsigned left = join_set(set, sizeof(set), w->uid, old);
 	struct step *st = sess_begin(s, step);
 
-	if (delete_uids(s, cs, set, st, st, &n, &rs, &re) < 0)
+	if (delete_probe(s, cs, st, w->uid, set, left, w, msg, sizeof(msg), &rs, &re) < 0)
 		return -1;
-	if (left)
-		sess_ok(st, "probe message UID %llu removed, and %u left by earlier runs (%u expunged)",
-			(unsigned long long)uid, left, n);
-	else
-		sess_ok(st, "probe message UID %llu removed", (unsigned long long)uid);
+	sess_ok(st, "%s", msg);
 	step_span(st, rs.sent_ns, re.done_ns);
 	return 0;
 }
 
 /* ================================================================ --append */
 
+/* Whether the server has told this session about the appended message.
+ * RFC 3501 6.3.11: a server that does not send EXISTS for it (Courier-IMAP
+ * announces it only with its answer to a later command) may hide it from
+ * the commands that follow - UID FETCH returns nothing, UID EXPUNGE
+ * removes nothing; the client may send NOOP to be told.  The NOOP goes
+ * first in the flight of the next command, which the server then answers
+ * knowing the message: no extra round trip, and none at all for servers
+ * that send EXISTS with the APPEND's answer (Dovecot). */
+struct append_notice {
+	uint32_t exists_before;         /* live count before the APPEND flight */
+	unsigned expunged_before;       /* EXPUNGEs seen by then */
+	int noop;                       /* a NOOP went out for it */
+};
+
+static int append_announced(const struct sess *s, const struct append_notice *an)
+{
+	const struct mailbox_state *mb = &s->mb;
+	return (uint64_t)mb->live_exists + (mb->expunged - an->expunged_before) > an->exists_before;
+}
+
+/* The NOOP for an unannounced APPEND, first in flight f: NULL when none
+ * is needed (or one was sent already). */
+static struct fcmd *append_noop(struct sess *s, struct flight *f, struct append_notice *an)
+{
+	if (an->noop || append_announced(s, an))
+		return NULL;
+	an->noop = 1;
+	return fl_add(f, NULL, "NOOP");
+}
+
+static const char *noop_note(const struct sess *s, const struct fcmd *noop, const struct append_notice *an)
+{
+	if (!noop)
+		return "";
+	return append_announced(s, an) ? " (after NOOP: the server had not announced the appended message)" :
+					 " (the server did not announce the appended message, not even after NOOP)";
+}
+
 /* Leftover search + APPEND (one flight), then find the new UID.  *uid is
  * set once the message is known to exist. */
-static int append_write(struct sess *s, const struct probe_msg *pm, struct mbx_search *old, uint64_t *uid)
+static int append_write(struct sess *s, const struct probe_msg *pm, struct mbx_search *old, uint64_t *uid,
+			struct append_notice *an)
 {
 	struct mailbox_state *mb = &s->mb;
 	struct mbx_search found;
 	struct flight f;
-	struct fcmd *clean, *app, *find;
+	struct fcmd *clean, *app, *find, *noop;
 	int rc = -1;
 
 	fl_init(&f, s, s);
 	clean = add_leftover_search(s, s, &f, "append_cleanup", old);
 	app = fl_add(&f, "append", "APPEND");
 	append_args(&app->cmd, mb->wire, pm);
+	an->exists_before = mb->live_exists;
+	an->expunged_before = mb->expunged;
 	if (fl_run(&f) < 0)
 		goto out;
 	if (clean->res.status != IMAP_ST_OK) {
@@ -1791,6 +1997,7 @@ static int append_write(struct sess *s, const struct probe_msg *pm, struct mbx_s
 	}
 	/* no UIDPLUS answer: find it by its Message-ID */
 	fl_init(&f, s, s);
+	noop = append_noop(s, &f, an);
 	find = fl_add(&f, "append_find", "UID SEARCH");
 	mbx_search_init(&found, NULL);
 	find->search_into = &found;
@@ -1804,13 +2011,14 @@ static int append_write(struct sess *s, const struct probe_msg *pm, struct mbx_s
 	}
 	mbx_search_finish(&found);
 	if (!found.count || !found.have_minmax) {
-		sess_fail(s, find->st, STATE_CRITICAL, "the appended message %s is not found by UID SEARCH", pm->msgid);
-		fl_time(find, NULL);
+		sess_fail(s, find->st, STATE_CRITICAL, "the appended message %s is not found by UID SEARCH%s", pm->msgid,
+			  noop_note(s, noop, an));
+		fl_time(find, noop);
 		goto out;
 	}
 	*uid = found.max;
-	sess_ok(find->st, "UID %llu (by Message-ID)", (unsigned long long)*uid);
-	fl_time(find, NULL);
+	sess_ok(find->st, "UID %llu (by Message-ID)%s", (unsigned long long)*uid, noop_note(s, noop, an));
+	fl_time(find, noop);
 	rc = 0;
 out:
 	fl_free(&f);
@@ -1818,15 +2026,16 @@ out:
 }
 
 /* Fetch the probe message back whole and check it is the one appended. */
-static int append_fetch(struct sess *s, uint64_t uid, const struct probe_msg *pm)
+static int append_fetch(struct sess *s, uint64_t uid, const struct probe_msg *pm, struct append_notice *an)
 {
 	struct flight f;
-	struct fcmd *fetch;
+	struct fcmd *fetch, *noop;
 	struct message_info got;
 	char set[32];
 	int rc = -1;
 
 	fl_init(&f, s, s);
+	noop = append_noop(s, &f, an);
 	fetch = fl_add(&f, "append_fetch", "UID FETCH");
 	snprintf(set, sizeof(set), "%llu", (unsigned long long)uid);
 	imap_cmd_atom(&fetch->cmd, set);
@@ -1842,7 +2051,8 @@ static int append_fetch(struct sess *s, uint64_t uid, const struct probe_msg *pm
 		goto out;
 	}
 	if (!got.got || !got.have_body)
-		sess_fail(s, fetch->st, STATE_CRITICAL, "UID FETCH %llu returned no message", (unsigned long long)uid);
+		sess_fail(s, fetch->st, STATE_CRITICAL, "UID FETCH %llu returned no message%s", (unsigned long long)uid,
+			  noop_note(s, noop, an));
 	else if (strcmp(got.msgid, pm->msgid))
 		sess_fail(s, fetch->st, STATE_CRITICAL, "UID %llu is not the appended message (Message-ID %s)",
 			  (unsigned long long)uid, got.msgid[0] ? got.msgid : "missing");
@@ -1853,10 +2063,10 @@ static int append_fetch(struct sess *s, uint64_t uid, const struct probe_msg *pm
 		rc = 0;
 	if (rc == 0) {
 		step_value(fetch->st, "bytes", (double)got.bytes, "B");
-		sess_ok(fetch->st, "UID %llu: %llu bytes, identical to what was appended", (unsigned long long)uid,
-			(unsigned long long)got.bytes);
+		sess_ok(fetch->st, "UID %llu: %llu bytes, identical to what was appended%s", (unsigned long long)uid,
+			(unsigned long long)got.bytes, noop_note(s, noop, an));
 	}
-	fl_time(fetch, NULL);
+	fl_time(fetch, noop);
 out:
 	fl_free(&f);
 	return rc;
@@ -1866,6 +2076,8 @@ static int append_path(struct sess *s)
 {
 	struct mbx_search old;
 	struct probe_msg pm;
+	struct append_notice an = { 0 };
+	struct probe_watch w;
 	uint64_t uid = 0;
 	int rc;
 
@@ -1875,14 +2087,21 @@ static int append_path(struct sess *s)
 		return -1;
 	}
 	make_probe_msg(&pm, "--append");
-	rc = append_write(s, &pm, &old, &uid);
+	rc = append_write(s, &pm, &old, &uid, &an);
 	if (!uid)
 		return -1;      /* not appended, or not found: a later run cleans up */
-	if (rc == 0 && append_fetch(s, uid, &pm) < 0)
+	/* from here on, what the server says about it (its sequence number
+	 * in the FETCH, then EXPUNGE or VANISHED) is watched */
+	memset(&w, 0, sizeof(w));
+	w.mb = &s->mb;
+	w.uid = uid;
+	probe_watch = &w;
+	if (rc == 0 && append_fetch(s, uid, &pm, &an) < 0)
 		rc = -1;
 	/* fetched or not, the message goes */
-	if (imap_conn_err(s->conn) == IMAP_E_NONE && remove_probe(s, s, "append_delete", uid, &old) < 0)
+	if (imap_conn_err(s->conn) == IMAP_E_NONE && remove_probe(s, s, "append_delete", &w, &old) < 0)
 		rc = -1;
+	probe_watch = NULL;
 	return rc;
 }
 
@@ -1916,8 +2135,10 @@ static void idle_cleanup(struct sess *s, struct sess *s2, uint64_t uid, const st
 	struct fcmd *sel, *clean, *find = NULL;
 	struct step *st = sess_begin(s, "idle_cleanup");
 	struct imap_result rs, re;
-	char set[MBX_SET_MAX + 32];
-	unsigned n = 0, left;
+	struct probe_watch w;
+	char set[MBX_SET_MAX + 32], msg[512];
+	unsigned left;
+	int rc;
 
 	fl_init(&f, s, s2);
 	sel = fl_add(&f, NULL, "SELECT");
@@ -1952,12 +2173,15 @@ static void idle_cleanup(struct sess *s, struct sess *s2, uint64_t uid, const st
 		uid = found.max;
 	}
 	left = join_set(set, sizeof(set), uid, &old);
-	if (delete_uids(s, s2, set, st, st, &n, &rs, &re) < 0)
+	memset(&w, 0, sizeof(w));
+	w.mb = &s2->mb;
+	w.uid = uid;
+	probe_watch = &w;
+	rc = delete_probe(s, s2, st, uid, set, left, &w, msg, sizeof(msg), &rs, &re);
+	probe_watch = NULL;
+	if (rc < 0)
 		goto out;
-	if (left)
-		sess_ok(st, "probe message UID %llu removed, and %u left by earlier runs", (unsigned long long)uid, left);
-	else
-		sess_ok(st, "probe message UID %llu removed", (unsigned long long)uid);
+	sess_ok(st, "%s", msg);
 	step_span(st, sel->res.sent_ns, re.done_ns);
 out:
 	fl_free(&f);
@@ -2367,7 +2591,9 @@ void sess_mailbox_summary(struct sess *s, char *buf, size_t len)
 		sb_printf(&sb, " (%u unseen)", mb->unseen);
 	if (mb->searched)
 		sb_printf(&sb, ", %llu matched", (unsigned long long)mb->search.count);
-	if (mb->have_age && (age_thresholds(s->cfg) || s->cfg->age_oldest_unseen)) {
+	if (mb->have_age && s->cfg->age_oldest_unseen && !strcmp(mb->age_what, NO_UNSEEN)) {
+		sb_printf(&sb, ", %s", NO_UNSEEN);
+	} else if (mb->have_age && (age_thresholds(s->cfg) || s->cfg->age_oldest_unseen)) {
 		mbx_format_age(mb->age, age, sizeof(age));
 		sb_printf(&sb, ", %s %s", s->cfg->age_oldest_unseen ? "oldest unseen" : "newest", age);
 	}

@@ -321,7 +321,9 @@ Test(fake_mailbox, uid_vanished_between_search_and_fetch)
 		"line * SEARCH 7 9\n"
 		"line $TAG OK done\n"
 		"expect UID FETCH 9 \\(UID RFC822.SIZE INTERNALDATE BODY.PEEK\\[HEADER.FIELDS\n"
-		/* someone else's flag change is no substitute for UID 9 */
+		/* another client expunged UID 9 (message 3) meanwhile; someone
+		 * else's flag change is no substitute for it */
+		"line * 3 EXPUNGE\n"
 		"line * 2 FETCH (FLAGS (\\Seen) UID 7)\n"
 		"line $TAG OK done\n" LOGOUT,
 	    "--search", "ALL", NULL);
@@ -338,9 +340,122 @@ Test(fake_mailbox, vanished_uid_makes_the_age_unknown)
 	struct run c;
 	run(&c, GREET LOGIN_CAPS("IMAP4rev1 LITERAL+") EXAMINE_INBOX("3")
 		"expect UID SEARCH ALL$\nline * SEARCH 7 9\nline $TAG OK done\n"
-		"expect UID FETCH 9 \nline $TAG OK done\n" LOGOUT,
+		"expect UID FETCH 9 \nline * 3 EXPUNGE\nline $TAG OK done\n" LOGOUT,
 	    "--search", "ALL", "--age-critical", "3600", NULL);
 	expect_exit(&c, 3, "age unknown: the message vanished");
+	expect_fake_ok(&c);
+	done(&c);
+}
+
+/* go-imap answers "UID FETCH *" with a bare OK: no EXPUNGE came, so the
+ * newest of the 6 messages did not vanish - the server withheld it. */
+Test(fake_mailbox, empty_fetch_of_the_newest_without_expunge_is_a_server_fault)
+{
+	struct run c;
+	run(&c, GREET LOGIN_CAPS("IMAP4rev1 LITERAL+") EXAMINE_INBOX("6")
+		"expect UID FETCH \\* \\(UID RFC822.SIZE INTERNALDATE BODY.PEEK\n"
+		"line $TAG OK Success\n" LOGOUT,
+	    NULL);
+	expect_exit(&c, 2, "IMAP CRITICAL - fetch failed: server returned no data for UID FETCH * although the "
+			   "mailbox has 6 messages, and reported no EXPUNGE");
+	expect_fake_ok(&c);
+	out_lacks(&c, "vanished");
+	out_lacks(&c, "expunged meanwhile");
+	done(&c);
+}
+
+/* The same with --pipeline (UID FETCH * in the EXAMINE flight). */
+Test(fake_mailbox, empty_pipelined_fetch_of_the_newest_without_expunge_is_a_server_fault)
+{
+	struct run c;
+	run(&c, GREET LOGIN_CAPS("IMAP4rev1 LITERAL+")
+		"expect STATUS INBOX \\(UNSEEN\\)$\nline * STATUS INBOX (UNSEEN 0)\nline $TAG OK done\n"
+		"expect EXAMINE INBOX$\nline * 6 EXISTS\nline $TAG OK [READ-ONLY] done\n"
+		"expect UID FETCH \\* \nline $TAG OK Success\n" LOGOUT,
+	    "--pipeline", NULL);
+	expect_exit(&c, 2, "fetch failed: server returned no data for UID FETCH * although the mailbox has 6 messages");
+	expect_fake_ok(&c);
+	done(&c);
+}
+
+/* A real race: another client expunged the newest message between
+ * EXAMINE and FETCH, and the server said so - still OK. */
+Test(fake_mailbox, newest_expunged_before_the_fetch_is_ok)
+{
+	struct run c;
+	run(&c, GREET LOGIN_CAPS("IMAP4rev1 LITERAL+") EXAMINE_INBOX("6")
+		"expect UID FETCH \\* \\(UID RFC822.SIZE INTERNALDATE BODY.PEEK\n"
+		"line * 6 EXPUNGE\n"
+		"line $TAG OK Success\n" LOGOUT,
+	    NULL);
+	expect_exit(&c, 0, "IMAP OK");
+	expect_fake_ok(&c);
+	out_has(&c, "fetch: OK");
+	out_has(&c, "the newest message vanished before it could be fetched (expunged meanwhile)");
+	done(&c);
+}
+
+/* [EXPUNGEISSUED] (RFC 5530) on the answer says the same. */
+Test(fake_mailbox, newest_missing_with_expungeissued_is_a_race)
+{
+	struct run c;
+	run(&c, GREET LOGIN_CAPS("IMAP4rev1 LITERAL+") EXAMINE_INBOX("6")
+		"expect UID FETCH \\* \n"
+		"line $TAG OK [EXPUNGEISSUED] Some messages were expunged\n" LOGOUT,
+	    NULL);
+	expect_exit(&c, 0, "IMAP OK");
+	expect_fake_ok(&c);
+	out_has(&c, "(expunged meanwhile)");
+	done(&c);
+}
+
+Test(fake_mailbox, empty_fetch_of_the_matched_uid_without_expunge_is_a_server_fault)
+{
+	struct run c;
+	run(&c, GREET LOGIN_CAPS("IMAP4rev1 LITERAL+") EXAMINE_INBOX("3")
+		"expect UID SEARCH ALL$\nline * SEARCH 7 9\nline $TAG OK done\n"
+		"expect UID FETCH 9 \nline $TAG OK done\n" LOGOUT,
+	    "--search", "ALL", "--age-critical", "3600", NULL);
+	expect_exit(&c, 2, "IMAP CRITICAL - fetch failed: server returned no data for UID FETCH 9 although UID SEARCH "
+			   "matched it, and reported no EXPUNGE");
+	expect_fake_ok(&c);
+	out_lacks(&c, "vanished");
+	out_lacks(&c, "age unknown");
+	done(&c);
+}
+
+/* --age-oldest-unseen with nothing unseen: the newest message vanishing
+ * (a race) says nothing about a stuck queue - OK, not "age unknown". */
+Test(fake_mailbox, oldest_unseen_with_nothing_unseen_ignores_a_vanished_newest_message)
+{
+	struct run c;
+	run(&c, GREET LOGIN_CAPS("IMAP4rev1 LITERAL+")
+		"expect STATUS INBOX \\(UNSEEN\\)$\nline * STATUS INBOX (UNSEEN 0)\nline $TAG OK done\n"
+		"expect EXAMINE INBOX$\nline * 6 EXISTS\nline $TAG OK [READ-ONLY] done\n"
+		"expect UID FETCH \\* \nline * 6 EXPUNGE\nline $TAG OK done\n" LOGOUT,
+	    "--age-oldest-unseen", "--age-critical", "3600", NULL);
+	expect_exit(&c, 0, "IMAP OK");
+	expect_fake_ok(&c);
+	out_has(&c, "INBOX: 6 messages (0 unseen), no unseen message in ");
+	out_has(&c, "(expunged meanwhile)");
+	out_has(&c, " age=0s;");
+	out_lacks(&c, "age unknown");
+	not_sent(&c, "SEARCH");
+	done(&c);
+}
+
+/* The oldest unseen message named by [UNSEEN n] is not there and nothing
+ * was expunged: a server fault, not a vanished message. */
+Test(fake_mailbox, empty_fetch_of_the_oldest_unseen_without_expunge_is_a_server_fault)
+{
+	struct run c;
+	run(&c, GREET LOGIN_CAPS("IMAP4rev1 LITERAL+")
+		"expect STATUS\nline * STATUS INBOX (UNSEEN 2)\nline $TAG OK done\n"
+		"expect EXAMINE INBOX$\nline * 3 EXISTS\nline * OK [UNSEEN 2] first unseen\n"
+		"line $TAG OK [READ-ONLY] done\n"
+		"expect FETCH 2 \\(UID INTERNALDATE\\)$\nline $TAG OK done\n" LOGOUT,
+	    "--fetch", "none", "--age-oldest-unseen", "--age-warning", "86400", NULL);
+	expect_exit(&c, 2, "age_fetch failed: server returned no data for FETCH 2 although [UNSEEN] named it");
 	expect_fake_ok(&c);
 	done(&c);
 }
@@ -705,6 +820,214 @@ Test(fake_mailbox, append_refused_by_quota_is_critical_with_the_servers_words)
 	expect_exit(&c, 2, "append failed (APPEND): NO [OVERQUOTA] Quota exceeded");
 	expect_fake_ok(&c);
 	not_sent(&c, "STORE");
+	done(&c);
+}
+
+/* ---------------------------------------------------------------- --append against an echoing fake */
+
+/* A scenario cannot know the probe message (its Message-ID is random), so
+ * for a --append that fetches it back intact the fake must return what it
+ * was given.  This wrapper runs fakeimap.py unchanged (the script the
+ * harness would run, $CIS_ECHO_FAKEIMAP), with one addition: after a
+ * client command carrying a literal, $LITERAL holds the literal's bytes,
+ * so "sendliteral $LITERAL" echoes the APPENDed message. */
+static const char echo_wrapper[] =
+	"import importlib.util, os, re, sys\n"
+	"sys.dont_write_bytecode = True\n"
+	"spec = importlib.util.spec_from_file_location('fakeimap', os.environ['CIS_ECHO_FAKEIMAP'])\n"
+	"fake = importlib.util.module_from_spec(spec)\n"
+	"spec.loader.exec_module(fake)\n"
+	"play = fake.play\n"
+	"def echo_play(conn, block, variables):\n"
+	"    read = conn.read_command\n"
+	"    def read_command(autocontinue):\n"
+	"        got = read(autocontinue)\n"
+	"        m = re.search(rb'\\{(\\d+)\\+?\\}\\r?\\n', got)\n"
+	"        if m:\n"
+	"            variables['LITERAL'] = got[m.end():m.end() + int(m.group(1))]\n"
+	"        return got\n"
+	"    conn.read_command = read_command\n"
+	"    return play(conn, block, variables)\n"
+	"fake.play = echo_play\n"
+	"sys.exit(fake.main(sys.argv[1:]))\n";
+
+/* run() with the echoing fake. */
+static void run_echo(struct run *c, const char *scenario, ...)
+{
+	char dir[4096], wrapper[4200], real[4096];
+	const char *env = getenv("FAKEIMAP"), *top = getenv("TOP_SRCDIR"), *tmp = getenv("TMPDIR");
+	va_list ap;
+	FILE *f;
+
+	/* the script fakeserver.c would run */
+	if (env && *env)
+		snprintf(real, sizeof(real), "%s", env);
+	else
+		snprintf(real, sizeof(real), "%s/tests/fake/fakeimap.py", top && *top ? top : TOP_SRCDIR);
+	snprintf(dir, sizeof(dir), "%s/cis-echo-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	cr_assert_not_null(mkdtemp(dir), "mkdtemp %s failed", dir);
+	snprintf(wrapper, sizeof(wrapper), "%s/echofake.py", dir);
+	f = fopen(wrapper, "w");
+	cr_assert_not_null(f);
+	fputs(echo_wrapper, f);
+	cr_assert_eq(fclose(f), 0);
+	setenv("CIS_ECHO_FAKEIMAP", real, 1);
+	setenv("FAKEIMAP", wrapper, 1);
+	va_start(ap, scenario);
+	run_v(c, scenario, ap);
+	va_end(ap);
+	if (env)
+		setenv("FAKEIMAP", env, 1);
+	else
+		unsetenv("FAKEIMAP");
+	unlink(wrapper);
+	rmdir(dir);
+}
+
+/* SELECT of 5 messages, no leftovers, then the APPEND; the scenario goes
+ * on with the APPEND's answer. */
+#define APPEND_START(leftovers) \
+	GREET LOGIN_CAPS("IMAP4rev1 LITERAL+ UIDPLUS") SELECT_INBOX("5") \
+	"expect UID SEARCH HEADER X-Check-Imap-Session probe BEFORE \\d+-\\w+-\\d{4}$\n" \
+	"line * SEARCH" leftovers "\n" \
+	"line $TAG OK SEARCH done.\n" \
+	"expect APPEND INBOX \\(\\\\Seen\\) \\{\\d+\\+\\}\\r\\n.*X-Check-Imap-Session: probe.*\\r\\n$\n"
+/* The probe message comes back as message SEQ, UID 7, byte for byte. */
+#define ECHO_FETCH_7(seq) \
+	"send * " seq " FETCH (UID 7 RFC822.SIZE 600 BODY[] \n" \
+	"sendliteral $LITERAL\n" \
+	"line )\n" \
+	"line $TAG OK FETCH completed.\n"
+
+/* Courier-IMAP 5 announces the appended message only with its answer to
+ * the next command: UID FETCH of it returned nothing and UID EXPUNGE
+ * removed nothing.  The probe sends NOOP first (RFC 3501 6.3.11), in the
+ * same flight as the UID FETCH: the fake answers the NOOP only once the
+ * UID FETCH has arrived, so a probe waiting in between would time out. */
+Test(fake_mailbox, append_unannounced_by_exists_sends_noop_with_the_fetch)
+{
+	struct run c;
+	run_echo(&c, APPEND_START("")
+		"line $TAG OK [APPENDUID 1700000000 7] APPEND Ok.\n"
+		"expect NOOP$\nset NOOPTAG $TAG\n"
+		"expect UID FETCH 7 \\(UID RFC822.SIZE BODY.PEEK\\[\\]\\)$\n"
+		"line * 6 EXISTS\n"
+		"line * 0 RECENT\n"
+		"line $NOOPTAG OK NOOP completed\n"
+		ECHO_FETCH_7("6")
+		"expect UID STORE 7 \\+FLAGS.SILENT \\(\\\\Deleted\\)$\nline $TAG OK STORE completed.\n"
+		"expect UID EXPUNGE 7$\nline * 6 EXPUNGE\nline $TAG OK EXPUNGE completed\n" LOGOUT,
+	    "--append", "--fetch", "none", "-t", "5", NULL);
+	expect_exit(&c, 0, "IMAP OK");
+	expect_fake_ok(&c);
+	out_has(&c, "append/fetch/delete OK");
+	out_has(&c, "append_fetch: OK");
+	out_has(&c, "identical to what was appended (after NOOP: the server had not announced the appended message)");
+	out_has(&c, "append_delete: OK");
+	out_has(&c, "probe message UID 7 removed");
+	cr_assert_lt(c.r.wall_s, 3.0);
+	done(&c);
+}
+
+/* The same server if even NOOP does not announce it: the fetch fails and
+ * says why, and the probe message is not claimed removed. */
+Test(fake_mailbox, append_never_announced_fails_the_fetch_and_the_delete)
+{
+	struct run c;
+	run(&c, APPEND_START("")
+		"line $TAG OK [APPENDUID 1700000000 7] APPEND Ok.\n"
+		"expect NOOP$\nline $TAG OK NOOP completed\n"
+		"expect UID FETCH 7 \\(UID RFC822.SIZE BODY.PEEK\\[\\]\\)$\nline $TAG OK FETCH completed.\n"
+		"expect UID STORE 7 \\+FLAGS.SILENT \\(\\\\Deleted\\)$\nline $TAG OK STORE completed.\n"
+		"expect UID EXPUNGE 7$\nline $TAG OK EXPUNGE completed\n" LOGOUT,
+	    "--append", "--fetch", "none", NULL);
+	expect_exit(&c, 2, "append_fetch failed: UID FETCH 7 returned no message (the server did not announce the "
+			   "appended message, not even after NOOP)");
+	expect_fake_ok(&c);
+	out_has(&c, "append_delete: FAILED");
+	out_has(&c, "probe message UID 7 was not expunged (the server reported no EXPUNGE): it stays in INBOX, "
+		    "flagged \\Deleted");
+	out_lacks(&c, "removed");
+	done(&c);
+}
+
+/* EXISTS with the APPEND's answer (Dovecot): no NOOP, and a server that
+ * then answers UID EXPUNGE with a bare OK has not removed the probe
+ * message - CRITICAL, or probe messages pile up, one per run. */
+Test(fake_mailbox, append_delete_without_expunge_is_critical)
+{
+	struct run c;
+	run_echo(&c, APPEND_START("")
+		"line * 6 EXISTS\n"
+		"line $TAG OK [APPENDUID 1700000000 7] APPEND done\n"
+		"expect UID FETCH 7 \\(UID RFC822.SIZE BODY.PEEK\\[\\]\\)$\n"
+		ECHO_FETCH_7("6")
+		"expect UID STORE 7 \\+FLAGS.SILENT \\(\\\\Deleted\\)$\nline $TAG OK STORE completed.\n"
+		"expect UID EXPUNGE 7$\nline $TAG OK EXPUNGE completed\n" LOGOUT,
+	    "--append", "--fetch", "none", NULL);
+	expect_exit(&c, 2, "IMAP CRITICAL - append_delete failed: probe message UID 7 was not expunged (the server "
+			   "reported no EXPUNGE): it stays in INBOX, flagged \\Deleted");
+	expect_fake_ok(&c);
+	out_has(&c, "append_fetch: OK");
+	out_lacks(&c, "removed");
+	out_lacks(&c, "append/fetch/delete OK");
+	not_sent(&c, "NOOP");
+	done(&c);
+}
+
+/* The probe message is message 6; the leftover UID 4 (message 4) goes,
+ * the probe message does not: its own EXPUNGE is missing. */
+Test(fake_mailbox, append_delete_expunging_only_the_leftover_is_critical)
+{
+	struct run c;
+	run_echo(&c, APPEND_START(" 4")
+		"line * 6 EXISTS\n"
+		"line $TAG OK [APPENDUID 1700000000 7] APPEND done\n"
+		"expect UID FETCH 7 \\(UID RFC822.SIZE BODY.PEEK\\[\\]\\)$\n"
+		ECHO_FETCH_7("6")
+		"expect UID STORE 7,4 \\+FLAGS.SILENT \\(\\\\Deleted\\)$\nline $TAG OK STORE completed.\n"
+		"expect UID EXPUNGE 7,4$\nline * 4 EXPUNGE\nline $TAG OK EXPUNGE completed\n" LOGOUT,
+	    "--append", "--fetch", "none", NULL);
+	expect_exit(&c, 2, "append_delete failed: probe message UID 7 was not expunged (the server reported 1 "
+			   "EXPUNGE, none for it)");
+	expect_fake_ok(&c);
+	done(&c);
+}
+
+/* Both go; the leftover's EXPUNGE renumbers the probe message from 6 to 5. */
+Test(fake_mailbox, append_delete_follows_the_renumbering)
+{
+	struct run c;
+	run_echo(&c, APPEND_START(" 4")
+		"line * 6 EXISTS\n"
+		"line $TAG OK [APPENDUID 1700000000 7] APPEND done\n"
+		"expect UID FETCH 7 \\(UID RFC822.SIZE BODY.PEEK\\[\\]\\)$\n"
+		ECHO_FETCH_7("6")
+		"expect UID STORE 7,4 \\+FLAGS.SILENT \\(\\\\Deleted\\)$\nline $TAG OK STORE completed.\n"
+		"expect UID EXPUNGE 7,4$\nline * 4 EXPUNGE\nline * 5 EXPUNGE\nline $TAG OK EXPUNGE completed\n" LOGOUT,
+	    "--append", "--fetch", "none", NULL);
+	expect_exit(&c, 0, "append/fetch/delete OK");
+	expect_fake_ok(&c);
+	out_has(&c, "probe message UID 7 removed, and 1 left by earlier runs (2 expunged)");
+	not_sent(&c, "NOOP");
+	done(&c);
+}
+
+/* VANISHED (QRESYNC) names the UID: removed. */
+Test(fake_mailbox, append_delete_accepts_vanished)
+{
+	struct run c;
+	run_echo(&c, APPEND_START("")
+		"line * 6 EXISTS\n"
+		"line $TAG OK [APPENDUID 1700000000 7] APPEND done\n"
+		"expect UID FETCH 7 \\(UID RFC822.SIZE BODY.PEEK\\[\\]\\)$\n"
+		ECHO_FETCH_7("6")
+		"expect UID STORE 7 \\+FLAGS.SILENT \\(\\\\Deleted\\)$\nline $TAG OK STORE completed.\n"
+		"expect UID EXPUNGE 7$\nline * VANISHED 7\nline $TAG OK EXPUNGE completed\n" LOGOUT,
+	    "--append", "--fetch", "none", NULL);
+	expect_exit(&c, 0, "append/fetch/delete OK");
+	expect_fake_ok(&c);
+	out_has(&c, "probe message UID 7 removed");
 	done(&c);
 }
 
