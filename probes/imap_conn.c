@@ -919,6 +919,11 @@ int imap_conn_send(struct imap_conn *c, struct imap_cmd *cmd, unsigned *id)
 
 		if (conn_await_continuation(c, k) < 0)
 			return -1;
+		if (k->done && k->res.status == IMAP_ST_OK)
+			/* "completed" without the literal it announced: the
+			 * server and we no longer agree on the byte stream */
+			return conn_fatal(c, IMAP_E_PROTOCOL,
+					  "%s: tagged OK before the literal was sent (no \"+\")", k->name);
 		if (k->done)
 			break;  /* refused: the rest must not be sent */
 		ob_put(&c->out, cmd->sb.data + start, end - start);

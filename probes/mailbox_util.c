@@ -247,6 +247,10 @@ void mbx_parse_search(const struct imap_response *r, struct mbx_search *sr)
 		uint64_t v;
 		if (r->tok[i].depth != 0 || imap_tok_u64(r, &r->tok[i], &v) < 0 || v == 0)
 			continue;       /* "(MODSEQ n)" and junk */
+		if (v > UINT32_MAX) {
+			sr->bad = 1;    /* not a UID: the set must never be re-sent */
+			continue;
+		}
 		if (!sr->count || v < sr->min)
 			sr->min = v;
 		if (!sr->count || v > sr->max)

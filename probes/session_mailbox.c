@@ -192,6 +192,8 @@ static void handle_status(struct sess *s, const struct imap_response *r)
 		uint64_t v;
 		if (parse_u64(r, i + 1, &v) < 0)
 			continue;
+		if (v > UINT32_MAX && !imap_tok_is(r, &r->tok[i], "SIZE"))
+			continue;       /* counts are 32-bit: never truncate */
 		if (imap_tok_is(r, &r->tok[i], "UNSEEN")) {
 			s->mb.unseen = (uint32_t)v;
 			s->mb.have_unseen = 1;
@@ -456,6 +458,7 @@ struct fcmd {
 	unsigned id;
 	struct imap_result res;
 	struct mbx_search *search_into;   /* where its SEARCH/ESEARCH data goes */
+	int tagged;                       /* ...and it comes as ESEARCH (TAG "...") */
 	struct message_info *fetch_into;  /* where its FETCH data goes */
 	int done;                         /* tagged response arrived */
 	int64_t prev_done;                /* the previous command's tagged response */
@@ -642,14 +645,22 @@ static int fl_run(struct flight *f)
 
 	/* every command's data targets are live for the whole flight */
 	mb->nsearch_t = mb->nfetch_t = 0;
+	unsigned plain_searches = 0;
 	for (i = 0; i < f->n; i++) {
 		if (f->c[i].cmd.nsync)
 			sequential = 1;
+		if (f->c[i].search_into && !f->c[i].tagged)
+			plain_searches++;
 		if (f->c[i].search_into && mb->nsearch_t < MB_TARGETS)
 			mb->search_t[mb->nsearch_t++] = f->c[i].search_into;
 		if (f->c[i].fetch_into && mb->nfetch_t < MB_TARGETS)
 			mb->fetch_t[mb->nfetch_t++] = f->c[i].fetch_into;
 	}
+	/* Two untagged "* SEARCH" answers in one flight cannot be told apart
+	 * when the server runs the commands concurrently (RFC 3501 5.5: the
+	 * client must not pipeline them): one at a time then. */
+	if (plain_searches > 1)
+		sequential = 1;
 	if (sequential && cs->pa.active) {
 		/* a synchronizing literal in the flight: the login first */
 		if (sess_auth_settle(cs) < 0) {
@@ -929,6 +940,7 @@ static void add_logout(struct sess *s, struct flight *f)
 }
 
 static struct fcmd *add_newest_fetch(struct sess *s, struct flight *f);
+static int use_esearch(struct sess *s);
 static void add_criteria(struct sess *s, struct imap_cmd *cmd);
 static const char *fetch_items(const struct probe_config *cfg);
 static int finish_newest_fetch(struct sess *s, struct flight *f, struct fcmd *fetch, int saved);
@@ -958,6 +970,7 @@ static void add_pipelined(struct sess *s, struct flight *f, struct examine_cmds 
 			mbx_search_init(&ex->saved, NULL);
 			ex->save = fl_add(f, NULL, "UID SEARCH");
 			ex->save->search_into = &ex->saved;
+			ex->save->tagged = use_esearch(s);
 			imap_cmd_atom(&ex->save->cmd, "RETURN (SAVE MAX)");
 			add_criteria(s, &ex->save->cmd);
 			ex->sfetch = fl_add(f, "fetch", "UID FETCH");
@@ -1421,6 +1434,7 @@ static void add_searches(struct sess *s, struct flight *f, struct search_cmds *s
 		sc->search = fl_add(f, "search", "UID SEARCH");
 		mbx_search_init(&mb->search, NULL);
 		sc->search->search_into = &mb->search;
+		sc->search->tagged = use_esearch(s);
 		if (use_esearch(s))
 			imap_cmd_atom(&sc->search->cmd,
 				      cfg->delete_matched ? "RETURN (COUNT MIN MAX ALL)" : "RETURN (COUNT MIN MAX)");
@@ -1437,6 +1451,7 @@ static void add_searches(struct sess *s, struct flight *f, struct search_cmds *s
 	sc->asearch = fl_add(f, "age_search", "UID SEARCH");
 	mbx_search_init(&mb->unseen_search, NULL);
 	sc->asearch->search_into = &mb->unseen_search;
+	sc->asearch->tagged = use_esearch(s);
 	imap_cmd_atom(&sc->asearch->cmd, use_esearch(s) ? "RETURN (MIN) UNSEEN" : "UNSEEN");
 }
 
@@ -2053,9 +2068,11 @@ static int append_fetch(struct sess *s, uint64_t uid, const struct probe_msg *pm
 	if (!got.got || !got.have_body)
 		sess_fail(s, fetch->st, STATE_CRITICAL, "UID FETCH %llu returned no message%s", (unsigned long long)uid,
 			  noop_note(s, noop, an));
-	else if (strcmp(got.msgid, pm->msgid))
+	else if (strcmp(got.msgid, pm->msgid)) {
 		sess_fail(s, fetch->st, STATE_CRITICAL, "UID %llu is not the appended message (Message-ID %s)",
 			  (unsigned long long)uid, got.msgid[0] ? got.msgid : "missing");
+		rc = -2;        /* someone else's message: never delete it */
+	}
 	else if (got.bytes != pm->len)
 		sess_fail(s, fetch->st, STATE_CRITICAL, "UID %llu came back with %llu bytes, %zu were appended",
 			  (unsigned long long)uid, (unsigned long long)got.bytes, pm->len);
@@ -2096,8 +2113,18 @@ static int append_path(struct sess *s)
 	w.mb = &s->mb;
 	w.uid = uid;
 	probe_watch = &w;
-	if (rc == 0 && append_fetch(s, uid, &pm, &an) < 0)
+	int fetched = rc == 0 ? append_fetch(s, uid, &pm, &an) : -1;
+	if (fetched < 0)
 		rc = -1;
+	if (fetched == -2) {
+		/* the UID the server named holds another message: leave it (the
+		 * probe message, if it exists, goes with a later run's leftover
+		 * search, which matches on the probe's own header) */
+		skip_step(sess_begin(s, "append_delete"), "not run: UID %llu is not the probe message",
+			  (unsigned long long)uid);
+		probe_watch = NULL;
+		return rc;
+	}
 	/* fetched or not, the message goes */
 	if (imap_conn_err(s->conn) == IMAP_E_NONE && remove_probe(s, s, "append_delete", &w, &old) < 0)
 		rc = -1;
@@ -2125,9 +2152,10 @@ static int conn_readable(struct imap_conn *c, int64_t deadline)
 	return transport_wait(t, POLLIN, deadline) != 0;
 }
 
-/* Remove the --idle probe message through the second connection: SELECT
- * and the leftover search (and, without APPENDUID, the Message-ID search)
- * in one flight, then UID STORE + UID EXPUNGE. */
+/* Remove the --idle probe message through the second connection: SELECT,
+ * the leftover search and the Message-ID search (the UID the server named
+ * in APPENDUID is not trusted on its own; two plain SEARCHes make fl_run
+ * send them one at a time), then UID STORE + UID EXPUNGE. */
 static void idle_cleanup(struct sess *s, struct sess *s2, uint64_t uid, const struct probe_msg *pm)
 {
 	struct mbx_search old, found;
@@ -2146,14 +2174,14 @@ static void idle_cleanup(struct sess *s, struct sess *s2, uint64_t uid, const st
 	imap_cmd_astring(&sel->cmd, s->mb.wire, strlen(s->mb.wire), 0);
 	clean = add_leftover_search(s, s2, &f, NULL, &old);
 	clean->st = st;
-	if (!uid) {
-		find = fl_add(&f, NULL, "UID SEARCH");
-		find->st = st;
-		mbx_search_init(&found, NULL);
-		find->search_into = &found;
-		imap_cmd_atom(&find->cmd, "HEADER Message-ID");
-		imap_cmd_string(&find->cmd, pm->msgid, strlen(pm->msgid), 0);
-	}
+	/* always: APPENDUID came from the other connection and was never
+	 * checked against the message */
+	find = fl_add(&f, NULL, "UID SEARCH");
+	find->st = st;
+	mbx_search_init(&found, NULL);
+	find->search_into = &found;
+	imap_cmd_atom(&find->cmd, "HEADER Message-ID");
+	imap_cmd_string(&find->cmd, pm->msgid, strlen(pm->msgid), 0);
 	if (fl_run(&f) < 0)
 		goto out;
 	if (sel->res.status != IMAP_ST_OK) {
