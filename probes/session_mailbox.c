@@ -2160,7 +2160,7 @@ static void idle_cleanup(struct sess *s, struct sess *s2, uint64_t uid, const st
 {
 	struct mbx_search old, found;
 	struct flight f;
-	struct fcmd *sel, *clean, *find = NULL;
+	struct fcmd *sel, *clean, *find;
 	struct step *st = sess_begin(s, "idle_cleanup");
 	struct imap_result rs, re;
 	struct probe_watch w;
@@ -2192,14 +2192,12 @@ static void idle_cleanup(struct sess *s, struct sess *s2, uint64_t uid, const st
 		mbx_search_finish(&old);
 	else
 		mbx_search_init(&old, NULL);
-	if (find) {
-		mbx_search_finish(&found);
-		if (find->res.status != IMAP_ST_OK || !found.count) {
-			sess_fail(s, st, STATE_CRITICAL, "the probe message %s was not found for removal", pm->msgid);
-			goto out;
-		}
-		uid = found.max;
+	mbx_search_finish(&found);
+	if (find->res.status != IMAP_ST_OK || !found.count) {
+		sess_fail(s, st, STATE_CRITICAL, "the probe message %s was not found for removal", pm->msgid);
+		goto out;
 	}
+	uid = found.max;
 	left = join_set(set, sizeof(set), uid, &old);
 	memset(&w, 0, sizeof(w));
 	w.mb = &s2->mb;
