@@ -158,7 +158,7 @@ struct sess {
 
 /* Capability flags the login flight may take from a cache entry: only
  * command selection, never anything that decides about security. */
-#define CAPCACHE_ASSUMABLE (CAP_SEARCHRES | CAP_ESEARCH)
+#define CAPCACHE_ASSUMABLE (CAP_SEARCHRES | CAP_ESEARCH | CAP_STATUS_SIZE)
 
 /* ---- step helpers (session.c) */
 

@@ -1198,7 +1198,7 @@ static int read_mailbox(struct sess *s)
 	if (mb->have_uidnext)
 		report_info(s->rep, "uidnext", "%llu", (unsigned long long)mb->uidnext);
 	finish_quota(s, ex.quota);
-	if (spec_refused(s, ex.save) || spec_refused(s, ex.sfetch)) {
+	if (spec_refused(s, ex.status) || spec_refused(s, ex.save) || spec_refused(s, ex.sfetch)) {
 		rc = -1;
 		goto out;
 	}

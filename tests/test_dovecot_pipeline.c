@@ -183,6 +183,11 @@ Test(dovecot_pipeline, cache_dir_makes_the_pipelined_session_four_round_trips)
 	cr_assert_str_eq(v, "used", "second run:\n%s", c.r.out);
 	cr_assert_eq(c.rt, 4, "second run: %d round trips, expected 4\n%s", c.rt, c.r.out);
 	same_answers(&a, &c);
+	/* STATUS=SIZE, also listed only after login: the size too */
+	char sa[64], sc[64];
+	perf(&a, "mailbox_bytes", sa, sizeof(sa));
+	perf(&c, "mailbox_bytes", sc, sizeof(sc));
+	cr_assert(sa[0] && !strcmp(sa, sc), "mailbox_bytes: sequential \"%s\", pipelined \"%s\"\n%s", sa, sc, c.r.out);
 	info(&e, "caps_cache", v, sizeof(v));
 	cr_assert_str_eq(v, "used", "STARTTLS, second run:\n%s", e.r.out);
 	cr_assert_eq(e.rt, d.rt - 1, "STARTTLS: %d round trips after %d\n%s", e.rt, d.rt, e.r.out);
