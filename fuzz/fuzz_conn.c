@@ -21,11 +21,11 @@
  * sticky error stays sticky. */
 #include "config.h"
 
-#include "base64.h"
-#include "clock.h"
+#include "sasl/base64.h"
+#include "net/clock.h"
 #include "fake_transport.h"
 #include "fuzz_util.h"
-#include "imap_conn.h"
+#include "imap/imap_conn.h"
 
 #define PASSWORD "s3cr3t-\xc3\xa9\r\nPW"   /* 8-bit and CRLF: always a literal */
 

@@ -15,8 +15,8 @@
 #include "config.h"
 
 #include "fuzz_util.h"
-#include "imap_parse.h"
-#include "mailbox_util.h"
+#include "imap/imap_parse.h"
+#include "imap/mailbox_util.h"
 
 static void set_limits(struct imap_limits *lim, int small)
 {

@@ -12,7 +12,7 @@
 #include <math.h>
 
 #include "fuzz_util.h"
-#include "thresholds.h"
+#include "report/thresholds.h"
 
 static int same(const struct range *a, const struct range *b)
 {

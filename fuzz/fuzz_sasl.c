@@ -17,10 +17,10 @@
  * NUL-terminated, printable and never holds the password or token. */
 #include "config.h"
 
-#include "clock.h"
+#include "net/clock.h"
 #include "fuzz_util.h"
-#include "sasl.h"
-#include "util.h"
+#include "sasl/sasl.h"
+#include "util/util.h"
 
 #define PASSWORD "pencil"
 #define TOKEN "vF9dft4qmTc2Nvb3RlckBhbHRhdmlzdGEuY29tCg"

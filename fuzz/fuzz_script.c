@@ -15,8 +15,8 @@
 #include "config.h"
 
 #include "fuzz_util.h"
-#include "imap_conn.h"
-#include "script.h"
+#include "imap/imap_conn.h"
+#include "session/script.h"
 
 /* A transport that has nothing to say: the connections below only supply
  * capabilities to the command builder. */

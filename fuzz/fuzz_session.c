@@ -37,9 +37,9 @@
 
 #include "fuzz_util.h"
 #include "options.h"
-#include "output.h"
-#include "report.h"
-#include "session.h"
+#include "report/output.h"
+#include "report/report.h"
+#include "session/session.h"
 
 #define PASSWORD "s3cr3t-Pa55"
 #define QUIET_MS 3

@@ -20,14 +20,14 @@
  *  - base64: decode(encode(x)) == x. */
 #include "config.h"
 
-#include "base64.h"
+#include "sasl/base64.h"
 #include "fuzz_util.h"
-#include "imap_conn.h"
-#include "mailbox_util.h"
-#include "mime.h"
-#include "output.h"
-#include "report.h"
-#include "util.h"
+#include "imap/imap_conn.h"
+#include "imap/mailbox_util.h"
+#include "imap/mime.h"
+#include "report/output.h"
+#include "report/report.h"
+#include "util/util.h"
 
 #define MAXF 8
 

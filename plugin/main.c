@@ -12,11 +12,11 @@
 #include <unistd.h>
 
 #include "options.h"
-#include "output.h"
-#include "report.h"
-#include "session.h"
-#include "sla.h"
-#include "util.h"
+#include "report/output.h"
+#include "report/report.h"
+#include "session/session.h"
+#include "session/sla.h"
+#include "util/util.h"
 
 #define TRACE_MAX (256 * 1024)
 

@@ -12,8 +12,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "tls.h"
-#include "util.h"
+#include "net/tls.h"
+#include "util/util.h"
 
 enum {
 	OPT_STARTTLS = 256,

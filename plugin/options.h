@@ -8,7 +8,7 @@
 #include <stddef.h>
 
 #include "extra_opts.h"
-#include "probe.h"
+#include "session/probe.h"
 
 enum options_result {
 	OPTIONS_OK = 0,

@@ -27,7 +27,7 @@
 
 #include <stddef.h>
 
-#include "transport.h"
+#include "net/transport.h"
 
 enum fake_mode {
 	FAKE_WHOLE,      /* each data event in one read (if the buffer allows) */

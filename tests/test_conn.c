@@ -11,9 +11,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "clock.h"
+#include "net/clock.h"
 #include "fake_transport.h"
-#include "imap_conn.h"
+#include "imap/imap_conn.h"
 
 /* ---------------------------------------------------------------- fixture */
 

@@ -18,7 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "capcache.h"
+#include "session/capcache.h"
 #include "fakeserver.h"
 #include "runprobe.h"
 

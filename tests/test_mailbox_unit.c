@@ -12,11 +12,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "imap_conn.h"
-#include "imap_parse.h"
-#include "mailbox_util.h"
-#include "mime.h"
-#include "script.h"
+#include "imap/imap_conn.h"
+#include "imap/imap_parse.h"
+#include "imap/mailbox_util.h"
+#include "imap/mime.h"
+#include "session/script.h"
 
 /* ================================================================ helpers */
 
@@ -809,7 +809,7 @@ Test(script_build, reserved_names)
 
 /* ================================================================ capability cache (capcache.c) */
 
-#include "capcache.h"
+#include "session/capcache.h"
 
 static const char *const CC_KEY = "imap.example.org 993 tls probe@example.org";
 

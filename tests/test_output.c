@@ -13,11 +13,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "base64.h"
-#include "output.h"
-#include "report.h"
-#include "thresholds.h"
-#include "util.h"
+#include "sasl/base64.h"
+#include "report/output.h"
+#include "report/report.h"
+#include "report/thresholds.h"
+#include "util/util.h"
 
 /* ================================================================ helpers */
 

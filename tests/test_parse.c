@@ -17,7 +17,7 @@
  * tokens: atoms bare, quoted strings in quotes, NIL, ( ), literals as
  * {full_len}"data" or {kept/full_len}"data" when truncated. */
 #include "config.h"
-#include "imap_parse.h"
+#include "imap/imap_parse.h"
 
 #include <criterion/criterion.h>
 #include <stdio.h>

@@ -6,10 +6,10 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "clock.h"
-#include "crypto.h"
-#include "sasl.h"
-#include "util.h"
+#include "net/clock.h"
+#include "sasl/crypto.h"
+#include "sasl/sasl.h"
+#include "util/util.h"
 
 /* ------------------------------------------------------------ harness */
 

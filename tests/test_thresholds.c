@@ -6,7 +6,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "thresholds.h"
+#include "report/thresholds.h"
 
 static struct range parse_ok(const char *s)
 {

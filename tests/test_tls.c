@@ -34,9 +34,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "clock.h"
-#include "tls.h"
-#include "transport.h"
+#include "net/clock.h"
+#include "net/tls.h"
+#include "net/transport.h"
 
 #ifndef TOP_SRCDIR
 #define TOP_SRCDIR "."

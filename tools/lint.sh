@@ -89,10 +89,10 @@ for part in $parts; do
 			-j $jobs -I probes -I plugin -I tests -I fuzz -D_GNU_SOURCE
 			--template={file}:{line}:{column}: {severity}: {message} [{id}]"
 		ossl=
-		for f in probes/*.c plugin/*.c fuzz/*.c; do
+		for f in probes/*/*.c plugin/*.c fuzz/*.c; do
 			case $f in *_mbedtls.c) ;; *) ossl="$ossl $f" ;; esac
 		done
-		mbed=$(echo probes/*_mbedtls.c)
+		mbed=$(echo probes/*/*_mbedtls.c)
 		ok=1
 		# shellcheck disable=SC2086
 		cppcheck $common -I "$bdir/openssl" $ossl >"$bdir/cppcheck.out" 2>&1 || ok=0
@@ -110,7 +110,7 @@ for part in $parts; do
 		command -v clang-tidy >/dev/null 2>&1 || { echo "lint: clang-tidy not installed" >&2; exit 1; }
 		: >"$bdir/tidy.out"
 		# shellcheck disable=SC2016 # $0..$2 expand in the inner shell
-		for f in probes/*.c plugin/*.c; do
+		for f in probes/*/*.c plugin/*.c; do
 			case $f in *_mbedtls.c) echo "$f $bdir/mbedtls" ;; *) echo "$f $bdir/openssl" ;; esac
 		done | xargs -P "$jobs" -n 2 sh -c \
 			'clang-tidy --quiet --checks="$0" --warnings-as-errors="*" "$1" -- -I"$2" -Iprobes -Iplugin -D_GNU_SOURCE 2>/dev/null' \

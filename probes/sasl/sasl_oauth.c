@@ -1,0 +1,402 @@
+/* sasl_oauth.c - OAuth 2 bearer tokens: XOAUTH2 (Google/Microsoft) and
+ * OAUTHBEARER (RFC 7628).  Both send the token in the initial response.
+ * A server that rejects the token sends an error challenge (JSON); the
+ * client must answer it (OAUTHBEARER: one byte 0x01, XOAUTH2: empty) and
+ * then gets the tagged NO.  The JSON's status and scope end up in s->err,
+ * sanitized, so the status line can say why. */
+#include "config.h"
+#include "sasl/sasl.h"
+
+#include <stdio.h>
+#include <string.h>
+
+enum { OAUTH_INIT, OAUTH_SENT, OAUTH_ERROR_ANSWERED };
+
+#define KVSEP "\x01"
+
+/* ------------------------------------------------------------ validation */
+
+/* Identities and host names are framed by ^A and ',' (GS2): no control
+ * bytes, which also rules out ^A. */
+static int has_ctl(const char *str)
+{
+	for (const unsigned char *p = (const unsigned char *)str; *p; p++)
+		if (*p < 0x20 || *p == 0x7f)
+			return 1;
+	return 0;
+}
+
+/* RFC 6750 b64token is narrower; printable ASCII without space is what
+ * keeps the framing intact without rejecting odd but working tokens. */
+static int token_ok(const char *t)
+{
+	if (!*t)
+		return 0;
+	for (const unsigned char *p = (const unsigned char *)t; *p; p++)
+		if (*p <= 0x20 || *p >= 0x7f)
+			return 0;
+	return 1;
+}
+
+static int oauth_check_creds(struct sasl *s, int need_user)
+{
+	const struct sasl_creds *c = s->creds;
+	const char *mech = s->mech->name;
+
+	if (s->state != OAUTH_INIT && s->state != OAUTH_SENT)
+		return sasl_fail(s, "exchange already started");
+	if (!c->token)
+		return sasl_fail(s, "%s needs a bearer token", mech);
+	if (!token_ok(c->token))
+		return sasl_fail(s, "the token contains characters a bearer token cannot have");
+	if (need_user && (!c->username || !*c->username))
+		return sasl_fail(s, "%s needs a username", mech);
+	if ((c->username && has_ctl(c->username)) || (c->authzid && has_ctl(c->authzid)))
+		return sasl_fail(s, "control characters in the user name");
+	if (c->host && has_ctl(c->host))
+		return sasl_fail(s, "control characters in the host name");
+	return 0;
+}
+
+/* ------------------------------------------------------------ initial responses */
+
+static int xoauth2_start(struct sasl *s, struct sbuf *out, int *has_initial)
+{
+	sb_reset(out);
+	*has_initial = 1;
+	if (oauth_check_creds(s, 1) != 0)
+		return SASL_FAIL;
+	sb_puts(out, "user=");
+	sb_puts(out, s->creds->username);
+	sb_puts(out, KVSEP "auth=Bearer ");
+	sb_puts(out, s->creds->token);
+	sb_puts(out, KVSEP KVSEP);
+	s->state = OAUTH_SENT;
+	return sasl_out_check(s, out, SASL_CONTINUE);
+}
+
+/* The GS2 authorization identity: --authzid if given (act as that user),
+ * else the user name; omitted when neither is set. */
+static const char *oauthbearer_authz(const struct sasl_creds *c)
+{
+	if (c->authzid && *c->authzid)
+		return c->authzid;
+	if (c->username && *c->username)
+		return c->username;
+	return NULL;
+}
+
+static int oauthbearer_start(struct sasl *s, struct sbuf *out, int *has_initial)
+{
+	const struct sasl_creds *c = s->creds;
+	const char *authz = oauthbearer_authz(c);
+
+	sb_reset(out);
+	*has_initial = 1;
+	if (oauth_check_creds(s, 0) != 0)
+		return SASL_FAIL;
+	sb_puts(out, "n,");
+	if (authz) {
+		sb_puts(out, "a=");
+		sasl_put_saslname(out, authz);
+	}
+	sb_puts(out, "," KVSEP);
+	if (c->host && *c->host)
+		sb_printf(out, "host=%s" KVSEP, c->host);
+	if (c->port)
+		sb_printf(out, "port=%u" KVSEP, c->port);
+	sb_puts(out, "auth=Bearer ");
+	sb_puts(out, c->token);
+	sb_puts(out, KVSEP KVSEP);
+	s->state = OAUTH_SENT;
+	return sasl_out_check(s, out, SASL_CONTINUE);
+}
+
+/* ------------------------------------------------------------ error JSON */
+
+/* A minimal, bounded reader for the one flat object servers send, e.g.
+ * {"status":"invalid_token","schemes":"bearer","scope":"https://..."}.
+ * It extracts two string members and rejects anything malformed; nested
+ * values are skipped up to a small depth. */
+struct jscan {
+	const unsigned char *p, *end;
+};
+
+#define JSON_MAX_DEPTH 16
+
+static void js_ws(struct jscan *j)
+{
+	while (j->p < j->end && (*j->p == ' ' || *j->p == '\t' || *j->p == '\n' || *j->p == '\r'))
+		j->p++;
+}
+
+static int js_peek(struct jscan *j)
+{
+	return j->p < j->end ? *j->p : -1;
+}
+
+static int hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* \uXXXX: ASCII is kept, anything else becomes '?' (surrogates too). */
+static int js_unicode(struct jscan *j)
+{
+	int v = 0;
+
+	if (j->end - j->p < 4)
+		return -1;
+	for (int i = 0; i < 4; i++) {
+		int h = hexval(*j->p++);
+		if (h < 0)
+			return -1;
+		v = v << 4 | h;
+	}
+	return v > 0 && v < 0x80 ? v : '?';
+}
+
+static int js_escape(struct jscan *j)
+{
+	if (j->p >= j->end)
+		return -1;
+	switch (*j->p++) {
+	case '"':
+		return '"';
+	case '\\':
+		return '\\';
+	case '/':
+		return '/';
+	case 'b':
+		return '\b';
+	case 'f':
+		return '\f';
+	case 'n':
+		return '\n';
+	case 'r':
+		return '\r';
+	case 't':
+		return '\t';
+	case 'u':
+		return js_unicode(j);
+	default:
+		return -1;
+	}
+}
+
+/* A string at j->p; its text (cut to dstsz-1) goes to dst unless dst is
+ * NULL.  Returns the full decoded length, or -1. */
+static long js_string(struct jscan *j, char *dst, size_t dstsz)
+{
+	long n = 0;
+
+	if (js_peek(j) != '"')
+		return -1;
+	j->p++;
+	while (j->p < j->end) {
+		int c = *j->p++;
+		if (c == '"') {
+			if (dst && dstsz)
+				dst[(size_t)n < dstsz ? (size_t)n : dstsz - 1] = '\0';
+			return n;
+		}
+		if (c < 0x20)
+			return -1;
+		if (c == '\\' && (c = js_escape(j)) < 0)
+			return -1;
+		if (dst && (size_t)n + 1 < dstsz)
+			dst[n] = (char)c;
+		n++;
+	}
+	return -1;
+}
+
+static int js_scalar_char(int c)
+{
+	return c == '+' || c == '-' || c == '.' || (c >= '0' && c <= '9') ||
+	       (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+/* number, true, false, null: copied as text. */
+static int js_scalar(struct jscan *j, char *dst, size_t dstsz)
+{
+	size_t n = 0;
+
+	while (j->p < j->end && js_scalar_char(*j->p)) {
+		if (dst && n + 1 < dstsz)
+			dst[n] = (char)*j->p;
+		n++;
+		j->p++;
+	}
+	if (dst && dstsz)
+		dst[n < dstsz ? n : dstsz - 1] = '\0';
+	return n ? 0 : -1;
+}
+
+/* Skip an object or array (bracket balance only, strings honoured). */
+static int js_skip_nested(struct jscan *j)
+{
+	int depth = 0;
+
+	while (j->p < j->end) {
+		int c = *j->p;
+		if (c == '"') {
+			if (js_string(j, NULL, 0) < 0)
+				return -1;
+			continue;
+		}
+		j->p++;
+		if (c == '{' || c == '[') {
+			if (++depth > JSON_MAX_DEPTH)
+				return -1;
+		} else if (c == '}' || c == ']') {
+			if (--depth == 0)
+				return 0;
+		}
+	}
+	return -1;
+}
+
+static int js_value(struct jscan *j, char *dst, size_t dstsz)
+{
+	int c = js_peek(j);
+
+	if (c == '"')
+		return js_string(j, dst, dstsz) < 0 ? -1 : 0;
+	if (c == '{' || c == '[')
+		return js_skip_nested(j);
+	return js_scalar(j, dst, dstsz);
+}
+
+struct oauth_error {
+	char status[64];
+	char scope[128];
+};
+
+static int js_member(struct jscan *j, struct oauth_error *e)
+{
+	char key[16];
+	char *dst = NULL;
+	size_t dstsz = 0;
+	long klen = js_string(j, key, sizeof(key));
+
+	if (klen < 0)
+		return -1;
+	if (klen == 6 && !strcmp(key, "status")) {
+		dst = e->status;
+		dstsz = sizeof(e->status);
+	} else if (klen == 5 && !strcmp(key, "scope")) {
+		dst = e->scope;
+		dstsz = sizeof(e->scope);
+	}
+	js_ws(j);
+	if (js_peek(j) != ':')
+		return -1;
+	j->p++;
+	js_ws(j);
+	return js_value(j, dst, dstsz);
+}
+
+static int parse_error_json(const unsigned char *in, size_t len, struct oauth_error *e)
+{
+	struct jscan j = { in, in + len };
+
+	js_ws(&j);
+	if (js_peek(&j) != '{')
+		return -1;
+	j.p++;
+	js_ws(&j);
+	if (js_peek(&j) == '}') {
+		j.p++;
+	} else {
+		for (;;) {
+			js_ws(&j);
+			if (js_member(&j, e) != 0)
+				return -1;
+			js_ws(&j);
+			if (js_peek(&j) == ',') {
+				j.p++;
+				continue;
+			}
+			if (js_peek(&j) != '}')
+				return -1;
+			j.p++;
+			break;
+		}
+	}
+	js_ws(&j);
+	return j.p == j.end ? 0 : -1;
+}
+
+static void record_server_error(struct sasl *s, const unsigned char *in, size_t inlen)
+{
+	struct oauth_error e = { { 0 }, { 0 } };
+	char status[64], scope[128], raw[160];
+
+	if (inlen == 0) {
+		snprintf(s->err, sizeof(s->err), "server sent an empty error challenge");
+		return;
+	}
+	if (parse_error_json(in, inlen, &e) != 0 || !e.status[0]) {
+		sanitize_text(raw, sizeof(raw), (const char *)in, inlen);
+		snprintf(s->err, sizeof(s->err), "server error: %s", raw);
+		return;
+	}
+	sanitize_text(status, sizeof(status), e.status, strlen(e.status));
+	sanitize_text(scope, sizeof(scope), e.scope, strlen(e.scope));
+	if (scope[0])
+		snprintf(s->err, sizeof(s->err), "%s (scope: %s)", status, scope);
+	else
+		snprintf(s->err, sizeof(s->err), "%s", status);
+}
+
+/* ------------------------------------------------------------ steps */
+
+static int oauth_step(struct sasl *s, const unsigned char *in, size_t inlen, struct sbuf *out)
+{
+	sb_reset(out);
+	if (s->state == OAUTH_ERROR_ANSWERED)
+		return sasl_fail(s, "unexpected challenge after the error response");
+	if (s->state != OAUTH_SENT)
+		return sasl_fail(s, "challenge before start");
+	record_server_error(s, in, inlen);
+	s->state = OAUTH_ERROR_ANSWERED;
+	/* RFC 7628 3.2.3: the client answers the error with a single ^A;
+	 * XOAUTH2 expects an empty response. */
+	if (s->mech == &sasl_oauthbearer)
+		sb_puts(out, KVSEP);
+	return sasl_out_check(s, out, SASL_CONTINUE);
+}
+
+static int oauth_finished(struct sasl *s)
+{
+	return s->state == OAUTH_SENT;
+}
+
+const struct sasl_mech sasl_oauthbearer = {
+	.name = "OAUTHBEARER",
+	.option = "oauthbearer",
+	.flags = SASL_F_TOKEN | SASL_F_SERVERERR | SASL_F_AUTHZID,
+	.strength = 45,
+	.state_size = 0,
+	.start = oauthbearer_start,
+	.step = oauth_step,
+	.finished = oauth_finished,
+};
+
+const struct sasl_mech sasl_xoauth2 = {
+	.name = "XOAUTH2",
+	.option = "xoauth2",
+	.flags = SASL_F_TOKEN | SASL_F_SERVERERR,
+	.strength = 40,
+	.state_size = 0,
+	.start = xoauth2_start,
+	.step = oauth_step,
+	.finished = oauth_finished,
+};

@@ -1,0 +1,82 @@
+/* probe.h - the probe's configuration: what the command line (or an
+ * extra-opts file) asked for.  Built by plugin/options.c, read by the
+ * session runner.  Strings point into argv or into memory owned by the
+ * option parser and live for the whole run. */
+#ifndef CIS_PROBE_H
+#define CIS_PROBE_H
+
+#include <stdint.h>
+
+#include "report/thresholds.h"
+#include "report/output.h"
+
+enum tls_mode {
+	TLSMODE_NONE = 0,
+	TLSMODE_IMPLICIT,   /* -S/--ssl */
+	TLSMODE_STARTTLS,   /* --starttls */
+};
+
+enum fetch_mode {
+	FETCH_NONE = 0,
+	FETCH_HEADERS,      /* default */
+	FETCH_FULL,
+};
+
+#define PROBE_MAX_FOLDERS 16
+
+struct probe_config {
+	/* connection */
+	const char *host;
+	unsigned port;              /* 0: 143 or 993 */
+	int family;                 /* AF_UNSPEC, AF_INET, AF_INET6 */
+	double timeout_s;           /* -t, default 10 */
+	int timeout_state;          /* -t N:STATE, default STATE_CRITICAL */
+
+	/* TLS */
+	enum tls_mode tls;
+	const char *cafile, *capath, *sni;
+	int insecure;
+	const char *client_cert, *client_key;
+	int tls_min;                /* 0, 12, 13 */
+	struct thresholds cert_days;/* -D WARN[,CRIT]: alert when fewer days */
+	int cert_days_set;
+
+	/* authentication */
+	const char *username;
+	char *password;             /* owned by options; wiped at exit */
+	const char *authzid;
+	char *token;                /* owned by options; wiped at exit */
+	const char *auth;           /* "auto" (default), "login", "plain", ...,
+	                               "none", "all" */
+	int auth_explicit;          /* the user named --auth */
+
+	/* mailbox */
+	const char *mailbox;        /* default INBOX */
+	int select;                 /* SELECT instead of EXAMINE */
+	const char *search;         /* criteria or NULL */
+	enum fetch_mode fetch;
+	int namespace_step, list_step, quota_step;
+	const char *expect_folder[PROBE_MAX_FOLDERS];
+	unsigned n_expect_folder;
+	int delete_matched, append, idle;
+	const char *script;
+
+	/* thresholds */
+	struct thresholds time;     /* -w/-c on total session time */
+	struct thresholds messages, unseen, matched, age, quota;
+	struct thresholds availability; /* SLA mode, percent */
+	int age_oldest_unseen;
+
+	/* behaviour */
+	int pipeline;
+	const char *cache_dir;      /* --cache-dir: remembered capabilities */
+	int verbose;                /* 0..3 */
+	enum output_format output;
+	unsigned repeat;            /* SLA mode; 0/1 = once */
+	double interval_s;
+};
+
+/* Fill with defaults (designated initialisers live in options.c). */
+void probe_config_defaults(struct probe_config *cfg);
+
+#endif

@@ -1,0 +1,236 @@
+/* sla.c - repeated sessions, availability and latency percentiles. */
+#include "config.h"
+#include "session/sla.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "net/clock.h"
+
+#define SLA_MAX_NAMES 24
+
+struct series {
+	char name[32];
+	double *v;       /* one duration per session in which the step ran */
+	size_t n;
+};
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return (x > y) - (x < y);
+}
+
+double sla_percentile(const double *sorted, size_t n, double p)
+{
+	if (n == 0)
+		return 0;
+	/* nearest rank: the smallest value with at least p% at or below it */
+	double rank = p / 100.0 * (double)n;
+	size_t k = (size_t)rank;
+	if ((double)k < rank)
+		k++;
+	if (k < 1)
+		k = 1;
+	if (k > n)
+		k = n;
+	return sorted[k - 1];
+}
+
+static struct series *series_get(struct series *s, unsigned *ns, const char *name, unsigned repeat)
+{
+	for (unsigned i = 0; i < *ns; i++)
+		if (!strcmp(s[i].name, name))
+			return &s[i];
+	if (*ns >= SLA_MAX_NAMES)
+		return NULL;
+	struct series *x = &s[(*ns)++];
+	snprintf(x->name, sizeof(x->name), "%s", name);
+	x->v = calloc(repeat, sizeof(double));
+	x->n = 0;
+	return x->v ? x : NULL;
+}
+
+static void sleep_s(double s)
+{
+	if (s <= 0)
+		return;
+	struct timespec ts = { (time_t)s, (long)((s - (double)(time_t)s) * 1e9) };
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+/* Add p50/p95/p99/max of one series as a step, perfdata and a line; th
+ * (may be NULL): the thresholds that apply to the p95. */
+static void add_series(struct report *rep, const struct series *x, double timeout, int is_total,
+		       const struct thresholds *th)
+{
+	double p50 = sla_percentile(x->v, x->n, 50), p95 = sla_percentile(x->v, x->n, 95);
+	double p99 = sla_percentile(x->v, x->n, 99), max = x->n ? x->v[x->n - 1] : 0;
+	static const char *const sfx[] = { "p50", "p95", "p99", "max" };
+	double vals[] = { p50, p95, p99, max };
+
+	if (!is_total) {
+		struct step *st = report_step_begin(rep, x->name);
+		if (st) {
+			report_step_end(st, STEP_OK, STATE_OK, "p50 %.6fs p95 %.6fs p99 %.6fs max %.6fs (%zu runs)",
+					p50, p95, p99, max, x->n);
+			st->dur_ns = (int64_t)(p50 * 1e9);
+			for (int i = 0; i < 4; i++)
+				step_value(st, sfx[i], vals[i], "s");
+			step_value(st, "runs", (double)x->n, "");
+		}
+	}
+	for (int i = 0; i < 4; i++) {
+		char label[48];
+		snprintf(label, sizeof(label), "%s_%s", x->name, sfx[i]);
+		struct perf *p = report_perf(rep, label, vals[i], "s", 6, i == 1 ? th : NULL);
+		if (p) {
+			p->has_min = p->has_max = 1;
+			p->min = 0;
+			p->max = timeout;
+		}
+	}
+}
+
+/* A session that timed out (whatever state -t maps a timeout to). */
+static int timed_out(const struct report *r)
+{
+	for (unsigned k = 0; k < r->nsteps && k < REPORT_MAX_STEPS; k++)
+		if (r->steps[k].outcome == STEP_TIMEOUT)
+			return 1;
+	return 0;
+}
+
+/* The session's own check items (cert_days, messages, unseen, quota...):
+ * everything but the step durations and the session time, which the
+ * percentiles replace. */
+static int is_check_perf(const struct report *r, const struct perf *p)
+{
+	if (!strcmp(p->label, "time"))
+		return 0;
+	if (!strcmp(p->uom, "s"))
+		for (unsigned k = 0; k < r->nsteps && k < REPORT_MAX_STEPS; k++)
+			if (!strcmp(r->steps[k].name, p->label))
+				return 0;
+	return 1;
+}
+
+int sla_run(const struct probe_config *cfg, const struct session_env *env, struct report *rep)
+{
+	static struct report one;
+	static struct perf checks[REPORT_MAX_PERF];
+	struct series series[SLA_MAX_NAMES];
+	unsigned nseries = 0, ok = 0, n = cfg->repeat ? cfg->repeat : 1, nchecks = 0;
+	char last_failure[512] = "", check_note[512] = "";
+	int worst = STATE_OK, checks_state = STATE_OK;
+	/* -w/-c apply to the p95 session time here, not to each session; the
+	 * other thresholds (-D, message counts, quota, age...) stay per session */
+	struct probe_config one_cfg = *cfg;
+
+	memset(&one_cfg.time, 0, sizeof(one_cfg.time));
+	memset(series, 0, sizeof(series));
+	struct series *total = series_get(series, &nseries, "time", n);
+	for (unsigned i = 0; i < n; i++) {
+		if (i)
+			sleep_s(cfg->interval_s);
+		report_init(&one, cfg->timeout_s);
+		session_run(&one_cfg, env, &one);
+		if (one.failed && one.state == STATE_UNKNOWN && !timed_out(&one)) {
+			/* a local or configuration problem (options this server cannot
+			 * serve, TLS set-up, out of memory): repeating cannot change
+			 * it and it says nothing about availability */
+			int64_t start = rep->start_ns;
+			char summary[sizeof(one.summary)];
+			memcpy(rep, &one, sizeof(*rep));
+			rep->start_ns = start;
+			memcpy(summary, one.summary, sizeof(summary));
+			rep->failed = 0;
+			report_fail(rep, STATE_UNKNOWN, one.failed_step[0] ? one.failed_step : NULL, "run %u: %s",
+				    i + 1, summary);
+			for (unsigned k = 0; k < nseries; k++)
+				free(series[k].v);
+			return rep->state;
+		}
+		if (!one.failed) {
+			ok++;
+			/* the check items and states of the latest good session */
+			nchecks = 0;
+			for (unsigned k = 0; k < one.nperf && k < REPORT_MAX_PERF; k++)
+				if (is_check_perf(&one, &one.perf[k]))
+					checks[nchecks++] = one.perf[k];
+			if (one.state != STATE_OK && state_worst(checks_state, one.state) == one.state) {
+				checks_state = one.state;
+				snprintf(check_note, sizeof(check_note), "run %u: %s", i + 1, one.summary);
+			}
+		} else {
+			snprintf(last_failure, sizeof(last_failure), "run %u: %s", i + 1, one.summary);
+		}
+		worst = state_worst(worst, one.state);
+		if (total)
+			total->v[total->n++] = clock_ns_to_s(one.total_ns);
+		for (unsigned k = 0; k < one.nsteps; k++) {
+			const struct step *st = &one.steps[k];
+			if (st->outcome == STEP_SKIPPED)
+				continue;
+			struct series *x = series_get(series, &nseries, st->name, n);
+			if (x && x->n < n)
+				x->v[x->n++] = clock_ns_to_s(st->dur_ns);
+		}
+		/* keep the facts of the last run (TLS version, mechanism...) */
+		for (unsigned k = 0; k < one.ninfo; k++)
+			report_info(rep, one.info[k].key, "%s", one.info[k].value);
+	}
+
+	for (unsigned i = 0; i < nseries; i++)
+		qsort(series[i].v, series[i].n, sizeof(double), cmp_double);
+	double availability = 100.0 * ok / n;
+
+	/* the items that carry the state first, so a full perfdata table can
+	 * only ever drop step percentiles */
+	add_series(rep, &series[0], cfg->timeout_s, 1, &cfg->time);
+	struct perf *p = report_perf(rep, "availability", availability, "%", 2, &cfg->availability);
+	if (p) {
+		p->has_min = p->has_max = 1;
+		p->min = 0;
+		p->max = 100;
+	}
+	report_perf(rep, "sessions", n, "", 0, NULL);
+	report_perf(rep, "sessions_ok", ok, "", 0, NULL);
+	for (unsigned i = 0; i < nchecks; i++) {
+		struct perf *c = report_perf(rep, checks[i].label, checks[i].value, checks[i].uom,
+					     checks[i].decimals, &checks[i].th);
+		if (c) {
+			c->has_min = checks[i].has_min;
+			c->has_max = checks[i].has_max;
+			c->min = checks[i].min;
+			c->max = checks[i].max;
+		}
+	}
+	for (unsigned i = 1; i < nseries; i++)
+		add_series(rep, &series[i], cfg->timeout_s, 0, NULL);
+
+	double p95 = total ? sla_percentile(total->v, total->n, 95) : 0;
+	int st_avail = thresholds_check(&cfg->availability, availability);
+	int st_time = thresholds_check(&cfg->time, p95);
+	report_raise(rep, st_avail);
+	report_raise(rep, st_time);
+	report_raise(rep, checks_state);
+	report_info(rep, "availability", "%.2f", availability);
+	report_info(rep, "worst_session_state", "%s", state_name(worst));
+	if (last_failure[0])
+		report_line(rep, "last failure: %s", last_failure);
+	if (check_note[0])
+		report_line(rep, "%s session: %s", state_name(checks_state), check_note);
+	report_set_summary(rep, "availability %.2f%% (%u of %u sessions OK), session time p50 %.3fs p95 %.3fs max %.3fs%s%s%s%s",
+			   availability, ok, n, total ? sla_percentile(total->v, total->n, 50) : 0, p95,
+			   total && total->n ? total->v[total->n - 1] : 0, last_failure[0] ? "; " : "",
+			   last_failure, check_note[0] ? "; " : "", check_note);
+	rep->total_ns = clock_now_ns() - rep->start_ns;
+	for (unsigned i = 0; i < nseries; i++)
+		free(series[i].v);
+	return rep->state;
+}
