@@ -6,8 +6,11 @@
 # Test programs named test_dovecot* or test_e2e* run inside a throwaway
 # Dovecot (tests/dovecot/fixture.sh) started in a fresh temporary state
 # directory; its env file (DOVECOT_* variables) is exported to the test, and
-# the fixture is stopped afterwards, also on failure or interrupt.  Every
-# other test program simply runs.  The exit status is the test's (77 = skip,
+# the fixture is stopped afterwards, also on failure or interrupt.  Those
+# named test_e2e_delivery* also get a Postfix (tests/postfix/fixture.sh)
+# that authenticates through that Dovecot and delivers to it by LMTP
+# (POSTFIX_* variables; needs root and Debian's postfix, else a skip).
+# Every other test program simply runs.  The exit status is the test's (77 = skip,
 # 99 = hard error, as the automake test harness understands them).
 #
 # Environment:
@@ -58,6 +61,24 @@ if [ -n "${PROBE:-}" ] && [ ! -x "$PROBE" ]; then
 	exit 99
 fi
 
+mta=0
+case $name in test_e2e_delivery*) mta=1 ;; esac
+if [ $mta = 1 ]; then
+	why=
+	[ "$(id -u)" = 0 ] || why="needs root (Postfix's master runs as root)"
+	[ -x /usr/sbin/postfix ] || why="postfix is not installed (tools/install-deps.sh)"
+	[ -x /usr/lib/dovecot/lmtp ] || why="Dovecot's LMTP is not installed (apt-get install dovecot-lmtpd)"
+	if [ -n "$why" ]; then
+		echo "$name: $why" >&2
+		if [ "${CIS_REQUIRE_DOVECOT:-0}" = 1 ]; then exit 99; fi
+		echo "$name: SKIP (set CIS_REQUIRE_DOVECOT=1 to make this an error)" >&2
+		exit 77
+	fi
+	CIS_DOVECOT_MTA=1
+	export CIS_DOVECOT_MTA
+fi
+pfixture="$TOP_SRCDIR/tests/postfix/fixture.sh"
+
 statedir=$(mktemp -d "${TMPDIR:-/tmp}/cis-$name.XXXXXX") || exit 99
 
 show_logs() { # LINES
@@ -66,10 +87,17 @@ show_logs() { # LINES
 		echo "----- last $1 lines of $f"
 		tail -n "$1" "$f"
 	done
+	if [ -f "$statedir/postfix/maillog" ]; then
+		echo "----- last $1 lines of $statedir/postfix/maillog"
+		tail -n "$1" "$statedir/postfix/maillog"
+	fi
 }
 
 cleanup() {
 	trap '' INT TERM HUP
+	if [ $mta = 1 ]; then
+		bash "$pfixture" stop "$statedir" || echo "$name: Postfix fixture stop FAILED (see above)" >&2
+	fi
 	bash "$fixture" stop "$statedir" || echo "$name: fixture stop FAILED (see above)" >&2
 	if [ "${CIS_KEEP_FIXTURE:-0}" = 1 ]; then
 		echo "$name: fixture state kept in $statedir" >&2
@@ -84,6 +112,12 @@ if ! bash "$fixture" start "$statedir"; then
 	cleanup
 	exit 99
 fi
+if [ $mta = 1 ] && ! bash "$pfixture" start "$statedir"; then
+	echo "$name: could not start the Postfix fixture" >&2
+	show_logs 40 >&2
+	cleanup
+	exit 99
+fi
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
@@ -91,6 +125,7 @@ trap 'exit 129' HUP
 
 set -a
 . "$statedir/env"
+if [ $mta = 1 ]; then . "$statedir/postfix/env"; fi
 set +a
 
 "$@"

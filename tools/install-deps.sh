@@ -8,7 +8,8 @@ pkgs="build-essential autoconf automake libtool pkg-config libssl-dev libmbedtls
 libcriterion-dev dovecot-imapd openssl python3 ca-certificates procps iproute2
 icinga2-bin icinga2-common nagios4-core groff-base prometheus
 clang libclang-rt-14-dev llvm-14 valgrind cppcheck clang-tidy
-debhelper dpkg-dev lintian rpm"
+debhelper dpkg-dev lintian rpm
+dovecot-lmtpd postfix"
 [ $# -gt 0 ] && pkgs="$pkgs $*"
 
 missing=
@@ -27,5 +28,11 @@ if [ ! -e /usr/sbin/policy-rc.d ]; then
 	$SUDO chmod +x /usr/sbin/policy-rc.d
 	trap '$SUDO rm -f /usr/sbin/policy-rc.d' EXIT
 fi
+# Debian's postfix asks what to configure and, as the system's MTA, would
+# replace exim4: the suite runs private instances (tests/postfix/), so the
+# system one gets no configuration at all.
+case " $missing " in *" postfix "*)
+	echo "postfix postfix/main_mailer_type select No configuration" | $SUDO debconf-set-selections ;;
+esac
 $SUDO apt-get update -qq || true
 $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
