@@ -585,3 +585,179 @@ Test(smtp_cmd, strerror)
 	cr_assert(strstr(smtp_enc_strerror(SMTP_ENC_TOO_LONG), "long"));
 	cr_assert(strstr(smtp_enc_strerror(99), "unknown"));
 }
+
+/* ---------------------------------------------------------------- the probe message */
+
+#include "smtp/smtp_msg.h"
+
+Test(smtp_msg, dates)
+{
+	time_t t;
+
+	cr_assert_eq(smtp_date_parse("Sun, 6 Dec 2026 00:28:00 +0000 (UTC)", 36, &t), 0);
+	cr_assert_eq(t, 1796516880);
+	cr_assert_eq(smtp_date_parse("Sun, 06 Dec 2026 01:28:00 +0100", 31, &t), 0);
+	cr_assert_eq(t, 1796516880);
+	cr_assert_eq(smtp_date_parse(" 5 Dec 2026 19:28 -0500", 23, &t), 0);
+	cr_assert_eq(t, 1796516880);
+	cr_assert_eq(smtp_date_parse("6 dec 26 00:28:00 GMT", 21, &t), 0);
+	cr_assert_eq(t, 1796516880);
+	cr_assert_eq(smtp_date_parse("Sat, 5 Dec 2026 16:28:00 PST", 28, &t), 0);
+	cr_assert_eq(t, 1796516880);
+	cr_assert_eq(smtp_date_parse("Thu, 1 Jan 1970 00:00:00 +0000", 30, &t), 0);
+	cr_assert_eq(t, 0);
+	cr_assert_eq(smtp_date_parse("Tue, 29 Feb 2028 12:00:00 +0000", 31, &t), 0);
+	cr_assert_eq(t, 1835438400);
+
+	static const char *const bad[] = {
+		"", "Sun 6 Dec 2026 00:28:00 +0000", "6 Dek 2026 00:28:00 +0000", "6 Dec 2026 24:00:00 +0000",
+		"6 Dec 2026 00:28:00 +00", "6 Dec 2026 00:28:00 XYZ", "6 Dec 2026 00:28:00 +0000 trailing",
+		"32 Dec 2026 00:28:00 +0000", "6 Dec 2026 0:2:00 +0000", "6 Dec 20266 00:28:00 +0000",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		cr_assert_eq(smtp_date_parse(bad[i], strlen(bad[i]), &t), -1, "\"%s\" accepted", bad[i]);
+
+	char buf[40];
+	smtp_date_format(1796516880, buf, sizeof(buf));
+	cr_assert_str_eq(buf, "Sun, 06 Dec 2026 00:28:00 +0000");
+	cr_assert_eq(smtp_date_parse(buf, strlen(buf), &t), 0);
+	cr_assert_eq(t, 1796516880);
+}
+
+Test(smtp_msg, token_and_message)
+{
+	unsigned char rnd[12] = { 0xde, 0xad, 0xbe, 0xef, 1, 2, 3, 4, 5, 6, 7, 8 };
+	char tok[SMTP_TOKEN_MAX];
+	char mem[2048];
+	struct sbuf sb;
+
+	smtp_probe_token(tok, sizeof(tok), rnd, sizeof(rnd), 1796516880);
+	cr_assert_str_eq(tok, "cis-tpllao-deadbeef0102030405060708");
+	struct smtp_probe_msg m = { .from = "probe@example.org", .to = "user@example.org", .token = tok,
+				    .date = 1796516880, .sent_ms = 1796516880123LL };
+	sb_init(&sb, mem, sizeof(mem));
+	cr_assert_eq(smtp_probe_msg_build(&sb, &m), 0);
+	cr_assert(strstr(sb.data, "From: <probe@example.org>\nTo: <user@example.org>\n"), "%s", sb.data);
+	cr_assert(strstr(sb.data, "\nDate: Sun, 06 Dec 2026 00:28:00 +0000\n"), "%s", sb.data);
+	cr_assert(strstr(sb.data, "\nMessage-ID: <cis-tpllao-deadbeef0102030405060708@example.org>\n"), "%s", sb.data);
+	cr_assert(strstr(sb.data, "\n" SMTP_PROBE_HEADER ": cis-tpllao-deadbeef0102030405060708; sent=1796516880123\n"),
+		  "%s", sb.data);
+	cr_assert(strstr(sb.data, "\n\nThis message"), "a body after an empty line");
+
+	/* the header round-trips */
+	const char *h = strstr(sb.data, SMTP_PROBE_HEADER ": ") + strlen(SMTP_PROBE_HEADER) + 2;
+	size_t hl = strcspn(h, "\n");
+	char back[SMTP_TOKEN_MAX];
+	int64_t ms = 0;
+	cr_assert_eq(smtp_probe_header_parse(h, hl, back, sizeof(back), &ms), 0);
+	cr_assert_str_eq(back, tok);
+	cr_assert_eq(ms, 1796516880123LL);
+
+	/* nothing unsafe goes into headers */
+	struct smtp_probe_msg bad = m;
+	bad.token = "short";
+	cr_assert_eq(smtp_probe_msg_build(&sb, &bad), -1);
+	bad = m;
+	bad.token = "cis-abc\r\nBcc: x@y";
+	cr_assert_eq(smtp_probe_msg_build(&sb, &bad), -1);
+	bad = m;
+	bad.to = "a@b\nBcc: evil@x";
+	cr_assert_eq(smtp_probe_msg_build(&sb, &bad), -1);
+	bad = m;
+	bad.from = "";
+	cr_assert_eq(smtp_probe_msg_build(&sb, &bad), -1);
+}
+
+Test(smtp_msg, probe_header_parse)
+{
+	char tok[SMTP_TOKEN_MAX];
+	int64_t ms;
+
+	cr_assert_eq(smtp_probe_header_parse(" cis-abcdefgh ;  sent=12 ", 25, tok, sizeof(tok), &ms), 0);
+	cr_assert_str_eq(tok, "cis-abcdefgh");
+	cr_assert_eq(ms, 12);
+	static const char *const bad[] = { "", "cis-abcdefgh", "cis-abcdefgh; sent=", "cis-abcdefgh; sent=x",
+					   "cis-abcdefgh; sent=1 x", "ci$-abcdefgh; sent=1", "cis-abcdefgh sent=1",
+					   "cis-abcdefgh; sent=12345678901234567890" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		cr_assert_eq(smtp_probe_header_parse(bad[i], strlen(bad[i]), tok, sizeof(tok), &ms), -1,
+			     "\"%s\" accepted", bad[i]);
+	cr_assert_eq(smtp_probe_header_parse("cis-abcdefgh; sent=1", 20, tok, 8, &ms), -1, "token room");
+}
+
+/* What Dovecot's LMTP and Postfix write, newest first, one folded. */
+static const char received_hdrs[] =
+	"Return-Path: <probe@example.org>\r\n"
+	"Delivered-To: user@example.org\r\n"
+	"Received: from mx.cis.test ([127.0.0.1])\r\n"
+	"\tby imap.cis.test with LMTP\r\n"
+	"\tid hWaiGBCsFGtPVQAAg+zDdQ\r\n"
+	"\t(envelope-from <probe@example.org>)\r\n"
+	"\tfor <user@example.org>; Sun, 06 Dec 2026 00:28:02 +0000\r\n"
+	"Received: from probe.test (localhost [127.0.0.1])\r\n"
+	"\tby mx.cis.test (Postfix) with ESMTPSA id 4EF59A750F4\r\n"
+	"\tfor <user@example.org>; Sun,  6 Dec 2026 01:28:01 +0100 (CET)\r\n"
+	"Received: by laptop (clock behind); Sun, 6 Dec 2026 00:27:58 +0000\r\n"
+	"Received: garbage without a date\r\n"
+	"Subject: x\r\n"
+	"\r\n"
+	"Received: in the body is no header\r\n";
+
+Test(smtp_msg, received_path)
+{
+	struct smtp_path p;
+	char mem[2048];
+	struct sbuf sb;
+
+	smtp_path_parse(received_hdrs, sizeof(received_hdrs) - 1, &p);
+	cr_assert_eq(p.nhops, 4);
+	cr_assert_eq(p.hop[0].has_time, 0);
+	cr_assert_str_eq(p.hop[1].by, "laptop");
+	cr_assert_str_eq(p.hop[2].from, "probe.test");
+	cr_assert_str_eq(p.hop[2].by, "mx.cis.test");
+	cr_assert_str_eq(p.hop[2].with, "ESMTPSA");
+	cr_assert_eq(p.hop[2].time, 1796516881);
+	cr_assert_str_eq(p.hop[3].with, "LMTP");
+	cr_assert_eq(p.hop[3].time, 1796516882);
+
+	sb_init(&sb, mem, sizeof(mem));
+	smtp_path_format(&p, 1796516880, &sb);
+	cr_assert(strstr(sb.data, "hop 1: no time stamp\n"), "%s", sb.data);
+	cr_assert(strstr(sb.data, "hop 2: by laptop at 00:27:58 UTC\n"), "%s", sb.data);
+	cr_assert(strstr(sb.data, "hop 3: from probe.test by mx.cis.test with ESMTPSA at 00:28:01 UTC, +3s\n"),
+		  "%s", sb.data);
+	cr_assert(strstr(sb.data, "hop 4: from mx.cis.test by imap.cis.test with LMTP at 00:28:02 UTC, +1s"),
+		  "%s", sb.data);
+
+	/* skew: a hop stamped before the send */
+	smtp_path_parse(received_hdrs, sizeof(received_hdrs) - 1, &p);
+	p.hop[1].has_time = 1;
+	sb_init(&sb, mem, sizeof(mem));
+	struct smtp_path q = { .nhops = 1 };
+	q.hop[0] = p.hop[1];
+	smtp_path_format(&q, 1796516880, &sb);
+	cr_assert(strstr(sb.data, "clock skew: -2s"), "%s", sb.data);
+}
+
+Test(smtp_msg, received_bounded)
+{
+	struct sbuf sb;
+	struct smtp_path p;
+
+	cr_assert_eq(sb_init_alloc(&sb, 1 << 20), 0);
+	for (int i = 0; i < 40; i++)
+		sb_printf(&sb, "Received: by hop%d; Sun, 6 Dec 2026 00:28:%02d +0000\n", i, 59 - i);
+	sb_puts(&sb, "Received: ");
+	for (int i = 0; i < 5000; i++)
+		sb_puts(&sb, "by x ");
+	sb_puts(&sb, "\n\n");
+	smtp_path_parse(sb.data, sb.len, &p);
+	cr_assert_eq(p.nhops, SMTP_MAX_HOPS);
+	cr_assert_eq(p.dropped, 41 - SMTP_MAX_HOPS);
+	sb_free(&sb);
+	/* empty and header-less input */
+	smtp_path_parse("", 0, &p);
+	cr_assert_eq(p.nhops, 0);
+	smtp_path_parse("\r\nReceived: x; Sun, 6 Dec 2026 00:28:00 +0000\r\n", 46, &p);
+	cr_assert_eq(p.nhops, 0);
+}
