@@ -28,7 +28,7 @@ static void collect(struct run *out, struct smtp_parser *p, int rc, size_t consu
 {
 	out->rc = rc;
 	out->consumed = consumed;
-	out->perr = smtp_parser_error(p);
+	out->perr = (int)smtp_parser_error(p);
 	const struct smtp_reply *r = smtp_parser_reply(p);
 	if (rc == SMTP_PARSE_DONE) {
 		cr_assert_not_null(r);

@@ -274,7 +274,7 @@ static int conn_expect(struct smtp_conn *c, struct smtp_result *res, int ok1, in
 {
 	const struct smtp_reply *r;
 
-	if (conn_reply(c, &r) < 0)
+	if (conn_reply(c, &r) < 0 || !r)
 		return -1;
 	fill_result(c, r, res);
 	if (r->code == ok1 || (ok2 && r->code == ok2))
@@ -375,7 +375,7 @@ int smtp_conn_ehlo(struct smtp_conn *c, const char *domain, struct smtp_result *
 		return conn_error(c, SMTP_E_LOCAL, "EHLO: %s", smtp_enc_strerror(enc));
 	if (conn_send(c, sb.data, sb.len, sb.len, res) < 0)
 		return -1;
-	if (conn_reply(c, &r) < 0)
+	if (conn_reply(c, &r) < 0 || !r)
 		return -1;
 	fill_result(c, r, res);
 	if (r->code == 250) {
@@ -460,7 +460,7 @@ static int auth_cancel(struct smtp_conn *c, struct smtp_result *res, const char 
 	const struct smtp_reply *r;
 
 	snprintf(keep, sizeof(keep), "AUTH: %s; exchange cancelled", why);
-	if (conn_send(c, "*\r\n", 3, 3, res) < 0 || conn_reply(c, &r) < 0)
+	if (conn_send(c, "*\r\n", 3, 3, res) < 0 || conn_reply(c, &r) < 0 || !r)
 		return -1;
 	fill_result(c, r, res);
 	if (r->code == 334)
@@ -519,7 +519,7 @@ int smtp_conn_auth(struct smtp_conn *c, const char *mech, int initial, smtp_auth
 	if (auth_send(c, mech, NULL, 0, 1, initial, fn, ud, res) < 0)
 		return -1;
 	for (unsigned round = 0;; round++) {
-		if (conn_reply(c, &r) < 0)
+		if (conn_reply(c, &r) < 0 || !r)
 			return -1;
 		fill_result(c, r, res);
 		if (r->code == 235)
@@ -637,7 +637,7 @@ int smtp_conn_quit(struct smtp_conn *c, struct smtp_result *res)
 	(void)smtp_enc_quit(&sb);
 	if (conn_send(c, sb.data, sb.len, sb.len, res) < 0)
 		return -1;
-	if (conn_reply(c, &r) < 0) {
+	if (conn_reply(c, &r) < 0 || !r) {
 		if (c->err == SMTP_E_EOF && smtp_parser_partial(c->p) == 0) {
 			c->err = SMTP_E_NONE;
 			c->errmsg[0] = '\0';
