@@ -43,6 +43,8 @@
 #     the master's does not;
 #   - the same on mail2.example.org, the password in the master's vars
 #     (passed in the environment, on no logged command line);
+#   - as nagios, an extra-opts file root:root 0600: UNKNOWN "Permission
+#     denied" (the README's warning);
 #   - a wrong password in the satellite's extra-opts file: CRITICAL at the
 #     master, naming the auth step;
 #   - no password in either node's log.
@@ -299,10 +301,12 @@ chmod 0755 "$S/plugins/check_imap_session"
 # The extra-opts file, on the satellite only.
 INI_DIR=$S/etc/monitoring-plugins
 INI=$INI_DIR/monitoring-plugins.ini
-write_ini() { # PASSWORD
+write_ini() { # PASSWORD [OWNER:GROUP MODE]
 	sed -e "s|^username = .*|username = $(sed_repl "$DOVECOT_USER")|" \
 		-e "s|^password = .*|password = $(sed_repl "$1")|" "$DIST/monitoring-plugins.ini" > "$INI.new"
-	if [ "$run_user" = nagios ]; then
+	if [ $# -eq 3 ]; then
+		chown "$2" "$INI.new" && chmod "$3" "$INI.new"
+	elif [ "$run_user" = nagios ]; then
 		chown root:"$run_group" "$INI.new" && chmod 0640 "$INI.new"
 	else
 		chmod 0600 "$INI.new"
@@ -372,8 +376,10 @@ def up(limit):
 def run(host, service, limit):
     t0 = time.time()
     end = t0 + limit
-    path = "/objects/services/" + urllib.parse.quote(host + "!" + service, safe="") + \
-        "?attrs=last_check_result"
+    # the query README.md shows: ?service=HOST!SERVICE&attrs=last_check_result
+    path = "/objects/services?" + urllib.parse.urlencode(
+        {"service": host + "!" + service, "attrs": "last_check_result"},
+        quote_via=urllib.parse.quote)    # %20 for a space, as curl does: Icinga 2 reads no "+"
     asked = 0
     last = None
     while time.time() < end:
@@ -499,7 +505,23 @@ case $(field "$res" command) in
 *) bad "mail2.example.org: the command line has no --password-env CHECK_IMAP_SESSION_PASSWORD" ;;
 esac
 
-# 3. A wrong password on the satellite: CRITICAL at the master.
+# The satellite runs as the user the extra-opts file is meant for (it wrote
+# the synced file).
+owner=$(stat -c %U "$S/lib/api/zones/global-templates/_etc/check_imap_session.conf" 2> /dev/null)
+[ "$owner" = "$run_user" ] || bad "the satellite runs as '$owner', expected $run_user"
+
+# 3. As the README warns: root:root 0600 is UNKNOWN "Permission denied" for
+# the nagios user (only when the nodes run as nagios).
+if [ "$run_user" = nagios ]; then
+	write_ini "$DOVECOT_PASS" root:root 0600
+	check mail.example.org 3 "$NEXT_WAIT"
+	case $output in
+	*"Permission denied"*) ;;
+	*) bad "an unreadable extra-opts file: the output does not say 'Permission denied': $output" ;;
+	esac
+fi
+
+# 4. A wrong password on the satellite: CRITICAL at the master.
 write_ini "not the password"
 check mail.example.org 2 "$NEXT_WAIT" connect tls auth
 case $output in
