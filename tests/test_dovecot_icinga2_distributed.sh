@@ -47,6 +47,9 @@
 #     denied" (the README's warning);
 #   - a wrong password in the satellite's extra-opts file: CRITICAL at the
 #     master, naming the auth step;
+#   - a result the satellite did not produce (process-check-result, like
+#     the master's own "not connected" UNKNOWN): check_source still names
+#     the satellite, `command` is empty (how the README tells them apart);
 #   - no password in either node's log.
 # About 10-20 s; every wait is bounded (CIS_ICINGA2_TIMEOUT, default 40 s
 # for the first result, which includes the config sync and the satellite's
@@ -161,6 +164,7 @@ stop_all() {
 	stop_node "$M" "$mpid"
 	mpid=
 }
+# shellcheck disable=SC2317 # called by the EXIT trap
 cleanup() {
 	stop_all
 	if [ "${CIS_KEEP_ICINGA2:-0}" = 1 ]; then
@@ -267,7 +271,8 @@ object ApiListener "api" {
 }
 object ApiUser "cis-test" {
   password = "$api_pass"
-  permissions = [ "objects/query/Service", "objects/query/Endpoint", "actions/reschedule-check" ]
+  permissions = [ "objects/query/Service", "objects/query/Endpoint", "actions/reschedule-check",
+    "actions/process-check-result" ]
 }
 EOF
 
@@ -342,7 +347,8 @@ cat > "$tmp/api.py" << 'EOF'
 # SECONDS" asks for a check now (reschedule-check, again every 3 s) and
 # waits for a result the plugin produced after that (execution_start later,
 # `command` filled in), printing its fields; exit 1 with the last result
-# seen when none comes in time.
+# seen when none comes in time.  "passive HOST SERVICE OUTPUT" submits an
+# UNKNOWN through process-check-result and prints what the master made of it.
 import base64, json, os, ssl, sys, time, urllib.parse, urllib.request
 
 base = "https://127.0.0.1:%s/v1" % os.environ["API_PORT"]
@@ -413,8 +419,26 @@ def run(host, service, limit):
     return 0
 
 
+def passive(host, service, output):
+    call("POST", "/actions/process-check-result", {
+        "type": "Service", "exit_status": 3, "plugin_output": output,
+        "filter": "host.name == h && service.name == s",
+        "filter_vars": {"h": host, "s": service}})
+    path = "/objects/services?" + urllib.parse.urlencode(
+        {"service": host + "!" + service, "attrs": "last_check_result"},
+        quote_via=urllib.parse.quote)
+    cr = call("GET", path)["results"][0]["attrs"]["last_check_result"]
+    print("state=%d" % cr["state"])
+    print("check_source=%s" % cr.get("check_source", ""))
+    print("command=%s" % " ".join(cr.get("command") or []))
+    print("output=%s" % (cr.get("output") or "").split("\n")[0])
+    return 0
+
+
 if sys.argv[1] == "up":
     sys.exit(up(float(sys.argv[2])))
+if sys.argv[1] == "passive":
+    sys.exit(passive(sys.argv[2], sys.argv[3], sys.argv[4]))
 sys.exit(run(sys.argv[2], sys.argv[3], float(sys.argv[4])))
 EOF
 API_PORT=$mport
@@ -427,11 +451,10 @@ show_logs() {
 	tail -n 30 "$tmp/master.log"
 	echo "--- last lines of the satellite's log"
 	tail -n 30 "$tmp/satellite.log"
-	for f in "$S"/lib/api/zones-stage/startup.log; do
-		[ -f "$f" ] || continue
+	if [ -f "$S/lib/api/zones-stage/startup.log" ]; then
 		echo "--- the satellite's config validation of the synced zones"
-		tail -n 20 "$f"
-	done
+		tail -n 20 "$S/lib/api/zones-stage/startup.log"
+	fi
 }
 alive() { # PID WHO
 	kill -0 "$1" 2> /dev/null && return 0
@@ -528,6 +551,23 @@ case $output in
 *auth*) ;;
 *) bad "the wrong password's output does not name the auth step: $output" ;;
 esac
+
+# 5. What the README says about a result the satellite did not produce (as
+# the master's own "Remote Icinga instance ... is not connected", which it
+# only makes after five minutes up): check_source names the satellite all
+# the same, `command` is empty.
+fake="Remote Icinga instance '$SATELLITE' is not connected to '$MASTER'"
+if res=$(python3 "$tmp/api.py" passive mail.example.org "$SERVICE" "$fake"); then
+	[ "$(field "$res" output)" = "$fake" ] || bad "the passive result did not arrive: $res"
+	[ "$(field "$res" check_source)" = "$SATELLITE" ] ||
+		bad "a result the satellite did not produce: check_source '$(field "$res" check_source)', the README says $SATELLITE"
+	[ -z "$(field "$res" command)" ] ||
+		bad "a result the satellite did not produce has a command: $(field "$res" command)"
+	echo "ok: a result the satellite did not run: check_source $(field "$res" check_source), command empty"
+else
+	printf '%s\n' "$res"
+	bad "process-check-result failed"
+fi
 
 alive "$mpid" master
 alive "$spid" satellite
