@@ -179,10 +179,14 @@ trap 'exit 143' TERM
 trap 'exit 129' HUP
 
 # Who the nodes run as, and who may read the extra-opts file.
-if [ "$(id -u)" = 0 ] && id nagios > /dev/null 2>&1; then
+# (nagios must be able to reach the temporary directory: not so under a
+# TMPDIR in root's home, for one.)
+if [ "$(id -u)" = 0 ] && id nagios > /dev/null 2>&1 &&
+	{ ! command -v runuser > /dev/null 2>&1 || runuser -u nagios -- test -x "$tmp"; }; then
 	run_user=nagios
 	run_group=$(id -gn nagios)
 else
+	echo "$name: NOTE: the nodes run as $(id -un), not as nagios"
 	run_user=$(id -un)
 	run_group=$(id -gn)
 fi
