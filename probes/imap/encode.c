@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "imap/utf7.h"
+
 int imap_has_crlf_nul(const char *s, size_t n)
 {
 	return memchr(s, '\r', n) || memchr(s, '\n', n) || memchr(s, '\0', n);
@@ -183,4 +185,21 @@ void imap_cmd_add_literal(struct imap_cmd *cmd, const void *data, size_t n, int 
 	put_literal(cmd, data, n);
 	if (secret)
 		cmd_secret(cmd, off);
+}
+
+void imap_cmd_put_mailbox(struct imap_cmd *cmd, const char *utf8, size_t n)
+{
+	char name[IMAP_MAILBOX_MAX], enc[IMAP_MAILBOX_MAX];
+
+	if (n >= sizeof(name)) {
+		cmd_set_bad(cmd, IMAP_CMD_BAD_TOO_LONG);
+		return;
+	}
+	memcpy(name, utf8, n);
+	name[n] = '\0';
+	if (imap_utf7_encode(name, enc, sizeof(enc)) < 0) {
+		cmd_set_bad(cmd, IMAP_CMD_BAD_TOO_LONG);
+		return;
+	}
+	put_string(cmd, enc, strlen(enc), 0, 0);
 }

@@ -17,6 +17,7 @@
  *   string   a quoted string (\ and " escaped) when it has no CR, LF, NUL
  *            and (unless the command allows UTF-8 and the bytes are valid
  *            UTF-8) no 8-bit byte; else a literal
+ *   mailbox  a UTF-8 name in modified UTF-7, as a string
  *   literal  {n}CRLF + the bytes: non-synchronizing {n+} with LITERAL+, or
  *            with LITERAL- up to IMAP_LITERAL_MINUS_MAX bytes; else
  *            synchronizing (its offset recorded in sync_at)
@@ -34,6 +35,7 @@
 #define IMAP_CMD_MAX_SECRETS  8
 #define IMAP_CMD_MAX_BYTES    (1u << 20)  /* text after the tag, literals included */
 #define IMAP_LITERAL_MINUS_MAX 4096       /* RFC 7888: LITERAL- {n+} limit */
+#define IMAP_MAILBOX_MAX      1024        /* imap_cmd_put_mailbox: bytes, NUL included */
 
 /* Why a command is bad (struct imap_cmd.bad); imap_conn_send/queue refuse
  * a bad command with IMAP_E_LOCAL. */
@@ -89,6 +91,12 @@ void imap_cmd_add_literal(struct imap_cmd *cmd, const void *data, size_t n, int 
 void imap_cmd_put_text(struct imap_cmd *cmd, const char *s, size_t n);
 /* A string (as imap_cmd_add_string) without a space before. */
 void imap_cmd_put_string(struct imap_cmd *cmd, const char *s, size_t n, int secret);
+
+/* A mailbox name given as n bytes of UTF-8, in modified UTF-7 (utf7.h) as
+ * a string, without a space before (--script's m"..."); the command is
+ * marked bad (TOO_LONG) when its encoding does not fit
+ * IMAP_MAILBOX_MAX - 1 bytes or it is not valid UTF-8. */
+void imap_cmd_put_mailbox(struct imap_cmd *cmd, const char *utf8, size_t n);
 
 /* 1 if s[0..n) holds a CR, LF or NUL (cannot go on a command line). */
 int imap_has_crlf_nul(const char *s, size_t n);
