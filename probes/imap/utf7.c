@@ -31,6 +31,17 @@ static void out_c(struct outp *o, char ch)
 	o->p[o->len++] = ch;
 }
 
+/* Terminate the output: 0, or -1 with "" when !ok or it did not fit. */
+static int out_end(struct outp *o, int ok)
+{
+	if (!ok || o->full) {
+		o->p[0] = '\0';
+		return -1;
+	}
+	o->p[o->len] = '\0';
+	return 0;
+}
+
 /* Flush a base64 run: remaining bits (zero-padded) and the closing '-'. */
 static void utf7_close(struct outp *o, uint32_t *bits, int *nbits)
 {
@@ -90,13 +101,9 @@ int imap_utf7_encode(const char *utf8, char *out, size_t outlen)
 	}
 	if (shifted)
 		utf7_close(&o, &bits, &nbits);
-	if (o.full)
-		goto fail;
-	out[o.len] = '\0';
-	return 0;
+	return out_end(&o, 1);
 fail:
-	out[0] = '\0';
-	return -1;
+	return out_end(&o, 0);
 }
 
 static void out_utf8(struct outp *o, uint32_t cp)
@@ -180,11 +187,7 @@ int imap_utf7_decode(const char *mutf7, size_t n, char *out, size_t outlen)
 		if (i < n && mutf7[i] == '&' && !(i + 1 < n && mutf7[i + 1] == '-'))
 			goto fail;
 	}
-	if (o.full)
-		goto fail;
-	out[o.len] = '\0';
-	return 0;
+	return out_end(&o, 1);
 fail:
-	out[0] = '\0';
-	return -1;
+	return out_end(&o, 0);
 }
