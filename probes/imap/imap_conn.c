@@ -1,12 +1,12 @@
-/* imap_conn.c - an IMAP client connection: tags, command building and
- * sending (literals, '+' continuations), reading responses until a tagged
- * completion, capabilities, BYE, pipelining, protocol trace.
+/* imap_conn.c - an IMAP client connection: tags, sending commands built
+ * by encode.c (literals, '+' continuations), reading responses until a
+ * tagged completion, capabilities, BYE, pipelining, the trace sink.
  *
  * Reading: bytes from the transport land in a fixed input buffer and are
  * fed to the parser; the parser consumes everything it is given unless it
  * completes a response, so the buffer only holds bytes of responses not yet
- * parsed (imap_conn_buffered()).  The same bytes pass through a small
- * scanner that builds the trace line (literal data summarized).
+ * parsed (imap_conn_buffered()).  The same bytes pass through the trace
+ * scanner (trace.c) that builds the trace line (literal data summarized).
  *
  * Writing: a command is rendered as "tag text\r\n" into an output buffer
  * together with any queued commands and written in one go; synchronizing
