@@ -1,6 +1,7 @@
 /* runprobe.h - run the real check_imap_session binary from a test and
  * capture what it did.  The binary is $PROBE (set by the test harness) or
- * TOP_BUILDDIR/check_imap_session. */
+ * TOP_BUILDDIR/check_imap_session.  struct cmd builds a command line,
+ * runs it and checks what came out (state, summary, output, perfdata). */
 #ifndef CIS_TEST_RUNPROBE_H
 #define CIS_TEST_RUNPROBE_H
 
@@ -30,5 +31,64 @@ void probe_run_free(struct probe_run *r);
 /* Value of an environment variable set by the Dovecot fixture (e.g.
  * "DOVECOT_IMAP_PORT"); aborts the test with a clear message if unset. */
 const char *fixture_env(const char *name);
+/* A fresh fixture user (`fixture.sh adduser`, name t-TAG-PID-N into buf)
+ * with password PASS and the standard seeded mailbox. */
+const char *fixture_adduser(char *buf, size_t bufsz, const char *tag, const char *pass);
+/* A new file in the fixture's state directory holding TEXT; its path
+ * (cis-TAG-XXXXXX) into path. */
+const char *fixture_file(char *path, size_t pathsz, const char *tag, const char *text);
+
+/* ---------------------------------------------------------------- probe commands */
+
+/* A command line for the probe, its environment and what the run did. */
+struct cmd {
+	const char *argv[96];
+	int argc;
+	const char *env[16]; /* extra "NAME=value" entries */
+	int envc;
+	char arena[16384];
+	size_t used;
+	char line[4096]; /* printable command line, for messages */
+	struct probe_run r;
+	int ran;
+};
+
+/* Every message names the command and the probe's whole output. */
+#define DUMP_FMT "\ncommand: %s\n--- stdout:\n%s\n--- stderr:\n%s"
+#define DUMP_ARGS(c) (c)->line, (c)->r.out, (c)->r.err
+
+struct cmd *cmd_new(void);
+void cmd_free(struct cmd *c);
+void cmd_add(struct cmd *c, const char *arg);
+/* Every argument up to NULL. */
+void cmd_addl(struct cmd *c, ...) __attribute__((sentinel));
+void cmd_addf(struct cmd *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Extra environment for the probe, "NAME=value". */
+void cmd_env(struct cmd *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Run the command (again), killing it after hard_s; it must start and not
+ * die of a signal. */
+void cmd_run_for(struct cmd *c, double hard_s);
+
+/* Exit code and "IMAP <STATE> - " at the start of the first line agree. */
+void cmd_expect_state(struct cmd *c, int state);
+/* The summary: the first line after "IMAP <STATE> - ", up to the perfdata. */
+void cmd_summary(struct cmd *c, char *out, size_t outsz);
+/* The summary contains TEXT (_i: ignoring case). */
+void cmd_expect_summary(struct cmd *c, const char *text);
+void cmd_expect_summary_i(struct cmd *c, const char *text);
+/* stdout contains (lacks) TEXT. */
+void cmd_expect_out(struct cmd *c, const char *text);
+void cmd_expect_no_out(struct cmd *c, const char *text);
+
+/* The perfdata value field of LABEL in the first line (tu_perf_field). */
+int cmd_perf_field(struct cmd *c, const char *label, char *out, size_t outsz);
+int cmd_perf_has(struct cmd *c, const char *label);
+void cmd_expect_perf(struct cmd *c, const char *label);
+void cmd_expect_no_perf(struct cmd *c, const char *label);
+/* The numeric value of LABEL (it must be there and be a number), its unit
+ * into uom (may be NULL). */
+double cmd_perf_value(struct cmd *c, const char *label, char *uom, size_t uomsz);
+/* Field INDEX (1 warn, 2 crit, 3 min, 4 max) of LABEL ("" if empty). */
+void cmd_perf_part(struct cmd *c, const char *label, int index, char *out, size_t outsz);
 
 #endif

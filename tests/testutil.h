@@ -1,4 +1,8 @@
-/* testutil.h - small helpers shared by test programs.
+/* testutil.h - helpers shared by the test programs: time bounds, value
+ * lookups, base64, files and subprocesses, JSON through python3.  (The
+ * probe command builder is in runprobe.h.)  Everything but
+ * cis_time_factor() is in testutil.c, which a test program using it lists
+ * in its _SOURCES (every program with runprobe.c does).
  *
  * cis_time_factor(): wall-time bounds in tests are written for a normal
  * build on an idle machine.  Under valgrind (tools/valgrind.sh) or the
@@ -10,6 +14,7 @@
 #ifndef CIS_TEST_TESTUTIL_H
 #define CIS_TEST_TESTUTIL_H
 
+#include <stddef.h>
 #include <stdlib.h>
 
 /* CIS_TEST_TIME_FACTOR as a number >= 1 (default and anything invalid: 1). */
@@ -24,5 +29,52 @@ static inline double cis_time_factor(void)
 	f = strtod(e, &end);
 	return (*end == '\0' && f >= 1.0 && f <= 1000.0) ? f : 1.0;
 }
+
+/* ---------------------------------------------------------------- basics */
+
+/* The plugin's state words, indexed by exit code 0..3. */
+extern const char *const tu_state_name[4];
+
+/* CLOCK_MONOTONIC in seconds. */
+double tu_now_s(void);
+
+/* Occurrences of NEEDLE in HAY (not overlapping). */
+int tu_count(const char *hay, const char *needle);
+
+/* Nagios perfdata in LINE (after its '|'): the value field of LABEL
+ * ("0.0012s;1;2;0;10") into out; 0 if absent. */
+int tu_perf_field(const char *line, const char *label, char *out, size_t outsz);
+
+/* What follows PRE NAME POST in TEXT, up to the first character of STOP,
+ * into out ("" if the key is absent). */
+void tu_find_value(const char *text, const char *pre, const char *name, const char *post, const char *stop,
+                   char *out, size_t len);
+
+/* Base64 of IN (with padding) into OUT, which holds 4 * ((n + 2) / 3) + 1
+ * bytes; returns the length written.  tu_b64_dup: the same, malloc'd. */
+size_t tu_b64(const void *in, size_t n, char *out);
+char *tu_b64_dup(const void *in, size_t n);
+
+/* ---------------------------------------------------------------- files, processes */
+
+/* The whole file, NUL-terminated and malloc'd; "" if it cannot be read. */
+char *tu_read_file(const char *path);
+
+/* A new file DIR/cis-TAG-XXXXXX (DIR NULL: $TMPDIR or /tmp) holding the
+ * LEN bytes of DATA; returns its path, malloc'd.  The caller unlinks it. */
+char *tu_temp_file(const char *dir, const char *tag, const void *data, size_t len);
+
+/* Run ARGV (argv[0] looked up in PATH) and wait: its exit status, or -1. */
+int tu_run_argv(const char *const *argv);
+
+/* Run SHELL_CMD with popen and return its stdout (malloc'd); *status gets
+ * pclose()'s status. */
+char *tu_capture(const char *shell_cmd, int *status);
+
+/* Parse the N bytes of JSON with python3's json module (NaN and Infinity
+ * rejected) and print ascii(EXPR) evaluated with the document as d into
+ * out (trailing newline dropped).  Returns python's exit status: 0 parsed
+ * and evaluated, 127 python3 missing, anything else failed. */
+int tu_python_json(const char *json, size_t n, const char *expr, char *out, size_t outsz);
 
 #endif

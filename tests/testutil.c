@@ -1,0 +1,229 @@
+/* testutil.c - helpers shared by the test programs (see testutil.h): value
+ * lookups, base64, files and subprocesses, JSON through python3. */
+#define _GNU_SOURCE
+#include "testutil.h"
+
+#include <criterion/criterion.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+const char *const tu_state_name[4] = {"OK", "WARNING", "CRITICAL", "UNKNOWN"};
+
+double tu_now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+int tu_count(const char *hay, const char *needle)
+{
+	int n = 0;
+	size_t l = strlen(needle);
+
+	while ((hay = strstr(hay, needle)) != NULL) {
+		n++;
+		hay += l;
+	}
+	return n;
+}
+
+void tu_find_value(const char *text, const char *pre, const char *name, const char *post, const char *stop,
+                   char *out, size_t len)
+{
+	char key[256];
+	const char *p;
+
+	snprintf(key, sizeof key, "%s%s%s", pre, name, post);
+	p = strstr(text, key);
+	out[0] = '\0';
+	if (p) {
+		size_t n;
+
+		p += strlen(key);
+		n = strcspn(p, stop);
+		snprintf(out, len, "%.*s", (int)(n < len - 1 ? n : len - 1), p);
+	}
+}
+
+int tu_perf_field(const char *line, const char *label, char *out, size_t outsz)
+{
+	const char *p = strchr(line, '|');
+
+	if (p == NULL)
+		return 0;
+	for (p++; *p;) {
+		const char *name, *name_end, *val;
+
+		while (*p == ' ')
+			p++;
+		if (*p == '\0')
+			break;
+		if (*p == '\'') {
+			name = ++p;
+			while (*p && *p != '\'')
+				p++;
+			name_end = p;
+			if (*p)
+				p++;
+		} else {
+			name = p;
+			while (*p && *p != '=' && *p != ' ')
+				p++;
+			name_end = p;
+		}
+		if (*p != '=')
+			break; /* malformed */
+		val = ++p;
+		while (*p && *p != ' ')
+			p++;
+		if ((size_t)(name_end - name) == strlen(label) && strncmp(name, label, strlen(label)) == 0) {
+			snprintf(out, outsz, "%.*s", (int)(p - val), val);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+static const char b64_alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+size_t tu_b64(const void *data, size_t n, char *out)
+{
+	const unsigned char *in = data;
+	size_t o = 0;
+
+	for (size_t i = 0; i < n; i += 3) {
+		unsigned v = (unsigned)in[i] << 16;
+
+		if (i + 1 < n)
+			v |= (unsigned)in[i + 1] << 8;
+		if (i + 2 < n)
+			v |= in[i + 2];
+		out[o++] = b64_alphabet[(v >> 18) & 63];
+		out[o++] = b64_alphabet[(v >> 12) & 63];
+		out[o++] = i + 1 < n ? b64_alphabet[(v >> 6) & 63] : '=';
+		out[o++] = i + 2 < n ? b64_alphabet[v & 63] : '=';
+	}
+	out[o] = '\0';
+	return o;
+}
+
+char *tu_b64_dup(const void *in, size_t n)
+{
+	char *out = malloc((n + 2) / 3 * 4 + 1);
+
+	cr_assert_not_null(out);
+	tu_b64(in, n, out);
+	return out;
+}
+
+/* All of F, NUL-terminated (never NULL). */
+static char *slurp(FILE *f)
+{
+	char *buf = NULL;
+	size_t len = 0, cap = 0, n;
+	char tmp[8192];
+
+	while ((n = fread(tmp, 1, sizeof tmp, f)) > 0) {
+		if (len + n + 1 > cap) {
+			cap = (len + n + 1) * 2;
+			buf = realloc(buf, cap);
+			cr_assert_not_null(buf);
+		}
+		memcpy(buf + len, tmp, n);
+		len += n;
+	}
+	if (buf == NULL)
+		buf = calloc(1, 1);
+	cr_assert_not_null(buf);
+	buf[len] = '\0';
+	return buf;
+}
+
+char *tu_read_file(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char *buf;
+
+	if (f == NULL) {
+		buf = strdup("");
+		cr_assert_not_null(buf);
+		return buf;
+	}
+	buf = slurp(f);
+	fclose(f);
+	return buf;
+}
+
+char *tu_temp_file(const char *dir, const char *tag, const void *data, size_t len)
+{
+	const char *tmp = getenv("TMPDIR");
+	char *path = NULL;
+	int fd;
+
+	if (dir == NULL)
+		dir = tmp && *tmp ? tmp : "/tmp";
+	cr_assert_geq(asprintf(&path, "%s/cis-%s-XXXXXX", dir, tag), 0);
+	fd = mkstemp(path);
+	cr_assert_geq(fd, 0, "mkstemp %s: %s", path, strerror(errno));
+	cr_assert_eq(write(fd, data, len), (ssize_t)len, "writing %s: %s", path, strerror(errno));
+	close(fd);
+	return path;
+}
+
+int tu_run_argv(const char *const *argv)
+{
+	int status;
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		execvp(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	if (pid < 0 || waitpid(pid, &status, 0) != pid)
+		return -1;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+char *tu_capture(const char *shell_cmd, int *status)
+{
+	FILE *f = popen(shell_cmd, "r");
+	char *buf;
+
+	cr_assert_not_null(f, "popen %s", shell_cmd);
+	buf = slurp(f);
+	*status = pclose(f);
+	return buf;
+}
+
+int tu_python_json(const char *json, size_t n, const char *expr, char *out, size_t outsz)
+{
+	char *path = tu_temp_file(NULL, "json", json, n), *cmd = NULL, *got;
+	size_t len;
+	int st;
+
+	cr_assert_geq(asprintf(&cmd,
+	                       "python3 -c 'import json,sys\n"
+	                       "def bad(c): raise ValueError(c)\n"
+	                       "d=json.loads(open(sys.argv[1],\"rb\").read().decode(\"utf-8\"),parse_constant=bad)\n"
+	                       "print(ascii(eval(sys.argv[2])))' '%s' '%s' 2>/dev/null",
+	                       path, expr),
+	              0);
+	got = tu_capture(cmd, &st);
+	len = strlen(got);
+	if (len && got[len - 1] == '\n')
+		got[--len] = '\0';
+	snprintf(out, outsz, "%s", got);
+	unlink(path);
+	free(path);
+	free(cmd);
+	free(got);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
