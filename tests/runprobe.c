@@ -395,6 +395,24 @@ void cmd_env(struct cmd *c, const char *fmt, ...)
 	c->env[c->envc] = NULL;
 }
 
+void cmd_fixture_conn(struct cmd *c, enum fixture_mode m, const char *port)
+{
+	cmd_addl(c, "-H", fixture_env("DOVECOT_HOST"), "-p",
+	         port ? port : fixture_env(m == FIXTURE_IMPLICIT ? "DOVECOT_IMAPS_PORT" : "DOVECOT_IMAP_PORT"), NULL);
+	if (m == FIXTURE_IMPLICIT)
+		cmd_add(c, "--ssl");
+	if (m == FIXTURE_STARTTLS)
+		cmd_add(c, "--starttls");
+	if (m != FIXTURE_PLAIN)
+		cmd_addl(c, "--cafile", fixture_env("DOVECOT_CA"), NULL);
+}
+
+void cmd_fixture_user(struct cmd *c, const char *user_var, const char *pass_var)
+{
+	(void)fixture_env(pass_var);
+	cmd_addl(c, "-U", fixture_env(user_var), "--password-env", pass_var, NULL);
+}
+
 void cmd_run_for(struct cmd *c, double hard_s)
 {
 	size_t off = (size_t)snprintf(c->line, sizeof c->line, "$PROBE");

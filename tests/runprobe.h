@@ -65,6 +65,13 @@ void cmd_addl(struct cmd *c, ...) __attribute__((sentinel));
 void cmd_addf(struct cmd *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Extra environment for the probe, "NAME=value". */
 void cmd_env(struct cmd *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The connection to the Dovecot fixture: -H $DOVECOT_HOST -p PORT (NULL:
+ * the fixture's port for the mode), and --ssl or --starttls with --cafile
+ * $DOVECOT_CA. */
+enum fixture_mode { FIXTURE_PLAIN, FIXTURE_STARTTLS, FIXTURE_IMPLICIT };
+void cmd_fixture_conn(struct cmd *c, enum fixture_mode m, const char *port);
+/* -U $USER_VAR --password-env PASS_VAR: the password is never in argv. */
+void cmd_fixture_user(struct cmd *c, const char *user_var, const char *pass_var);
 /* Run the command (again), killing it after hard_s; it must start and not
  * die of a signal. */
 void cmd_run_for(struct cmd *c, double hard_s);

@@ -3,7 +3,7 @@
  * started by tests/run-test.sh, which exports the DOVECOT_* variables).
  *
  * Adding a case: build a command with cmd_new() + cmd_plain()/cmd_ssl()/
- * cmd_starttls() + cmd_user() + cmd_add(), run it with cmd_run(), and check
+ * cmd_starttls() + cmd_fixture_user() + cmd_add(), run it with cmd_run(), and check
  * it with cmd_expect_state(), cmd_expect_out(), cmd_perf_has() /
  * cmd_perf_value() (runprobe.h).  Every assertion message carries the command line and the probe's whole output.
  * Cases that need an option the probe does not have yet skip themselves
@@ -45,37 +45,14 @@ static void cmd_host(struct cmd *c, const char *host, const char *port_var)
 	cmd_add(c, fixture_env(port_var));
 }
 
-static void cmd_plain(struct cmd *c) { cmd_host(c, fixture_env("DOVECOT_HOST"), "DOVECOT_IMAP_PORT"); }
-
+static void cmd_plain(struct cmd *c) { cmd_fixture_conn(c, FIXTURE_PLAIN, NULL); }
 static void cmd_ssl_port(struct cmd *c, const char *port_var)
 {
-	cmd_host(c, fixture_env("DOVECOT_HOST"), port_var);
-	cmd_add(c, "--ssl");
-	cmd_add(c, "--cafile");
-	cmd_add(c, fixture_env("DOVECOT_CA"));
+	cmd_fixture_conn(c, FIXTURE_IMPLICIT, fixture_env(port_var));
 }
-
-static void cmd_ssl(struct cmd *c) { cmd_ssl_port(c, "DOVECOT_IMAPS_PORT"); }
-
-static void cmd_starttls(struct cmd *c)
-{
-	cmd_plain(c);
-	cmd_add(c, "--starttls");
-	cmd_add(c, "--cafile");
-	cmd_add(c, fixture_env("DOVECOT_CA"));
-}
-
-/* -U <$USER_VAR> --password-env PASS_VAR: the password never is in argv. */
-static void cmd_user(struct cmd *c, const char *user_var, const char *pass_var)
-{
-	cmd_add(c, "-U");
-	cmd_add(c, fixture_env(user_var));
-	cmd_add(c, "--password-env");
-	cmd_add(c, pass_var);
-	(void)fixture_env(pass_var);
-}
-
-static void cmd_default_user(struct cmd *c) { cmd_user(c, "DOVECOT_USER", "DOVECOT_PASS"); }
+static void cmd_ssl(struct cmd *c) { cmd_fixture_conn(c, FIXTURE_IMPLICIT, NULL); }
+static void cmd_starttls(struct cmd *c) { cmd_fixture_conn(c, FIXTURE_STARTTLS, NULL); }
+static void cmd_default_user(struct cmd *c) { cmd_fixture_user(c, "DOVECOT_USER", "DOVECOT_PASS"); }
 
 static void cmd_run(struct cmd *c) { cmd_run_for(c, HARD_TIMEOUT_S); }
 
@@ -641,7 +618,7 @@ static void login_as(const char *user_var, const char *pass_var)
 	struct cmd *c = cmd_new();
 
 	cmd_plain(c);
-	cmd_user(c, user_var, pass_var);
+	cmd_fixture_user(c, user_var, pass_var);
 	cmd_add(c, "--auth");
 	cmd_add(c, "login");
 	cmd_run(c);
@@ -665,7 +642,7 @@ static void trace_keeps_secret(const char *user_var, const char *pass_var, int o
 		cmd_add(c, "-P");
 		cmd_add(c, pw);
 	} else {
-		cmd_user(c, user_var, pass_var);
+		cmd_fixture_user(c, user_var, pass_var);
 	}
 	cmd_add(c, "--auth");
 	cmd_add(c, "login");
@@ -903,7 +880,7 @@ static void mech_case(const char *mech, int tls, const char *user_var, const cha
 		cmd_ssl(c);
 	else
 		cmd_plain(c);
-	cmd_user(c, user_var, pass_var);
+	cmd_fixture_user(c, user_var, pass_var);
 	cmd_add(c, "--auth");
 	cmd_add(c, mech);
 	cmd_add(c, "-vvv");
@@ -943,7 +920,7 @@ Test(dovecot, plain_with_authzid_through_master_user)
 
 	need_option("--authzid");
 	cmd_ssl(c);
-	cmd_user(c, "DOVECOT_MASTER_USER", "DOVECOT_MASTER_PASS");
+	cmd_fixture_user(c, "DOVECOT_MASTER_USER", "DOVECOT_MASTER_PASS");
 	cmd_add(c, "--authzid");
 	cmd_add(c, fixture_env("DOVECOT_USER"));
 	cmd_add(c, "--auth");

@@ -97,27 +97,14 @@ static int fixture_mechs(char names[][32], int max)
 
 /* ------------------------------------------------------------ the probe */
 
-/* Connection: implicit TLS, STARTTLS or plain, to Dovecot's port or (port
- * != NULL) to a relay in front of it. */
-enum mode { PLAIN, STARTTLS, IMPLICIT };
-
-static void cmd_conn(struct cmd *c, enum mode m, const char *port)
-{
-	cmd_addl(c, "-H", fixture_env("DOVECOT_HOST"), "-p",
-	         port ? port : fixture_env(m == IMPLICIT ? "DOVECOT_IMAPS_PORT" : "DOVECOT_IMAP_PORT"), NULL);
-	if (m == IMPLICIT)
-		cmd_add(c, "--ssl");
-	if (m == STARTTLS)
-		cmd_add(c, "--starttls");
-	if (m != PLAIN)
-		cmd_addl(c, "--cafile", fixture_env("DOVECOT_CA"), NULL);
-}
+/* Connection (cmd_fixture_conn): implicit TLS, STARTTLS or plain, to
+ * Dovecot's port or (port != NULL) to a relay in front of it. */
 
 /* -U user --password-env PASS_VAR --auth all: the password is never in argv. */
 static void cmd_all(struct cmd *c, const char *pass_var)
 {
-	(void)fixture_env(pass_var);
-	cmd_addl(c, "-U", fixture_env("DOVECOT_USER"), "--password-env", pass_var, "--auth", "all", NULL);
+	cmd_fixture_user(c, "DOVECOT_USER", pass_var);
+	cmd_addl(c, "--auth", "all", NULL);
 }
 
 static void cmd_run(struct cmd *c) { cmd_run_for(c, HARD_TIMEOUT_S * cis_time_factor()); }
@@ -199,7 +186,7 @@ static void auth_sequence(struct cmd *c, char *out, size_t outsz)
 
 /* Over MODE with the password: which labels must run, which mechanisms
  * must be listed as skipped; returns the number expected to run. */
-static int expect_all_mechanisms(struct cmd *c, enum mode m)
+static int expect_all_mechanisms(struct cmd *c, enum fixture_mode m)
 {
 	char names[16][32], skipped[2048], want[128];
 	int n = fixture_mechs(names, 16), run = 0;
@@ -207,7 +194,7 @@ static int expect_all_mechanisms(struct cmd *c, enum mode m)
 	out_line(c, "mechanisms skipped: ", skipped, sizeof skipped);
 	for (int i = 0; i < n; i++) {
 		const struct mech *k = mech_lookup(names[i]);
-		bool runs = k && !k->cert && !(k->plaintext && m == PLAIN);
+		bool runs = k && !k->cert && !(k->plaintext && m == FIXTURE_PLAIN);
 		if (runs) {
 			cr_assert(perf_has(c, k->label), "no perfdata for %s ('%s')" DUMP_FMT, names[i], k->label,
 			          DUMP_ARGS(c));
@@ -225,7 +212,7 @@ static int expect_all_mechanisms(struct cmd *c, enum mode m)
 		                   skipped, DUMP_ARGS(c));
 	}
 	/* IMAP LOGIN: only under TLS */
-	if (m != PLAIN) {
+	if (m != FIXTURE_PLAIN) {
 		cr_assert(perf_has(c, "auth_login"), "no perfdata for IMAP LOGIN ('auth_login')" DUMP_FMT, DUMP_ARGS(c));
 		cmd_expect_out(c, "\nauth_login: OK ");
 		run++;
@@ -526,21 +513,21 @@ TestSuite(authall, .timeout = 180);
 
 /* Every mechanism over MODE, twice: N/N, a timed step per mechanism, the
  * skipped ones listed, and the same strongest-first order both times. */
-static void all_mechanisms(enum mode m)
+static void all_mechanisms(enum fixture_mode m)
 {
 	char seq1[1024], seq2[1024];
 	int run = 0;
 
 	for (int round = 0; round < 2; round++) {
 		struct cmd *c = cmd_new();
-		cmd_conn(c, m, NULL);
+		cmd_fixture_conn(c, m, NULL);
 		cmd_all(c, "DOVECOT_PASS");
 		cmd_run(c);
 		cmd_expect_state(c, ST_OK);
 		run = expect_all_mechanisms(c, m);
 		expect_n_of_n(c, run);
 		expect_order(c);
-		if (m != PLAIN)
+		if (m != FIXTURE_PLAIN)
 			cmd_expect_summary_i(c, "TLSv1.");
 		auth_sequence(c, round ? seq2 : seq1, sizeof seq1);
 		cr_assert_not_null(strstr(c->r.out, "mechanisms skipped: "), "no skipped line" DUMP_FMT, DUMP_ARGS(c));
@@ -551,11 +538,11 @@ static void all_mechanisms(enum mode m)
 		cmd_free(c);
 	}
 	cr_assert_str_eq(seq1, seq2, "the order changed between two runs");
-	cr_assert_geq(run, m == PLAIN ? 3 : 6, "fewer mechanisms than the fixture offers: %d", run);
+	cr_assert_geq(run, m == FIXTURE_PLAIN ? 3 : 6, "fewer mechanisms than the fixture offers: %d", run);
 }
 
-Test(authall, every_mechanism_over_implicit_tls) { all_mechanisms(IMPLICIT); }
-Test(authall, every_mechanism_over_starttls) { all_mechanisms(STARTTLS); }
+Test(authall, every_mechanism_over_implicit_tls) { all_mechanisms(FIXTURE_IMPLICIT); }
+Test(authall, every_mechanism_over_starttls) { all_mechanisms(FIXTURE_STARTTLS); }
 
 /* Without TLS only the mechanisms that never reveal the password run. */
 Test(authall, plain_port_runs_only_non_plaintext_mechanisms)
@@ -563,9 +550,9 @@ Test(authall, plain_port_runs_only_non_plaintext_mechanisms)
 	struct relay *r = relay_start(fixture_env("DOVECOT_IMAP_PORT"), 0);
 	struct cmd *c = cmd_new();
 
-	all_mechanisms(PLAIN);
+	all_mechanisms(FIXTURE_PLAIN);
 	/* and, through the relay, nothing the client sent carries the password */
-	cmd_conn(c, PLAIN, r->port_str);
+	cmd_fixture_conn(c, FIXTURE_PLAIN, r->port_str);
 	cmd_all(c, "DOVECOT_PASS");
 	cmd_run(c);
 	relay_stop(r);
@@ -586,7 +573,7 @@ Test(authall, json_output_has_every_step)
 	char names[16][32], want[128], py[64];
 	int n = fixture_mechs(names, 16);
 
-	cmd_conn(c, IMPLICIT, NULL);
+	cmd_fixture_conn(c, FIXTURE_IMPLICIT, NULL);
 	cmd_all(c, "DOVECOT_PASS");
 	cmd_addl(c, "--output", "json", NULL);
 	cmd_run(c);
@@ -619,7 +606,7 @@ Test(authall, wrong_password_is_critical_naming_the_mechanism)
 	char failed[1024];
 
 	setenv("CIS_WRONG", "wrong-password", 1);
-	cmd_conn(c, IMPLICIT, NULL);
+	cmd_fixture_conn(c, FIXTURE_IMPLICIT, NULL);
 	cmd_all(c, "CIS_WRONG");
 	cmd_run(c);
 	cmd_expect_state(c, ST_CRITICAL);
@@ -650,7 +637,7 @@ static void deadline_case(const char *state_suffix, int state)
 	char sum[2048], timeout[64];
 
 	snprintf(timeout, sizeof timeout, "%g%s", t, state_suffix);
-	cmd_conn(c, IMPLICIT, r->port_str);
+	cmd_fixture_conn(c, FIXTURE_IMPLICIT, r->port_str);
 	cmd_all(c, "DOVECOT_PASS");
 	cmd_addl(c, "-t", timeout, NULL);
 	cmd_run(c);
@@ -682,12 +669,12 @@ Test(authall, deadline_state_is_configurable) { deadline_case(":warning", ST_WAR
 
 /* One connection per mechanism, each opened only after the previous one is
  * closed (connection limits): counted by the relay. */
-static void sequential_case(enum mode m)
+static void sequential_case(enum fixture_mode m)
 {
-	struct relay *r = relay_start(fixture_env(m == IMPLICIT ? "DOVECOT_IMAPS_PORT" : "DOVECOT_IMAP_PORT"), 0);
+	struct relay *r = relay_start(fixture_env(m == FIXTURE_IMPLICIT ? "DOVECOT_IMAPS_PORT" : "DOVECOT_IMAP_PORT"), 0);
 	struct cmd *c = cmd_new();
 
-	cmd_conn(c, m, r->port_str);
+	cmd_fixture_conn(c, m, r->port_str);
 	cmd_all(c, "DOVECOT_PASS");
 	cmd_run(c);
 	relay_stop(r);
@@ -701,8 +688,8 @@ static void sequential_case(enum mode m)
 	relay_free(r);
 }
 
-Test(authall, connections_one_after_another_implicit_tls) { sequential_case(IMPLICIT); }
-Test(authall, connections_one_after_another_starttls) { sequential_case(STARTTLS); }
+Test(authall, connections_one_after_another_implicit_tls) { sequential_case(FIXTURE_IMPLICIT); }
+Test(authall, connections_one_after_another_starttls) { sequential_case(FIXTURE_STARTTLS); }
 
 /* EXTERNAL with the fixture's client certificate: the only mechanism these
  * credentials can use; the password mechanisms are listed as skipped.
@@ -714,7 +701,7 @@ Test(authall, external_with_a_client_certificate)
 	char skipped[2048];
 
 	cr_assert_not_null(strstr(fixture_env("DOVECOT_MECHANISMS"), "EXTERNAL"), "the fixture offers no EXTERNAL");
-	cmd_conn(c, IMPLICIT, NULL);
+	cmd_fixture_conn(c, FIXTURE_IMPLICIT, NULL);
 	cmd_addl(c, "-U", fixture_env("DOVECOT_CLIENT_CERT_USER"), "--client-cert", fixture_env("DOVECOT_CLIENT_CERT"),
 	         "--client-key", fixture_env("DOVECOT_CLIENT_KEY"), "--auth", "all", NULL);
 	cmd_run(c);
@@ -735,7 +722,7 @@ Test(authall, plaintext_only_server)
 	struct relay *r = relay_start(fixture_env("DOVECOT_IMAP_PLAINONLY_PORT"), 0);
 	struct cmd *c = cmd_new();
 
-	cmd_conn(c, PLAIN, r->port_str);
+	cmd_fixture_conn(c, FIXTURE_PLAIN, r->port_str);
 	cmd_all(c, "DOVECOT_PASS");
 	cmd_run(c);
 	relay_stop(r);

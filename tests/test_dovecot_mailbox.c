@@ -37,22 +37,11 @@ static struct cmd *probe_v(const char *user, const char *pass, int starttls, va_
 	struct cmd *c = cmd_new();
 	const char *a;
 
-	cmd_add(c, "-H");
-	cmd_add(c, fixture_env("DOVECOT_HOST"));
-	cmd_add(c, "-p");
-	cmd_add(c, fixture_env(starttls ? "DOVECOT_IMAP_PORT" : "DOVECOT_IMAPS_PORT"));
-	cmd_add(c, starttls ? "--starttls" : "--ssl");
-	cmd_add(c, "--cafile");
-	cmd_add(c, fixture_env("DOVECOT_CA"));
-	cmd_add(c, "-U");
-	cmd_add(c, user ? user : fixture_env("DOVECOT_USER"));
-	if (pass) {
-		cmd_add(c, "-P");
-		cmd_add(c, pass);
-	} else {
-		cmd_add(c, "--password-env");
-		cmd_add(c, "DOVECOT_PASS");
-	}
+	cmd_fixture_conn(c, starttls ? FIXTURE_STARTTLS : FIXTURE_IMPLICIT, NULL);
+	if (user)
+		cmd_addl(c, "-U", user, "-P", pass, NULL);
+	else
+		cmd_fixture_user(c, "DOVECOT_USER", "DOVECOT_PASS");
 	while ((a = va_arg(ap, const char *)) != NULL)
 		cmd_add(c, a);
 	cmd_run_for(c, HARD_TIMEOUT_S);

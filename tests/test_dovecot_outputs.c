@@ -55,11 +55,8 @@ static struct cmd *fixture_cmd(const char *port_var, int tls)
 {
 	struct cmd *c = cmd_new();
 
-	cmd_addl(c, "-H", fixture_env("DOVECOT_HOST"), "-p", fixture_env(port_var), "-U", fixture_env("DOVECOT_USER"),
-	     "--password-env", "DOVECOT_PASS", NULL);
-	(void)fixture_env("DOVECOT_PASS");
-	if (tls)
-		cmd_addl(c, "--ssl", "--cafile", fixture_env("DOVECOT_CA"), NULL);
+	cmd_fixture_conn(c, tls ? FIXTURE_IMPLICIT : FIXTURE_PLAIN, fixture_env(port_var));
+	cmd_fixture_user(c, "DOVECOT_USER", "DOVECOT_PASS");
 	return c;
 }
 
