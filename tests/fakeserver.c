@@ -2,6 +2,8 @@
  * recorded.  See fakeserver.h.  Test-only code: plain POSIX + Linux. */
 #define _GNU_SOURCE
 #include "fakeserver.h"
+#include "runprobe.h"
+#include "testutil.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -92,13 +94,6 @@ static void track_certdir(const char *dir, int add)
 }
 
 /* ---------------------------------------------------------------- utils */
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static void sleep_s(double s)
 {
@@ -358,10 +353,10 @@ struct fake_server *fake_start_opts(const char *scenario, const struct fake_opts
 	}
 
 	/* Wait for "PORT <n>\n". */
-	deadline = now_s() + 10.0;
+	deadline = tu_now_s() + 10.0;
 	while (got < sizeof line - 1 && !memchr(line, '\n', got)) {
 		struct pollfd p = { .fd = pfd[0], .events = POLLIN };
-		double left = deadline - now_s();
+		double left = deadline - tu_now_s();
 		ssize_t n;
 		if (left <= 0)
 			break;
@@ -402,14 +397,14 @@ const char *fake_port_str(const struct fake_server *fs)
 
 static int reap(pid_t pid, int *st, double timeout_s)
 {
-	double end = now_s() + timeout_s;
+	double end = tu_now_s() + timeout_s;
 	for (;;) {
 		pid_t r = waitpid(pid, st, WNOHANG);
 		if (r == pid)
 			return 1;
 		if (r < 0 && errno != EINTR)
 			return -1;
-		if (now_s() >= end)
+		if (tu_now_s() >= end)
 			return 0;
 		sleep_s(0.005);
 	}
@@ -479,30 +474,6 @@ const char *fake_log(struct fake_server *fs)
 	return fs->log;
 }
 
-static const char b64chars[] =
-	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-static size_t b64_encode(const unsigned char *in, size_t n, char *out)
-{
-	size_t i, o = 0;
-	for (i = 0; i + 2 < n; i += 3) {
-		unsigned v = (unsigned)in[i] << 16 | (unsigned)in[i + 1] << 8 | in[i + 2];
-		out[o++] = b64chars[(v >> 18) & 63];
-		out[o++] = b64chars[(v >> 12) & 63];
-		out[o++] = b64chars[(v >> 6) & 63];
-		out[o++] = b64chars[v & 63];
-	}
-	if (i < n) {
-		unsigned v = (unsigned)in[i] << 16 | (i + 1 < n ? (unsigned)in[i + 1] << 8 : 0u);
-		out[o++] = b64chars[(v >> 18) & 63];
-		out[o++] = b64chars[(v >> 12) & 63];
-		out[o++] = i + 1 < n ? b64chars[(v >> 6) & 63] : '=';
-		out[o++] = '=';
-	}
-	out[o] = '\0';
-	return o;
-}
-
 bool fake_buf_contains_secret(const unsigned char *buf, size_t len, const char *secret)
 {
 	size_t sl = strlen(secret), k;
@@ -539,13 +510,13 @@ bool fake_buf_contains_secret(const unsigned char *buf, size_t len, const char *
 		size_t groups = (k + sl) / 3, begin = k ? 4 : 0, end = 4 * groups;
 		memset(tmp, 0, k);
 		memcpy(tmp + k, secret, sl);
-		b64_encode(tmp, k + sl, enc);
+		tu_b64(tmp, k + sl, enc);
 		if (end > begin && end - begin >= 4 && memmem(buf, len, enc + begin, end - begin))
 			found = true;
 	}
 	/* And the whole secret encoded on its own, padding included. */
 	if (!found) {
-		size_t n = b64_encode((const unsigned char *)secret, sl, enc);
+		size_t n = tu_b64((const unsigned char *)secret, sl, enc);
 		if (memmem(buf, len, enc, n))
 			found = true;
 	}
@@ -718,4 +689,34 @@ void fake_blackhole_close(struct fake_blackhole *b)
 		close(b->listen_fd);
 	memset(b, 0, sizeof *b);
 	b->listen_fd = -1;
+}
+
+/* ---------------------------------------------------------------- diagnostics */
+
+char *fake_diag(const struct probe_run *r, struct fake_server *fs, int fake_status, const unsigned char *rec,
+                size_t rec_len)
+{
+	const char *log = fs ? fake_log(fs) : "(no fake server)";
+	size_t loglen = strlen(log);
+	char *out, *err, *got, *logp, *d = NULL;
+
+	if (loglen > 4000)
+		log += loglen - 4000, loglen = 4000;
+	if (rec_len > 3000)
+		rec_len = 3000;
+	out = tu_printable(r->out ? r->out : "", r->out ? r->out_len : 0);
+	err = tu_printable(r->err ? r->err : "", r->err ? r->err_len : 0);
+	got = rec ? tu_printable(rec, rec_len) : NULL;
+	logp = tu_printable(log, loglen);
+	if (asprintf(&d,
+	             "\n--- probe: exit %d, signal %d, wall %.3f s, maxrss %ld kB\n--- stdout:\n%s\n--- stderr:\n%s"
+	             "%s%s\n--- fake server (exit %d), last lines of its log:\n%s",
+	             r->exit_code, r->signal, r->wall_s, r->maxrss_kb, out, err,
+	             got ? "\n--- what the fake received:\n" : "", got ? got : "", fake_status, logp) < 0)
+		abort();
+	free(out);
+	free(err);
+	free(got);
+	free(logp);
+	return d;
 }

@@ -104,4 +104,13 @@ struct fake_blackhole {
 int fake_blackhole_open(struct fake_blackhole *b);
 void fake_blackhole_close(struct fake_blackhole *b);
 
+/* What a probe run against the fake did, for failure messages (malloc'd):
+ * the probe's exit, signal, wall time, RSS, stdout and stderr; what the
+ * fake received (REC, REC_LEN; REC NULL: left out); the fake's exit
+ * status and the tail of its log (FS NULL: none).  Non-printable bytes
+ * are escaped. */
+struct probe_run;
+char *fake_diag(const struct probe_run *r, struct fake_server *fs, int fake_status, const unsigned char *rec,
+                size_t rec_len);
+
 #endif

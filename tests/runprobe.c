@@ -304,6 +304,61 @@ const char *fixture_env(const char *name)
 	return v;
 }
 
+void probe_run_local(struct probe_run *r, double hard_s, const char *port, const char *const *fixed,
+                     const char *const *extra)
+{
+	const char *argv[96];
+	size_t n = 0;
+
+	argv[n++] = "-H";
+	argv[n++] = "127.0.0.1";
+	argv[n++] = "-p";
+	argv[n++] = port;
+	for (; fixed && *fixed; fixed++) {
+		cr_assert_lt(n, sizeof argv / sizeof *argv - 1, "too many arguments");
+		argv[n++] = *fixed;
+	}
+	for (; extra && *extra; extra++) {
+		cr_assert_lt(n, sizeof argv / sizeof *argv - 1, "too many arguments");
+		argv[n++] = *extra;
+	}
+	argv[n] = NULL;
+	cr_assert_eq(probe_run(r, hard_s, NULL, argv), 0, "could not start the probe ($PROBE)");
+}
+
+void probe_expect_state(const struct probe_run *r, int code, const char *diag)
+{
+	char prefix[32];
+
+	cr_assert_eq(r->signal, 0, "the probe died of signal %d%s", r->signal, diag);
+	cr_assert_eq(r->exit_code, code, "exit code %d, expected %d (%s)%s", r->exit_code, code, tu_state_name[code],
+	             diag);
+	snprintf(prefix, sizeof prefix, "IMAP %s - ", tu_state_name[code]);
+	cr_assert(!strncmp(r->first_line, prefix, strlen(prefix)), "first line does not start with \"%s\"%s", prefix,
+	          diag);
+}
+
+void probe_expect_summary_va(const struct probe_run *r, int icase, const char *diag, va_list ap)
+{
+	const char *s = strstr(r->first_line, " - "), *needle;
+	char *sum;
+
+	cr_assert_not_null(s, "no summary%s", diag);
+	s += 3;
+	sum = strndup(s, strcspn(s, "|"));
+	cr_assert_not_null(sum);
+	while ((needle = va_arg(ap, const char *)) != NULL)
+		cr_assert_not_null(icase ? strcasestr(sum, needle) : strstr(sum, needle),
+		                   "\"%s\" not in the summary \"%s\"%s", needle, sum, diag);
+	free(sum);
+}
+
+void probe_expect_no_stderr(const struct probe_run *r, const char *diag)
+{
+	if (!getenv("CIS_TEST_ALLOW_STDERR"))
+		cr_assert_eq(r->err_len, 0, "unexpected output on stderr%s", diag);
+}
+
 const char *fixture_adduser(char *buf, size_t bufsz, const char *tag, const char *pass)
 {
 	static int serial;

@@ -5,6 +5,7 @@
 #ifndef CIS_TEST_RUNPROBE_H
 #define CIS_TEST_RUNPROBE_H
 
+#include <stdarg.h>
 #include <stddef.h>
 
 struct probe_run {
@@ -27,6 +28,23 @@ int probe_run(struct probe_run *r, double hard_timeout_s, const char *const *env
 /* Convenience: varargs list ending with NULL. */
 int probe_runl(struct probe_run *r, const char *arg0, ...);
 void probe_run_free(struct probe_run *r);
+
+/* Run the probe against 127.0.0.1:PORT (a fake server): -H 127.0.0.1 -p
+ * PORT, then the NULL-terminated FIXED arguments (may be NULL), then the
+ * NULL-terminated EXTRA ones (may be NULL); killed after hard_s.  The
+ * probe must start. */
+void probe_run_local(struct probe_run *r, double hard_s, const char *port, const char *const *fixed,
+                     const char *const *extra);
+
+/* R did not die of a signal, exited CODE, and its first line starts with
+ * "IMAP <STATE> - ".  DIAG (what happened) ends every message. */
+void probe_expect_state(const struct probe_run *r, int code, const char *diag);
+/* Every needle in AP (up to NULL) is in R's summary, the first line after
+ * "IMAP <STATE> - " up to the perfdata; icase: ignoring case. */
+void probe_expect_summary_va(const struct probe_run *r, int icase, const char *diag, va_list ap);
+/* Nothing on stderr (unless CIS_TEST_ALLOW_STDERR is set: a wrapper such
+ * as valgrind writes there). */
+void probe_expect_no_stderr(const struct probe_run *r, const char *diag);
 
 /* Value of an environment variable set by the Dovecot fixture (e.g.
  * "DOVECOT_IMAP_PORT"); aborts the test with a clear message if unset. */

@@ -26,17 +26,11 @@
 
 #include "fakeserver.h"
 #include "runprobe.h"
+#include "testutil.h"
 
 #define USER "probeuser"
 #define PASS "S3cret-Pa55word-7x"
 #define HARD_S 20.0
-
-static double time_factor(void)
-{
-	const char *e = getenv("CIS_TEST_TIME_FACTOR");
-	double f = e ? strtod(e, NULL) : 1.0;
-	return f >= 1.0 ? f : 1.0;
-}
 
 /* ---------------------------------------------------------------- scenarios */
 
@@ -90,55 +84,26 @@ static char *scenario(struct fcase *c, const char *tls_version, const char *caps
 	return s;
 }
 
-static char *make_diag(struct fcase *c)
-{
-	char *d = NULL;
-	const char *log = c->log ? c->log : "";
-	size_t n = strlen(log);
-
-	if (n > 4000)
-		log += n - 4000;
-	cr_assert_geq(asprintf(&d, "\n--- probe: exit %d, signal %d, wall %.3f s\n--- stdout:\n%s\n--- stderr:\n%s\n"
-	                           "--- fake server (exit %d), last lines of its log:\n%s",
-	                       c->r.exit_code, c->r.signal, c->r.wall_s, c->r.out ? c->r.out : "",
-	                       c->r.err ? c->r.err : "", c->fake_status, log),
-	              0);
-	return d;
-}
-
 /* Start the fake with SCENARIO (serving CONNECTIONS connections), run the
  * probe with the usual credentials plus the NULL-terminated extra
  * arguments, stop the fake and collect everything. */
 static void run_fake(struct fcase *c, char *scn, int connections, ...)
 {
 	struct fake_opts o = {.connections = connections, .max_seconds = 30, .verbose = true};
-	const char *argv[48];
-	size_t n = 0;
-	const char *a;
+	const char *args[48];
 	va_list ap;
 
 	c->fs = fake_start_opts(scn, &o);
 	free(scn);
 	cr_assert_not_null(c->fs, "the fake IMAP server did not start (python3? tests/fake/fakeimap.py?)");
-	argv[n++] = "-H";
-	argv[n++] = "127.0.0.1";
-	argv[n++] = "-p";
-	argv[n++] = fake_port_str(c->fs);
-	argv[n++] = "-U";
-	argv[n++] = USER;
-	argv[n++] = "-P";
-	argv[n++] = PASS;
-	argv[n++] = "--fetch";
-	argv[n++] = "none";
 	va_start(ap, connections);
-	while ((a = va_arg(ap, const char *)) != NULL && n < sizeof argv / sizeof *argv - 1)
-		argv[n++] = a;
+	tu_va_args(args, sizeof args / sizeof *args, ap);
 	va_end(ap);
-	argv[n] = NULL;
-	cr_assert_eq(probe_run(&c->r, HARD_S * time_factor(), NULL, argv), 0, "could not start the probe ($PROBE)");
+	probe_run_local(&c->r, HARD_S * cis_time_factor(), fake_port_str(c->fs),
+	                (const char *const[]){"-U", USER, "-P", PASS, "--fetch", "none", NULL}, args);
 	c->fake_status = fake_stop(c->fs);
 	c->log = strdup(fake_log(c->fs));
-	c->diag = make_diag(c);
+	c->diag = fake_diag(&c->r, c->fs, c->fake_status, NULL, 0);
 }
 
 static void done(struct fcase *c)
@@ -151,32 +116,20 @@ static void done(struct fcase *c)
 	free(c->diag);
 }
 
-static const char *const state_word[] = {"OK", "WARNING", "CRITICAL", "UNKNOWN"};
-
 /* Exit code, the state word, every needle in the summary, a clean stdout
  * without the password, nothing on stderr. */
 static void check(struct fcase *c, int code, ...)
 {
-	char prefix[32];
-	const char *needle;
 	va_list ap;
 
-	cr_assert_eq(c->r.signal, 0, "the probe died of signal %d%s", c->r.signal, c->diag);
-	cr_assert_eq(c->r.exit_code, code, "exit code %d, expected %d%s", c->r.exit_code, code, c->diag);
-	snprintf(prefix, sizeof prefix, "IMAP %s - ", state_word[code]);
-	cr_assert(!strncmp(c->r.first_line, prefix, strlen(prefix)), "first line does not start with \"%s\"%s", prefix,
-	          c->diag);
-	char *sum = strndup(c->r.first_line, strcspn(c->r.first_line, "|"));
+	probe_expect_state(&c->r, code, c->diag);
 	va_start(ap, code);
-	while ((needle = va_arg(ap, const char *)) != NULL)
-		cr_assert_not_null(strcasestr(sum, needle), "\"%s\" not in the summary \"%s\"%s", needle, sum, c->diag);
+	probe_expect_summary_va(&c->r, 1, c->diag, ap);
 	va_end(ap);
-	free(sum);
 	cr_assert(!fake_buf_contains_secret((const unsigned char *)c->r.out, c->r.out_len, PASS),
 	          "the password appears in stdout%s", c->diag);
-	if (!getenv("CIS_TEST_ALLOW_STDERR"))
-		cr_assert_eq(c->r.err_len, 0, "unexpected output on stderr%s", c->diag);
-	cr_assert_leq(c->r.wall_s, 5.0 * time_factor(), "took %.3f s%s", c->r.wall_s, c->diag);
+	probe_expect_no_stderr(&c->r, c->diag);
+	cr_assert_leq(c->r.wall_s, 5.0 * cis_time_factor(), "took %.3f s%s", c->r.wall_s, c->diag);
 }
 
 static void expect_out(struct fcase *c, const char *text)
@@ -193,15 +146,6 @@ static void expect_no_out(struct fcase *c, const char *text)
 static void expect_log(struct fcase *c, const char *text)
 {
 	cr_assert_not_null(strstr(c->log, text), "the fake's log lacks \"%s\"%s", text, c->diag);
-}
-
-static int count(const char *hay, const char *needle)
-{
-	int n = 0;
-
-	for (const char *p = hay; (p = strstr(p, needle)) != NULL; p += strlen(needle))
-		n++;
-	return n;
 }
 
 static void expect_fake_status(struct fcase *c, int status)
@@ -564,7 +508,7 @@ Test(fake_auth, auth_all_with_plus_variants)
 	run_fake(&c, scn, (int)nb, "-S", "--insecure", "--auth", "all", NULL);
 	check(&c, 0, "6/6 mechanisms", NULL);
 	expect_fake_status(&c, 0);
-	cr_assert_eq(count(c.log, "scram: ok"), 4, "%s", c.diag);
+	cr_assert_eq(tu_count(c.log, "scram: ok"), 4, "%s", c.diag);
 	const char *labels[] = {"auth_scram-sha-256-plus=", "auth_scram-sha-1-plus=", "auth_scram-sha-256=",
 	                        "auth_scram-sha-1=", "auth_plain=", "auth_login="};
 	const char *prev = c.r.first_line;
@@ -631,7 +575,7 @@ Test(fake_auth, auth_all_on_a_plain_connection_skips_plus)
 	         2, "--auth", "all", NULL);
 	check(&c, 0, "2/2 mechanisms", NULL);
 	expect_fake_status(&c, 0);
-	cr_assert_eq(count(c.log, "scram: ok"), 2, "%s", c.diag);
+	cr_assert_eq(tu_count(c.log, "scram: ok"), 2, "%s", c.diag);
 	expect_out(&c, "SCRAM-SHA-256-PLUS (channel binding needs TLS)");
 	expect_out(&c, "SCRAM-SHA-1-PLUS (channel binding needs TLS)");
 	expect_no_out(&c, "server offers channel binding"); /* the skipped list says it */
@@ -660,7 +604,7 @@ Test(fake_auth, auth_all_long_skipped_list_is_complete)
 	}
 	expect_out(&c, "PLAIN (plaintext on an unencrypted connection)");
 	expect_no_out(&c, "...");
-	cr_assert_geq(count(c.r.out, "\nmechanisms skipped: "), 2, "%s", c.diag);
+	cr_assert_geq(tu_count(c.r.out, "\nmechanisms skipped: "), 2, "%s", c.diag);
 	done(&c);
 }
 

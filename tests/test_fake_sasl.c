@@ -48,32 +48,7 @@
 /* ---------------------------------------------------------------- base64 (independent of the probe's) */
 
 static const char b64chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-/* malloc'd, NUL-terminated */
-static char *b64enc(const void *data, size_t n)
-{
-	const unsigned char *in = data;
-	char *out = malloc((n + 2) / 3 * 4 + 1);
-	size_t o = 0, i;
-
-	cr_assert_not_null(out);
-	for (i = 0; i + 2 < n; i += 3) {
-		unsigned v = (unsigned)in[i] << 16 | (unsigned)in[i + 1] << 8 | in[i + 2];
-		out[o++] = b64chars[v >> 18 & 63];
-		out[o++] = b64chars[v >> 12 & 63];
-		out[o++] = b64chars[v >> 6 & 63];
-		out[o++] = b64chars[v & 63];
-	}
-	if (i < n) {
-		unsigned v = (unsigned)in[i] << 16 | (i + 1 < n ? (unsigned)in[i + 1] << 8 : 0u);
-		out[o++] = b64chars[v >> 18 & 63];
-		out[o++] = b64chars[v >> 12 & 63];
-		out[o++] = i + 1 < n ? b64chars[v >> 6 & 63] : '=';
-		out[o++] = '=';
-	}
-	out[o] = '\0';
-	return out;
-}
+/* (the encoder is tu_b64_dup, testutil.h) */
 
 /* Strict decode (padding required); malloc'd with a NUL after *outlen
  * bytes, or NULL if TEXT is not base64. */
@@ -141,7 +116,7 @@ static unsigned char *b64dec(const char *text, size_t n, size_t *outlen)
 struct fcase {
 	struct fake_certs certs;
 	bool have_certs;
-	char tokfile[64];
+	char tokfile[256];
 	struct fake_server *fs;
 	struct probe_run r;
 	int fake_status;
@@ -171,11 +146,11 @@ static char *certpath(struct fcase *c, const char *name)
 static const char *token_file(struct fcase *c)
 {
 	if (!c->tokfile[0]) {
-		snprintf(c->tokfile, sizeof c->tokfile, "%s/cis-token.XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-		int fd = mkstemp(c->tokfile);
-		cr_assert_geq(fd, 0);
-		cr_assert_eq(write(fd, TOKEN "\n", strlen(TOKEN) + 1), (ssize_t)strlen(TOKEN) + 1);
-		close(fd);
+		char *p = tu_temp_file(NULL, "token", TOKEN "\n", strlen(TOKEN) + 1);
+
+		cr_assert_lt(strlen(p), sizeof c->tokfile, "TMPDIR too long");
+		snprintf(c->tokfile, sizeof c->tokfile, "%s", p);
+		free(p);
 	}
 	return c->tokfile;
 }
@@ -195,77 +170,31 @@ static char *scenario(struct fcase *c, const char *tls, const char *caps, const 
 	return s;
 }
 
-/* Printable rendering of possibly binary bytes, for failure messages. */
-static char *printable(const unsigned char *b, size_t n)
-{
-	char *out = malloc(n * 4 + 1), *o = out;
-	cr_assert_not_null(out);
-	for (size_t i = 0; i < n; i++) {
-		if (b[i] == '\n' || (b[i] >= 0x20 && b[i] < 0x7f))
-			*o++ = (char)b[i];
-		else
-			o += sprintf(o, "\\x%02x", b[i]);
-	}
-	*o = '\0';
-	return out;
-}
-
-static char *make_diag(struct fcase *c)
-{
-	char *d = NULL, *rec = printable(c->rec, c->rec_len > 3000 ? 3000 : c->rec_len);
-	const char *log = c->log ? c->log : "";
-	size_t n = strlen(log);
-
-	if (n > 4000)
-		log += n - 4000;
-	cr_assert_geq(asprintf(&d, "\n--- probe: exit %d, signal %d, wall %.3f s\n--- stdout:\n%s\n--- stderr:\n%s\n"
-	                           "--- what the fake received:\n%s\n--- fake server (exit %d), last lines of its log:\n%s",
-	                       c->r.exit_code, c->r.signal, c->r.wall_s, c->r.out ? c->r.out : "",
-	                       c->r.err ? c->r.err : "", rec, c->fake_status, log),
-	              0);
-	free(rec);
-	return d;
-}
-
 /* Start the fake with SCN (freed), run the probe with -H/-p/--fetch none
  * plus the NULL-terminated ARGS, stop the fake, collect everything. */
 static void run_argv(struct fcase *c, char *scn, const char *const *args)
 {
 	struct fake_opts o = {.connections = 1, .max_seconds = 30, .verbose = true};
-	const char *argv[64];
-	size_t n = 0;
 
 	c->fs = fake_start_opts(scn, &o);
 	free(scn);
 	cr_assert_not_null(c->fs, "the fake IMAP server did not start (python3? tests/fake/fakeimap.py?)");
-	argv[n++] = "-H";
-	argv[n++] = "127.0.0.1";
-	argv[n++] = "-p";
-	argv[n++] = fake_port_str(c->fs);
-	argv[n++] = "--fetch";
-	argv[n++] = "none";
-	for (; *args && n < sizeof argv / sizeof *argv - 1; args++)
-		argv[n++] = *args;
-	argv[n] = NULL;
-	cr_assert_eq(probe_run(&c->r, HARD_S * cis_time_factor(), NULL, argv), 0, "could not start the probe ($PROBE)");
+	probe_run_local(&c->r, HARD_S * cis_time_factor(), fake_port_str(c->fs),
+	                (const char *const[]){"--fetch", "none", NULL}, args);
 	c->fake_status = fake_stop(c->fs);
 	c->log = strdup(fake_log(c->fs));
 	c->rec = fake_received(c->fs, &c->rec_len);
-	c->diag = make_diag(c);
+	c->diag = fake_diag(&c->r, c->fs, c->fake_status, c->rec, c->rec_len);
 }
 
 static void run_fake(struct fcase *c, char *scn, ...)
 {
 	const char *args[48];
-	size_t n = 0;
-	const char *a;
 	va_list ap;
 
 	va_start(ap, scn);
-	while ((a = va_arg(ap, const char *)) != NULL && n < sizeof args / sizeof *args - 1)
-		args[n++] = a;
+	tu_va_args(args, sizeof args / sizeof *args, ap);
 	va_end(ap);
-	args[n] = NULL;
 	run_argv(c, scn, args);
 }
 
@@ -281,8 +210,6 @@ static void done(struct fcase *c)
 	free(c->diag);
 }
 
-static const char *const state_word[] = {"OK", "WARNING", "CRITICAL", "UNKNOWN"};
-
 /* Does B (N bytes) contain SECRET in any form: raw, quoted, or base64 at
  * any alignment (fakeserver.h)? */
 static bool has_secret(const char *b, size_t n, const char *secret)
@@ -295,27 +222,17 @@ static bool has_secret(const char *b, size_t n, const char *secret)
  * nothing on stderr, a wall-time bound. */
 static void check(struct fcase *c, int code, ...)
 {
-	char prefix[32];
-	const char *needle;
 	va_list ap;
 
-	cr_assert_eq(c->r.signal, 0, "the probe died of signal %d%s", c->r.signal, c->diag);
-	cr_assert_eq(c->r.exit_code, code, "exit code %d, expected %d%s", c->r.exit_code, code, c->diag);
-	snprintf(prefix, sizeof prefix, "IMAP %s - ", state_word[code]);
-	cr_assert(!strncmp(c->r.first_line, prefix, strlen(prefix)), "first line does not start with \"%s\"%s", prefix,
-	          c->diag);
-	char *sum = strndup(c->r.first_line, strcspn(c->r.first_line, "|"));
+	probe_expect_state(&c->r, code, c->diag);
 	va_start(ap, code);
-	while ((needle = va_arg(ap, const char *)) != NULL)
-		cr_assert_not_null(strstr(sum, needle), "\"%s\" not in the summary \"%s\"%s", needle, sum, c->diag);
+	probe_expect_summary_va(&c->r, 0, c->diag, ap);
 	va_end(ap);
-	free(sum);
 	cr_assert(!has_secret(c->r.out, c->r.out_len, PASS), "the password appears in stdout%s", c->diag);
 	cr_assert(!has_secret(c->r.out, c->r.out_len, TOKEN), "the token appears in stdout%s", c->diag);
 	cr_assert(!has_secret(c->r.err, c->r.err_len, PASS), "the password appears in stderr%s", c->diag);
 	cr_assert(!has_secret(c->r.err, c->r.err_len, TOKEN), "the token appears in stderr%s", c->diag);
-	if (!getenv("CIS_TEST_ALLOW_STDERR"))
-		cr_assert_eq(c->r.err_len, 0, "unexpected output on stderr%s", c->diag);
+	probe_expect_no_stderr(&c->r, c->diag);
 	cr_assert_leq(c->r.wall_s, 5.0 * cis_time_factor(), "took %.3f s%s", c->r.wall_s, c->diag);
 }
 
@@ -337,7 +254,7 @@ static void expect_fake_status(struct fcase *c, int status)
 /* The record has (has = true) or lacks the N bytes at WHAT. */
 static void expect_sent_n(struct fcase *c, const void *what, size_t n, bool has)
 {
-	char *p = printable(what, n);
+	char *p = tu_printable(what, n);
 	if (has)
 		cr_assert_not_null(memmem(c->rec, c->rec_len, what, n), "the probe did not send \"%s\"%s", p, c->diag);
 	else
@@ -384,7 +301,7 @@ static void expect_b64(struct fcase *c, const char *needle, int later, const voi
 	unsigned char *got = b64dec(line, strlen(line), &n);
 
 	cr_assert_not_null(got, "\"%s\" is not base64%s", line, c->diag);
-	char *pg = printable(got, n), *pw = printable(want, want_len);
+	char *pg = tu_printable(got, n), *pw = tu_printable(want, want_len);
 	cr_assert(n == want_len && !memcmp(got, want, n), "the probe sent \"%s\", expected \"%s\"%s", pg, pw, c->diag);
 	free(pg);
 	free(pw);
@@ -433,7 +350,7 @@ Test(fake_sasl, xoauth2_without_sasl_ir_bare_plus)
 static void xoauth2_error(bool sasl_ir)
 {
 	struct fcase c = {0};
-	char *json = b64enc(GMAIL_ERROR_JSON, strlen(GMAIL_ERROR_JSON));
+	char *json = tu_b64_dup(GMAIL_ERROR_JSON, strlen(GMAIL_ERROR_JSON));
 	char *body = NULL;
 
 	cr_assert_geq(asprintf(&body,
@@ -518,7 +435,7 @@ static void oauthbearer_error(bool sasl_ir)
 	struct fcase c = {0};
 	const char *err = "{\"status\":\"invalid_token\",\"scope\":\"https://mail.example.org/imap\","
 	                  "\"openid-configuration\":\"https://auth.example.org/.well-known/openid-configuration\"}";
-	char *json = b64enc(err, strlen(err));
+	char *json = tu_b64_dup(err, strlen(err));
 	char *body = NULL;
 
 	cr_assert_geq(asprintf(&body,
@@ -555,7 +472,7 @@ static void external(bool sasl_ir, const char *authzid)
 	struct fcase c = {0};
 	char *ca = certpath(&c, "ca.pem"), *cert = certpath(&c, "client.pem"), *key = certpath(&c, "client.key");
 	char *tls = NULL, *exch = NULL, *body = NULL;
-	char *b64 = authzid ? b64enc(authzid, strlen(authzid)) : NULL;
+	char *b64 = authzid ? tu_b64_dup(authzid, strlen(authzid)) : NULL;
 
 	cr_assert_geq(asprintf(&tls, "clientca=%s", ca), 0);
 	if (sasl_ir)
@@ -696,7 +613,7 @@ Test(fake_sasl, untagged_data_in_the_middle_of_auth_login)
 Test(fake_sasl, untagged_data_in_the_middle_of_an_oauth_error)
 {
 	struct fcase c = {0};
-	char *json = b64enc(GMAIL_ERROR_JSON, strlen(GMAIL_ERROR_JSON));
+	char *json = tu_b64_dup(GMAIL_ERROR_JSON, strlen(GMAIL_ERROR_JSON));
 	char *body = NULL;
 
 	cr_assert_geq(asprintf(&body,
@@ -948,7 +865,7 @@ Test(fake_sasl, scram_server_final_error)
 Test(fake_sasl, scram_server_first_error)
 {
 	struct fcase c = {0};
-	char *e = b64enc("e=unknown-user", 14), *body = NULL;
+	char *e = tu_b64_dup("e=unknown-user", 14), *body = NULL;
 
 	cr_assert_geq(asprintf(&body, "expect AUTHENTICATE SCRAM-SHA-256 \\S+$\nline + %s\nexpectline \\*$\n"
 	                              "line $TAG BAD cancelled\n" TAIL, e), 0);
@@ -1022,11 +939,11 @@ static void no_secrets_in(const struct fcase *c, const char *where, const char *
 {
 	char oauth[512];
 	size_t on = oauthbearer_blob(oauth, sizeof oauth, USER, fake_port_str(c->fs));
-	char *plain64 = b64enc(PLAIN_BLOB, sizeof PLAIN_BLOB - 1);
-	char *xoauth64 = b64enc(XOAUTH2_BLOB, strlen(XOAUTH2_BLOB));
-	char *oauth64 = b64enc(oauth, on);
-	char *pass64 = b64enc(PASS, strlen(PASS));
-	char *tok64 = b64enc(TOKEN, strlen(TOKEN));
+	char *plain64 = tu_b64_dup(PLAIN_BLOB, sizeof PLAIN_BLOB - 1);
+	char *xoauth64 = tu_b64_dup(XOAUTH2_BLOB, strlen(XOAUTH2_BLOB));
+	char *oauth64 = tu_b64_dup(oauth, on);
+	char *pass64 = tu_b64_dup(PASS, strlen(PASS));
+	char *tok64 = tu_b64_dup(TOKEN, strlen(TOKEN));
 
 	cr_assert(!has_secret(b, blen, PASS), "--auth %s -vvv: the password (or a base64 form) is in %s%s", mech, where,
 	          c->diag);

@@ -92,6 +92,33 @@ int tu_perf_field(const char *line, const char *label, char *out, size_t outsz)
 	return 0;
 }
 
+size_t tu_va_args(const char **out, size_t max, va_list ap)
+{
+	size_t n = 0;
+	const char *a;
+
+	while ((a = va_arg(ap, const char *)) != NULL && n < max - 1)
+		out[n++] = a;
+	out[n] = NULL;
+	return n;
+}
+
+char *tu_printable(const void *data, size_t n)
+{
+	const unsigned char *b = data;
+	char *out = malloc(n * 4 + 1), *o = out;
+
+	cr_assert_not_null(out);
+	for (size_t i = 0; i < n; i++) {
+		if (b[i] == '\n' || (b[i] >= 0x20 && b[i] < 0x7f))
+			*o++ = (char)b[i];
+		else
+			o += sprintf(o, "\\x%02x", b[i]);
+	}
+	*o = '\0';
+	return out;
+}
+
 static const char b64_alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 size_t tu_b64(const void *data, size_t n, char *out)

@@ -14,6 +14,7 @@
 #ifndef CIS_TEST_TESTUTIL_H
 #define CIS_TEST_TESTUTIL_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdlib.h>
 
@@ -50,10 +51,18 @@ int tu_perf_field(const char *line, const char *label, char *out, size_t outsz);
 void tu_find_value(const char *text, const char *pre, const char *name, const char *post, const char *stop,
                    char *out, size_t len);
 
+/* The arguments in AP up to NULL into out[] (at most max - 1 of them),
+ * NULL-terminated; returns how many. */
+size_t tu_va_args(const char **out, size_t max, va_list ap);
+
 /* Base64 of IN (with padding) into OUT, which holds 4 * ((n + 2) / 3) + 1
  * bytes; returns the length written.  tu_b64_dup: the same, malloc'd. */
 size_t tu_b64(const void *in, size_t n, char *out);
 char *tu_b64_dup(const void *in, size_t n);
+
+/* A printable copy of N possibly binary bytes (newlines kept, anything
+ * else outside ASCII 0x20..0x7e as \xHH), for failure messages; malloc'd. */
+char *tu_printable(const void *b, size_t n);
 
 /* ---------------------------------------------------------------- files, processes */
 
