@@ -21,6 +21,7 @@
 #include "session/capcache.h"
 #include "fakeserver.h"
 #include "runprobe.h"
+#include "testutil.h"
 
 #define USER "probeuser"
 #define PASS "Fake-Pa55word-9z"
@@ -79,9 +80,8 @@ static void cache_key(char *key, size_t len, struct fake_server *fs)
 
 static void run_v(struct run *c, const char *scenario, va_list ap)
 {
-	const char *argv[48];
-	size_t n = 0, len = 0;
-	const char *a;
+	const char *args[48];
+	size_t len = 0;
 
 	memset(c, 0, sizeof(*c));
 	struct fake_opts fo = { .connections = pre.connections, .verbose = true };
@@ -96,20 +96,9 @@ static void run_v(struct run *c, const char *scenario, va_list ap)
 		cache_key(key, sizeof(key), c->fs);
 		cr_assert_eq(capcache_store(pre.dir, key, &e, err, sizeof(err)), 0, "%s", err);
 	}
-	argv[n++] = "-H";
-	argv[n++] = "127.0.0.1";
-	argv[n++] = "-p";
-	argv[n++] = fake_port_str(c->fs);
-	argv[n++] = "-U";
-	argv[n++] = USER;
-	argv[n++] = "-P";
-	argv[n++] = PASS;
-	argv[n++] = "--auth";
-	argv[n++] = "login";
-	while ((a = va_arg(ap, const char *)) != NULL && n < sizeof(argv) / sizeof(argv[0]) - 1)
-		argv[n++] = a;
-	argv[n] = NULL;
-	cr_assert_eq(probe_run(&c->r, HARD_S, NULL, argv), 0, "could not start the probe ($PROBE)");
+	tu_va_args(args, sizeof(args) / sizeof(args[0]), ap);
+	probe_run_local(&c->r, HARD_S, fake_port_str(c->fs),
+			(const char *const[]){ "-U", USER, "-P", PASS, "--auth", "login", NULL }, args);
 	c->fake_status = fake_stop(c->fs);
 	c->received = (const char *)fake_received(c->fs, &len);
 }
@@ -128,21 +117,11 @@ static void done(struct run *c)
 	probe_run_free(&c->r);
 }
 
-static const char *tail(const char *s)
-{
-	size_t n = strlen(s);
-	return n > 2500 ? s + n - 2500 : s;
-}
-
 /* What happened, for failure messages (the test process is forked: the
  * string may leak). */
 static char *diag(struct run *c)
 {
-	char *d = NULL;
-	if (asprintf(&d, "\n--- probe exit %d:\n%s\n--- fake exit %d, log tail:\n%s", c->r.exit_code,
-		     c->r.out ? c->r.out : "", c->fake_status, tail(fake_log(c->fs))) < 0)
-		d = NULL;
-	return d ? d : (char *)"(no diagnostics)";
+	return fake_diag(&c->r, c->fs, c->fake_status, NULL, 0);
 }
 
 static void expect_exit(struct run *c, int code, const char *first_line_has)
@@ -743,14 +722,29 @@ Test(fake_mailbox, utf8_mailbox_name_goes_as_modified_utf7_and_quotes_survive)
 
 /* ================================================================ --append */
 
+/* SELECT of EXISTS messages, the search for probe messages earlier runs
+ * left (LEFTOVERS: their UIDs after a blank, or "" for none), then the
+ * APPEND; the scenario goes on with the APPEND's answer. */
+#define APPEND_START_IN(exists, leftovers) \
+	GREET LOGIN_CAPS("IMAP4rev1 LITERAL+ UIDPLUS") SELECT_INBOX(exists) \
+	"expect UID SEARCH HEADER X-Check-Imap-Session probe BEFORE \\d+-\\w+-\\d{4}$\n" \
+	"line * SEARCH" leftovers "\n" \
+	"line $TAG OK SEARCH done.\n" \
+	"expect APPEND INBOX \\(\\\\Seen\\) \\{\\d+\\+\\}\\r\\n.*X-Check-Imap-Session: probe.*\\r\\n$\n"
+#define APPEND_START(leftovers) APPEND_START_IN("5", leftovers)
+/* The same with WITHIN (the leftover search is OLDER 600, none found) and
+ * 3 messages. */
+#define APPEND_START_WITHIN \
+	GREET LOGIN_CAPS("IMAP4rev1 LITERAL+ UIDPLUS WITHIN") SELECT_INBOX("3") \
+	"expect UID SEARCH HEADER X-Check-Imap-Session probe OLDER 600$\n" \
+	"line * SEARCH\n" \
+	"line $TAG OK done\n" \
+	"expect APPEND INBOX\n"
+
 Test(fake_mailbox, append_without_appenduid_finds_by_message_id_and_leaves_a_mismatch_alone)
 {
 	struct run c;
-	run(&c, GREET LOGIN_CAPS("IMAP4rev1 LITERAL+ UIDPLUS") SELECT_INBOX("3")
-		"expect UID SEARCH HEADER X-Check-Imap-Session probe BEFORE \\d+-\\w+-\\d{4}$\n"
-		"line * SEARCH 4\n"
-		"line $TAG OK done\n"
-		"expect APPEND INBOX \\(\\\\Seen\\) \\{\\d+\\+\\}\\r\\n.*X-Check-Imap-Session: probe.*\\r\\n$\n"
+	run(&c, APPEND_START_IN("3", " 4")
 		"line * 5 EXISTS\n"
 		"line $TAG OK APPEND done\n"
 		"expect UID SEARCH HEADER Message-ID \"<cis\\.\\d+\\.\\d+\\.[0-9a-f]{16}@check-imap-session\\.invalid>\"$\n"
@@ -777,11 +771,7 @@ Test(fake_mailbox, append_without_appenduid_finds_by_message_id_and_leaves_a_mis
 Test(fake_mailbox, append_with_an_impossible_appenduid_finds_by_message_id)
 {
 	struct run c;
-	run(&c, GREET LOGIN_CAPS("IMAP4rev1 LITERAL+ UIDPLUS") SELECT_INBOX("3")
-		"expect UID SEARCH HEADER X-Check-Imap-Session probe BEFORE \\d+-\\w+-\\d{4}$\n"
-		"line * SEARCH 4\n"
-		"line $TAG OK done\n"
-		"expect APPEND INBOX \\(\\\\Seen\\) \\{\\d+\\+\\}\\r\\n.*X-Check-Imap-Session: probe.*\\r\\n$\n"
+	run(&c, APPEND_START_IN("3", " 4")
 		"line * 5 EXISTS\n"
 		"line $TAG OK [APPENDUID 1 18446744073709551617] APPEND done\n"
 		"expect UID SEARCH HEADER Message-ID \"<cis\\.\\d+\\.\\d+\\.[0-9a-f]{16}@check-imap-session\\.invalid>\"$\n"
@@ -806,11 +796,7 @@ Test(fake_mailbox, append_with_an_impossible_appenduid_finds_by_message_id)
 Test(fake_mailbox, append_refused_by_quota_is_critical_with_the_servers_words)
 {
 	struct run c;
-	run(&c, GREET LOGIN_CAPS("IMAP4rev1 LITERAL+ UIDPLUS WITHIN") SELECT_INBOX("3")
-		"expect UID SEARCH HEADER X-Check-Imap-Session probe OLDER 600$\n"
-		"line * SEARCH\n"
-		"line $TAG OK done\n"
-		"expect APPEND\n"
+	run(&c, APPEND_START_WITHIN
 		"line $TAG NO [OVERQUOTA] Quota exceeded (mailbox for user is full)\n" LOGOUT,
 	    "--append", "--fetch", "none", NULL);
 	expect_exit(&c, 2, "append failed (APPEND): NO [OVERQUOTA] Quota exceeded");
@@ -880,14 +866,6 @@ static void run_echo(struct run *c, const char *scenario, ...)
 	rmdir(dir);
 }
 
-/* SELECT of 5 messages, no leftovers, then the APPEND; the scenario goes
- * on with the APPEND's answer. */
-#define APPEND_START(leftovers) \
-	GREET LOGIN_CAPS("IMAP4rev1 LITERAL+ UIDPLUS") SELECT_INBOX("5") \
-	"expect UID SEARCH HEADER X-Check-Imap-Session probe BEFORE \\d+-\\w+-\\d{4}$\n" \
-	"line * SEARCH" leftovers "\n" \
-	"line $TAG OK SEARCH done.\n" \
-	"expect APPEND INBOX \\(\\\\Seen\\) \\{\\d+\\+\\}\\r\\n.*X-Check-Imap-Session: probe.*\\r\\n$\n"
 /* The probe message comes back as message SEQ, UID 7, byte for byte. */
 #define ECHO_FETCH_7(seq) \
 	"send * " seq " FETCH (UID 7 RFC822.SIZE 600 BODY[] \n" \
@@ -1031,16 +1009,12 @@ Test(fake_mailbox, append_delete_accepts_vanished)
 
 Test(fake_mailbox, script_literals_expectations_and_line_numbers)
 {
-	char path[] = "/tmp/cis-script-XXXXXX";
-	int fd = mkstemp(path);
-	cr_assert_geq(fd, 0);
 	const char *text = "# test script\n"
 			   "ping: NOOP\n"
 			   "drafts: APPEND m\"Entwürfe\" (\\Draft) \"Subject: hi\\r\\n\\r\\nA9 LOGOUT\\r\\n\"\n"
 			   "gone: expect NO SELECT \"No Such\"\n"
 			   "oops: expect NO SELECT INBOX\n";
-	cr_assert_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
-	close(fd);
+	char *path = tu_temp_file(NULL, "script", text, strlen(text));
 
 	struct run c;
 	run(&c, GREET LOGIN_CAPS("IMAP4rev1") EXAMINE_INBOX("1")
@@ -1052,6 +1026,7 @@ Test(fake_mailbox, script_literals_expectations_and_line_numbers)
 		"expect SELECT INBOX$\nline * 1 EXISTS\nline $TAG OK [READ-WRITE] done\n" LOGOUT,
 	    "--fetch", "none", "--script", path, NULL);
 	unlink(path);
+	free(path);
 	expect_exit(&c, 2, "oops failed: SELECT (script line 5): OK [READ-WRITE] done, expected NO");
 	expect_fake_ok(&c);
 	out_has(&c, "ping: OK");
@@ -1066,16 +1041,13 @@ Test(fake_mailbox, script_literals_expectations_and_line_numbers)
 
 Test(fake_mailbox, malformed_script_is_unknown_before_connecting)
 {
-	char path[] = "/tmp/cis-script-XXXXXX";
-	int fd = mkstemp(path);
-	cr_assert_geq(fd, 0);
 	const char *text = "NOOP\n\nSELECT \"unterminated\n";
-	cr_assert_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
-	close(fd);
+	char *path = tu_temp_file(NULL, "script", text, strlen(text));
 
 	struct run c;
 	run(&c, "stall\n", "--script", path, NULL);
 	unlink(path);
+	free(path);
 	expect_exit(&c, 3, " line 3: unterminated quoted string");
 	cr_assert_eq(c.received[0], '\0', "nothing may be sent for a malformed script");
 	done(&c);
@@ -1350,11 +1322,7 @@ Test(fake_mailbox, cache_dir_must_be_a_directory)
 Test(fake_mailbox, appenduid_with_a_sign_is_not_a_uid)
 {
 	struct run c;
-	run(&c, GREET LOGIN_CAPS("IMAP4rev1 LITERAL+ UIDPLUS WITHIN") SELECT_INBOX("3")
-		"expect UID SEARCH HEADER X-Check-Imap-Session probe OLDER 600$\n"
-		"line * SEARCH\n"
-		"line $TAG OK done\n"
-		"expect APPEND INBOX\n"
+	run(&c, APPEND_START_WITHIN
 		"line * 4 EXISTS\n"
 		"line $TAG OK [APPENDUID 1700000000 -18446744073709551615] APPEND done\n"
 		"expect UID SEARCH HEADER Message-ID\n"
@@ -1373,11 +1341,7 @@ Test(fake_mailbox, appenduid_with_a_sign_is_not_a_uid)
 Test(fake_mailbox, appenduid_uid_set_or_junk_is_not_a_uid)
 {
 	struct run c;
-	run(&c, GREET LOGIN_CAPS("IMAP4rev1 LITERAL+ UIDPLUS WITHIN") SELECT_INBOX("3")
-		"expect UID SEARCH HEADER X-Check-Imap-Session probe OLDER 600$\n"
-		"line * SEARCH\n"
-		"line $TAG OK done\n"
-		"expect APPEND INBOX\n"
+	run(&c, APPEND_START_WITHIN
 		"line * 4 EXISTS\n"
 		"line $TAG OK [APPENDUID 1700000000 +7:9junk] APPEND done\n"
 		"expect UID SEARCH HEADER Message-ID\n"
@@ -1396,11 +1360,7 @@ Test(fake_mailbox, appenduid_uid_set_or_junk_is_not_a_uid)
 Test(fake_mailbox, append_fetch_mismatch_never_deletes_the_other_message)
 {
 	struct run c;
-	run(&c, GREET LOGIN_CAPS("IMAP4rev1 LITERAL+ UIDPLUS WITHIN") SELECT_INBOX("3")
-		"expect UID SEARCH HEADER X-Check-Imap-Session probe OLDER 600$\n"
-		"line * SEARCH\n"
-		"line $TAG OK done\n"
-		"expect APPEND INBOX\n"
+	run(&c, APPEND_START_WITHIN
 		"line * 4 EXISTS\n"
 		"line $TAG OK [APPENDUID 1700000000 12] APPEND done\n"
 		"expect UID FETCH 12 \\(UID RFC822.SIZE BODY.PEEK\\[\\]\\)$\n"
@@ -1471,12 +1431,8 @@ Test(fake_mailbox, status_count_above_32_bits_is_not_truncated)
  * server may yet read the next command as literal data). */
 Test(fake_mailbox, tagged_ok_instead_of_continuation_is_a_protocol_error)
 {
-	char path[] = "/tmp/cis-script-XXXXXX";
-	int fd = mkstemp(path);
-	cr_assert_geq(fd, 0);
 	const char *text = "app: APPEND INBOX \"Subject: x\\r\\n\\r\\nbody\"\n";
-	cr_assert_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
-	close(fd);
+	char *path = tu_temp_file(NULL, "script", text, strlen(text));
 
 	struct run c;
 	run(&c, GREET LOGIN_CAPS("IMAP4rev1") EXAMINE_INBOX("1")
@@ -1485,6 +1441,7 @@ Test(fake_mailbox, tagged_ok_instead_of_continuation_is_a_protocol_error)
 		"drain 2\n",
 	    "--fetch", "none", "--script", path, NULL);
 	unlink(path);
+	free(path);
 	expect_exit(&c, 2, "tagged OK before the literal was sent");
 	done(&c);
 }

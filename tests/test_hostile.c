@@ -20,11 +20,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "fakeserver.h"
 #include "runprobe.h"
+#include "testutil.h"
 
 #define USER "probeuser"
 #define PASS "S3cret-Pa55word-7x"
@@ -38,22 +38,6 @@
 
 /* Hard limit after which runprobe kills the binary (a failure in itself). */
 #define HARD_S 20.0
-
-/* Environment:
- *   CIS_TEST_TIME_FACTOR  multiply every upper wall-time bound (and the hard
- *                         limit) by this, for valgrind or sanitizer runs
- *                         where start-up alone takes a second (default 1)
- *   CIS_TEST_ALLOW_STDERR set to 1 when a wrapper (valgrind without -q...)
- *                         writes to the probe's stderr; by default any
- *                         stderr output fails the case
- *   HOSTILE_VERBOSE       print each case's status line, time and RSS
- *   FAKEIMAP, FAKEIMAP_PYTHON, TMPDIR: see fakeserver.h */
-static double time_factor(void)
-{
-	const char *e = getenv("CIS_TEST_TIME_FACTOR");
-	double f = e ? strtod(e, NULL) : 1.0;
-	return f >= 1.0 ? f : 1.0;
-}
 
 /* ---------------------------------------------------------------- scenarios
  * Building blocks in the fake's language (see tests/fake/fakeimap.py).  The
@@ -123,71 +107,17 @@ static struct fake_server *start(const char *scenario)
 	return fs;
 }
 
-/* Printable copy of possibly hostile bytes, for failure messages. */
-static void esc_append(char **buf, size_t *len, size_t *cap, const char *s, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-		char tmp[8];
-		size_t k;
-		if (c == '\n' || (c >= 0x20 && c < 0x7f))
-			k = (size_t)snprintf(tmp, sizeof tmp, "%c", c);
-		else
-			k = (size_t)snprintf(tmp, sizeof tmp, "\\x%02x", c);
-		if (*len + k + 1 > *cap) {
-			*cap = (*cap + k + 1) * 2;
-			*buf = realloc(*buf, *cap);
-			cr_assert_not_null(*buf);
-		}
-		memcpy(*buf + *len, tmp, k);
-		*len += k;
-		(*buf)[*len] = '\0';
-	}
-}
-
-static char *make_diag(const struct probe_run *r, struct fake_server *fs, int fake_status)
-{
-	char *d = NULL, head[256];
-	size_t len = 0, cap = 0;
-	const char *log = fs ? fake_log(fs) : "(no fake server)";
-	size_t loglen = strlen(log);
-
-	snprintf(head, sizeof head, "\n--- probe: exit %d, signal %d, wall %.3f s, maxrss %ld kB\n--- stdout:\n",
-		 r->exit_code, r->signal, r->wall_s, r->maxrss_kb);
-	esc_append(&d, &len, &cap, head, strlen(head));
-	esc_append(&d, &len, &cap, r->out ? r->out : "", r->out ? r->out_len : 0);
-	esc_append(&d, &len, &cap, "\n--- stderr:\n", 13);
-	esc_append(&d, &len, &cap, r->err ? r->err : "", r->err ? r->err_len : 0);
-	snprintf(head, sizeof head, "\n--- fake server (exit %d), last lines of its log:\n", fake_status);
-	esc_append(&d, &len, &cap, head, strlen(head));
-	if (loglen > 3000)
-		log += loglen - 3000, loglen = 3000;
-	esc_append(&d, &len, &cap, log, loglen);
-	return d;
-}
-
 /* Run the probe against PORT with the usual credentials plus the extra
  * arguments (NULL-terminated); stop the fake afterwards. */
 static void run_v(struct hcase *c, const char *port, va_list ap)
 {
-	const char *argv[48];
-	size_t n = 0;
-	const char *a;
+	const char *args[48];
 
-	argv[n++] = "-H";
-	argv[n++] = "127.0.0.1";
-	argv[n++] = "-p";
-	argv[n++] = port;
-	argv[n++] = "-U";
-	argv[n++] = USER;
-	argv[n++] = "-P";
-	argv[n++] = PASS;
-	while ((a = va_arg(ap, const char *)) != NULL && n < sizeof argv / sizeof *argv - 1)
-		argv[n++] = a;
-	argv[n] = NULL;
-	cr_assert_eq(probe_run(&c->r, HARD_S * time_factor(), NULL, argv), 0, "could not start the probe ($PROBE)");
+	tu_va_args(args, sizeof args / sizeof *args, ap);
+	probe_run_local(&c->r, HARD_S * cis_time_factor(), port, (const char *const[]){"-U", USER, "-P", PASS, NULL},
+	                args);
 	c->fake_status = c->fs ? fake_stop(c->fs) : 0;
-	c->diag = make_diag(&c->r, c->fs, c->fake_status);
+	c->diag = fake_diag(&c->r, c->fs, c->fake_status, NULL, 0);
 }
 
 static void run_fake(struct hcase *c, const char *scenario, ...)
@@ -214,17 +144,6 @@ static void done(struct hcase *c)
 	fake_free(c->fs);
 	probe_run_free(&c->r);
 	free(c->diag);
-}
-
-static const char *state_word(int code)
-{
-	switch (code) {
-	case 0: return "OK";
-	case 1: return "WARNING";
-	case 2: return "CRITICAL";
-	case 3: return "UNKNOWN";
-	default: return "?";
-	}
 }
 
 /* Length of the valid UTF-8 sequence at p (n bytes left), 0 if invalid or
@@ -363,7 +282,7 @@ static void assert_clean_output(const struct hcase *c)
 	const char *bar = strchr(first, '|');
 	const char *why;
 
-	snprintf(prefix, sizeof prefix, "IMAP %s - ", state_word(r->exit_code));
+	snprintf(prefix, sizeof prefix, "IMAP %s - ", (unsigned)r->exit_code < 4 ? tu_state_name[r->exit_code] : "?");
 	cr_assert(!strncmp(first, prefix, strlen(prefix)), "first line does not start with \"%s\"%s", prefix, c->diag);
 	cr_assert_not_null(bar, "no perfdata on the first line%s", c->diag);
 	cr_assert(bar > first && bar[-1] == ' ', "no blank before '|'%s", c->diag);
@@ -378,43 +297,22 @@ static void assert_clean_output(const struct hcase *c)
 		  "the password appears in stderr%s", c->diag);
 	/* Everything goes to stdout; stderr output means a sanitizer report
 	 * (UBSan does not change the exit code) or a stray message. */
-	if (!getenv("CIS_TEST_ALLOW_STDERR"))
-		cr_assert_eq(r->err_len, 0, "unexpected output on stderr%s", c->diag);
-}
-
-/* The summary part of the first line (between "IMAP STATE - " and " |"). */
-static char *summary(const struct hcase *c)
-{
-	const char *s = strstr(c->r.out, " - ");
-	const char *e;
-	cr_assert_not_null(s, "%s", c->diag);
-	s += 3;
-	e = strstr(s, " |");
-	if (!e)
-		e = s + strcspn(s, "\n");
-	return strndup(s, (size_t)(e - s));
+	probe_expect_no_stderr(r, c->diag);
 }
 
 /* Exit code, clean output, wall-time bounds, needles in the summary. */
 static void check(const struct hcase *c, int code, double min_wall, double max_wall, ...)
 {
 	va_list ap;
-	const char *needle;
-	char *sum;
 
-	cr_assert_eq(c->r.signal, 0, "the probe died of signal %d%s", c->r.signal, c->diag);
-	cr_assert_eq(c->r.exit_code, code, "exit code %d, expected %d (%s)%s",
-		     c->r.exit_code, code, state_word(code), c->diag);
+	probe_expect_state(&c->r, code, c->diag);
 	assert_clean_output(c);
-	sum = summary(c);
 	va_start(ap, max_wall);
-	while ((needle = va_arg(ap, const char *)) != NULL)
-		cr_assert_not_null(strcasestr(sum, needle), "\"%s\" not in the summary \"%s\"%s", needle, sum, c->diag);
+	probe_expect_summary_va(&c->r, 1, c->diag, ap);
 	va_end(ap);
 	if (getenv("HOSTILE_VERBOSE"))
 		fprintf(stderr, "[%.3fs %ldkB] %s\n", c->r.wall_s, c->r.maxrss_kb, c->r.first_line);
-	free(sum);
-	max_wall *= time_factor();
+	max_wall *= cis_time_factor();
 	cr_assert_leq(c->r.wall_s, max_wall, "took %.3f s, bound %.1f s%s", c->r.wall_s, max_wall, c->diag);
 	cr_assert_geq(c->r.wall_s, min_wall, "took %.3f s, expected at least %.1f s%s", c->r.wall_s, min_wall, c->diag);
 }
@@ -1375,8 +1273,6 @@ Test(fakeserver, records_and_stops)
 	struct fake_server *fs = fake_start("line * OK hi\nexpect LOGIN\nline $TAG OK yes\nstall\n");
 	char cmd[512];
 	size_t n;
-	int st;
-	pid_t pid;
 
 	cr_assert_not_null(fs);
 	/* a tiny bash client: the probe binary is not needed here */
@@ -1384,14 +1280,8 @@ Test(fakeserver, records_and_stops)
 		 "exec 3<>/dev/tcp/127.0.0.1/%d && head -c 9 <&3 >/dev/null &&"
 		 " printf 'x1 LOGIN u secretsecret\\r\\n' >&3 && head -c 11 <&3",
 		 fake_port(fs));
-	pid = fork();
-	cr_assert_geq(pid, 0);
-	if (pid == 0) {
-		execlp("bash", "bash", "-c", cmd, (char *)NULL);
-		_exit(127);
-	}
-	cr_assert_eq(waitpid(pid, &st, 0), pid);
-	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "bash client failed%s", fake_log(fs));
+	cr_assert_eq(tu_run_argv((const char *const[]){"bash", "-c", cmd, NULL}), 0, "bash client failed%s",
+		     fake_log(fs));
 	cr_assert_eq(fake_stop(fs), 0, "fake status%s", fake_log(fs));
 	fake_received(fs, &n);
 	cr_assert_eq(n, strlen("x1 LOGIN u secretsecret\r\n"));
