@@ -349,67 +349,6 @@ struct prom {
 	struct cmd *c;
 };
 
-static int prom_name_ok(const char *s, size_t n, int metric)
-{
-	if (n == 0 || !(isalpha((unsigned char)s[0]) || s[0] == '_' || (metric && s[0] == ':')))
-		return 0;
-	for (size_t i = 1; i < n; i++)
-		if (!(isalnum((unsigned char)s[i]) || s[i] == '_' || (metric && s[i] == ':')))
-			return 0;
-	return 1;
-}
-
-/* Value as the Go parser takes it: a float, NaN, +Inf, -Inf. */
-static int prom_value_ok(const char *s, double *v)
-{
-	char *end;
-
-	if (!strcmp(s, "NaN") || !strcmp(s, "+Inf") || !strcmp(s, "-Inf")) {
-		*v = !strcmp(s, "NaN") ? NAN : s[0] == '+' ? INFINITY : -INFINITY;
-		return 1;
-	}
-	if (!*s || strspn(s, "+-0123456789.eE") != strlen(s))
-		return 0;
-	*v = strtod(s, &end);
-	return *end == '\0';
-}
-
-/* {name="value",...} at l[i]; the index after '}' or 0. */
-static size_t prom_labels(const char *l, size_t i, size_t n)
-{
-	char seen[8][64];
-	int nseen = 0;
-
-	if (l[i++] != '{')
-		return 0;
-	while (i < n && l[i] != '}') {
-		size_t s = i;
-		while (i < n && l[i] != '=')
-			i++;
-		if (i >= n || !prom_name_ok(l + s, i - s, 0) || i - s >= 64 || nseen >= 8 ||
-		    (i - s >= 2 && l[s] == '_' && l[s + 1] == '_'))
-			return 0;
-		for (int k = 0; k < nseen; k++)
-			if (strlen(seen[k]) == i - s && !strncmp(seen[k], l + s, i - s))
-				return 0;
-		memcpy(seen[nseen], l + s, i - s);
-		seen[nseen++][i - s] = '\0';
-		if (l[++i] != '"')
-			return 0;
-		for (i++; i < n && l[i] != '"'; i++)
-			if (l[i] == '\\' && (++i >= n || !strchr("\\\"n", l[i])))
-				return 0;
-		if (i >= n)
-			return 0;
-		i++;
-		if (l[i] == ',')
-			i++;
-		else if (l[i] != '}')
-			return 0;
-	}
-	return i < n ? i + 1 : 0;
-}
-
 /* Strict check of the text exposition format (0.0.4) as the probe writes
  * it: every family is "# HELP" then "# TYPE" then its samples, no family
  * twice, no series twice, UTF-8, no timestamps, newline at the end.
@@ -444,7 +383,7 @@ static const char *prom_parse(struct prom *p, const char *text, size_t len)
 			}
 		if (!strncmp(line, "# HELP ", 7)) {
 			const char *sp = strchr(line + 7, ' ');
-			if (!sp || !prom_name_ok(line + 7, (size_t)(sp - line - 7), 1) || sp - line - 7 >= 96)
+			if (!sp || !tu_prom_name_ok(line + 7, (size_t)(sp - line - 7), 1) || sp - line - 7 >= 96)
 				return "bad HELP line";
 			snprintf(helped, sizeof helped, "%.*s", (int)(sp - line - 7), line + 7);
 			for (const char *c = sp; *c; c++)
@@ -475,15 +414,15 @@ static const char *prom_parse(struct prom *p, const char *text, size_t len)
 			return "a comment that is neither HELP nor TYPE";
 		while (i < n && line[i] != '{' && line[i] != ' ')
 			i++;
-		if (!prom_name_ok(line, i, 1) || strlen(cur) != i || strncmp(line, cur, i)) {
+		if (!tu_prom_name_ok(line, i, 1) || strlen(cur) != i || strncmp(line, cur, i)) {
 			snprintf(why, sizeof why, "sample outside its family: %s", line);
 			return why;
 		}
-		if (line[i] == '{' && !(i = prom_labels(line, i, n))) {
+		if (line[i] == '{' && !(i = tu_prom_labels(line, i, n))) {
 			snprintf(why, sizeof why, "bad labels: %s", line);
 			return why;
 		}
-		if (line[i] != ' ' || !prom_value_ok(line + i + 1, &v)) {
+		if (line[i] != ' ' || !tu_prom_value_ok(line + i + 1, &v)) {
 			snprintf(why, sizeof why, "bad value (or a timestamp): %s", line);
 			return why;
 		}

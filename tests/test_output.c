@@ -19,6 +19,8 @@
 #include "report/thresholds.h"
 #include "util/util.h"
 
+#include "testutil.h"
+
 /* ================================================================ helpers */
 
 /* Independent UTF-8 validator (Unicode table 3-7), not util.c's. */
@@ -1247,34 +1249,6 @@ Test(json, own_validator_rejects_what_it_should)
 	cr_assert(!json_valid("{} {}", 5));
 }
 
-/* Validate with python3's json module (NaN/Infinity rejected) and print
- * ascii(expr) evaluated on the document as d.  Returns python's exit
- * status; 127 if python3 is missing. */
-static int python_json(const char *json, size_t n, const char *expr, char *out, size_t outsz)
-{
-	char path[] = "/tmp/cis_json_XXXXXX", cmd[512];
-	int fd = mkstemp(path);
-
-	cr_assert_geq(fd, 0);
-	cr_assert_eq(write(fd, json, n), (ssize_t)n);
-	close(fd);
-	snprintf(cmd, sizeof cmd,
-		 "python3 -c 'import json,sys\n"
-		 "def bad(c): raise ValueError(c)\n"
-		 "d=json.loads(open(sys.argv[1],\"rb\").read().decode(\"utf-8\"),parse_constant=bad)\n"
-		 "print(ascii(eval(sys.argv[2])))' %s '%s' 2>/dev/null",
-		 path, expr);
-	FILE *f = popen(cmd, "r");
-	cr_assert_not_null(f);
-	size_t got = fread(out, 1, outsz - 1, f);
-	out[got] = '\0';
-	if (got && out[got - 1] == '\n')
-		out[got - 1] = '\0';
-	int st = pclose(f);
-	unlink(path);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 Test(json, ok_report_structure)
 {
 	struct report r;
@@ -1297,7 +1271,7 @@ Test(json, ok_report_structure)
 				   "\"crit\":\"5\",\"min\":0,\"max\":10}"),
 		  "%s", out.data);
 	cr_assert(strstr(out.data, "\"info\":{\"tls_version\":\"TLSv1.3\"},\"lines\":[]}"), "%s", out.data);
-	int st = python_json(out.data, out.len, "[d[\"state\"], len(d[\"steps\"]), len(d[\"perfdata\"])]",
+	int st = tu_python_json(out.data, out.len, "[d[\"state\"], len(d[\"steps\"]), len(d[\"perfdata\"])]",
 			     py, sizeof py);
 	if (st == 127)
 		cr_skip_test("python3 not available (own validator passed)");
@@ -1335,7 +1309,7 @@ Test(json, hostile_bytes_stay_valid_json)
 	cr_assert(strstr(out.data, "\"failed_step\":\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\""), "%s", out.data);
 	cr_assert(strstr(out.data, "\"value\":null,\"uom\":\"s\",\"warn\":null"), "%s", out.data);
 	cr_assert(strstr(out.data, "\"k\\\"|\":null"), "%s", out.data);
-	int st = python_json(out.data, out.len, "d[\"summary\"]", py, sizeof py);
+	int st = tu_python_json(out.data, out.len, "d[\"summary\"]", py, sizeof py);
 	if (st == 127)
 		cr_skip_test("python3 not available (own validator passed)");
 	cr_assert_eq(st, 0, "python rejected: %s", out.data);
@@ -1391,63 +1365,6 @@ Test(json, non_finite_numbers_are_null)
 
 /* ================================================================ prometheus */
 
-static int prom_name_ok(const char *s, size_t n)
-{
-	if (n == 0 || !(isalpha((unsigned char)s[0]) || s[0] == '_' || s[0] == ':'))
-		return 0;
-	for (size_t i = 1; i < n; i++)
-		if (!(isalnum((unsigned char)s[i]) || s[i] == '_' || s[i] == ':'))
-			return 0;
-	return 1;
-}
-
-static int prom_value_ok(const char *s)
-{
-	char *end;
-
-	if (!strcmp(s, "NaN") || !strcmp(s, "+Inf") || !strcmp(s, "-Inf"))
-		return 1;
-	if (!*s || strspn(s, "+-0123456789.eE") != strlen(s))
-		return 0;
-	strtod(s, &end);
-	return *end == '\0';
-}
-
-/* Parse {name="value",...}; returns the index after '}' or 0. */
-static size_t prom_labels(const char *l, size_t i, size_t n)
-{
-	char seen[8][64];
-	int nseen = 0;
-
-	if (l[i++] != '{')
-		return 0;
-	while (i < n && l[i] != '}') {
-		size_t s = i;
-		while (i < n && l[i] != '=')
-			i++;
-		if (i >= n || !prom_name_ok(l + s, i - s) || i - s >= 64 || nseen >= 8)
-			return 0;
-		for (int k = 0; k < nseen; k++)
-			if (strlen(seen[k]) == i - s && !strncmp(seen[k], l + s, i - s))
-				return 0;
-		memcpy(seen[nseen], l + s, i - s);
-		seen[nseen++][i - s] = '\0';
-		if (l[++i] != '"')
-			return 0;
-		for (i++; i < n && l[i] != '"'; i++)
-			if (l[i] == '\\' && (++i >= n || !strchr("\\\"n", l[i]) || !l[i]))
-				return 0;
-		if (i >= n)
-			return 0;
-		i++;
-		if (l[i] == ',')
-			i++;
-		else if (l[i] != '}')
-			return 0;
-	}
-	return i < n ? i + 1 : 0;
-}
-
 /* Strict text exposition format check; returns NULL or what is wrong. */
 static const char *prom_check(const char *text, size_t len)
 {
@@ -1471,7 +1388,7 @@ static const char *prom_check(const char *text, size_t len)
 		line[n] = '\0';
 		if (!strncmp(line, "# HELP ", 7)) {
 			const char *sp = strchr(line + 7, ' ');
-			if (!sp || !prom_name_ok(line + 7, (size_t)(sp - line - 7)))
+			if (!sp || !tu_prom_name_ok(line + 7, (size_t)(sp - line - 7), 1))
 				return "bad HELP";
 			snprintf(helped, sizeof helped, "%.*s", (int)(sp - line - 7), line + 7);
 			for (const char *c = sp; *c; c++)
@@ -1500,13 +1417,13 @@ static const char *prom_check(const char *text, size_t len)
 		size_t i = 0;
 		while (i < n && line[i] != '{' && line[i] != ' ')
 			i++;
-		if (!prom_name_ok(line, i) || strlen(cur) != i || strncmp(line, cur, i)) {
+		if (!tu_prom_name_ok(line, i, 1) || strlen(cur) != i || strncmp(line, cur, i)) {
 			snprintf(why, sizeof why, "sample outside its family: %s", line);
 			return why;
 		}
-		if (line[i] == '{' && !(i = prom_labels(line, i, n)))
+		if (line[i] == '{' && !(i = tu_prom_labels(line, i, n)))
 			return "bad labels";
-		if (line[i] != ' ' || !prom_value_ok(line + i + 1)) {
+		if (line[i] != ' ' || !tu_prom_value_ok(line + i + 1, NULL)) {
 			snprintf(why, sizeof why, "bad value: %s", line);
 			return why;
 		}

@@ -5,7 +5,9 @@
 
 #include <criterion/criterion.h>
 
+#include <ctype.h>
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/types.h>
@@ -149,6 +151,70 @@ char *tu_b64_dup(const void *in, size_t n)
 	cr_assert_not_null(out);
 	tu_b64(in, n, out);
 	return out;
+}
+
+int tu_prom_name_ok(const char *s, size_t n, int metric)
+{
+	if (n == 0 || !(isalpha((unsigned char)s[0]) || s[0] == '_' || (metric && s[0] == ':')))
+		return 0;
+	for (size_t i = 1; i < n; i++)
+		if (!(isalnum((unsigned char)s[i]) || s[i] == '_' || (metric && s[i] == ':')))
+			return 0;
+	return 1;
+}
+
+int tu_prom_value_ok(const char *s, double *v)
+{
+	char *end;
+	double d;
+
+	if (!strcmp(s, "NaN") || !strcmp(s, "+Inf") || !strcmp(s, "-Inf")) {
+		if (v)
+			*v = !strcmp(s, "NaN") ? NAN : s[0] == '+' ? INFINITY : -INFINITY;
+		return 1;
+	}
+	if (!*s || strspn(s, "+-0123456789.eE") != strlen(s))
+		return 0;
+	d = strtod(s, &end);
+	if (v)
+		*v = d;
+	return *end == '\0';
+}
+
+size_t tu_prom_labels(const char *l, size_t i, size_t n)
+{
+	char seen[8][64];
+	int nseen = 0;
+
+	if (l[i++] != '{')
+		return 0;
+	while (i < n && l[i] != '}') {
+		size_t s = i;
+
+		while (i < n && l[i] != '=')
+			i++;
+		if (i >= n || !tu_prom_name_ok(l + s, i - s, 0) || i - s >= 64 || nseen >= 8 ||
+		    (i - s >= 2 && l[s] == '_' && l[s + 1] == '_'))
+			return 0;
+		for (int k = 0; k < nseen; k++)
+			if (strlen(seen[k]) == i - s && !strncmp(seen[k], l + s, i - s))
+				return 0;
+		memcpy(seen[nseen], l + s, i - s);
+		seen[nseen++][i - s] = '\0';
+		if (l[++i] != '"')
+			return 0;
+		for (i++; i < n && l[i] != '"'; i++)
+			if (l[i] == '\\' && (++i >= n || !l[i] || !strchr("\\\"n", l[i])))
+				return 0;
+		if (i >= n)
+			return 0;
+		i++;
+		if (l[i] == ',')
+			i++;
+		else if (l[i] != '}')
+			return 0;
+	}
+	return i < n ? i + 1 : 0;
 }
 
 /* All of F, NUL-terminated (never NULL). */

@@ -64,6 +64,19 @@ char *tu_b64_dup(const void *in, size_t n);
  * else outside ASCII 0x20..0x7e as \xHH), for failure messages; malloc'd. */
 char *tu_printable(const void *b, size_t n);
 
+/* ---------------------------------------------------------------- Prometheus text format */
+
+/* The N bytes at S are a metric name (METRIC set: [a-zA-Z_:][a-zA-Z0-9_:]*)
+ * or a label name (no ':'). */
+int tu_prom_name_ok(const char *s, size_t n, int metric);
+/* S is a sample value as the Go parser takes it: a float, NaN, +Inf or
+ * -Inf; its value into *v (may be NULL). */
+int tu_prom_value_ok(const char *s, double *v);
+/* A label set {name="value",...} at l[i] (N bytes in all): names valid,
+ * none twice, none reserved ("__..."), values with only \\ \" \n
+ * escapes.  Returns the index after its '}', or 0. */
+size_t tu_prom_labels(const char *l, size_t i, size_t n);
+
 /* ---------------------------------------------------------------- files, processes */
 
 /* The whole file, NUL-terminated and malloc'd; "" if it cannot be read. */
