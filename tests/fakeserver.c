@@ -5,6 +5,8 @@
 #include "runprobe.h"
 #include "testutil.h"
 
+#include <criterion/criterion.h>
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -719,4 +721,75 @@ char *fake_diag(const struct probe_run *r, struct fake_server *fs, int fake_stat
 	free(got);
 	free(logp);
 	return d;
+}
+
+/* ---------------------------------------------------------------- a probe run against the fake */
+
+void fake_case_certs(struct fake_case *c)
+{
+	if (!c->have_certs) {
+		cr_assert_eq(fake_certs_make(&c->certs), 0, "could not make test certificates (openssl CLI?)");
+		c->have_certs = true;
+	}
+}
+
+char *fake_case_scenario(struct fake_case *c, const char *tls, const char *caps, const char *body)
+{
+	char *s = NULL, *t = NULL;
+
+	if (tls) {
+		fake_case_certs(c);
+		cr_assert_geq(asprintf(&t, "tls %s %s %s\n", c->certs.cert, c->certs.key, tls), 0);
+	}
+	cr_assert_geq(asprintf(&s, "%sline * OK [CAPABILITY %s] fake ready\n%s", t ? t : "", caps, body), 0);
+	free(t);
+	return s;
+}
+
+void fake_case_run(struct fake_case *c, char *scn, int connections, double hard_s, const char *const *fixed,
+                   const char *const *extra)
+{
+	struct fake_opts o = {.connections = connections, .max_seconds = 30, .verbose = true};
+
+	c->fs = fake_start_opts(scn, &o);
+	free(scn);
+	cr_assert_not_null(c->fs, "the fake IMAP server did not start (python3? tests/fake/fakeimap.py?)");
+	probe_run_local(&c->r, hard_s, fake_port_str(c->fs), fixed, extra);
+	c->fake_status = fake_stop(c->fs);
+	c->log = strdup(fake_log(c->fs));
+	cr_assert_not_null(c->log);
+	c->rec = fake_received(c->fs, &c->rec_len);
+	c->diag = fake_diag(&c->r, c->fs, c->fake_status, c->rec, c->rec_len);
+}
+
+void fake_case_done(struct fake_case *c)
+{
+	fake_free(c->fs);
+	if (c->have_certs)
+		fake_certs_remove(&c->certs);
+	if (c->file[0])
+		unlink(c->file);
+	probe_run_free(&c->r);
+	free(c->log);
+	free(c->diag);
+}
+
+void fake_case_expect_out(struct fake_case *c, const char *text)
+{
+	cr_assert_not_null(strstr(c->r.out, text), "stdout lacks \"%s\"%s", text, c->diag);
+}
+
+void fake_case_expect_no_out(struct fake_case *c, const char *text)
+{
+	cr_assert_null(strstr(c->r.out, text), "stdout has \"%s\"%s", text, c->diag);
+}
+
+void fake_case_expect_log(struct fake_case *c, const char *text)
+{
+	cr_assert_not_null(strstr(c->log, text), "the fake's log lacks \"%s\"%s", text, c->diag);
+}
+
+void fake_case_expect_fake_status(struct fake_case *c, int status)
+{
+	cr_assert_eq(c->fake_status, status, "the fake exited %d, expected %d%s", c->fake_status, status, c->diag);
 }

@@ -22,6 +22,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "runprobe.h"
+
 struct fake_server;
 
 struct fake_opts {
@@ -109,8 +111,42 @@ void fake_blackhole_close(struct fake_blackhole *b);
  * fake received (REC, REC_LEN; REC NULL: left out); the fake's exit
  * status and the tail of its log (FS NULL: none).  Non-printable bytes
  * are escaped. */
-struct probe_run;
 char *fake_diag(const struct probe_run *r, struct fake_server *fs, int fake_status, const unsigned char *rec,
                 size_t rec_len);
+
+/* ---------------------------------------------------------------- a probe run against the fake */
+
+/* One case: the fake (with certificates made on first need), the probe's
+ * run and what it left.  Zero it before use; fake_case_done() frees it. */
+struct fake_case {
+	struct fake_certs certs;
+	bool have_certs;
+	char file[256];           /* a file of the case's, removed by fake_case_done ("": none) */
+	struct fake_server *fs;
+	struct probe_run r;
+	int fake_status;
+	char *log;                /* the fake's log */
+	const unsigned char *rec; /* what the probe sent (owned by fs) */
+	size_t rec_len;
+	char *diag;               /* fake_diag(): ends every failure message */
+};
+
+/* Make the test certificates (once). */
+void fake_case_certs(struct fake_case *c);
+/* A scenario: with TLS set ("" or a version, "clientca" to require the
+ * test client certificate) "tls CERT KEY TLS" first, then the greeting
+ * with CAPS, then BODY (every "%" in it taken literally).  malloc'd. */
+char *fake_case_scenario(struct fake_case *c, const char *tls, const char *caps, const char *body);
+/* Start the fake with SCN (freed) for CONNECTIONS connections, run the
+ * probe against it (probe_run_local: FIXED, then EXTRA), stop the fake and
+ * collect everything. */
+void fake_case_run(struct fake_case *c, char *scn, int connections, double hard_s, const char *const *fixed,
+                   const char *const *extra);
+void fake_case_done(struct fake_case *c);
+/* stdout has (lacks) TEXT; the fake's log has TEXT; the fake exited STATUS. */
+void fake_case_expect_out(struct fake_case *c, const char *text);
+void fake_case_expect_no_out(struct fake_case *c, const char *text);
+void fake_case_expect_log(struct fake_case *c, const char *text);
+void fake_case_expect_fake_status(struct fake_case *c, int status);
 
 #endif

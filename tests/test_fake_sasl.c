@@ -113,81 +113,35 @@ static unsigned char *b64dec(const char *text, size_t n, size_t *outlen)
 /* the RFC 7628 error JSON Gmail sends (base64 on the wire) */
 #define GMAIL_ERROR_JSON "{\"status\":\"401\",\"schemes\":\"bearer\",\"scope\":\"https://mail.google.com/\"}"
 
-struct fcase {
-	struct fake_certs certs;
-	bool have_certs;
-	char tokfile[256];
-	struct fake_server *fs;
-	struct probe_run r;
-	int fake_status;
-	char *log;
-	const unsigned char *rec;  /* what the probe sent (owned by fs) */
-	size_t rec_len;
-	char *diag;
-};
-
-static void need_certs(struct fcase *c)
-{
-	if (!c->have_certs) {
-		cr_assert_eq(fake_certs_make(&c->certs), 0, "could not make test certificates (openssl CLI?)");
-		c->have_certs = true;
-	}
-}
-
-static char *certpath(struct fcase *c, const char *name)
+static char *certpath(struct fake_case *c, const char *name)
 {
 	char *p = NULL;
-	need_certs(c);
+	fake_case_certs(c);
 	cr_assert_geq(asprintf(&p, "%s/%s", c->certs.dir, name), 0);
 	return p;
 }
 
 /* The token file, with the trailing newline an editor leaves. */
-static const char *token_file(struct fcase *c)
+static const char *token_file(struct fake_case *c)
 {
-	if (!c->tokfile[0]) {
+	if (!c->file[0]) {
 		char *p = tu_temp_file(NULL, "token", TOKEN "\n", strlen(TOKEN) + 1);
 
-		cr_assert_lt(strlen(p), sizeof c->tokfile, "TMPDIR too long");
-		snprintf(c->tokfile, sizeof c->tokfile, "%s", p);
+		cr_assert_lt(strlen(p), sizeof c->file, "TMPDIR too long");
+		snprintf(c->file, sizeof c->file, "%s", p);
 		free(p);
 	}
-	return c->tokfile;
-}
-
-/* The greeting with CAPS (implicit TLS first when TLS is set: "" or a
- * version, "clientca" to require the test client certificate), then BODY. */
-static char *scenario(struct fcase *c, const char *tls, const char *caps, const char *body)
-{
-	char *s = NULL, *t = NULL;
-
-	if (tls) {
-		need_certs(c);
-		cr_assert_geq(asprintf(&t, "tls %s %s %s\n", c->certs.cert, c->certs.key, tls), 0);
-	}
-	cr_assert_geq(asprintf(&s, "%sline * OK [CAPABILITY %s] fake ready\n%s", t ? t : "", caps, body), 0);
-	free(t);
-	return s;
+	return c->file;
 }
 
 /* Start the fake with SCN (freed), run the probe with -H/-p/--fetch none
  * plus the NULL-terminated ARGS, stop the fake, collect everything. */
-static void run_argv(struct fcase *c, char *scn, const char *const *args)
+static void run_argv(struct fake_case *c, char *scn, const char *const *args)
 {
-	struct fake_opts o = {.connections = 1, .max_seconds = 30, .verbose = true};
-
-	c->fs = fake_start_opts(scn, &o);
-	free(scn);
-	cr_assert_not_null(c->fs, "the fake IMAP server did not start (python3? tests/fake/fakeimap.py?)");
-	probe_run_local(&c->r, HARD_S * cis_time_factor(), fake_port_str(c->fs),
-	                (const char *const[]){"--fetch", "none", NULL}, args);
-	c->fake_status = fake_stop(c->fs);
-	c->log = strdup(fake_log(c->fs));
-	c->rec = fake_received(c->fs, &c->rec_len);
-	c->diag = fake_diag(&c->r, c->fs, c->fake_status, c->rec, c->rec_len);
+	fake_case_run(c, scn, 1, HARD_S * cis_time_factor(), (const char *const[]){"--fetch", "none", NULL}, args);
 }
 
-static void run_fake(struct fcase *c, char *scn, ...)
+static void run_fake(struct fake_case *c, char *scn, ...)
 {
 	const char *args[48];
 	va_list ap;
@@ -196,18 +150,6 @@ static void run_fake(struct fcase *c, char *scn, ...)
 	tu_va_args(args, sizeof args / sizeof *args, ap);
 	va_end(ap);
 	run_argv(c, scn, args);
-}
-
-static void done(struct fcase *c)
-{
-	fake_free(c->fs);
-	if (c->have_certs)
-		fake_certs_remove(&c->certs);
-	if (c->tokfile[0])
-		unlink(c->tokfile);
-	probe_run_free(&c->r);
-	free(c->log);
-	free(c->diag);
 }
 
 /* Does B (N bytes) contain SECRET in any form: raw, quoted, or base64 at
@@ -220,7 +162,7 @@ static bool has_secret(const char *b, size_t n, const char *secret)
 /* Exit code, the state word, every needle in the summary (the first line
  * before '|'), neither password nor token anywhere in stdout or stderr,
  * nothing on stderr, a wall-time bound. */
-static void check(struct fcase *c, int code, ...)
+static void check(struct fake_case *c, int code, ...)
 {
 	va_list ap;
 
@@ -236,23 +178,8 @@ static void check(struct fcase *c, int code, ...)
 	cr_assert_leq(c->r.wall_s, 5.0 * cis_time_factor(), "took %.3f s%s", c->r.wall_s, c->diag);
 }
 
-static void expect_out(struct fcase *c, const char *text)
-{
-	cr_assert_not_null(strstr(c->r.out, text), "stdout lacks \"%s\"%s", text, c->diag);
-}
-
-static void expect_log(struct fcase *c, const char *text)
-{
-	cr_assert_not_null(strstr(c->log, text), "the fake's log lacks \"%s\"%s", text, c->diag);
-}
-
-static void expect_fake_status(struct fcase *c, int status)
-{
-	cr_assert_eq(c->fake_status, status, "the fake exited %d, expected %d%s", c->fake_status, status, c->diag);
-}
-
 /* The record has (has = true) or lacks the N bytes at WHAT. */
-static void expect_sent_n(struct fcase *c, const void *what, size_t n, bool has)
+static void expect_sent_n(struct fake_case *c, const void *what, size_t n, bool has)
 {
 	char *p = tu_printable(what, n);
 	if (has)
@@ -262,19 +189,19 @@ static void expect_sent_n(struct fcase *c, const void *what, size_t n, bool has)
 	free(p);
 }
 
-static void expect_sent(struct fcase *c, const char *what)
+static void expect_sent(struct fake_case *c, const char *what)
 {
 	expect_sent_n(c, what, strlen(what), true);
 }
 
-static void expect_not_sent(struct fcase *c, const char *what)
+static void expect_not_sent(struct fake_case *c, const char *what)
 {
 	expect_sent_n(c, what, strlen(what), false);
 }
 
 /* The client line that contains NEEDLE (CRLF stripped), from just after
  * NEEDLE; or, with LATER > 0, the LATER-th line after it.  malloc'd. */
-static char *sent_line(struct fcase *c, const char *needle, int later)
+static char *sent_line(struct fake_case *c, const char *needle, int later)
 {
 	const unsigned char *p = memmem(c->rec, c->rec_len, needle, strlen(needle));
 	const unsigned char *end = c->rec + c->rec_len;
@@ -294,7 +221,7 @@ static char *sent_line(struct fcase *c, const char *needle, int later)
 
 /* The base64 client message in that line, decoded, must be exactly WANT
  * (WANT_LEN bytes). */
-static void expect_b64(struct fcase *c, const char *needle, int later, const void *want, size_t want_len)
+static void expect_b64(struct fake_case *c, const char *needle, int later, const void *want, size_t want_len)
 {
 	char *line = sent_line(c, needle, later);
 	size_t n = 0;
@@ -315,18 +242,18 @@ static void expect_b64(struct fcase *c, const char *needle, int later, const voi
 
 static void xoauth2_ok(const char *caps, const char *exchange, int later)
 {
-	struct fcase c = {0};
+	struct fake_case c = {0};
 	char body[1024];
 
 	snprintf(body, sizeof body, "%s" SESSION_REST, exchange);
-	run_fake(&c, scenario(&c, NULL, caps, body), "-U", USER, "--token-file", token_file(&c), "--auth", "xoauth2",
+	run_fake(&c, fake_case_scenario(&c, NULL, caps, body), "-U", USER, "--token-file", token_file(&c), "--auth", "xoauth2",
 	         NULL);
 	check(&c, 0, "XOAUTH2", NULL);
-	expect_fake_status(&c, 0);
+	fake_case_expect_fake_status(&c, 0);
 	/* the initial response: after the command, or on the line after it */
 	expect_b64(&c, later ? "AUTHENTICATE XOAUTH2\r\n" : "AUTHENTICATE XOAUTH2 ", 0, XOAUTH2_BLOB,
 	           strlen(XOAUTH2_BLOB));
-	done(&c);
+	fake_case_done(&c);
 }
 
 Test(fake_sasl, xoauth2_sasl_ir)
@@ -349,7 +276,7 @@ Test(fake_sasl, xoauth2_without_sasl_ir_bare_plus)
  * and the JSON's status and scope. */
 static void xoauth2_error(bool sasl_ir)
 {
-	struct fcase c = {0};
+	struct fake_case c = {0};
 	char *json = tu_b64_dup(GMAIL_ERROR_JSON, strlen(GMAIL_ERROR_JSON));
 	char *body = NULL;
 
@@ -362,19 +289,19 @@ static void xoauth2_error(bool sasl_ir)
 	                               : "expect AUTHENTICATE XOAUTH2$\nline + \nexpectline \\S+$\n",
 	                       json),
 	              0);
-	run_fake(&c, scenario(&c, NULL, sasl_ir ? "IMAP4rev1 SASL-IR AUTH=XOAUTH2" : "IMAP4rev1 AUTH=XOAUTH2", body),
+	run_fake(&c, fake_case_scenario(&c, NULL, sasl_ir ? "IMAP4rev1 SASL-IR AUTH=XOAUTH2" : "IMAP4rev1 AUTH=XOAUTH2", body),
 	         "-U", USER, "--token-file", token_file(&c), "--auth", "xoauth2", NULL);
 	free(body);
 	free(json);
 	check(&c, 2, "auth failed (AUTHENTICATE XOAUTH2)", "[AUTHENTICATIONFAILED] Invalid credentials (Failure)",
 	      "401", "https://mail.google.com/", NULL);
-	expect_fake_status(&c, 0);
-	expect_out(&c, "XOAUTH2 error from server: 401 (scope: https://mail.google.com/)");
+	fake_case_expect_fake_status(&c, 0);
+	fake_case_expect_out(&c, "XOAUTH2 error from server: 401 (scope: https://mail.google.com/)");
 	/* the answer to the error challenge is an empty line */
 	char *answer = sent_line(&c, "AUTHENTICATE XOAUTH2", sasl_ir ? 1 : 2);
 	cr_assert_str_empty(answer, "the answer to the error challenge is \"%s\", not empty%s", answer, c.diag);
 	free(answer);
-	done(&c);
+	fake_case_done(&c);
 }
 
 Test(fake_sasl, xoauth2_error_json_is_reported) { xoauth2_error(true); }
@@ -391,17 +318,17 @@ static size_t oauthbearer_blob(char *buf, size_t n, const char *authz, const cha
 
 static void oauthbearer_ok(const char *caps, const char *exchange, int later, const char *user, const char *authz)
 {
-	struct fcase c = {0};
+	struct fake_case c = {0};
 	char body[1024], want[512];
 
 	snprintf(body, sizeof body, "%s" SESSION_REST, exchange);
-	run_fake(&c, scenario(&c, NULL, caps, body), "-U", user, "--token-file", token_file(&c), "--auth",
+	run_fake(&c, fake_case_scenario(&c, NULL, caps, body), "-U", user, "--token-file", token_file(&c), "--auth",
 	         "oauthbearer", NULL);
 	check(&c, 0, "OAUTHBEARER", NULL);
-	expect_fake_status(&c, 0);
+	fake_case_expect_fake_status(&c, 0);
 	size_t n = oauthbearer_blob(want, sizeof want, authz, fake_port_str(c.fs));
 	expect_b64(&c, later ? "AUTHENTICATE OAUTHBEARER\r\n" : "AUTHENTICATE OAUTHBEARER ", 0, want, n);
-	done(&c);
+	fake_case_done(&c);
 }
 
 Test(fake_sasl, oauthbearer_sasl_ir)
@@ -432,7 +359,7 @@ Test(fake_sasl, oauthbearer_escapes_the_user_name)
  * ^A (base64 "AQ=="); CRITICAL with the server's words, status and scope. */
 static void oauthbearer_error(bool sasl_ir)
 {
-	struct fcase c = {0};
+	struct fake_case c = {0};
 	const char *err = "{\"status\":\"invalid_token\",\"scope\":\"https://mail.example.org/imap\","
 	                  "\"openid-configuration\":\"https://auth.example.org/.well-known/openid-configuration\"}";
 	char *json = tu_b64_dup(err, strlen(err));
@@ -448,16 +375,16 @@ static void oauthbearer_error(bool sasl_ir)
 	                       json),
 	              0);
 	run_fake(&c,
-	         scenario(&c, NULL, sasl_ir ? "IMAP4rev1 SASL-IR AUTH=OAUTHBEARER" : "IMAP4rev1 AUTH=OAUTHBEARER", body),
+	         fake_case_scenario(&c, NULL, sasl_ir ? "IMAP4rev1 SASL-IR AUTH=OAUTHBEARER" : "IMAP4rev1 AUTH=OAUTHBEARER", body),
 	         "-U", USER, "--token-file", token_file(&c), "--auth", "oauthbearer", NULL);
 	free(body);
 	free(json);
 	check(&c, 2, "auth failed (AUTHENTICATE OAUTHBEARER)", "[AUTHENTICATIONFAILED] Token expired", "invalid_token",
 	      "https://mail.example.org/imap", NULL);
-	expect_fake_status(&c, 0);
-	expect_out(&c, "OAUTHBEARER error from server: invalid_token (scope: https://mail.example.org/imap)");
+	fake_case_expect_fake_status(&c, 0);
+	fake_case_expect_out(&c, "OAUTHBEARER error from server: invalid_token (scope: https://mail.example.org/imap)");
 	expect_b64(&c, "AUTHENTICATE OAUTHBEARER", sasl_ir ? 1 : 2, "\x01", 1);
-	done(&c);
+	fake_case_done(&c);
 }
 
 Test(fake_sasl, oauthbearer_error_is_answered_with_ctrl_a) { oauthbearer_error(true); }
@@ -469,7 +396,7 @@ Test(fake_sasl, oauthbearer_error_without_sasl_ir) { oauthbearer_error(false); }
  * test CA and logs its subject. */
 static void external(bool sasl_ir, const char *authzid)
 {
-	struct fcase c = {0};
+	struct fake_case c = {0};
 	char *ca = certpath(&c, "ca.pem"), *cert = certpath(&c, "client.pem"), *key = certpath(&c, "client.key");
 	char *tls = NULL, *exch = NULL, *body = NULL;
 	char *b64 = authzid ? tu_b64_dup(authzid, strlen(authzid)) : NULL;
@@ -485,12 +412,12 @@ static void external(bool sasl_ir, const char *authzid)
 	 * the authentication identity from the certificate */
 	const char *args[] = {"-S", "--cafile", ca, "--client-cert", cert, "--client-key", key, "--auth", "external",
 	                      authzid ? "--authzid" : NULL, authzid, "-U", USER, NULL};
-	run_argv(&c, scenario(&c, tls, sasl_ir ? "IMAP4rev1 SASL-IR AUTH=EXTERNAL" : "IMAP4rev1 AUTH=EXTERNAL", body),
+	run_argv(&c, fake_case_scenario(&c, tls, sasl_ir ? "IMAP4rev1 SASL-IR AUTH=EXTERNAL" : "IMAP4rev1 AUTH=EXTERNAL", body),
 	         args);
 	check(&c, 0, "EXTERNAL", NULL);
-	expect_fake_status(&c, 0);
-	expect_log(&c, "tls: client certificate CN=probe-client");
-	expect_out(&c, "auth: OK");
+	fake_case_expect_fake_status(&c, 0);
+	fake_case_expect_log(&c, "tls: client certificate CN=probe-client");
+	fake_case_expect_out(&c, "auth: OK");
 	if (sasl_ir) {
 		char *ir = sent_line(&c, "AUTHENTICATE EXTERNAL ", 0);
 		cr_assert_str_eq(ir, b64 ? b64 : "=", "%s", c.diag);
@@ -508,7 +435,7 @@ static void external(bool sasl_ir, const char *authzid)
 	free(ca);
 	free(cert);
 	free(key);
-	done(&c);
+	fake_case_done(&c);
 }
 
 Test(fake_sasl, external_client_cert_sasl_ir_empty) { external(true, NULL); }
@@ -520,16 +447,16 @@ Test(fake_sasl, external_client_cert_without_sasl_ir_authzid) { external(false, 
  * error), nothing sent. */
 Test(fake_sasl, external_needs_tls)
 {
-	struct fcase c = {0};
+	struct fake_case c = {0};
 	char *cert = certpath(&c, "client.pem"), *key = certpath(&c, "client.key");
 	const char *args[] = {"--client-cert", cert, "--client-key", key, "--auth", "external", NULL};
 
-	run_argv(&c, scenario(&c, NULL, "IMAP4rev1 SASL-IR AUTH=EXTERNAL", TAIL), args);
+	run_argv(&c, fake_case_scenario(&c, NULL, "IMAP4rev1 SASL-IR AUTH=EXTERNAL", TAIL), args);
 	check(&c, 3, "without --ssl or --starttls", NULL);
 	expect_not_sent(&c, "AUTHENTICATE");
 	free(cert);
 	free(key);
-	done(&c);
+	fake_case_done(&c);
 }
 
 /* ================================================================ continuations */
@@ -540,16 +467,16 @@ Test(fake_sasl, external_needs_tls)
 
 static void plain_without_sasl_ir(const char *cont)
 {
-	struct fcase c = {0};
+	struct fake_case c = {0};
 	char body[1024];
 
 	snprintf(body, sizeof body, "expect AUTHENTICATE PLAIN$\n%s\nexpectline " PLAIN_B64 "$\n" SESSION_REST, cont);
-	run_fake(&c, scenario(&c, NULL, "IMAP4rev1 AUTH=PLAIN", body), "-U", USER, "-P", PASS, "--auth", "plain", NULL);
+	run_fake(&c, fake_case_scenario(&c, NULL, "IMAP4rev1 AUTH=PLAIN", body), "-U", USER, "-P", PASS, "--auth", "plain", NULL);
 	check(&c, 0, "PLAIN", NULL);
-	expect_fake_status(&c, 0);
+	fake_case_expect_fake_status(&c, 0);
 	expect_sent(&c, "AUTHENTICATE PLAIN\r\n" PLAIN_B64 "\r\n");
 	expect_b64(&c, "AUTHENTICATE PLAIN\r\n", 0, PLAIN_BLOB, sizeof PLAIN_BLOB - 1);
-	done(&c);
+	fake_case_done(&c);
 }
 
 Test(fake_sasl, plain_bare_plus) { plain_without_sasl_ir("send +\\r\\n"); }
@@ -558,19 +485,19 @@ Test(fake_sasl, plain_plus_space_empty_challenge) { plain_without_sasl_ir("line 
 /* base64 "Username:" / "Password:" prompts, as "+ X", bare "+" or "+ ". */
 static void auth_login(const char *p1, const char *p2)
 {
-	struct fcase c = {0};
+	struct fake_case c = {0};
 	char body[1024];
 
 	snprintf(body, sizeof body,
 	         "expect AUTHENTICATE LOGIN$\n%s\nexpectline cHJvYmV1c2Vy$\n%s\nexpectline UzNjcmV0LVBhNTV3b3JkLTd4$\n"
 	         SESSION_REST, p1, p2);
-	run_fake(&c, scenario(&c, NULL, "IMAP4rev1 SASL-IR AUTH=LOGIN", body), "-U", USER, "-P", PASS, "--auth",
+	run_fake(&c, fake_case_scenario(&c, NULL, "IMAP4rev1 SASL-IR AUTH=LOGIN", body), "-U", USER, "-P", PASS, "--auth",
 	         "auth-login", NULL);
 	check(&c, 0, "LOGIN", NULL);
-	expect_fake_status(&c, 0);
+	fake_case_expect_fake_status(&c, 0);
 	/* LOGIN has no initial response, even with SASL-IR */
 	expect_sent(&c, "AUTHENTICATE LOGIN\r\ncHJvYmV1c2Vy\r\nUzNjcmV0LVBhNTV3b3JkLTd4\r\n");
-	done(&c);
+	fake_case_done(&c);
 }
 
 Test(fake_sasl, auth_login_bare_plus) { auth_login("send +\\r\\n", "send +\\r\\n"); }
@@ -584,10 +511,10 @@ Test(fake_sasl, auth_login_mixed_prompts) { auth_login("line + VXNlcm5hbWU6", "s
  * ALERT and the warning show. */
 Test(fake_sasl, untagged_data_in_the_middle_of_auth_login)
 {
-	struct fcase c = {0};
+	struct fake_case c = {0};
 
 	run_fake(&c,
-	         scenario(&c, NULL, "IMAP4rev1 AUTH=LOGIN",
+	         fake_case_scenario(&c, NULL, "IMAP4rev1 AUTH=LOGIN",
 	                  "expect AUTHENTICATE LOGIN$\n"
 	                  "line * CAPABILITY IMAP4rev1 AUTH=LOGIN\n"
 	                  "line * OK still thinking\n"
@@ -601,10 +528,10 @@ Test(fake_sasl, untagged_data_in_the_middle_of_auth_login)
 	                  "line * CAPABILITY IMAP4rev1 NAMESPACE\n" SESSION_REST),
 	         "-U", USER, "-P", PASS, "--auth", "auth-login", NULL);
 	check(&c, 0, "LOGIN", NULL);
-	expect_fake_status(&c, 0);
-	expect_out(&c, "ALERT from server: Maintenance tonight at 22:00");
-	expect_out(&c, "Password expires in 3 days");
-	done(&c);
+	fake_case_expect_fake_status(&c, 0);
+	fake_case_expect_out(&c, "ALERT from server: Maintenance tonight at 22:00");
+	fake_case_expect_out(&c, "Password expires in 3 days");
+	fake_case_done(&c);
 }
 
 /* The same around a real SCRAM exchange is not scriptable (the fake's
@@ -612,7 +539,7 @@ Test(fake_sasl, untagged_data_in_the_middle_of_auth_login)
  * untagged data between the error challenge and the tagged NO. */
 Test(fake_sasl, untagged_data_in_the_middle_of_an_oauth_error)
 {
-	struct fcase c = {0};
+	struct fake_case c = {0};
 	char *json = tu_b64_dup(GMAIL_ERROR_JSON, strlen(GMAIL_ERROR_JSON));
 	char *body = NULL;
 
@@ -625,14 +552,14 @@ Test(fake_sasl, untagged_data_in_the_middle_of_an_oauth_error)
 	                       "line $TAG NO [AUTHENTICATIONFAILED] Invalid credentials (Failure)\n" TAIL,
 	                       json),
 	              0);
-	run_fake(&c, scenario(&c, NULL, "IMAP4rev1 SASL-IR AUTH=XOAUTH2", body), "-U", USER, "--token-file",
+	run_fake(&c, fake_case_scenario(&c, NULL, "IMAP4rev1 SASL-IR AUTH=XOAUTH2", body), "-U", USER, "--token-file",
 	         token_file(&c), "--auth", "xoauth2", NULL);
 	free(body);
 	free(json);
 	check(&c, 2, "auth failed (AUTHENTICATE XOAUTH2)", "401", NULL);
-	expect_fake_status(&c, 0);
-	expect_out(&c, "ALERT from server: Please re-authorize the application");
-	done(&c);
+	fake_case_expect_fake_status(&c, 0);
+	fake_case_expect_out(&c, "ALERT from server: Please re-authorize the application");
+	fake_case_done(&c);
 }
 
 /* ================================================================ capabilities after the login */
@@ -656,7 +583,7 @@ Test(fake_sasl, untagged_data_in_the_middle_of_an_oauth_error)
 static void caps_case(const char *greeting_caps, const char *auth, const char *status, bool namespace_sent,
                       const char *const *extra)
 {
-	struct fcase c = {0};
+	struct fake_case c = {0};
 	char *body = NULL;
 	const char *args[32] = {"-U", USER, "-P", PASS, "--auth", "plain"};
 	size_t n = 6;
@@ -671,14 +598,14 @@ static void caps_case(const char *greeting_caps, const char *auth, const char *s
 	for (; extra && *extra; extra++)
 		args[n++] = *extra;
 	args[n] = NULL;
-	run_argv(&c, scenario(&c, NULL, greeting_caps, body), args);
+	run_argv(&c, fake_case_scenario(&c, NULL, greeting_caps, body), args);
 	free(body);
 	check(&c, 0, "PLAIN", NULL);
-	expect_fake_status(&c, 0);
+	fake_case_expect_fake_status(&c, 0);
 	/* never a CAPABILITY command: the greeting had them before the login,
 	 * and after it they came with the OK, or no step needed them */
 	expect_not_sent(&c, "CAPABILITY\r\n");
-	done(&c);
+	fake_case_done(&c);
 }
 
 /* The tagged OK carries the list: it replaces the greeting's. */
@@ -730,16 +657,16 @@ Test(fake_sasl, caps_not_in_the_ok_are_not_read_when_not_needed)
 
 Test(fake_sasl, caps_not_in_the_login_ok_either)
 {
-	struct fcase c = {0};
+	struct fake_case c = {0};
 
 	run_fake(&c,
-	         scenario(&c, NULL, "IMAP4rev1 SASL-IR AUTH=PLAIN STATUS=SIZE",
+	         fake_case_scenario(&c, NULL, "IMAP4rev1 SASL-IR AUTH=PLAIN STATUS=SIZE",
 	                  "expect LOGIN " USER " " PASS "$\nline $TAG OK Logged in\n" STATUS_NOSIZE EXAMINE_ONLY LOGOUT_OK),
 	         "-U", USER, "-P", PASS, "--auth", "login", NULL);
 	check(&c, 0, "IMAP LOGIN", NULL);
-	expect_fake_status(&c, 0);
+	fake_case_expect_fake_status(&c, 0);
 	expect_not_sent(&c, "CAPABILITY\r\n");
-	done(&c);
+	fake_case_done(&c);
 }
 
 /* A step that needs them (--delete-matched: UIDPLUS) asks with CAPABILITY
@@ -747,10 +674,10 @@ Test(fake_sasl, caps_not_in_the_login_ok_either)
  * (the greeting, before the login, did not offer UIDPLUS). */
 Test(fake_sasl, caps_not_in_the_ok_are_read_when_needed)
 {
-	struct fcase c = {0};
+	struct fake_case c = {0};
 
 	run_fake(&c,
-	         scenario(&c, NULL, "IMAP4rev1 SASL-IR AUTH=PLAIN",
+	         fake_case_scenario(&c, NULL, "IMAP4rev1 SASL-IR AUTH=PLAIN",
 	                  "expect AUTHENTICATE PLAIN \\S+$\n"
 	                  "line $TAG OK Logged in\n"
 	                  "expect CAPABILITY$\n"
@@ -771,12 +698,12 @@ Test(fake_sasl, caps_not_in_the_ok_are_read_when_needed)
 	                  "line $TAG OK EXPUNGE completed\n" LOGOUT_OK),
 	         "-U", USER, "-P", PASS, "--auth", "plain", "--search", "SUBJECT old", "--delete-matched", NULL);
 	check(&c, 0, "PLAIN", NULL);
-	expect_fake_status(&c, 0);
+	fake_case_expect_fake_status(&c, 0);
 	char *cap = sent_line(&c, "AUTHENTICATE PLAIN ", 1);
 	cr_assert(strlen(cap) > 11 && !strcmp(cap + strlen(cap) - 11, " CAPABILITY"),
 	          "the command after the login is \"%s\", not CAPABILITY%s", cap, c.diag);
 	free(cap);
-	done(&c);
+	fake_case_done(&c);
 }
 
 /* ================================================================ SCRAM against a misbehaving server */
@@ -786,14 +713,14 @@ Test(fake_sasl, caps_not_in_the_ok_are_read_when_needed)
 static void scram_bad(const char *mech, const char *option, const char *opts, const char *after, int fake_status,
                       const char *why)
 {
-	struct fcase c = {0};
+	struct fake_case c = {0};
 	char body[1024];
 
 	snprintf(body, sizeof body, "scram %s " PASS " user=" USER " %s\n%s", mech, opts, after);
-	run_fake(&c, scenario(&c, NULL, SCRAM_CAPS, body), "-U", USER, "-P", PASS, "--auth", option, NULL);
+	run_fake(&c, fake_case_scenario(&c, NULL, SCRAM_CAPS, body), "-U", USER, "-P", PASS, "--auth", option, NULL);
 	check(&c, 2, "auth failed", mech, why, NULL);
-	expect_fake_status(&c, fake_status);
-	done(&c);
+	fake_case_expect_fake_status(&c, fake_status);
+	fake_case_done(&c);
 }
 
 /* The server nonce must extend the client's: else cancel ("*"). */
@@ -809,32 +736,32 @@ Test(fake_sasl, scram_sha1_nonce_not_extended)
 
 Test(fake_sasl, scram_wrong_nonce_cancels_with_star)
 {
-	struct fcase c = {0};
+	struct fake_case c = {0};
 
-	run_fake(&c, scenario(&c, NULL, SCRAM_CAPS, "scram SCRAM-SHA-256 " PASS " user=" USER " badnonce\n" TAIL), "-U",
+	run_fake(&c, fake_case_scenario(&c, NULL, SCRAM_CAPS, "scram SCRAM-SHA-256 " PASS " user=" USER " badnonce\n" TAIL), "-U",
 	         USER, "-P", PASS, "--auth", "scram-sha-256", NULL);
 	check(&c, 2, "auth failed", "nonce", NULL);
-	expect_fake_status(&c, 5);
-	expect_log(&c, "scram: client cancelled (instead of client-final)");
+	fake_case_expect_fake_status(&c, 5);
+	fake_case_expect_log(&c, "scram: client cancelled (instead of client-final)");
 	char *cancel = sent_line(&c, "AUTHENTICATE SCRAM-SHA-256 ", 1);
 	cr_assert_str_eq(cancel, "*", "%s", c.diag);
 	free(cancel);
-	done(&c);
+	fake_case_done(&c);
 }
 
 /* i=1000000000: refused at once (the cap), not computed until the deadline. */
 static void scram_billion(const char *mech, const char *option)
 {
-	struct fcase c = {0};
+	struct fake_case c = {0};
 	char body[512];
 
 	snprintf(body, sizeof body, "scram %s " PASS " user=" USER " iter=1000000000\n" TAIL, mech);
-	run_fake(&c, scenario(&c, NULL, SCRAM_CAPS, body), "-U", USER, "-P", PASS, "--auth", option, "-t", "10", NULL);
+	run_fake(&c, fake_case_scenario(&c, NULL, SCRAM_CAPS, body), "-U", USER, "-P", PASS, "--auth", option, "-t", "10", NULL);
 	check(&c, 2, "auth failed", mech, "iteration count 1000000000 exceeds the limit", NULL);
-	expect_fake_status(&c, 5);
-	expect_log(&c, "scram: client cancelled (instead of client-final)");
+	fake_case_expect_fake_status(&c, 5);
+	fake_case_expect_log(&c, "scram: client cancelled (instead of client-final)");
 	cr_assert_lt(c.r.wall_s, 2.0 * cis_time_factor(), "a billion iterations took %.3f s%s", c.r.wall_s, c.diag);
-	done(&c);
+	fake_case_done(&c);
 }
 
 Test(fake_sasl, scram_sha256_billion_iterations) { scram_billion("SCRAM-SHA-256", "scram-sha-256"); }
@@ -844,15 +771,15 @@ Test(fake_sasl, scram_sha1_billion_iterations) { scram_billion("SCRAM-SHA-1", "s
  * SCRAM-SHA-1-PLUS; this is the remaining one. */
 Test(fake_sasl, scram_sha1_forged_server_signature)
 {
-	struct fcase c = {0};
+	struct fake_case c = {0};
 
-	run_fake(&c, scenario(&c, NULL, SCRAM_CAPS, "scram SCRAM-SHA-1 " PASS " user=" USER " forge\n" SESSION_REST),
+	run_fake(&c, fake_case_scenario(&c, NULL, SCRAM_CAPS, "scram SCRAM-SHA-1 " PASS " user=" USER " forge\n" SESSION_REST),
 	         "-U", USER, "-P", PASS, "--auth", "scram-sha-1", NULL);
 	check(&c, 2, "auth failed", "SCRAM-SHA-1", "server signature mismatch", NULL);
-	expect_fake_status(&c, 5);
-	expect_log(&c, "scram: sending a forged server signature");
-	expect_log(&c, "scram: client cancelled (after server-final)");
-	done(&c);
+	fake_case_expect_fake_status(&c, 5);
+	fake_case_expect_log(&c, "scram: sending a forged server signature");
+	fake_case_expect_log(&c, "scram: client cancelled (after server-final)");
+	fake_case_done(&c);
 }
 
 /* server-final "e=invalid-proof": CRITICAL with the server's error. */
@@ -864,33 +791,33 @@ Test(fake_sasl, scram_server_final_error)
 /* server-first "e=unknown-user" (scripted by hand: no nonce needed). */
 Test(fake_sasl, scram_server_first_error)
 {
-	struct fcase c = {0};
+	struct fake_case c = {0};
 	char *e = tu_b64_dup("e=unknown-user", 14), *body = NULL;
 
 	cr_assert_geq(asprintf(&body, "expect AUTHENTICATE SCRAM-SHA-256 \\S+$\nline + %s\nexpectline \\*$\n"
 	                              "line $TAG BAD cancelled\n" TAIL, e), 0);
-	run_fake(&c, scenario(&c, NULL, SCRAM_CAPS, body), "-U", USER, "-P", PASS, "--auth", "scram-sha-256", NULL);
+	run_fake(&c, fake_case_scenario(&c, NULL, SCRAM_CAPS, body), "-U", USER, "-P", PASS, "--auth", "scram-sha-256", NULL);
 	free(body);
 	free(e);
 	check(&c, 2, "auth failed", "SCRAM-SHA-256", "server error: unknown-user", NULL);
-	expect_fake_status(&c, 0);
-	done(&c);
+	fake_case_expect_fake_status(&c, 0);
+	fake_case_done(&c);
 }
 
 /* A server that says OK without the server-final message never proved it
  * knows the password (it may be an impostor that just says yes). */
 static void scram_nofinal(const char *mech, const char *option)
 {
-	struct fcase c = {0};
+	struct fake_case c = {0};
 	char body[512];
 
 	snprintf(body, sizeof body, "scram %s " PASS " user=" USER " nofinal\n" LOGGED_IN TAIL, mech);
-	run_fake(&c, scenario(&c, NULL, SCRAM_CAPS, body), "-U", USER, "-P", PASS, "--auth", option, NULL);
+	run_fake(&c, fake_case_scenario(&c, NULL, SCRAM_CAPS, body), "-U", USER, "-P", PASS, "--auth", option, NULL);
 	check(&c, 2, "auth", mech, "without completing the exchange", "did not prove itself", NULL);
-	expect_fake_status(&c, 0);
-	expect_log(&c, "scram: ok (no server-final sent)");
+	fake_case_expect_fake_status(&c, 0);
+	fake_case_expect_log(&c, "scram: ok (no server-final sent)");
 	expect_not_sent(&c, "EXAMINE");
-	done(&c);
+	fake_case_done(&c);
 }
 
 Test(fake_sasl, scram_sha256_ok_without_server_final) { scram_nofinal("SCRAM-SHA-256", "scram-sha-256"); }
@@ -929,13 +856,13 @@ static const struct mech_case every_mech[] = {
 };
 
 /* NEEDLE (N bytes) must not be in B. */
-static void absent(const struct fcase *c, const char *where, const char *b, size_t blen, const char *what,
+static void absent(const struct fake_case *c, const char *where, const char *b, size_t blen, const char *what,
                    const void *needle, size_t n, const char *mech)
 {
 	cr_assert_null(memmem(b, blen, needle, n), "--auth %s -vvv: %s appears in %s%s", mech, what, where, c->diag);
 }
 
-static void no_secrets_in(const struct fcase *c, const char *where, const char *b, size_t blen, const char *mech)
+static void no_secrets_in(const struct fake_case *c, const char *where, const char *b, size_t blen, const char *mech)
 {
 	char oauth[512];
 	size_t on = oauthbearer_blob(oauth, sizeof oauth, USER, fake_port_str(c->fs));
@@ -969,7 +896,7 @@ Test(fake_sasl, every_mechanism_with_vvv_keeps_the_secrets, .timeout = 120)
 {
 	for (size_t i = 0; i < sizeof every_mech / sizeof every_mech[0]; i++) {
 		const struct mech_case *m = &every_mech[i];
-		struct fcase c = {0};
+		struct fake_case c = {0};
 		char caps[256], body[1024], *tls = NULL;
 		char *ca = NULL, *cert = NULL, *key = NULL;
 		const char *args[32] = {"-vvv", "-U", USER, "-P", PASS, "--token-file", token_file(&c), "--auth", m->option};
@@ -991,13 +918,13 @@ Test(fake_sasl, every_mechanism_with_vvv_keeps_the_secrets, .timeout = 120)
 			args[n++] = key;
 		}
 		args[n] = NULL;
-		run_argv(&c, scenario(&c, tls, caps, body), args);
+		run_argv(&c, fake_case_scenario(&c, tls, caps, body), args);
 		check(&c, 0, m->word, NULL);
-		expect_fake_status(&c, 0);
+		fake_case_expect_fake_status(&c, 0);
 		/* the trace is there, with the credentials blacked out */
-		expect_out(&c, "Protocol trace (credentials redacted):");
+		fake_case_expect_out(&c, "Protocol trace (credentials redacted):");
 		if (!m->external)       /* EXTERNAL's "=" carries nothing to hide */
-			expect_out(&c, "<redacted>");
+			fake_case_expect_out(&c, "<redacted>");
 		no_secrets_in(&c, "stdout", c.r.out, c.r.out_len, m->option);
 		no_secrets_in(&c, "stderr", c.r.err, c.r.err_len, m->option);
 		/* the check means something: the secret did reach the server
@@ -1007,12 +934,12 @@ Test(fake_sasl, every_mechanism_with_vvv_keeps_the_secrets, .timeout = 120)
 		cr_assert_eq(fake_saw(c.fs, TOKEN), m->sends == 2, "--auth %s: the token was%s sent%s", m->option,
 		             m->sends == 2 ? " not" : "", c.diag);
 		if (m->external)
-			expect_log(&c, "tls: client certificate CN=probe-client");
+			fake_case_expect_log(&c, "tls: client certificate CN=probe-client");
 		free(tls);
 		free(ca);
 		free(cert);
 		free(key);
-		done(&c);
+		fake_case_done(&c);
 	}
 }
 
@@ -1022,16 +949,16 @@ Test(fake_sasl, every_mechanism_with_vvv_keeps_the_secrets, .timeout = 120)
  * the record must hold exactly WIRE (WIRE_LEN bytes) after the tag. */
 static void login_wire(const char *caps, const char *user, const char *password, const void *wire, size_t wire_len)
 {
-	struct fcase c = {0};
+	struct fake_case c = {0};
 
-	run_fake(&c, scenario(&c, NULL, caps, "expect LOGIN \n" SESSION_REST), "-U", user, "-P", password, "--auth",
+	run_fake(&c, fake_case_scenario(&c, NULL, caps, "expect LOGIN \n" SESSION_REST), "-U", user, "-P", password, "--auth",
 	         "login", NULL);
 	check(&c, 0, "IMAP LOGIN", NULL);
-	expect_fake_status(&c, 0);
+	fake_case_expect_fake_status(&c, 0);
 	/* the whole command: tag, LOGIN, the two strings, CRLF */
 	cr_assert(c.rec_len >= 3 + wire_len && !memcmp(c.rec, "a1 ", 3) && !memcmp(c.rec + 3, wire, wire_len),
 	          "the LOGIN command is not as expected%s", c.diag);
-	done(&c);
+	fake_case_done(&c);
 }
 
 /* Quotes, backslashes and spaces: a quoted string with \" and \\. */
@@ -1115,40 +1042,40 @@ Test(fake_sasl, login_600_byte_utf8_password)
 /* PLAIN carries any bytes: the decoded initial response is exact. */
 Test(fake_sasl, plain_awkward_credentials_with_authzid)
 {
-	struct fcase c = {0};
+	struct fake_case c = {0};
 	char pw[601], want[1024];
 	const char *user = "probe \"user\\\" j\xc3\xbcrgen", *authz = "shared \xe2\x82\xac box";
 	make_600_utf8(pw);
 	int n = snprintf(want, sizeof want, "%s%c%s%c%s", authz, 0, user, 0, pw);
 
-	run_fake(&c, scenario(&c, NULL, "IMAP4rev1 SASL-IR AUTH=PLAIN", "expect AUTHENTICATE PLAIN \\S+$\n" SESSION_REST),
+	run_fake(&c, fake_case_scenario(&c, NULL, "IMAP4rev1 SASL-IR AUTH=PLAIN", "expect AUTHENTICATE PLAIN \\S+$\n" SESSION_REST),
 	         "-U", user, "-P", pw, "--authzid", authz, "--auth", "plain", NULL);
 	check(&c, 0, "PLAIN", NULL);
-	expect_fake_status(&c, 0);
+	fake_case_expect_fake_status(&c, 0);
 	expect_b64(&c, "AUTHENTICATE PLAIN ", 0, want, (size_t)n);
 	cr_assert(!has_secret(c.r.out, c.r.out_len, pw), "the password appears in stdout%s", c.diag);
-	done(&c);
+	fake_case_done(&c);
 }
 
 /* AUTHENTICATE LOGIN: each answer is the exact bytes, base64. */
 Test(fake_sasl, auth_login_awkward_credentials)
 {
-	struct fcase c = {0};
+	struct fake_case c = {0};
 	char pw[601];
 	const char *user = "probe \"user\\\" j\xc3\xbcrgen";
 	make_600_utf8(pw);
 
 	run_fake(&c,
-	         scenario(&c, NULL, "IMAP4rev1 AUTH=LOGIN",
+	         fake_case_scenario(&c, NULL, "IMAP4rev1 AUTH=LOGIN",
 	                  "expect AUTHENTICATE LOGIN$\nline + VXNlcm5hbWU6\nexpectline \\S+$\n"
 	                  "line + UGFzc3dvcmQ6\nexpectline \\S+$\n" SESSION_REST),
 	         "-U", user, "-P", pw, "--auth", "auth-login", NULL);
 	check(&c, 0, "LOGIN", NULL);
-	expect_fake_status(&c, 0);
+	fake_case_expect_fake_status(&c, 0);
 	expect_b64(&c, "AUTHENTICATE LOGIN\r\n", 0, user, strlen(user));
 	expect_b64(&c, "AUTHENTICATE LOGIN\r\n", 1, pw, strlen(pw));
 	cr_assert(!has_secret(c.r.out, c.r.out_len, pw), "the password appears in stdout%s", c.diag);
-	done(&c);
+	fake_case_done(&c);
 }
 
 /* SCRAM: the user name is a saslname (',' '=' escaped), the password is
@@ -1156,7 +1083,7 @@ Test(fake_sasl, auth_login_awkward_credentials)
  * password and the decoded user name. */
 Test(fake_sasl, scram_awkward_credentials)
 {
-	struct fcase c = {0};
+	struct fake_case c = {0};
 	char pw[601];
 	const char *user = "probe,user=x j\xc3\xbcrgen";
 	make_600_utf8(pw);
@@ -1172,12 +1099,12 @@ Test(fake_sasl, scram_awkward_credentials)
 	char *body = NULL;
 	cr_assert_geq(asprintf(&body, "set PW %s\nset U %s\nscram SCRAM-SHA-256 $PW user=$U\n" SESSION_REST, spw, user),
 	              0);
-	run_fake(&c, scenario(&c, NULL, SCRAM_CAPS, body), "-U", user, "-P", pw, "--auth", "scram-sha-256", NULL);
+	run_fake(&c, fake_case_scenario(&c, NULL, SCRAM_CAPS, body), "-U", user, "-P", pw, "--auth", "scram-sha-256", NULL);
 	free(body);
 	check(&c, 0, "SCRAM-SHA-256", NULL);
-	expect_fake_status(&c, 0);
-	expect_log(&c, "scram: ok");
+	fake_case_expect_fake_status(&c, 0);
+	fake_case_expect_log(&c, "scram: ok");
 	cr_assert(!has_secret(c.r.out, c.r.out_len, pw), "the password appears in stdout%s", c.diag);
 	cr_assert(!fake_saw(c.fs, pw), "the password reached the server%s", c.diag);
-	done(&c);
+	fake_case_done(&c);
 }
