@@ -146,36 +146,6 @@ static void done(struct hcase *c)
 	free(c->diag);
 }
 
-/* Length of the valid UTF-8 sequence at p (n bytes left), 0 if invalid or
- * a C1 control (U+0080..U+009F). */
-static size_t utf8_ok(const unsigned char *p, size_t n)
-{
-	unsigned cp;
-	size_t len;
-
-	if (p[0] < 0x80)
-		return 1;
-	if ((p[0] & 0xe0) == 0xc0)
-		len = 2, cp = p[0] & 0x1fu;
-	else if ((p[0] & 0xf0) == 0xe0)
-		len = 3, cp = p[0] & 0x0fu;
-	else if ((p[0] & 0xf8) == 0xf0)
-		len = 4, cp = p[0] & 0x07u;
-	else
-		return 0;
-	if (len > n)
-		return 0;
-	for (size_t i = 1; i < len; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (p[i] & 0x3fu);
-	}
-	if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-	    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff) || (cp >= 0x80 && cp <= 0x9f))
-		return 0;
-	return len;
-}
-
 /* Monitoring Plugins perfdata: 'label'=value[UOM];[warn];[crit];[min];[max]
  * items separated by spaces.  Returns NULL if valid, else why not. */
 static const char *perfdata_error(const char *p)
@@ -269,8 +239,9 @@ static void assert_clean_output(const struct hcase *c)
 			pipes++;
 		cr_assert(o[i] == '\n' || (o[i] >= 0x20 && o[i] != 0x7f),
 			  "control byte 0x%02x at offset %zu of stdout%s", o[i], i, c->diag);
-		k = utf8_ok(o + i, r->out_len - i);
-		cr_assert_gt(k, 0, "invalid UTF-8 or C1 control at offset %zu of stdout%s", i, c->diag);
+		k = tu_utf8_len(o + i, r->out_len - i);
+		cr_assert(k > 0 && !(o[i] == 0xc2 && o[i + 1] <= 0x9f), /* C1: U+0080..U+009F */
+			  "invalid UTF-8 or C1 control at offset %zu of stdout%s", i, c->diag);
 		i += k;
 	}
 	cr_assert_eq(pipes, 1, "%zu '|' in stdout; exactly one (the perfdata separator) allowed%s", pipes, c->diag);

@@ -23,38 +23,6 @@
 
 /* ================================================================ helpers */
 
-/* Independent UTF-8 validator (Unicode table 3-7), not util.c's. */
-static int valid_utf8(const unsigned char *s, size_t n)
-{
-	size_t i = 0;
-
-	while (i < n) {
-		unsigned char b = s[i];
-		size_t len;
-		unsigned char lo = 0x80, hi = 0xbf;
-
-		if (b <= 0x7f) {
-			i++;
-			continue;
-		}
-		if (b >= 0xc2 && b <= 0xdf)
-			len = 2;
-		else if (b >= 0xe0 && b <= 0xef)
-			len = 3, lo = b == 0xe0 ? 0xa0 : 0x80, hi = b == 0xed ? 0x9f : 0xbf;
-		else if (b >= 0xf0 && b <= 0xf4)
-			len = 4, lo = b == 0xf0 ? 0x90 : 0x80, hi = b == 0xf4 ? 0x8f : 0xbf;
-		else
-			return 0;
-		if (i + len > n || s[i + 1] < lo || s[i + 1] > hi)
-			return 0;
-		for (size_t k = 2; k < len; k++)
-			if (s[i + k] < 0x80 || s[i + k] > 0xbf)
-				return 0;
-		i += len;
-	}
-	return 1;
-}
-
 static char *sanitized(char *buf, size_t sz, const char *s, size_t n)
 {
 	char *r = sanitize_text(buf, sz, s, n);
@@ -247,7 +215,7 @@ Test(sanitize, cut_on_character_boundary)
 
 	sanitized(out, sizeof out, e, strlen(e));
 	cr_assert_str_eq(out, "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9...");
-	cr_assert(valid_utf8((unsigned char *)out, strlen(out)));
+	cr_assert(tu_utf8_valid((unsigned char *)out, strlen(out)));
 	sanitized(out, sizeof out, emoji, strlen(emoji));
 	cr_assert_str_eq(out, "\xf0\x9f\x98\x80\xf0\x9f\x98\x80...");
 }
@@ -286,7 +254,7 @@ Test(sanitize, random_bytes_always_clean)
 		size_t dsz = 1 + (seed >> 20) % sizeof out;
 		sanitized(out, dsz, (char *)in, n > sizeof in ? sizeof in : n);
 		size_t len = strlen(out);
-		cr_assert(valid_utf8((unsigned char *)out, len), "iteration %d: invalid UTF-8", iter);
+		cr_assert(tu_utf8_valid((unsigned char *)out, len), "iteration %d: invalid UTF-8", iter);
 		for (size_t i = 0; i < len; i++) {
 			unsigned char c = (unsigned char)out[i];
 			cr_assert(c >= 0x20 && c != 0x7f && c != '|', "iteration %d: byte %#x", iter, c);
@@ -997,7 +965,7 @@ Test(nagios, hostile_fields_cannot_break_the_status_line)
 	cr_assert(strstr(out.data, "'it''s _ odd?'=U") != NULL, "%s", out.data);
 	/* no '|' anywhere else: it would start long-output perfdata */
 	cr_assert_null(strchr(nl, '|'), "%s", nl);
-	cr_assert(valid_utf8((unsigned char *)out.data, out.len));
+	cr_assert(tu_utf8_valid((unsigned char *)out.data, out.len));
 	for (size_t i = 0; i < out.len; i++) {
 		unsigned char c = (unsigned char)out.data[i];
 		cr_assert(c == '\n' || (c >= 0x20 && c != 0x7f), "control byte %#x", c);
@@ -1119,7 +1087,7 @@ static int j_string(struct jp *p)
 			return 0;
 		}
 	}
-	if (p->i >= p->n || !valid_utf8(p->s + start, p->i - start))
+	if (p->i >= p->n || !tu_utf8_valid(p->s + start, p->i - start))
 		return 0;
 	p->i++;
 	return 1;
@@ -1375,7 +1343,7 @@ static const char *prom_check(const char *text, size_t len)
 
 	if (len == 0 || text[len - 1] != '\n')
 		return "does not end in a newline";
-	if (!valid_utf8((const unsigned char *)text, len))
+	if (!tu_utf8_valid((const unsigned char *)text, len))
 		return "not UTF-8";
 	while (pos < len) {
 		const char *l = text + pos;

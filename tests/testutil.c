@@ -105,6 +105,39 @@ size_t tu_va_args(const char **out, size_t max, va_list ap)
 	return n;
 }
 
+size_t tu_utf8_len(const unsigned char *p, size_t n)
+{
+	unsigned char b = p[0], lo = 0x80, hi = 0xbf;
+	size_t len;
+
+	if (n == 0)
+		return 0;
+	if (b <= 0x7f)
+		return 1;
+	if (b >= 0xc2 && b <= 0xdf)
+		len = 2;
+	else if (b >= 0xe0 && b <= 0xef)
+		len = 3, lo = b == 0xe0 ? 0xa0 : 0x80, hi = b == 0xed ? 0x9f : 0xbf;
+	else if (b >= 0xf0 && b <= 0xf4)
+		len = 4, lo = b == 0xf0 ? 0x90 : 0x80, hi = b == 0xf4 ? 0x8f : 0xbf;
+	else
+		return 0;
+	if (len > n || p[1] < lo || p[1] > hi)
+		return 0;
+	for (size_t k = 2; k < len; k++)
+		if (p[k] < 0x80 || p[k] > 0xbf)
+			return 0;
+	return len;
+}
+
+int tu_utf8_valid(const unsigned char *s, size_t n)
+{
+	for (size_t i = 0, k; i < n; i += k)
+		if ((k = tu_utf8_len(s + i, n - i)) == 0)
+			return 0;
+	return 1;
+}
+
 char *tu_printable(const void *data, size_t n)
 {
 	const unsigned char *b = data;

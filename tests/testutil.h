@@ -60,6 +60,13 @@ size_t tu_va_args(const char **out, size_t max, va_list ap);
 size_t tu_b64(const void *in, size_t n, char *out);
 char *tu_b64_dup(const void *in, size_t n);
 
+/* UTF-8 (Unicode table 3-7: no overlongs, surrogates or code points past
+ * U+10FFFF), checked independently of the probe's validator:
+ * tu_utf8_len: the length of the valid sequence at P (N bytes left), 0 if
+ * there is none; tu_utf8_valid: all N bytes at S are valid UTF-8. */
+size_t tu_utf8_len(const unsigned char *p, size_t n);
+int tu_utf8_valid(const unsigned char *s, size_t n);
+
 /* A printable copy of N possibly binary bytes (newlines kept, anything
  * else outside ASCII 0x20..0x7e as \xHH), for failure messages; malloc'd. */
 char *tu_printable(const void *b, size_t n);
