@@ -171,9 +171,7 @@ Test(dovecot_pipeline, cache_dir_makes_the_pipelined_session_four_round_trips)
 	probe_run_free(&c.r);
 	probe_run_free(&d.r);
 	probe_run_free(&e.r);
-	char cmd[128];
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	cr_assert_eq(system(cmd), 0);
+	cr_assert_eq(tu_rm_tree(dir), 0, "could not remove %s", dir);
 }
 
 Test(dovecot_pipeline, refused_pipelined_login_is_an_auth_failure)

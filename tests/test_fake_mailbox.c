@@ -1168,9 +1168,7 @@ static char *cache_dir_new(const char *before, const char *after, int connection
 
 static void cache_dir_free(char *d)
 {
-	char cmd[128];
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", d);
-	cr_assert_eq(system(cmd), 0);
+	cr_assert_eq(tu_rm_tree(d), 0, "could not remove %s", d);
 	free(d);
 	memset(&pre, 0, sizeof(pre));
 }

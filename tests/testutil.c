@@ -7,9 +7,11 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <ftw.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -302,6 +304,19 @@ char *tu_temp_file(const char *dir, const char *tag, const void *data, size_t le
 	cr_assert_eq(write(fd, data, len), (ssize_t)len, "writing %s: %s", path, strerror(errno));
 	close(fd);
 	return path;
+}
+
+static int rm_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+	(void)st;
+	(void)type;
+	(void)ftw;
+	return remove(path);
+}
+
+int tu_rm_tree(const char *dir)
+{
+	return nftw(dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS) == 0 ? 0 : -1;
 }
 
 int tu_run_argv(const char *const *argv)

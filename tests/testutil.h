@@ -93,6 +93,10 @@ char *tu_read_file(const char *path);
  * LEN bytes of DATA; returns its path, malloc'd.  The caller unlinks it. */
 char *tu_temp_file(const char *dir, const char *tag, const void *data, size_t len);
 
+/* Remove DIR and everything below it (no assertions: usable outside a
+ * test).  0, or -1 if something stayed. */
+int tu_rm_tree(const char *dir);
+
 /* Run ARGV (argv[0] looked up in PATH) and wait: its exit status, or -1. */
 int tu_run_argv(const char *const *argv);
 
