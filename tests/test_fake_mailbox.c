@@ -836,23 +836,16 @@ static const char echo_wrapper[] =
 /* run() with the echoing fake. */
 static void run_echo(struct run *c, const char *scenario, ...)
 {
-	char dir[4096], wrapper[4200], real[4096];
-	const char *env = getenv("FAKEIMAP"), *top = getenv("TOP_SRCDIR"), *tmp = getenv("TMPDIR");
+	char real[4096];
+	const char *env = getenv("FAKEIMAP"), *top = getenv("TOP_SRCDIR");
+	char *wrapper = tu_temp_file(NULL, "echofake", echo_wrapper, strlen(echo_wrapper));
 	va_list ap;
-	FILE *f;
 
 	/* the script fakeserver.c would run */
 	if (env && *env)
 		snprintf(real, sizeof(real), "%s", env);
 	else
 		snprintf(real, sizeof(real), "%s/tests/fake/fakeimap.py", top && *top ? top : TOP_SRCDIR);
-	snprintf(dir, sizeof(dir), "%s/cis-echo-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-	cr_assert_not_null(mkdtemp(dir), "mkdtemp %s failed", dir);
-	snprintf(wrapper, sizeof(wrapper), "%s/echofake.py", dir);
-	f = fopen(wrapper, "w");
-	cr_assert_not_null(f);
-	fputs(echo_wrapper, f);
-	cr_assert_eq(fclose(f), 0);
 	setenv("CIS_ECHO_FAKEIMAP", real, 1);
 	setenv("FAKEIMAP", wrapper, 1);
 	va_start(ap, scenario);
@@ -863,7 +856,7 @@ static void run_echo(struct run *c, const char *scenario, ...)
 	else
 		unsetenv("FAKEIMAP");
 	unlink(wrapper);
-	rmdir(dir);
+	free(wrapper);
 }
 
 /* The probe message comes back as message SEQ, UID 7, byte for byte. */
