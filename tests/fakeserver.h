@@ -1,5 +1,6 @@
 /* fakeserver.h - run the scripted fake IMAP server (tests/fake/fakeimap.py)
- * from a C test and inspect what the client sent to it.
+ * from a C test and inspect what the client sent to it; struct fake_case
+ * runs the probe against it and keeps everything for the checks.
  *
  * The scenario language is documented at the top of fakeimap.py.  Each
  * fake_start() runs one private server process on a free loopback port with

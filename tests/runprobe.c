@@ -426,27 +426,34 @@ void cmd_addl(struct cmd *c, ...)
 	va_end(ap);
 }
 
-void cmd_addf(struct cmd *c, const char *fmt, ...)
+/* FMT formatted into the arena. */
+__attribute__((format(printf, 2, 0))) static const char *arena_vprintf(struct cmd *c, const char *fmt, va_list ap)
 {
 	char buf[4096];
+
+	vsnprintf(buf, sizeof buf, fmt, ap);
+	return arena_dup(c, buf);
+}
+
+void cmd_addf(struct cmd *c, const char *fmt, ...)
+{
 	va_list ap;
 
+	cr_assert(c->argc + 1 < (int)(sizeof c->argv / sizeof c->argv[0]), "too many arguments");
 	va_start(ap, fmt);
-	vsnprintf(buf, sizeof buf, fmt, ap);
+	c->argv[c->argc++] = arena_vprintf(c, fmt, ap);
 	va_end(ap);
-	cmd_add(c, buf);
+	c->argv[c->argc] = NULL;
 }
 
 void cmd_env(struct cmd *c, const char *fmt, ...)
 {
-	char buf[4096];
 	va_list ap;
 
-	va_start(ap, fmt);
-	vsnprintf(buf, sizeof buf, fmt, ap);
-	va_end(ap);
 	cr_assert(c->envc + 1 < (int)(sizeof c->env / sizeof c->env[0]), "too many environment entries");
-	c->env[c->envc++] = arena_dup(c, buf);
+	va_start(ap, fmt);
+	c->env[c->envc++] = arena_vprintf(c, fmt, ap);
+	va_end(ap);
 	c->env[c->envc] = NULL;
 }
 

@@ -1,8 +1,10 @@
-/* testutil.h - helpers shared by the test programs: time bounds, value
- * lookups, base64, files and subprocesses, JSON through python3.  (The
- * probe command builder is in runprobe.h.)  Everything but
- * cis_time_factor() is in testutil.c, which a test program using it lists
- * in its _SOURCES (every program with runprobe.c does).
+/* testutil.h - helpers shared by the test programs: time bounds, state
+ * words, value lookups, base64, UTF-8, Prometheus text checks, files and
+ * subprocesses, JSON through python3.  (Running the probe and building its
+ * command line: runprobe.h; a probe run against the fake server:
+ * fakeserver.h.)  Everything but cis_time_factor() is in testutil.c, which
+ * a test program using it lists in its _SOURCES (every program with
+ * runprobe.c does).
  *
  * cis_time_factor(): wall-time bounds in tests are written for a normal
  * build on an idle machine.  Under valgrind (tools/valgrind.sh) or the
