@@ -1,5 +1,6 @@
 /* fakeserver.c - start/stop tests/fake/fakeimap.py and read what it
- * recorded.  See fakeserver.h.  Test-only code: plain POSIX + Linux. */
+ * recorded; run the probe against it (struct fake_case).  See
+ * fakeserver.h.  Test-only code: plain POSIX + Linux. */
 #define _GNU_SOURCE
 #include "fakeserver.h"
 #include "runprobe.h"

@@ -1,5 +1,6 @@
 /* testutil.c - helpers shared by the test programs (see testutil.h): value
- * lookups, base64, files and subprocesses, JSON through python3. */
+ * lookups, base64, UTF-8, Prometheus checks, files and subprocesses, JSON
+ * through python3. */
 #define _GNU_SOURCE
 #include "testutil.h"
 
