@@ -747,20 +747,33 @@ char *fake_case_scenario(struct fake_case *c, const char *tls, const char *caps,
 	return s;
 }
 
+void fake_case_start(struct fake_case *c, const char *scn, int connections)
+{
+	struct fake_opts o = {.connections = connections ? connections : 1, .max_seconds = 30, .verbose = true};
+
+	c->fs = fake_start_opts(scn, &o);
+	cr_assert_not_null(c->fs, "the fake IMAP server did not start (python3? tests/fake/fakeimap.py?)");
+}
+
+void fake_case_probe(struct fake_case *c, const char *port, double hard_s, const char *const *fixed,
+                     const char *const *extra)
+{
+	probe_run_local(&c->r, hard_s, port ? port : fake_port_str(c->fs), fixed, extra);
+	if (c->fs) {
+		c->fake_status = fake_stop(c->fs);
+		c->rec = fake_received(c->fs, &c->rec_len);
+	}
+	c->log = strdup(c->fs ? fake_log(c->fs) : "");
+	cr_assert_not_null(c->log);
+	c->diag = fake_diag(&c->r, c->fs, c->fake_status, c->rec, c->rec_len);
+}
+
 void fake_case_run(struct fake_case *c, char *scn, int connections, double hard_s, const char *const *fixed,
                    const char *const *extra)
 {
-	struct fake_opts o = {.connections = connections, .max_seconds = 30, .verbose = true};
-
-	c->fs = fake_start_opts(scn, &o);
+	fake_case_start(c, scn, connections);
 	free(scn);
-	cr_assert_not_null(c->fs, "the fake IMAP server did not start (python3? tests/fake/fakeimap.py?)");
-	probe_run_local(&c->r, hard_s, fake_port_str(c->fs), fixed, extra);
-	c->fake_status = fake_stop(c->fs);
-	c->log = strdup(fake_log(c->fs));
-	cr_assert_not_null(c->log);
-	c->rec = fake_received(c->fs, &c->rec_len);
-	c->diag = fake_diag(&c->r, c->fs, c->fake_status, c->rec, c->rec_len);
+	fake_case_probe(c, NULL, hard_s, fixed, extra);
 }
 
 void fake_case_done(struct fake_case *c)

@@ -138,9 +138,13 @@ void fake_case_certs(struct fake_case *c);
  * test client certificate) "tls CERT KEY TLS" first, then the greeting
  * with CAPS, then BODY (every "%" in it taken literally).  malloc'd. */
 char *fake_case_scenario(struct fake_case *c, const char *tls, const char *caps, const char *body);
-/* Start the fake with SCN (freed) for CONNECTIONS connections, run the
- * probe against it (probe_run_local: FIXED, then EXTRA), stop the fake and
- * collect everything. */
+/* Start the fake with SCN for CONNECTIONS connections (0: 1). */
+void fake_case_start(struct fake_case *c, const char *scn, int connections);
+/* Run the probe against PORT (NULL: the fake's; see probe_run_local for
+ * FIXED and EXTRA), then stop the fake, if any, and collect everything. */
+void fake_case_probe(struct fake_case *c, const char *port, double hard_s, const char *const *fixed,
+                     const char *const *extra);
+/* Both, with SCN freed. */
 void fake_case_run(struct fake_case *c, char *scn, int connections, double hard_s, const char *const *fixed,
                    const char *const *extra);
 void fake_case_done(struct fake_case *c);

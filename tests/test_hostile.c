@@ -93,57 +93,33 @@
 
 /* ---------------------------------------------------------------- helpers */
 
-struct hcase {
-	struct probe_run r;
-	struct fake_server *fs;
-	int fake_status;
-	char *diag;
-};
-
-static struct fake_server *start(const char *scenario)
-{
-	struct fake_server *fs = fake_start(scenario);
-	cr_assert_not_null(fs, "the fake IMAP server did not start (python3? tests/fake/fakeimap.py?)");
-	return fs;
-}
-
-/* Run the probe against PORT with the usual credentials plus the extra
- * arguments (NULL-terminated); stop the fake afterwards. */
-static void run_v(struct hcase *c, const char *port, va_list ap)
+/* Run the probe against PORT (NULL: the fake's) with the usual credentials
+ * plus the extra arguments (NULL-terminated); stop the fake afterwards. */
+static void run_v(struct fake_case *c, const char *port, va_list ap)
 {
 	const char *args[48];
 
 	tu_va_args(args, sizeof args / sizeof *args, ap);
-	probe_run_local(&c->r, HARD_S * cis_time_factor(), port, (const char *const[]){"-U", USER, "-P", PASS, NULL},
-	                args);
-	c->fake_status = c->fs ? fake_stop(c->fs) : 0;
-	c->diag = fake_diag(&c->r, c->fs, c->fake_status, NULL, 0);
+	fake_case_probe(c, port, HARD_S * cis_time_factor(), (const char *const[]){"-U", USER, "-P", PASS, NULL}, args);
 }
 
-static void run_fake(struct hcase *c, const char *scenario, ...)
+static void run_fake(struct fake_case *c, const char *scenario, ...)
 {
 	va_list ap;
 	memset(c, 0, sizeof *c);
-	c->fs = start(scenario);
+	fake_case_start(c, scenario, 1);
 	va_start(ap, scenario);
-	run_v(c, fake_port_str(c->fs), ap);
+	run_v(c, NULL, ap);
 	va_end(ap);
 }
 
-static void run_port(struct hcase *c, const char *port, ...)
+static void run_port(struct fake_case *c, const char *port, ...)
 {
 	va_list ap;
 	memset(c, 0, sizeof *c);
 	va_start(ap, port);
 	run_v(c, port, ap);
 	va_end(ap);
-}
-
-static void done(struct hcase *c)
-{
-	fake_free(c->fs);
-	probe_run_free(&c->r);
-	free(c->diag);
 }
 
 /* Monitoring Plugins perfdata: 'label'=value[UOM];[warn];[crit];[min];[max]
@@ -224,7 +200,7 @@ static const char *perfdata_error(const char *p)
 }
 
 /* The output contract, for every case. */
-static void assert_clean_output(const struct hcase *c)
+static void assert_clean_output(const struct fake_case *c)
 {
 	const struct probe_run *r = &c->r;
 	const unsigned char *o = (const unsigned char *)r->out;
@@ -272,7 +248,7 @@ static void assert_clean_output(const struct hcase *c)
 }
 
 /* Exit code, clean output, wall-time bounds, needles in the summary. */
-static void check(const struct hcase *c, int code, double min_wall, double max_wall, ...)
+static void check(const struct fake_case *c, int code, double min_wall, double max_wall, ...)
 {
 	va_list ap;
 
@@ -288,7 +264,7 @@ static void check(const struct hcase *c, int code, double min_wall, double max_w
 	cr_assert_geq(c->r.wall_s, min_wall, "took %.3f s, expected at least %.1f s%s", c->r.wall_s, min_wall, c->diag);
 }
 
-static void check_no_password(struct hcase *c)
+static void check_no_password(struct fake_case *c)
 {
 	cr_assert(!fake_saw(c->fs, PASS), "the password reached the server%s", c->diag);
 }
@@ -296,17 +272,17 @@ static void check_no_password(struct hcase *c)
 /* Peak RSS of a normal plain session, measured the same way. */
 static long baseline_rss_kb(void)
 {
-	struct hcase b;
+	struct fake_case b;
 	long kb;
 
 	run_fake(&b, SESSION, "--auth", "login", "-t", "5", NULL);
 	cr_assert_eq(b.r.exit_code, 0, "baseline session failed%s", b.diag);
 	kb = b.r.maxrss_kb;
-	done(&b);
+	fake_case_done(&b);
 	return kb;
 }
 
-static void check_rss(const struct hcase *c)
+static void check_rss(const struct fake_case *c)
 {
 	long base = baseline_rss_kb();
 	long bound = base + MAX_RSS_OVER_BASELINE_KB > MAX_RSS_KB ? base + MAX_RSS_OVER_BASELINE_KB : MAX_RSS_KB;
@@ -346,40 +322,40 @@ TestSuite(hostile, .timeout = 60);
 
 Test(hostile, control_plain_session_ok)
 {
-	struct hcase c;
+	struct fake_case c;
 	run_fake(&c, SESSION, "--auth", "login", "-t", "5", NULL);
 	check(&c, 0, 0, 2.0, "INBOX", NULL);
 	cr_assert_eq(c.fake_status, 0, "the fake's scenario did not play to its end%s", c.diag);
 	cr_assert(fake_saw(c.fs, PASS), "control: the password should have been sent (LOGIN)%s", c.diag);
-	done(&c);
+	fake_case_done(&c);
 }
 
 Test(hostile, control_one_byte_writes)
 {
-	struct hcase c;
+	struct fake_case c;
 	char *scn = with_split(SESSION, "1 0.0005");
 	run_fake(&c, scn, "--auth", "login", "-t", "8", NULL);
 	check(&c, 0, 0, 6.0, "INBOX", NULL);
 	cr_assert_eq(c.fake_status, 0, "the fake's scenario did not play to its end%s", c.diag);
 	free(scn);
-	done(&c);
+	fake_case_done(&c);
 }
 
 Test(hostile, control_odd_chunks)
 {
-	struct hcase c;
+	struct fake_case c;
 	char *scn = with_split(SESSION, "7 0.001");
 	run_fake(&c, scn, "--auth", "login", "-t", "8", NULL);
 	check(&c, 0, 0, 6.0, "INBOX", NULL);
 	free(scn);
-	done(&c);
+	fake_case_done(&c);
 }
 
 /* ---------------------------------------------------------------- connect */
 
 Test(hostile, connection_refused)
 {
-	struct hcase c;
+	struct fake_case c;
 	char port[16];
 	int p, fd = fake_refusing_port(&p);
 
@@ -388,13 +364,13 @@ Test(hostile, connection_refused)
 	run_port(&c, port, "--auth", "login", "-t", "5", NULL);
 	close(fd);
 	check(&c, 2, 0, 1.5, "connect", NULL);
-	done(&c);
+	fake_case_done(&c);
 }
 
 Test(hostile, connect_timeout)
 {
 	struct fake_blackhole bh;
-	struct hcase c;
+	struct fake_case c;
 	char port[16];
 
 	cr_assert_eq(fake_blackhole_open(&bh), 0, "could not make a blackhole port");
@@ -402,13 +378,13 @@ Test(hostile, connect_timeout)
 	run_port(&c, port, "--auth", "login", "-t", "2", NULL);
 	fake_blackhole_close(&bh);
 	check(&c, 2, 1.8, 2.6, "timeout during connect", NULL);
-	done(&c);
+	fake_case_done(&c);
 }
 
 Test(hostile, connect_timeout_state_warning)
 {
 	struct fake_blackhole bh;
-	struct hcase c;
+	struct fake_case c;
 	char port[16];
 
 	cr_assert_eq(fake_blackhole_open(&bh), 0, "could not make a blackhole port");
@@ -416,80 +392,80 @@ Test(hostile, connect_timeout_state_warning)
 	run_port(&c, port, "--auth", "login", "-t", "2:warning", NULL);
 	fake_blackhole_close(&bh);
 	check(&c, 1, 1.8, 2.6, "timeout during connect", NULL);
-	done(&c);
+	fake_case_done(&c);
 }
 
 /* ---------------------------------------------------------------- greeting */
 
 Test(hostile, silent_server)
 {
-	struct hcase c;
+	struct fake_case c;
 	run_fake(&c, "stall\n", "--auth", "login", "-t", "2", NULL);
 	check(&c, 2, 1.8, 2.6, "timeout during greeting", NULL);
-	done(&c);
+	fake_case_done(&c);
 }
 
 Test(hostile, greeting_bye)
 {
-	struct hcase c;
+	struct fake_case c;
 	run_fake(&c, "line * BYE [UNAVAILABLE] Server overloaded, try later\nclose\n", "--auth", "login", "-t", "5",
 		 NULL);
 	check(&c, 2, 0, 1.5, "greeting", "Server overloaded", NULL);
 	check_no_password(&c);
-	done(&c);
+	fake_case_done(&c);
 }
 
 Test(hostile, greeting_garbage_text)
 {
-	struct hcase c;
+	struct fake_case c;
 	run_fake(&c, "line HTTP/1.1 400 Bad Request\nstall\n", "--auth", "login", "-t", "5", NULL);
 	check(&c, 2, 0, 1.5, "greeting", NULL);
 	check_no_password(&c);
-	done(&c);
+	fake_case_done(&c);
 }
 
 Test(hostile, greeting_garbage_binary)
 {
-	struct hcase c;
+	struct fake_case c;
 	/* a TLS ServerHello-ish record, then a CRLF so the line ends */
 	run_fake(&c, "sendraw 16 03 03 00 2a 02 00 00 26 03 03 ff fe 00 01 0d 0a\nstall\n", "--auth", "login", "-t",
 		 "5", NULL);
 	check(&c, 2, 0, 1.5, "greeting", NULL);
 	check_no_password(&c);
-	done(&c);
+	fake_case_done(&c);
 }
 
 Test(hostile, greeting_then_close)
 {
-	struct hcase c;
+	struct fake_case c;
 	run_fake(&c, GREETING "close\n", "--auth", "login", "-t", "5", NULL);
 	check(&c, 2, 0, 1.5, "auth", NULL);
-	done(&c);
+	fake_case_done(&c);
 }
 
 Test(hostile, drip_one_byte_per_half_second)
 {
-	struct hcase c;
+	struct fake_case c;
 	run_fake(&c, "drip 0.5\n" GREETING LOGIN_OK SESSION_AFTER_AUTH, "--auth", "login", "-t", "2", NULL);
 	check(&c, 2, 1.8, 2.6, "timeout during greeting", NULL);
-	done(&c);
+	fake_case_done(&c);
 }
 
 /* ---------------------------------------------------------------- limits */
 
 Test(hostile, endless_line_in_greeting)
 {
-	struct hcase c;
+	struct fake_case c;
 	run_fake(&c, "send * OK \nsendfill 50000000 x\nstall\n", "--auth", "login", "-t", "10", NULL);
 	check(&c, 2, 0, 3.0, "greeting", NULL);
 	check_rss(&c);
 	check_no_password(&c);
-	done(&c);
+	fake_case_done(&c);
 }
 
 Test(hostile, endless_line_mid_session)
 {
-	struct hcase c;
+	struct fake_case c;
 	run_fake(&c,
 		 GREETING LOGIN_OK STATUS_OK
 		 "expect EXAMINE\n"
@@ -500,12 +476,12 @@ Test(hostile, endless_line_mid_session)
 		 "--auth", "login", "-t", "10", NULL);
 	check(&c, 2, 0, 3.0, "examine", NULL);
 	check_rss(&c);
-	done(&c);
+	fake_case_done(&c);
 }
 
 static void huge_literal(const char *size)
 {
-	struct hcase c;
+	struct fake_case c;
 	char scn[4096];
 
 	snprintf(scn, sizeof scn,
@@ -518,7 +494,7 @@ static void huge_literal(const char *size)
 	run_fake(&c, scn, "--auth", "login", "-t", "3", NULL);
 	check(&c, 2, 0, 3.6, "fetch", NULL);
 	check_rss(&c);
-	done(&c);
+	fake_case_done(&c);
 }
 
 Test(hostile, literal_99999999999)
@@ -544,7 +520,7 @@ Test(hostile, literal_4294967285)
 
 Test(hostile, literal_cut_short_by_close)
 {
-	struct hcase c;
+	struct fake_case c;
 	run_fake(&c,
 		 GREETING LOGIN_OK EXAMINE_OK
 		 "expect (UID )?FETCH\n"
@@ -552,12 +528,12 @@ Test(hostile, literal_cut_short_by_close)
 		 "close\n",
 		 "--auth", "login", "-t", "5", NULL);
 	check(&c, 2, 0, 1.5, "fetch", NULL);
-	done(&c);
+	fake_case_done(&c);
 }
 
 Test(hostile, untagged_flood_200000)
 {
-	struct hcase c;
+	struct fake_case c;
 	run_fake(&c,
 		 GREETING LOGIN_OK STATUS_OK
 		 "expect EXAMINE\n"
@@ -569,12 +545,12 @@ Test(hostile, untagged_flood_200000)
 	/* the lead's limit: 100 000 untagged responses per command */
 	check(&c, 2, 0, 5.0, "examine", NULL);
 	check_rss(&c);
-	done(&c);
+	fake_case_done(&c);
 }
 
 Test(hostile, untagged_50000_is_fine)
 {
-	struct hcase c;
+	struct fake_case c;
 	run_fake(&c,
 		 GREETING LOGIN_OK STATUS_OK
 		 "expect EXAMINE\n"
@@ -585,23 +561,23 @@ Test(hostile, untagged_50000_is_fine)
 		 "--auth", "login", "-t", "10", NULL);
 	check(&c, 0, 0, 5.0, "INBOX", NULL);
 	check_rss(&c);
-	done(&c);
+	fake_case_done(&c);
 }
 
 /* ---------------------------------------------------------------- protocol */
 
 Test(hostile, tagged_reply_with_unknown_tag)
 {
-	struct hcase c;
+	struct fake_case c;
 	run_fake(&c, GREETING "expect LOGIN\nline ZZZ999 OK LOGIN completed\nstall\n", "--auth", "login", "-t", "3",
 		 NULL);
 	check(&c, 2, 0, 3.6, "auth", NULL);
-	done(&c);
+	fake_case_done(&c);
 }
 
 Test(hostile, bye_during_examine)
 {
-	struct hcase c;
+	struct fake_case c;
 	run_fake(&c,
 		 GREETING LOGIN_OK
 		 "expect STATUS\n"
@@ -609,17 +585,17 @@ Test(hostile, bye_during_examine)
 		 "close\n",
 		 "--auth", "login", "-t", "5", NULL);
 	check(&c, 2, 0, 1.5, "examine", "Server shutting down", NULL);
-	done(&c);
+	fake_case_done(&c);
 }
 
 /* NO and BAD at each step.  STEP is what the summary must name, TEXT the
  * server's words it must show. */
 static void refusal(const char *scenario, const char *auth, const char *step, const char *text)
 {
-	struct hcase c;
+	struct fake_case c;
 	run_fake(&c, scenario, "--auth", auth, "-t", "5", NULL);
 	check(&c, 2, 0, 2.0, step, text, NULL);
-	done(&c);
+	fake_case_done(&c);
 }
 
 #define REFUSE(kind, words) "line $TAG " kind " " words "\n"
@@ -690,7 +666,7 @@ Test(hostile, status_no_is_reported_at_examine)
 {
 	/* STATUS rides with EXAMINE: its refusal must not be silently lost, nor
 	 * may it break the session (EXAMINE can still count the messages). */
-	struct hcase c;
+	struct fake_case c;
 	run_fake(&c,
 		 GREETING LOGIN_OK
 		 "expect STATUS\n" REFUSE("NO", "STATUS not allowed")
@@ -702,25 +678,25 @@ Test(hostile, status_no_is_reported_at_examine)
 		check(&c, 2, 0, 2.0, "examine", NULL);
 	else
 		check(&c, 0, 0, 2.0, "INBOX", NULL);
-	done(&c);
+	fake_case_done(&c);
 }
 
 Test(hostile, logout_never_answered)
 {
-	struct hcase c;
+	struct fake_case c;
 	run_fake(&c, GREETING LOGIN_OK EXAMINE_OK FETCH_OK "expect LOGOUT\nstall\n", "--auth", "login", "-t", "10",
 		 NULL);
 	check(&c, 0, 0, 2.0, "INBOX", NULL);
-	done(&c);
+	fake_case_done(&c);
 }
 
 Test(hostile, logout_answered_by_close)
 {
-	struct hcase c;
+	struct fake_case c;
 	run_fake(&c, GREETING LOGIN_OK EXAMINE_OK FETCH_OK "expect LOGOUT\nclose\n", "--auth", "login", "-t", "10",
 		 NULL);
 	check(&c, 0, 0, 2.0, "INBOX", NULL);
-	done(&c);
+	fake_case_done(&c);
 }
 
 /* ---------------------------------------------------------------- authentication
@@ -735,48 +711,48 @@ Test(hostile, logout_answered_by_close)
 
 Test(hostile, logindisabled_is_respected)
 {
-	struct hcase c;
+	struct fake_case c;
 	run_fake(&c, "line * OK [CAPABILITY IMAP4rev1 AUTH=PLAIN LOGINDISABLED] ready\n" TAIL, "--auth", "login",
 		 "-t", "5", NULL);
 	check(&c, 2, 0, 2.0, "auth", "LOGINDISABLED", NULL);
 	check_no_password(&c);
-	done(&c);
+	fake_case_done(&c);
 }
 
 Test(hostile, auto_never_sends_plaintext_password_in_clear)
 {
-	struct hcase c;
+	struct fake_case c;
 	run_fake(&c, GREETING TAIL, "-t", "5", NULL);
 	check(&c, 2, 0, 2.0, "auth", NULL);
 	check_no_password(&c);
-	done(&c);
+	fake_case_done(&c);
 }
 
 Test(hostile, auth_plain_without_sasl_ir)
 {
 	/* RFC 3501: no SASL-IR, so the initial response follows an empty
 	 * "+ " continuation. */
-	struct hcase c;
+	struct fake_case c;
 	run_fake(&c, AUTH_THEN_SESSION("AUTH=PLAIN", "expect AUTHENTICATE PLAIN$\nline + \nexpectline .+\n"),
 		 "--auth", "plain", "-t", "5", NULL);
 	check(&c, 0, 0, 2.0, "INBOX", NULL);
-	done(&c);
+	fake_case_done(&c);
 }
 
 Test(hostile, auth_plain_bare_continuation)
 {
 	/* "+" without the trailing space: invalid per RFC 3501, common in
 	 * practice. */
-	struct hcase c;
+	struct fake_case c;
 	run_fake(&c, AUTH_THEN_SESSION("AUTH=PLAIN", "expect AUTHENTICATE PLAIN$\nsend +\\r\\n\nexpectline .+\n"),
 		 "--auth", "plain", "-t", "5", NULL);
 	check(&c, 0, 0, 2.0, "INBOX", NULL);
-	done(&c);
+	fake_case_done(&c);
 }
 
 Test(hostile, auth_capability_mid_exchange)
 {
-	struct hcase c;
+	struct fake_case c;
 	run_fake(&c,
 		 AUTH_THEN_SESSION("AUTH=PLAIN",
 				   "expect AUTHENTICATE PLAIN$\n"
@@ -786,12 +762,12 @@ Test(hostile, auth_capability_mid_exchange)
 				   "expectline .+\n"),
 		 "--auth", "plain", "-t", "5", NULL);
 	check(&c, 0, 0, 2.0, "INBOX", NULL);
-	done(&c);
+	fake_case_done(&c);
 }
 
 Test(hostile, auth_login_prompts)
 {
-	struct hcase c;
+	struct fake_case c;
 	run_fake(&c,
 		 AUTH_THEN_SESSION("AUTH=LOGIN",
 				   "expect AUTHENTICATE LOGIN$\n"
@@ -801,12 +777,12 @@ Test(hostile, auth_login_prompts)
 				   "expectline .+\n"),
 		 "--auth", "auth-login", "-t", "5", NULL);
 	check(&c, 0, 0, 2.0, "INBOX", NULL);
-	done(&c);
+	fake_case_done(&c);
 }
 
 Test(hostile, auth_plain_unexpected_second_challenge)
 {
-	struct hcase c;
+	struct fake_case c;
 	run_fake(&c,
 		 GREETING "expect AUTHENTICATE PLAIN\n"
 		 "line + \n"
@@ -817,12 +793,12 @@ Test(hostile, auth_plain_unexpected_second_challenge)
 		 "stall\n",
 		 "--auth", "plain", "-t", "5", NULL);
 	check(&c, 2, 0, 2.0, "auth", NULL);
-	done(&c);
+	fake_case_done(&c);
 }
 
 Test(hostile, auth_login_endless_prompts)
 {
-	struct hcase c;
+	struct fake_case c;
 	run_fake(&c,
 		 "line * OK [CAPABILITY IMAP4rev1 AUTH=LOGIN] ready\n"
 		 "expect AUTHENTICATE LOGIN\n"
@@ -834,26 +810,26 @@ Test(hostile, auth_login_endless_prompts)
 		 "stall\n",
 		 "--auth", "auth-login", "-t", "5", NULL);
 	check(&c, 2, 0, 2.0, "auth", NULL);
-	done(&c);
+	fake_case_done(&c);
 }
 
 Test(hostile, bye_during_auth)
 {
-	struct hcase c;
+	struct fake_case c;
 	run_fake(&c, GREETING "expect LOGIN\nline * BYE Too many connections\nclose\n", "--auth", "login", "-t",
 		 "5", NULL);
 	check(&c, 2, 0, 1.5, "auth", "Too many connections", NULL);
-	done(&c);
+	fake_case_done(&c);
 }
 
 Test(hostile, unexpected_continuation_to_login)
 {
 	/* "+" to a command that sent no literal: a protocol error (or at worst
 	 * a timeout), never a hang past the deadline. */
-	struct hcase c;
+	struct fake_case c;
 	run_fake(&c, GREETING "expect LOGIN\nline + go on\nstall\n", "--auth", "login", "-t", "3", NULL);
 	check(&c, 2, 0, 3.6, "auth", NULL);
-	done(&c);
+	fake_case_done(&c);
 }
 
 /* ---------------------------------------------------------------- hostile text */
@@ -862,19 +838,19 @@ Test(hostile, unexpected_continuation_to_login)
 
 Test(hostile, hostile_text_in_greeting_bye)
 {
-	struct hcase c;
+	struct fake_case c;
 	run_fake(&c, "line * BYE " EVIL "\nclose\n", "--auth", "login", "-t", "5", NULL);
 	check(&c, 2, 0, 1.5, "greeting", "evil", NULL);
-	done(&c);
+	fake_case_done(&c);
 }
 
 Test(hostile, hostile_text_in_no)
 {
-	struct hcase c;
+	struct fake_case c;
 	run_fake(&c, GREETING "expect LOGIN\nline $TAG NO [AUTHENTICATIONFAILED] " EVIL "\n" TAIL, "--auth", "login",
 		 "-t", "5", NULL);
 	check(&c, 2, 0, 2.0, "auth failed", "evil", NULL);
-	done(&c);
+	fake_case_done(&c);
 }
 
 Test(hostile, hostile_text_everywhere_with_trace)
@@ -882,7 +858,7 @@ Test(hostile, hostile_text_everywhere_with_trace)
 	/* A successful session whose every server text is hostile, with -vvv:
 	 * the long output and the protocol trace must be as clean as the
 	 * status line. */
-	struct hcase c;
+	struct fake_case c;
 	run_fake(&c,
 		 "line * OK [CAPABILITY " CAPS "] " EVIL "\n"
 		 "expect LOGIN\nline $TAG OK " EVIL "\n"
@@ -894,23 +870,23 @@ Test(hostile, hostile_text_everywhere_with_trace)
 		 "expect LOGOUT\nline * BYE " EVIL "\nline $TAG OK " EVIL "\nclose\n",
 		 "--auth", "login", "-t", "5", "-vvv", NULL);
 	check(&c, 0, 0, 2.0, "INBOX", NULL);
-	done(&c);
+	fake_case_done(&c);
 }
 
 Test(hostile, nul_in_no_text)
 {
-	struct hcase c;
+	struct fake_case c;
 	run_fake(&c, GREETING "expect LOGIN\nsend $TAG NO bad\\0password text\\r\\n\n" TAIL, "--auth", "login", "-t",
 		 "5", NULL);
 	check(&c, 2, 0, 2.0, "auth", NULL);
-	done(&c);
+	fake_case_done(&c);
 }
 
 Test(hostile, nul_in_greeting)
 {
 	/* NUL is not allowed in IMAP text: a clean protocol error at the
 	 * greeting, or tolerated; either way the output stays clean. */
-	struct hcase c;
+	struct fake_case c;
 	run_fake(&c, "send * OK [CAPABILITY " CAPS "] hello\\0world\\r\\n\n" LOGIN_OK SESSION_AFTER_AUTH, "--auth",
 		 "login", "-t", "5", NULL);
 	cr_assert(c.r.exit_code == 0 || c.r.exit_code == 2, "exit %d%s", c.r.exit_code, c.diag);
@@ -918,22 +894,22 @@ Test(hostile, nul_in_greeting)
 		check(&c, 2, 0, 2.0, "greeting", NULL);
 	else
 		check(&c, 0, 0, 2.0, "INBOX", NULL);
-	done(&c);
+	fake_case_done(&c);
 }
 
 Test(hostile, alert_in_no_is_shown)
 {
-	struct hcase c;
+	struct fake_case c;
 	run_fake(&c, GREETING "expect LOGIN\nline $TAG NO [ALERT] Your account is locked, call the helpdesk\n" TAIL,
 		 "--auth", "login", "-t", "5", NULL);
 	check(&c, 2, 0, 2.0, "auth", "Your account is locked, call the helpdesk", NULL);
-	done(&c);
+	fake_case_done(&c);
 }
 
 Test(hostile, untagged_alert_is_shown)
 {
 	/* RFC 3501 7.1: the ALERT text MUST be presented to the user. */
-	struct hcase c;
+	struct fake_case c;
 	run_fake(&c,
 		 GREETING LOGIN_OK STATUS_OK "expect EXAMINE\n" EXAMINE_UNTAGGED
 		 "line * OK [ALERT] Maintenance tonight at 22:00 UTC\n"
@@ -941,43 +917,43 @@ Test(hostile, untagged_alert_is_shown)
 		 "--auth", "login", "-t", "5", NULL);
 	check(&c, 0, 0, 2.0, NULL);
 	cr_assert_not_null(strstr(c.r.out, "Maintenance tonight at 22:00 UTC"), "ALERT text not shown%s", c.diag);
-	done(&c);
+	fake_case_done(&c);
 }
 
 /* ---------------------------------------------------------------- timeout state */
 
 Test(hostile, timeout_state_warning)
 {
-	struct hcase c;
+	struct fake_case c;
 	run_fake(&c, "stall\n", "--auth", "login", "-t", "2:warning", NULL);
 	check(&c, 1, 1.8, 2.6, "timeout during greeting", NULL);
-	done(&c);
+	fake_case_done(&c);
 }
 
 Test(hostile, timeout_state_unknown)
 {
-	struct hcase c;
+	struct fake_case c;
 	run_fake(&c, "stall\n", "--auth", "login", "-t", "2:unknown", NULL);
 	check(&c, 3, 1.8, 2.6, "timeout during greeting", NULL);
-	done(&c);
+	fake_case_done(&c);
 }
 
 Test(hostile, timeout_state_unknown_mid_session)
 {
-	struct hcase c;
+	struct fake_case c;
 	run_fake(&c, GREETING LOGIN_OK STATUS_OK "expect EXAMINE\nline * 3 EXISTS\nstall\n", "--auth", "login", "-t",
 		 "2:unknown", NULL);
 	check(&c, 3, 1.8, 2.6, "timeout during examine", NULL);
-	done(&c);
+	fake_case_done(&c);
 }
 
 Test(hostile, timeout_state_warning_tls)
 {
-	struct hcase c;
+	struct fake_case c;
 	run_fake(&c, "stall_handshake\n", "-S", "--insecure", "-t", "2:warning", NULL);
 	check(&c, 1, 1.8, 2.6, "timeout during tls", NULL);
 	check_no_password(&c);
-	done(&c);
+	fake_case_done(&c);
 }
 
 /* ---------------------------------------------------------------- implicit TLS */
@@ -998,7 +974,7 @@ static void make_certs(struct fake_certs *certs)
 Test(hostile, control_implicit_tls_ok)
 {
 	struct fake_certs certs;
-	struct hcase c;
+	struct fake_case c;
 	char *scn;
 
 	make_certs(&certs);
@@ -1010,31 +986,31 @@ Test(hostile, control_implicit_tls_ok)
 	cr_assert(!fake_saw_clear(c.fs, PASS), "the password crossed the wire in clear%s", c.diag);
 	free(scn);
 	fake_certs_remove(&certs);
-	done(&c);
+	fake_case_done(&c);
 }
 
 Test(hostile, plaintext_server_on_tls_port)
 {
-	struct hcase c;
+	struct fake_case c;
 	run_fake(&c, GREETING "stall\n", "-S", "--insecure", "-t", "5", NULL);
 	check(&c, 2, 0, 2.0, "tls", NULL);
 	check_no_password(&c);
-	done(&c);
+	fake_case_done(&c);
 }
 
 Test(hostile, tls_handshake_stall)
 {
-	struct hcase c;
+	struct fake_case c;
 	run_fake(&c, "stall_handshake\n", "-S", "--insecure", "-t", "2", NULL);
 	check(&c, 2, 1.8, 2.6, "timeout during tls", NULL);
 	check_no_password(&c);
-	done(&c);
+	fake_case_done(&c);
 }
 
 Test(hostile, tls_handshake_stall_after_server_hello)
 {
 	struct fake_certs certs;
-	struct hcase c;
+	struct fake_case c;
 	char *scn;
 
 	make_certs(&certs);
@@ -1044,17 +1020,17 @@ Test(hostile, tls_handshake_stall_after_server_hello)
 	check_no_password(&c);
 	free(scn);
 	fake_certs_remove(&certs);
-	done(&c);
+	fake_case_done(&c);
 }
 
 Test(hostile, tls_close_mid_handshake)
 {
-	struct hcase c;
+	struct fake_case c;
 	/* read the ClientHello, answer with half a record, hang up */
 	run_fake(&c, "sleep 0.2\nsendraw 16 03 03 00 40 02 00 00\nclose\n", "-S", "--insecure", "-t", "5", NULL);
 	check(&c, 2, 0, 1.5, "tls", NULL);
 	check_no_password(&c);
-	done(&c);
+	fake_case_done(&c);
 }
 
 /* ---------------------------------------------------------------- STARTTLS attacks */
@@ -1062,7 +1038,7 @@ Test(hostile, tls_close_mid_handshake)
 Test(hostile, control_starttls_ok)
 {
 	struct fake_certs certs;
-	struct hcase c;
+	struct fake_case c;
 	char *scn;
 
 	make_certs(&certs);
@@ -1083,7 +1059,7 @@ Test(hostile, control_starttls_ok)
 	cr_assert(!fake_saw_clear(c.fs, PASS), "the password crossed the wire in clear%s", c.diag);
 	free(scn);
 	fake_certs_remove(&certs);
-	done(&c);
+	fake_case_done(&c);
 }
 
 /* After an attack the fake keeps listening (and, where a handshake could
@@ -1091,11 +1067,11 @@ Test(hostile, control_starttls_ok)
  * sending the password. */
 static void starttls_attack(const char *scenario, const char *step)
 {
-	struct hcase c;
+	struct fake_case c;
 	run_fake(&c, scenario, "--starttls", "--insecure", "-t", "5", NULL);
 	check(&c, 2, 0, 2.5, step, NULL);
 	check_no_password(&c);
-	done(&c);
+	fake_case_done(&c);
 }
 
 #define PLAINTEXT_TRAP \
@@ -1192,7 +1168,7 @@ Test(hostile, starttls_response_injection_second_segment)
  * without another word - no LOGOUT in the clear (RFC 9051 6.2.1). */
 Test(hostile, starttls_failed_handshake_sends_nothing_more)
 {
-	struct hcase c;
+	struct fake_case c;
 	size_t len;
 	run_fake(&c, GREETING_STARTTLS "expect STARTTLS\nline $TAG OK Begin TLS negotiation now\n"
 		 "sleep 0.05\nline $TAG NO STARTTLS failed: certificate unreadable\ndrain 2\n",
@@ -1201,17 +1177,17 @@ Test(hostile, starttls_failed_handshake_sends_nothing_more)
 	const char *got = (const char *)fake_received(c.fs, &len);
 	cr_assert_not_null(strstr(got, "STARTTLS\r\n"), "%s", c.diag);
 	cr_assert_null(strstr(strstr(got, "STARTTLS\r\n"), "LOGOUT"), "LOGOUT sent after a failed STARTTLS%s", c.diag);
-	done(&c);
+	fake_case_done(&c);
 }
 
 Test(hostile, starttls_handshake_stall)
 {
-	struct hcase c;
+	struct fake_case c;
 	run_fake(&c, GREETING_STARTTLS "expect STARTTLS\nline $TAG OK Begin TLS negotiation now\nstall\n",
 		 "--starttls", "--insecure", "-t", "2", NULL);
 	check(&c, 2, 1.8, 2.6, "timeout during", "tls", NULL);
 	check_no_password(&c);
-	done(&c);
+	fake_case_done(&c);
 }
 
 /* ---------------------------------------------------------------- the fake itself */
