@@ -115,6 +115,30 @@ void fake_blackhole_close(struct fake_blackhole *b);
 char *fake_diag(const struct probe_run *r, struct fake_server *fs, int fake_status, const unsigned char *rec,
                 size_t rec_len);
 
+/* ---------------------------------------------------------------- scenario building blocks */
+
+/* In the fake's language (fakeimap.py), for the default session after the
+ * greeting: a login that succeeded, the STATUS + EXAMINE of INBOX (3
+ * messages, 1 unseen), the LOGOUT; and the rest of a default session
+ * (--fetch none) after a successful login. */
+#define FAKE_LOGGED_IN "line $TAG OK [CAPABILITY IMAP4rev1] Logged in\n"
+#define FAKE_STATUS_OK \
+	"expect STATUS\n" \
+	"line * STATUS INBOX (UNSEEN 1)\n" \
+	"line $TAG OK STATUS completed\n"
+#define FAKE_EXAMINE_OK \
+	FAKE_STATUS_OK \
+	"expect EXAMINE\n" \
+	"line * 3 EXISTS\n" \
+	"line * OK [UIDVALIDITY 1700000000] UIDs valid\n" \
+	"line $TAG OK [READ-ONLY] EXAMINE completed\n"
+#define FAKE_LOGOUT_OK \
+	"expect LOGOUT\n" \
+	"line * BYE Logging out\n" \
+	"line $TAG OK Logout completed\n" \
+	"close\n"
+#define FAKE_SESSION_REST FAKE_LOGGED_IN FAKE_EXAMINE_OK FAKE_LOGOUT_OK
+
 /* ---------------------------------------------------------------- a probe run against the fake */
 
 /* One case: the fake (with certificates made on first need), the probe's

@@ -39,23 +39,6 @@
 #define CAPS_PLUS "IMAP4rev1 SASL-IR AUTH=PLAIN AUTH=SCRAM-SHA-1 AUTH=SCRAM-SHA-256 " MECHS_PLUS
 #define CAPS_NOPLUS "IMAP4rev1 SASL-IR AUTH=PLAIN AUTH=SCRAM-SHA-1 AUTH=SCRAM-SHA-256"
 
-#define LOGGED_IN "line $TAG OK [CAPABILITY IMAP4rev1] Logged in\n"
-#define EXAMINE_OK \
-	"expect STATUS\n" \
-	"line * STATUS INBOX (UNSEEN 1)\n" \
-	"line $TAG OK STATUS completed\n" \
-	"expect EXAMINE\n" \
-	"line * 3 EXISTS\n" \
-	"line * OK [UIDVALIDITY 1700000000] UIDs valid\n" \
-	"line $TAG OK [READ-ONLY] EXAMINE completed\n"
-#define LOGOUT_OK \
-	"expect LOGOUT\n" \
-	"line * BYE Logging out\n" \
-	"line $TAG OK Logout completed\n" \
-	"close\n"
-/* after a successful login: the rest of a default session (--fetch none) */
-#define SESSION_REST LOGGED_IN EXAMINE_OK LOGOUT_OK
-
 /* Start the fake with SCENARIO (serving CONNECTIONS connections), run the
  * probe with the usual credentials plus the NULL-terminated extra
  * arguments, stop the fake and collect everything. */
@@ -94,7 +77,7 @@ static void plus_ok(const char *mech, const char *option)
 	struct fake_case c = {0};
 	char body[512], gs2[64];
 
-	snprintf(body, sizeof body, "scram %s " PASS " user=" USER " gs2=p\n" SESSION_REST, mech);
+	snprintf(body, sizeof body, "scram %s " PASS " user=" USER " gs2=p\n" FAKE_SESSION_REST, mech);
 	run_fake(&c, fake_case_scenario(&c, "tls1.2", CAPS_PLUS, body), 1, "-S", "--insecure", "--auth", option, NULL);
 	check(&c, 0, mech, "TLSv1.2", NULL);
 	fake_case_expect_fake_status(&c, 0);
@@ -115,7 +98,7 @@ static void plus_wrong_binding(const char *mech, const char *option)
 	struct fake_case c = {0};
 	char body[512];
 
-	snprintf(body, sizeof body, "scram %s " PASS " user=" USER " wrongcb\n" SESSION_REST, mech);
+	snprintf(body, sizeof body, "scram %s " PASS " user=" USER " wrongcb\n" FAKE_SESSION_REST, mech);
 	run_fake(&c, fake_case_scenario(&c, "tls1.2", CAPS_PLUS, body), 1, "-S", "--insecure", "--auth", option, NULL);
 	check(&c, 2, "auth", mech, "channel binding mismatch", NULL);
 	fake_case_expect_fake_status(&c, 5);
@@ -132,7 +115,7 @@ Test(fake_auth, plus_with_authzid)
 	struct fake_case c = {0};
 
 	run_fake(&c,
-	         fake_case_scenario(&c, "tls1.2", CAPS_PLUS, "scram SCRAM-SHA-256-PLUS " PASS " user=" USER "\n" SESSION_REST), 1,
+	         fake_case_scenario(&c, "tls1.2", CAPS_PLUS, "scram SCRAM-SHA-256-PLUS " PASS " user=" USER "\n" FAKE_SESSION_REST), 1,
 	         "-S", "--insecure", "--auth", "scram-sha-256-plus", "--authzid", "admin", NULL);
 	check(&c, 0, "SCRAM-SHA-256-PLUS", NULL);
 	fake_case_expect_fake_status(&c, 0);
@@ -147,7 +130,7 @@ Test(fake_auth, auto_over_tls_prefers_scram_sha256_plus)
 
 	run_fake(&c,
 	         fake_case_scenario(&c, "tls1.2", CAPS_PLUS,
-	                  "scram SCRAM-SHA-256-PLUS " PASS " user=" USER " gs2=p\n" SESSION_REST),
+	                  "scram SCRAM-SHA-256-PLUS " PASS " user=" USER " gs2=p\n" FAKE_SESSION_REST),
 	         1, "-S", "--insecure", NULL);
 	check(&c, 0, "SCRAM-SHA-256-PLUS", NULL);
 	fake_case_expect_fake_status(&c, 0);
@@ -168,7 +151,7 @@ Test(fake_auth, auto_falls_back_once_when_the_server_refuses_plus)
 	         fake_case_scenario(&c, "tls1.2", CAPS_PLUS,
 	                  "expect AUTHENTICATE SCRAM-SHA-256-PLUS \\S+$\n"
 	                  "line $TAG NO bad protocol / cancel\n"
-	                  "scram SCRAM-SHA-256 " PASS " user=" USER " gs2=n\n" SESSION_REST),
+	                  "scram SCRAM-SHA-256 " PASS " user=" USER " gs2=n\n" FAKE_SESSION_REST),
 	         1, "-S", "--insecure", NULL);
 	check(&c, 1, "SCRAM-SHA-256-PLUS (channel binding tls-unique) refused: NO bad protocol / cancel",
 	      "SCRAM-SHA-256 without channel binding worked", "--auth scram-sha-256", NULL);
@@ -186,7 +169,7 @@ Test(fake_auth, explicit_plus_refused_is_critical)
 	run_fake(&c,
 	         fake_case_scenario(&c, "tls1.2", CAPS_PLUS,
 	                  "expect AUTHENTICATE SCRAM-SHA-256-PLUS\n"
-	                  "line $TAG NO bad protocol / cancel\n" LOGOUT_OK),
+	                  "line $TAG NO bad protocol / cancel\n" FAKE_LOGOUT_OK),
 	         1, "-S", "--insecure", "--auth", "scram-sha-256-plus", NULL);
 	check(&c, 2, "auth failed (AUTHENTICATE SCRAM-SHA-256-PLUS): NO bad protocol / cancel", NULL);
 	fake_case_expect_no_out(&c, "without channel binding worked");
@@ -202,7 +185,7 @@ Test(fake_auth, auto_with_authzid_skips_mechanisms_that_cannot_carry_it)
 
 	run_fake(&c,
 	         fake_case_scenario(&c, "tls1.2", "IMAP4rev1 SASL-IR AUTH=CRAM-MD5 AUTH=PLAIN",
-	                  "expect AUTHENTICATE PLAIN \\S+$\n" SESSION_REST),
+	                  "expect AUTHENTICATE PLAIN \\S+$\n" FAKE_SESSION_REST),
 	         1, "-S", "--insecure", "--authzid", "shared-box", NULL);
 	check(&c, 0, "PLAIN", NULL);
 	fake_case_expect_fake_status(&c, 0);
@@ -242,7 +225,7 @@ Test(fake_auth, auto_over_starttls_prefers_plus)
 	                       "expect CAPABILITY\n"
 	                       "line * CAPABILITY " CAPS_PLUS "\n"
 	                       "line $TAG OK CAPABILITY completed\n"
-	                       "scram SCRAM-SHA-256-PLUS " PASS " user=" USER " gs2=p\n" SESSION_REST,
+	                       "scram SCRAM-SHA-256-PLUS " PASS " user=" USER " gs2=p\n" FAKE_SESSION_REST,
 	                       c.certs.cert, c.certs.key),
 	              0);
 	run_fake(&c, body, 1, "--starttls", "--insecure", NULL);
@@ -262,7 +245,7 @@ Test(fake_auth, no_plus_offered_over_tls_sends_y)
 {
 	struct fake_case c = {0};
 
-	run_fake(&c, fake_case_scenario(&c, "tls1.2", CAPS_NOPLUS, "scram SCRAM-SHA-256 " PASS " user=" USER " gs2=y\n" SESSION_REST),
+	run_fake(&c, fake_case_scenario(&c, "tls1.2", CAPS_NOPLUS, "scram SCRAM-SHA-256 " PASS " user=" USER " gs2=y\n" FAKE_SESSION_REST),
 	         1, "-S", "--insecure", NULL);
 	check(&c, 0, "SCRAM-SHA-256", NULL);
 	fake_case_expect_fake_status(&c, 0);
@@ -280,7 +263,7 @@ Test(fake_auth, stripped_plus_is_detected_by_the_server)
 
 	run_fake(&c,
 	         fake_case_scenario(&c, "tls1.2", CAPS_NOPLUS,
-	                  "scram SCRAM-SHA-256 " PASS " user=" USER " rejecty\n" SESSION_REST),
+	                  "scram SCRAM-SHA-256 " PASS " user=" USER " rejecty\n" FAKE_SESSION_REST),
 	         1, "-S", "--insecure", "--auth", "scram-sha-256", NULL);
 	check(&c, 2, "auth", "SCRAM-SHA-256", "downgrade", NULL);
 	fake_case_expect_fake_status(&c, 5);
@@ -297,7 +280,7 @@ Test(fake_auth, explicit_scram_sha256_against_plus_server_sends_n)
 
 	run_fake(&c,
 	         fake_case_scenario(&c, "tls1.2", CAPS_PLUS,
-	                  "scram SCRAM-SHA-256 " PASS " user=" USER " gs2=n rejecty\n" SESSION_REST),
+	                  "scram SCRAM-SHA-256 " PASS " user=" USER " gs2=n rejecty\n" FAKE_SESSION_REST),
 	         1, "-S", "--insecure", "--auth", "scram-sha-256", NULL);
 	check(&c, 0, "SCRAM-SHA-256", NULL);
 	fake_case_expect_fake_status(&c, 0);
@@ -312,7 +295,7 @@ Test(fake_auth, explicit_scram_sha1_against_plus_server_sends_n)
 	struct fake_case c = {0};
 
 	run_fake(&c,
-	         fake_case_scenario(&c, "tls1.2", CAPS_PLUS, "scram SCRAM-SHA-1 " PASS " user=" USER " gs2=n rejecty\n" SESSION_REST),
+	         fake_case_scenario(&c, "tls1.2", CAPS_PLUS, "scram SCRAM-SHA-1 " PASS " user=" USER " gs2=n rejecty\n" FAKE_SESSION_REST),
 	         1, "-S", "--insecure", "--auth", "scram-sha-1", NULL);
 	check(&c, 0, "SCRAM-SHA-1", NULL);
 	fake_case_expect_fake_status(&c, 0);
@@ -327,7 +310,7 @@ Test(fake_auth, plain_connection_sends_n)
 {
 	struct fake_case c = {0};
 
-	run_fake(&c, fake_case_scenario(&c, NULL, CAPS_PLUS, "scram SCRAM-SHA-256 " PASS " user=" USER " gs2=n\n" SESSION_REST), 1,
+	run_fake(&c, fake_case_scenario(&c, NULL, CAPS_PLUS, "scram SCRAM-SHA-256 " PASS " user=" USER " gs2=n\n" FAKE_SESSION_REST), 1,
 	         NULL);
 	check(&c, 0, "SCRAM-SHA-256", NULL);
 	fake_case_expect_fake_status(&c, 0);
@@ -342,7 +325,7 @@ Test(fake_auth, plus_on_plain_connection_is_unknown)
 {
 	struct fake_case c = {0};
 
-	run_fake(&c, fake_case_scenario(&c, NULL, CAPS_PLUS, LOGOUT_OK), 1, "--auth", "scram-sha-256-plus", NULL);
+	run_fake(&c, fake_case_scenario(&c, NULL, CAPS_PLUS, FAKE_LOGOUT_OK), 1, "--auth", "scram-sha-256-plus", NULL);
 	check(&c, 3, "SCRAM-SHA-256-PLUS", "not encrypted", NULL);
 	size_t len;
 	const char *rec = (const char *)fake_received(c.fs, &len);
@@ -357,7 +340,7 @@ static void forged(const char *tls, const char *caps, const char *mech, const ch
 	struct fake_case c = {0};
 	char body[512];
 
-	snprintf(body, sizeof body, "scram %s " PASS " user=" USER " forge\n" SESSION_REST, mech);
+	snprintf(body, sizeof body, "scram %s " PASS " user=" USER " forge\n" FAKE_SESSION_REST, mech);
 	if (tls)
 		run_fake(&c, fake_case_scenario(&c, tls, caps, body), 1, "-S", "--insecure", "--auth", option, NULL);
 	else
@@ -380,7 +363,7 @@ Test(fake_auth, wrong_password_fails_the_proof)
 	struct fake_case c = {0};
 
 	run_fake(&c,
-	         fake_case_scenario(&c, "tls1.2", CAPS_PLUS, "scram SCRAM-SHA-256-PLUS not-the-password user=" USER "\n" SESSION_REST),
+	         fake_case_scenario(&c, "tls1.2", CAPS_PLUS, "scram SCRAM-SHA-256-PLUS not-the-password user=" USER "\n" FAKE_SESSION_REST),
 	         1, "-S", "--insecure", NULL);
 	check(&c, 2, "auth", "SCRAM-SHA-256-PLUS", "wrong proof", NULL);
 	fake_case_expect_fake_status(&c, 5);
@@ -402,7 +385,7 @@ Test(fake_auth, tls13_uses_tls_exporter)
 	probe_run_free(&v);
 	if (mbed2)
 		cr_skip_test("mbed TLS 2.x speaks no TLS 1.3 (tls-unique on TLS 1.2 is tested above)");
-	run_fake(&c, fake_case_scenario(&c, "tls1.3", CAPS_PLUS, "scram SCRAM-SHA-256-PLUS " PASS "\n" SESSION_REST), 1, "-S",
+	run_fake(&c, fake_case_scenario(&c, "tls1.3", CAPS_PLUS, "scram SCRAM-SHA-256-PLUS " PASS "\n" FAKE_SESSION_REST), 1, "-S",
 	         "--insecure", "--auth", "scram-sha-256-plus", NULL);
 	fake_case_expect_log(&c, "scram: GS2 header 'p=tls-exporter,,' (SCRAM-SHA-256-PLUS over TLSv1.3)");
 	/* the fake then gives up (scenario error) and hangs up */
@@ -434,7 +417,7 @@ Test(fake_auth, auth_all_with_plus_variants)
 		char *prev = scn;
 		cr_assert_geq(asprintf(&scn, "%s%stls %s %s tls1.2\n"
 		                             "line * OK [CAPABILITY " CAPS_PLUS "] fake ready\n"
-		                             "%s" LOGGED_IN LOGOUT_OK,
+		                             "%s" FAKE_LOGGED_IN FAKE_LOGOUT_OK,
 		                       prev ? prev : "", prev ? "connection\n" : "", c.certs.cert, c.certs.key, blocks[i]),
 		              0);
 		free(prev);
@@ -462,10 +445,10 @@ Test(fake_auth, auth_all_goes_on_after_a_failure)
 	struct fake_case c = {0};
 	char *scn = NULL;
 	const char *blocks[] = {
-		"scram SCRAM-SHA-256 " PASS " user=" USER "\n" LOGGED_IN LOGOUT_OK,
+		"scram SCRAM-SHA-256 " PASS " user=" USER "\n" FAKE_LOGGED_IN FAKE_LOGOUT_OK,
 		"expect AUTHENTICATE PLAIN\n"
-		"line $TAG NO [AUTHENTICATIONFAILED] PLAIN is broken today\n" LOGOUT_OK,
-		"expect LOGIN\n" LOGGED_IN LOGOUT_OK,
+		"line $TAG NO [AUTHENTICATIONFAILED] PLAIN is broken today\n" FAKE_LOGOUT_OK,
+		"expect LOGIN\n" FAKE_LOGGED_IN FAKE_LOGOUT_OK,
 	};
 	size_t nb = sizeof blocks / sizeof blocks[0];
 
@@ -502,10 +485,10 @@ Test(fake_auth, auth_all_on_a_plain_connection_skips_plus)
 
 	run_fake(&c,
 	         fake_case_scenario(&c, NULL, CAPS_PLUS,
-	                  "scram SCRAM-SHA-256 " PASS " user=" USER " gs2=n\n" LOGGED_IN LOGOUT_OK
+	                  "scram SCRAM-SHA-256 " PASS " user=" USER " gs2=n\n" FAKE_LOGGED_IN FAKE_LOGOUT_OK
 	                  "connection\n"
 	                  "line * OK [CAPABILITY " CAPS_PLUS "] fake ready\n"
-	                  "scram SCRAM-SHA-1 " PASS " user=" USER " gs2=n\n" LOGGED_IN LOGOUT_OK),
+	                  "scram SCRAM-SHA-1 " PASS " user=" USER " gs2=n\n" FAKE_LOGGED_IN FAKE_LOGOUT_OK),
 	         2, "--auth", "all", NULL);
 	check(&c, 0, "2/2 mechanisms", NULL);
 	fake_case_expect_fake_status(&c, 0);
@@ -529,7 +512,7 @@ Test(fake_auth, auth_all_long_skipped_list_is_complete)
 
 	for (int i = 1; i <= 12; i++)
 		snprintf(caps + strlen(caps), sizeof caps - strlen(caps), " AUTH=X-VENDOR-MECHANISM-NUMBER-%02d", i);
-	run_fake(&c, fake_case_scenario(&c, NULL, caps, "scram SCRAM-SHA-256 " PASS " user=" USER "\n" LOGGED_IN LOGOUT_OK), 1,
+	run_fake(&c, fake_case_scenario(&c, NULL, caps, "scram SCRAM-SHA-256 " PASS " user=" USER "\n" FAKE_LOGGED_IN FAKE_LOGOUT_OK), 1,
 	         "--auth", "all", NULL);
 	check(&c, 0, "1/1 mechanisms", NULL);
 	for (int i = 1; i <= 12; i++) {
@@ -557,7 +540,7 @@ Test(fake_auth, pipeline_waits_for_the_login_answer_on_courier)
 	                "Copyright 1998-2018 Double Precision, Inc.  See COPYING for distribution information.\n"
 	                "expect LOGIN\n"
 	                "discard 0.3\n"
-	                SESSION_REST),
+	                FAKE_SESSION_REST),
 	         1, "--auth", "login", "--pipeline", "-t", "4", NULL);
 	check(&c, 0, "INBOX", NULL);
 	fake_case_expect_fake_status(&c, 0);
@@ -575,7 +558,7 @@ Test(fake_auth, pipeline_waits_for_the_authenticate_answer_on_cyrus)
 	                "server ready\n"
 	                "expect AUTHENTICATE PLAIN \\S+$\n"
 	                "discard 0.3\n"
-	                SESSION_REST),
+	                FAKE_SESSION_REST),
 	         1, "--auth", "plain", "--pipeline", "-t", "4", NULL);
 	check(&c, 0, "INBOX", NULL);
 	fake_case_expect_fake_status(&c, 0);

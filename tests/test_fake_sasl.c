@@ -91,24 +91,8 @@ static unsigned char *b64dec(const char *text, size_t n, size_t *outlen)
 
 /* ---------------------------------------------------------------- scenarios */
 
-#define LOGGED_IN "line $TAG OK [CAPABILITY IMAP4rev1] Logged in\n"
-#define EXAMINE_OK \
-	"expect STATUS\n" \
-	"line * STATUS INBOX (UNSEEN 1)\n" \
-	"line $TAG OK STATUS completed\n" \
-	"expect EXAMINE\n" \
-	"line * 3 EXISTS\n" \
-	"line * OK [UIDVALIDITY 1700000000] UIDs valid\n" \
-	"line $TAG OK [READ-ONLY] EXAMINE completed\n"
-#define LOGOUT_OK \
-	"expect LOGOUT\n" \
-	"line * BYE Logging out\n" \
-	"line $TAG OK Logout completed\n" \
-	"close\n"
-/* after a successful login: the rest of a default session (--fetch none) */
-#define SESSION_REST LOGGED_IN EXAMINE_OK LOGOUT_OK
 /* after a failed one: the probe logs out (or just goes) */
-#define TAIL LOGOUT_OK
+#define TAIL FAKE_LOGOUT_OK
 
 /* the RFC 7628 error JSON Gmail sends (base64 on the wire) */
 #define GMAIL_ERROR_JSON "{\"status\":\"401\",\"schemes\":\"bearer\",\"scope\":\"https://mail.google.com/\"}"
@@ -245,7 +229,7 @@ static void xoauth2_ok(const char *caps, const char *exchange, int later)
 	struct fake_case c = {0};
 	char body[1024];
 
-	snprintf(body, sizeof body, "%s" SESSION_REST, exchange);
+	snprintf(body, sizeof body, "%s" FAKE_SESSION_REST, exchange);
 	run_fake(&c, fake_case_scenario(&c, NULL, caps, body), "-U", USER, "--token-file", token_file(&c), "--auth", "xoauth2",
 	         NULL);
 	check(&c, 0, "XOAUTH2", NULL);
@@ -321,7 +305,7 @@ static void oauthbearer_ok(const char *caps, const char *exchange, int later, co
 	struct fake_case c = {0};
 	char body[1024], want[512];
 
-	snprintf(body, sizeof body, "%s" SESSION_REST, exchange);
+	snprintf(body, sizeof body, "%s" FAKE_SESSION_REST, exchange);
 	run_fake(&c, fake_case_scenario(&c, NULL, caps, body), "-U", user, "--token-file", token_file(&c), "--auth",
 	         "oauthbearer", NULL);
 	check(&c, 0, "OAUTHBEARER", NULL);
@@ -407,7 +391,7 @@ static void external(bool sasl_ir, const char *authzid)
 	else
 		cr_assert_geq(asprintf(&exch, "expect AUTHENTICATE EXTERNAL$\nline + \nexpectline %s$\n", b64 ? b64 : ""),
 		              0);
-	cr_assert_geq(asprintf(&body, "%s" SESSION_REST, exch), 0);
+	cr_assert_geq(asprintf(&body, "%s" FAKE_SESSION_REST, exch), 0);
 	/* the options insist on -U with --authzid, although EXTERNAL takes
 	 * the authentication identity from the certificate */
 	const char *args[] = {"-S", "--cafile", ca, "--client-cert", cert, "--client-key", key, "--auth", "external",
@@ -470,7 +454,7 @@ static void plain_without_sasl_ir(const char *cont)
 	struct fake_case c = {0};
 	char body[1024];
 
-	snprintf(body, sizeof body, "expect AUTHENTICATE PLAIN$\n%s\nexpectline " PLAIN_B64 "$\n" SESSION_REST, cont);
+	snprintf(body, sizeof body, "expect AUTHENTICATE PLAIN$\n%s\nexpectline " PLAIN_B64 "$\n" FAKE_SESSION_REST, cont);
 	run_fake(&c, fake_case_scenario(&c, NULL, "IMAP4rev1 AUTH=PLAIN", body), "-U", USER, "-P", PASS, "--auth", "plain", NULL);
 	check(&c, 0, "PLAIN", NULL);
 	fake_case_expect_fake_status(&c, 0);
@@ -490,7 +474,7 @@ static void auth_login(const char *p1, const char *p2)
 
 	snprintf(body, sizeof body,
 	         "expect AUTHENTICATE LOGIN$\n%s\nexpectline cHJvYmV1c2Vy$\n%s\nexpectline UzNjcmV0LVBhNTV3b3JkLTd4$\n"
-	         SESSION_REST, p1, p2);
+	         FAKE_SESSION_REST, p1, p2);
 	run_fake(&c, fake_case_scenario(&c, NULL, "IMAP4rev1 SASL-IR AUTH=LOGIN", body), "-U", USER, "-P", PASS, "--auth",
 	         "auth-login", NULL);
 	check(&c, 0, "LOGIN", NULL);
@@ -525,7 +509,7 @@ Test(fake_sasl, untagged_data_in_the_middle_of_auth_login)
 	                  "line + UGFzc3dvcmQ6\n"
 	                  "expectline UzNjcmV0LVBhNTV3b3JkLTd4$\n"
 	                  "line * NO Password expires in 3 days\n"
-	                  "line * CAPABILITY IMAP4rev1 NAMESPACE\n" SESSION_REST),
+	                  "line * CAPABILITY IMAP4rev1 NAMESPACE\n" FAKE_SESSION_REST),
 	         "-U", USER, "-P", PASS, "--auth", "auth-login", NULL);
 	check(&c, 0, "LOGIN", NULL);
 	fake_case_expect_fake_status(&c, 0);
@@ -588,7 +572,7 @@ static void caps_case(const char *greeting_caps, const char *auth, const char *s
 	const char *args[32] = {"-U", USER, "-P", PASS, "--auth", "plain"};
 	size_t n = 6;
 
-	cr_assert_geq(asprintf(&body, "%s%s%s" EXAMINE_ONLY LOGOUT_OK, auth,
+	cr_assert_geq(asprintf(&body, "%s%s%s" EXAMINE_ONLY FAKE_LOGOUT_OK, auth,
 	                       namespace_sent ? "expect NAMESPACE$\n"
 	                                        "line * NAMESPACE ((\"\" \"/\")) NIL NIL\n"
 	                                        "line $TAG OK NAMESPACE completed\n"
@@ -661,7 +645,7 @@ Test(fake_sasl, caps_not_in_the_login_ok_either)
 
 	run_fake(&c,
 	         fake_case_scenario(&c, NULL, "IMAP4rev1 SASL-IR AUTH=PLAIN STATUS=SIZE",
-	                  "expect LOGIN " USER " " PASS "$\nline $TAG OK Logged in\n" STATUS_NOSIZE EXAMINE_ONLY LOGOUT_OK),
+	                  "expect LOGIN " USER " " PASS "$\nline $TAG OK Logged in\n" STATUS_NOSIZE EXAMINE_ONLY FAKE_LOGOUT_OK),
 	         "-U", USER, "-P", PASS, "--auth", "login", NULL);
 	check(&c, 0, "IMAP LOGIN", NULL);
 	fake_case_expect_fake_status(&c, 0);
@@ -695,7 +679,7 @@ Test(fake_sasl, caps_not_in_the_ok_are_read_when_needed)
 	                  "line $TAG OK STORE completed\n"
 	                  "expect UID EXPUNGE 9$\n"
 	                  "line * 9 EXPUNGE\n"
-	                  "line $TAG OK EXPUNGE completed\n" LOGOUT_OK),
+	                  "line $TAG OK EXPUNGE completed\n" FAKE_LOGOUT_OK),
 	         "-U", USER, "-P", PASS, "--auth", "plain", "--search", "SUBJECT old", "--delete-matched", NULL);
 	check(&c, 0, "PLAIN", NULL);
 	fake_case_expect_fake_status(&c, 0);
@@ -773,7 +757,7 @@ Test(fake_sasl, scram_sha1_forged_server_signature)
 {
 	struct fake_case c = {0};
 
-	run_fake(&c, fake_case_scenario(&c, NULL, SCRAM_CAPS, "scram SCRAM-SHA-1 " PASS " user=" USER " forge\n" SESSION_REST),
+	run_fake(&c, fake_case_scenario(&c, NULL, SCRAM_CAPS, "scram SCRAM-SHA-1 " PASS " user=" USER " forge\n" FAKE_SESSION_REST),
 	         "-U", USER, "-P", PASS, "--auth", "scram-sha-1", NULL);
 	check(&c, 2, "auth failed", "SCRAM-SHA-1", "server signature mismatch", NULL);
 	fake_case_expect_fake_status(&c, 5);
@@ -811,7 +795,7 @@ static void scram_nofinal(const char *mech, const char *option)
 	struct fake_case c = {0};
 	char body[512];
 
-	snprintf(body, sizeof body, "scram %s " PASS " user=" USER " nofinal\n" LOGGED_IN TAIL, mech);
+	snprintf(body, sizeof body, "scram %s " PASS " user=" USER " nofinal\n" FAKE_LOGGED_IN TAIL, mech);
 	run_fake(&c, fake_case_scenario(&c, NULL, SCRAM_CAPS, body), "-U", USER, "-P", PASS, "--auth", option, NULL);
 	check(&c, 2, "auth", mech, "without completing the exchange", "did not prove itself", NULL);
 	fake_case_expect_fake_status(&c, 0);
@@ -903,7 +887,7 @@ Test(fake_sasl, every_mechanism_with_vvv_keeps_the_secrets, .timeout = 120)
 		size_t n = 9;
 
 		snprintf(caps, sizeof caps, "IMAP4rev1 %s", m->caps);
-		snprintf(body, sizeof body, "%s" SESSION_REST, m->exchange);
+		snprintf(body, sizeof body, "%s" FAKE_SESSION_REST, m->exchange);
 		if (m->external) {
 			ca = certpath(&c, "ca.pem");
 			cert = certpath(&c, "client.pem");
@@ -951,7 +935,7 @@ static void login_wire(const char *caps, const char *user, const char *password,
 {
 	struct fake_case c = {0};
 
-	run_fake(&c, fake_case_scenario(&c, NULL, caps, "expect LOGIN \n" SESSION_REST), "-U", user, "-P", password, "--auth",
+	run_fake(&c, fake_case_scenario(&c, NULL, caps, "expect LOGIN \n" FAKE_SESSION_REST), "-U", user, "-P", password, "--auth",
 	         "login", NULL);
 	check(&c, 0, "IMAP LOGIN", NULL);
 	fake_case_expect_fake_status(&c, 0);
@@ -1048,7 +1032,7 @@ Test(fake_sasl, plain_awkward_credentials_with_authzid)
 	make_600_utf8(pw);
 	int n = snprintf(want, sizeof want, "%s%c%s%c%s", authz, 0, user, 0, pw);
 
-	run_fake(&c, fake_case_scenario(&c, NULL, "IMAP4rev1 SASL-IR AUTH=PLAIN", "expect AUTHENTICATE PLAIN \\S+$\n" SESSION_REST),
+	run_fake(&c, fake_case_scenario(&c, NULL, "IMAP4rev1 SASL-IR AUTH=PLAIN", "expect AUTHENTICATE PLAIN \\S+$\n" FAKE_SESSION_REST),
 	         "-U", user, "-P", pw, "--authzid", authz, "--auth", "plain", NULL);
 	check(&c, 0, "PLAIN", NULL);
 	fake_case_expect_fake_status(&c, 0);
@@ -1068,7 +1052,7 @@ Test(fake_sasl, auth_login_awkward_credentials)
 	run_fake(&c,
 	         fake_case_scenario(&c, NULL, "IMAP4rev1 AUTH=LOGIN",
 	                  "expect AUTHENTICATE LOGIN$\nline + VXNlcm5hbWU6\nexpectline \\S+$\n"
-	                  "line + UGFzc3dvcmQ6\nexpectline \\S+$\n" SESSION_REST),
+	                  "line + UGFzc3dvcmQ6\nexpectline \\S+$\n" FAKE_SESSION_REST),
 	         "-U", user, "-P", pw, "--auth", "auth-login", NULL);
 	check(&c, 0, "LOGIN", NULL);
 	fake_case_expect_fake_status(&c, 0);
@@ -1097,7 +1081,7 @@ Test(fake_sasl, scram_awkward_credentials)
 	}
 	spw[k] = '\0';
 	char *body = NULL;
-	cr_assert_geq(asprintf(&body, "set PW %s\nset U %s\nscram SCRAM-SHA-256 $PW user=$U\n" SESSION_REST, spw, user),
+	cr_assert_geq(asprintf(&body, "set PW %s\nset U %s\nscram SCRAM-SHA-256 $PW user=$U\n" FAKE_SESSION_REST, spw, user),
 	              0);
 	run_fake(&c, fake_case_scenario(&c, NULL, SCRAM_CAPS, body), "-U", user, "-P", pw, "--auth", "scram-sha-256", NULL);
 	free(body);

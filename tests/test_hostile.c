@@ -54,10 +54,6 @@
 #define AUTH_OK \
 	"expect (LOGIN|AUTHENTICATE)\n" \
 	"line $TAG OK [CAPABILITY IMAP4rev1] Logged in\n"
-#define STATUS_OK \
-	"expect STATUS\n" \
-	"line * STATUS INBOX (UNSEEN 1)\n" \
-	"line $TAG OK STATUS completed\n"
 #define EXAMINE_UNTAGGED \
 	"line * FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)\n" \
 	"line * 3 EXISTS\n" \
@@ -65,7 +61,7 @@
 	"line * OK [UIDVALIDITY 1700000000] UIDs valid\n" \
 	"line * OK [UIDNEXT 4] Predicted next UID\n"
 #define EXAMINE_OK \
-	STATUS_OK \
+	FAKE_STATUS_OK \
 	"expect EXAMINE\n" \
 	EXAMINE_UNTAGGED \
 	"line $TAG OK [READ-ONLY] EXAMINE completed\n"
@@ -79,16 +75,11 @@
 	"Date: Mon, 1 Jan 2024 00:00:00 +0000\\r\\n\\r\\n\n" \
 	"line )\n" \
 	"line $TAG OK FETCH completed\n"
-#define LOGOUT_OK \
-	"expect LOGOUT\n" \
-	"line * BYE Logging out\n" \
-	"line $TAG OK Logout completed\n" \
-	"close\n"
 /* After a failure the probe may or may not say LOGOUT: answer it if it
  * does, and otherwise notice it closing. */
-#define TAIL LOGOUT_OK
+#define TAIL FAKE_LOGOUT_OK
 
-#define SESSION_AFTER_AUTH EXAMINE_OK FETCH_OK LOGOUT_OK
+#define SESSION_AFTER_AUTH EXAMINE_OK FETCH_OK FAKE_LOGOUT_OK
 #define SESSION GREETING LOGIN_OK SESSION_AFTER_AUTH
 
 /* ---------------------------------------------------------------- helpers */
@@ -467,7 +458,7 @@ Test(hostile, endless_line_mid_session)
 {
 	struct fake_case c;
 	run_fake(&c,
-		 GREETING LOGIN_OK STATUS_OK
+		 GREETING LOGIN_OK FAKE_STATUS_OK
 		 "expect EXAMINE\n"
 		 "line * 3 EXISTS\n"
 		 "send * OK [ALERT] \n"
@@ -535,12 +526,12 @@ Test(hostile, untagged_flood_200000)
 {
 	struct fake_case c;
 	run_fake(&c,
-		 GREETING LOGIN_OK STATUS_OK
+		 GREETING LOGIN_OK FAKE_STATUS_OK
 		 "expect EXAMINE\n"
 		 EXAMINE_UNTAGGED
 		 "linerepeat 200000 * OK flood\n"
 		 "line $TAG OK [READ-ONLY] EXAMINE completed\n"
-		 FETCH_OK LOGOUT_OK,
+		 FETCH_OK FAKE_LOGOUT_OK,
 		 "--auth", "login", "-t", "10", NULL);
 	/* the lead's limit: 100 000 untagged responses per command */
 	check(&c, 2, 0, 5.0, "examine", NULL);
@@ -552,12 +543,12 @@ Test(hostile, untagged_50000_is_fine)
 {
 	struct fake_case c;
 	run_fake(&c,
-		 GREETING LOGIN_OK STATUS_OK
+		 GREETING LOGIN_OK FAKE_STATUS_OK
 		 "expect EXAMINE\n"
 		 EXAMINE_UNTAGGED
 		 "linerepeat 50000 * OK flood\n"
 		 "line $TAG OK [READ-ONLY] EXAMINE completed\n"
-		 FETCH_OK LOGOUT_OK,
+		 FETCH_OK FAKE_LOGOUT_OK,
 		 "--auth", "login", "-t", "10", NULL);
 	check(&c, 0, 0, 5.0, "INBOX", NULL);
 	check_rss(&c);
@@ -626,14 +617,14 @@ Test(hostile, auth_plain_bad)
 
 Test(hostile, examine_no)
 {
-	refusal(GREETING LOGIN_OK STATUS_OK "expect EXAMINE\n"
+	refusal(GREETING LOGIN_OK FAKE_STATUS_OK "expect EXAMINE\n"
 		REFUSE("NO", "[NONEXISTENT] Mailbox does not exist") TAIL,
 		"login", "examine failed", "Mailbox does not exist");
 }
 
 Test(hostile, examine_bad)
 {
-	refusal(GREETING LOGIN_OK STATUS_OK "expect EXAMINE\n" REFUSE("BAD", "Unknown command") TAIL,
+	refusal(GREETING LOGIN_OK FAKE_STATUS_OK "expect EXAMINE\n" REFUSE("BAD", "Unknown command") TAIL,
 		"login", "examine failed", "Unknown command");
 }
 
@@ -671,7 +662,7 @@ Test(hostile, status_no_is_reported_at_examine)
 		 GREETING LOGIN_OK
 		 "expect STATUS\n" REFUSE("NO", "STATUS not allowed")
 		 "expect EXAMINE\n" EXAMINE_UNTAGGED "line $TAG OK [READ-ONLY] EXAMINE completed\n"
-		 FETCH_OK LOGOUT_OK,
+		 FETCH_OK FAKE_LOGOUT_OK,
 		 "--auth", "login", "-t", "5", NULL);
 	cr_assert(c.r.exit_code == 0 || c.r.exit_code == 2, "exit %d%s", c.r.exit_code, c.diag);
 	if (c.r.exit_code == 2)
@@ -911,9 +902,9 @@ Test(hostile, untagged_alert_is_shown)
 	/* RFC 3501 7.1: the ALERT text MUST be presented to the user. */
 	struct fake_case c;
 	run_fake(&c,
-		 GREETING LOGIN_OK STATUS_OK "expect EXAMINE\n" EXAMINE_UNTAGGED
+		 GREETING LOGIN_OK FAKE_STATUS_OK "expect EXAMINE\n" EXAMINE_UNTAGGED
 		 "line * OK [ALERT] Maintenance tonight at 22:00 UTC\n"
-		 "line $TAG OK [READ-ONLY] EXAMINE completed\n" FETCH_OK LOGOUT_OK,
+		 "line $TAG OK [READ-ONLY] EXAMINE completed\n" FETCH_OK FAKE_LOGOUT_OK,
 		 "--auth", "login", "-t", "5", NULL);
 	check(&c, 0, 0, 2.0, NULL);
 	cr_assert_not_null(strstr(c.r.out, "Maintenance tonight at 22:00 UTC"), "ALERT text not shown%s", c.diag);
@@ -941,7 +932,7 @@ Test(hostile, timeout_state_unknown)
 Test(hostile, timeout_state_unknown_mid_session)
 {
 	struct fake_case c;
-	run_fake(&c, GREETING LOGIN_OK STATUS_OK "expect EXAMINE\nline * 3 EXISTS\nstall\n", "--auth", "login", "-t",
+	run_fake(&c, GREETING LOGIN_OK FAKE_STATUS_OK "expect EXAMINE\nline * 3 EXISTS\nstall\n", "--auth", "login", "-t",
 		 "2:unknown", NULL);
 	check(&c, 3, 1.8, 2.6, "timeout during examine", NULL);
 	fake_case_done(&c);
