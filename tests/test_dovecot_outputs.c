@@ -338,107 +338,11 @@ static void jexpect_steps_sane(const struct jdoc *d)
 
 /* ================================================================ Prometheus */
 
-struct prom_series {
-	char key[256]; /* name{labels} exactly as written */
-	double value;
-};
-
 struct prom {
-	struct prom_series s[256];
-	int n;
+	struct tu_prom e; /* the series */
 	struct cmd *c;
 };
 
-/* Strict check of the text exposition format (0.0.4) as the probe writes
- * it: every family is "# HELP" then "# TYPE" then its samples, no family
- * twice, no series twice, UTF-8, no timestamps, newline at the end.
- * Returns NULL or what is wrong; fills p. */
-static const char *prom_parse(struct prom *p, const char *text, size_t len)
-{
-	static char why[1400];
-	char families[128][96], cur[96] = "", helped[96] = "";
-	int nfam = 0;
-	size_t pos = 0;
-
-	p->n = 0;
-	if (len == 0 || text[len - 1] != '\n')
-		return "empty, or does not end in a newline";
-	if (memchr(text, '\0', len))
-		return "NUL byte";
-	while (pos < len) {
-		const char *l = text + pos;
-		size_t n = (size_t)((const char *)memchr(l, '\n', len - pos) - l), i = 0;
-		char line[1200];
-		double v;
-
-		pos += n + 1;
-		if (n == 0 || n >= sizeof line)
-			return "empty or huge line";
-		memcpy(line, l, n);
-		line[n] = '\0';
-		for (const unsigned char *u = (const unsigned char *)line; *u; u++)
-			if (*u < 0x20 || *u == 0x7f) {
-				snprintf(why, sizeof why, "control byte in: %s", line);
-				return why;
-			}
-		if (!strncmp(line, "# HELP ", 7)) {
-			const char *sp = strchr(line + 7, ' ');
-			if (!sp || !tu_prom_name_ok(line + 7, (size_t)(sp - line - 7), 1) || sp - line - 7 >= 96)
-				return "bad HELP line";
-			snprintf(helped, sizeof helped, "%.*s", (int)(sp - line - 7), line + 7);
-			for (const char *c = sp; *c; c++)
-				if (*c == '\\' && c[1] != '\\' && c[1] != 'n')
-					return "bad escape in HELP";
-				else if (*c == '\\')
-					c++;
-			continue;
-		}
-		if (!strncmp(line, "# TYPE ", 7)) {
-			char name[96], type[32], extra[8];
-			if (sscanf(line + 7, "%95s %31s %7s", name, type, extra) != 2 || strcmp(name, helped) ||
-			    (strcmp(type, "gauge") && strcmp(type, "counter") && strcmp(type, "untyped")))
-				return "bad TYPE line (or no HELP just before it)";
-			for (int k = 0; k < nfam; k++)
-				if (!strcmp(families[k], name)) {
-					snprintf(why, sizeof why, "family %s twice", name);
-					return why;
-				}
-			if (nfam >= 128)
-				return "too many families";
-			strcpy(families[nfam++], name);
-			strcpy(cur, name);
-			helped[0] = '\0';
-			continue;
-		}
-		if (line[0] == '#')
-			return "a comment that is neither HELP nor TYPE";
-		while (i < n && line[i] != '{' && line[i] != ' ')
-			i++;
-		if (!tu_prom_name_ok(line, i, 1) || strlen(cur) != i || strncmp(line, cur, i)) {
-			snprintf(why, sizeof why, "sample outside its family: %s", line);
-			return why;
-		}
-		if (line[i] == '{' && !(i = tu_prom_labels(line, i, n))) {
-			snprintf(why, sizeof why, "bad labels: %s", line);
-			return why;
-		}
-		if (line[i] != ' ' || !tu_prom_value_ok(line + i + 1, &v)) {
-			snprintf(why, sizeof why, "bad value (or a timestamp): %s", line);
-			return why;
-		}
-		if (i >= sizeof p->s[0].key || p->n >= 256)
-			return "series name too long, or too many series";
-		for (int k = 0; k < p->n; k++)
-			if (strlen(p->s[k].key) == i && !strncmp(p->s[k].key, line, i)) {
-				snprintf(why, sizeof why, "series repeated: %s", line);
-				return why;
-			}
-		memcpy(p->s[p->n].key, line, i);
-		p->s[p->n].key[i] = '\0';
-		p->s[p->n++].value = v;
-	}
-	return NULL;
-}
 
 static int have_promtool(void)
 {
@@ -453,7 +357,7 @@ static void prom_load(struct prom *p, struct cmd *c)
 
 	memset(p, 0, sizeof *p);
 	p->c = c;
-	why = prom_parse(p, c->r.out, c->r.out_len);
+	why = tu_prom_parse(&p->e, c->r.out, c->r.out_len);
 	cr_assert_null(why, "not a valid exposition: %s" DUMP_FMT, why, DUMP_ARGS(c));
 	if (have_promtool()) {
 		char *file = tu_temp_file(NULL, "outputs-prom", c->r.out, c->r.out_len), *sh = NULL, *res;
@@ -475,17 +379,17 @@ static void prom_load(struct prom *p, struct cmd *c)
 	}
 }
 
-static const struct prom_series *prom_find(const struct prom *p, const char *key)
+static const struct tu_prom_series *prom_find(const struct prom *p, const char *key)
 {
-	for (int i = 0; i < p->n; i++)
-		if (!strcmp(p->s[i].key, key))
-			return &p->s[i];
+	for (int i = 0; i < p->e.n; i++)
+		if (!strcmp(p->e.s[i].key, key))
+			return &p->e.s[i];
 	return NULL;
 }
 
 static double prom_get(const struct prom *p, const char *key)
 {
-	const struct prom_series *s = prom_find(p, key);
+	const struct tu_prom_series *s = prom_find(p, key);
 
 	cr_assert_not_null(s, "no series %s" DUMP_FMT, key, DUMP_ARGS(p->c));
 	return s->value;

@@ -1333,77 +1333,13 @@ Test(json, non_finite_numbers_are_null)
 
 /* ================================================================ prometheus */
 
-/* Strict text exposition format check; returns NULL or what is wrong. */
+/* Strict text exposition format check (tu_prom_parse); returns NULL or
+ * what is wrong. */
 static const char *prom_check(const char *text, size_t len)
 {
-	static char why[1300];
-	char families[128][80], series[256][256], cur[80] = "", helped[80] = "";
-	int nfam = 0, nser = 0;
-	size_t pos = 0;
+	static struct tu_prom series;
 
-	if (len == 0 || text[len - 1] != '\n')
-		return "does not end in a newline";
-	if (!tu_utf8_valid((const unsigned char *)text, len))
-		return "not UTF-8";
-	while (pos < len) {
-		const char *l = text + pos;
-		size_t n = (size_t)((const char *)memchr(l, '\n', len - pos) - l);
-		char line[1200];
-		pos += n + 1;
-		if (n == 0 || n >= sizeof line)
-			return "empty or huge line";
-		memcpy(line, l, n);
-		line[n] = '\0';
-		if (!strncmp(line, "# HELP ", 7)) {
-			const char *sp = strchr(line + 7, ' ');
-			if (!sp || !tu_prom_name_ok(line + 7, (size_t)(sp - line - 7), 1))
-				return "bad HELP";
-			snprintf(helped, sizeof helped, "%.*s", (int)(sp - line - 7), line + 7);
-			for (const char *c = sp; *c; c++)
-				if (*c == '\\' && c[1] != '\\' && c[1] != 'n')
-					return "bad escape in HELP";
-				else if (*c == '\\')
-					c++;
-			continue;
-		}
-		if (!strncmp(line, "# TYPE ", 7)) {
-			char name[80], type[32];
-			if (sscanf(line + 7, "%79s %31s", name, type) != 2 || strcmp(name, helped) ||
-			    (strcmp(type, "gauge") && strcmp(type, "counter") && strcmp(type, "untyped")))
-				return "bad TYPE (or no HELP just before it)";
-			for (int k = 0; k < nfam; k++)
-				if (!strcmp(families[k], name))
-					return "family repeated";
-			if (nfam >= 128)
-				return "too many families";
-			strcpy(families[nfam++], name);
-			strcpy(cur, name);
-			continue;
-		}
-		if (line[0] == '#')
-			return "unknown comment";
-		size_t i = 0;
-		while (i < n && line[i] != '{' && line[i] != ' ')
-			i++;
-		if (!tu_prom_name_ok(line, i, 1) || strlen(cur) != i || strncmp(line, cur, i)) {
-			snprintf(why, sizeof why, "sample outside its family: %s", line);
-			return why;
-		}
-		if (line[i] == '{' && !(i = tu_prom_labels(line, i, n)))
-			return "bad labels";
-		if (line[i] != ' ' || !tu_prom_value_ok(line + i + 1, NULL)) {
-			snprintf(why, sizeof why, "bad value: %s", line);
-			return why;
-		}
-		for (int k = 0; k < nser; k++)
-			if (strlen(series[k]) == i && !strncmp(series[k], line, i))
-				return "series repeated";
-		if (nser >= 256 || i >= 256)
-			return "too many series";
-		memcpy(series[nser], line, i);
-		series[nser++][i] = '\0';
-	}
-	return NULL;
+	return tu_prom_parse(&series, text, len);
 }
 
 Test(prometheus, own_checker_rejects_what_it_should)

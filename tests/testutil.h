@@ -86,6 +86,20 @@ int tu_prom_value_ok(const char *s, double *v);
  * escapes.  Returns the index after its '}', or 0. */
 size_t tu_prom_labels(const char *l, size_t i, size_t n);
 
+/* A strict check of the text exposition format (0.0.4) as the probe writes
+ * it: UTF-8 without control bytes, every family "# HELP" then "# TYPE"
+ * then its samples, no family or series twice, no timestamps, a newline at
+ * the end.  Returns NULL or what is wrong; the series into p. */
+struct tu_prom_series {
+	char key[256]; /* name{labels} exactly as written */
+	double value;
+};
+struct tu_prom {
+	struct tu_prom_series s[256];
+	int n;
+};
+const char *tu_prom_parse(struct tu_prom *p, const char *text, size_t len);
+
 /* ---------------------------------------------------------------- files, processes */
 
 /* The whole file, NUL-terminated and malloc'd; "" if it cannot be read. */
