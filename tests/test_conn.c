@@ -13,6 +13,7 @@
 
 #include "net/clock.h"
 #include "fake_transport.h"
+#include "testutil.h"
 #include "imap/imap_conn.h"
 #include "imap/utf7.h"
 
@@ -125,25 +126,6 @@ static int contains(const char *hay, size_t n, const char *needle, size_t nl)
 		if (memcmp(hay + i, needle, nl) == 0)
 			return 1;
 	return 0;
-}
-
-static void b64(const unsigned char *in, size_t n, char *out)
-{
-	static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	size_t o = 0;
-
-	for (size_t i = 0; i < n; i += 3) {
-		unsigned v = (unsigned)in[i] << 16;
-		if (i + 1 < n)
-			v |= (unsigned)in[i + 1] << 8;
-		if (i + 2 < n)
-			v |= in[i + 2];
-		out[o++] = tab[(v >> 18) & 63];
-		out[o++] = tab[(v >> 12) & 63];
-		out[o++] = i + 1 < n ? tab[(v >> 6) & 63] : '=';
-		out[o++] = i + 2 < n ? tab[v & 63] : '=';
-	}
-	out[o] = '\0';
 }
 
 /* ---------------------------------------------------------------- greeting */
@@ -722,7 +704,7 @@ static void assert_no_secret(const char *trace, const char *secret, size_t n)
 	char enc[256];
 
 	cr_assert(!contains(trace, strlen(trace), secret, n), "secret in trace:\n%s", trace);
-	b64((const unsigned char *)secret, n, enc);
+	tu_b64((const unsigned char *)secret, n, enc);
 	cr_assert(strstr(trace, enc) == NULL, "base64 of secret in trace:\n%s", trace);
 	/* the middle of the base64 (alignment-independent part) */
 	if (strlen(enc) > 8) {
@@ -788,7 +770,7 @@ Test(trace, sasl_line_redacted)
 
 		cr_assert_eq(imap_conn_read(x->c, &r), 0, "[%s] %s", ck->name, imap_conn_errmsg(x->c));
 		cr_assert_eq(r->type, IMAP_RESP_CONTINUATION);
-		b64(plain, sizeof(plain) - 1, resp);
+		tu_b64(plain, sizeof(plain) - 1, resp);
 		cr_assert_eq(imap_conn_write_line(x->c, resp, strlen(resp), 1), 0);
 		cr_assert_eq(imap_conn_read(x->c, &r), 0);
 		cr_assert_eq(r->type, IMAP_RESP_TAGGED);
