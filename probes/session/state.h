@@ -1,7 +1,7 @@
-/* session_int.h - private to the session runner (session*.c): the state
- * of one session and the step helpers every step uses. */
-#ifndef CIS_SESSION_INT_H
-#define CIS_SESSION_INT_H
+/* state.h - the state of one session (one connection and what its steps
+ * found), shared by the session layer's files (the .c files of session/). */
+#ifndef CIS_SESSION_STATE_H
+#define CIS_SESSION_STATE_H
 
 #include <stdint.h>
 #include <time.h>
@@ -32,6 +32,18 @@ struct message_info {
 	int parts;                  /* multipart: top-level parts (-1 unknown) */
 	char msgid[256];            /* Message-ID (sanitized) */
 	char ctype[64];             /* "multipart/mixed" */
+};
+
+/* The probe message of --append while it exists: whether the server
+ * reported it expunged, by "* n EXPUNGE" for its sequence number (learnt
+ * from a FETCH response carrying its UID and kept up to date as other
+ * EXPUNGEs renumber the mailbox) or by a VANISHED naming its UID.  Only
+ * one probe message is watched at a time, on one connection (the mailbox_state whose watch it is). */
+struct probe_watch {
+	uint64_t uid;
+	uint32_t seq;                   /* 0: not known (any more) */
+	int seq_known;                  /* it was known at some point */
+	int gone;                       /* an EXPUNGE or VANISHED named it */
 };
 
 #define MB_TARGETS 6
@@ -71,6 +83,8 @@ struct mailbox_state {
 	unsigned nsearch_t;
 	struct mbx_search *search_cur;    /* plain SEARCH: the first one pending */
 	struct message_info *fetch_t[MB_TARGETS];
+	struct probe_watch *watch;       /* the probe message watched on this
+	                                     connection, or NULL */
 	unsigned nfetch_t;
 	int searched, searches_done, newest_done;
 	struct mbx_search search;   /* --search */
@@ -160,72 +174,17 @@ struct sess {
  * command selection, never anything that decides about security. */
 #define CAPCACHE_ASSUMABLE (CAP_SEARCHRES | CAP_ESEARCH | CAP_STATUS_SIZE)
 
-/* ---- step helpers (session.c) */
+/* LOGOUT gets this long for its answer (or the deadline, if sooner). */
+#define LOGOUT_GRACE_NS (1000LL * 1000 * 1000)
 
-/* Start a step (stamped now); NULL when the report is full. */
-struct step *sess_begin(struct sess *s, const char *name);
-/* Finish a step successfully with a message. */
-void sess_ok(struct step *st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Finish a step as failed with `state`, recording the failure summary
- * "<step> failed: <message>" and stopping the session. */
-void sess_fail(struct sess *s, struct step *st, int state, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-/* The deadline ran out inside st: the -t state, "timeout during <step>". */
-void sess_timeout(struct sess *s, struct step *st);
-/* The connection layer failed inside st (timeout, EOF, protocol...). */
-void sess_conn_fail(struct sess *s, struct step *st, const char *what);
-/* A tagged NO/BAD for command `cmd` inside st. */
-void sess_result_fail(struct sess *s, struct step *st, const char *cmd, const struct imap_result *res);
-/* Run a command inside st: 0 on tagged OK, -1 after recording the failure. */
-int sess_command(struct sess *s, struct step *st, struct imap_cmd *cmd, struct imap_result *res);
-const char *sess_step_name(const struct step *st);
-const char *sess_status_word(enum imap_status st);
-/* "NO [CODE arg] text" */
-void sess_format_result(const struct imap_result *res, char *buf, size_t len);
-/* Record an [ALERT] text in the long output. */
-void sess_note_alert(struct sess *s, const char *code, const char *text);
-/* Make sure capabilities are known (CAPABILITY step if needed). */
-int sess_ensure_caps(struct sess *s);
-/* Append ", "-separated note text (threshold explanations). */
-void sess_note(struct sbuf *notes, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Check v against th: raise the state and add a note when it alerts. */
-void sess_check_count(struct sess *s, struct sbuf *notes, const char *what, double v,
-		      const struct thresholds *th);
-int do_capability(struct sess *s);
+/* --age-oldest-unseen with nothing unseen: the age is 0, and this is
+ * what it is about */
+#define NO_UNSEEN "no unseen message"
 
-/* Connect, TLS, greeting, STARTTLS and login for s (s->conn is set as soon
- * as there is a connection, also on failure).  Returns 1 when the session
- * is authenticated (or PREAUTH), 0 when no login was wanted (--auth none,
- * no user), -1 after a failure (recorded).  Used for the main connection
- * and for the --idle second connection. */
-int sess_open(struct sess *s);
-/* LOGOUT when the connection is still usable (keeps s->failed as it was). */
-void sess_close(struct sess *s);
-
-/* ---- untagged data and mailbox steps (session_mailbox.c) */
-/* Before connecting: check the mailbox options, parse --search criteria
- * and --script; 0, or -1 after recording an UNKNOWN failure. */
-int sess_mailbox_prepare(struct sess *s);
-/* Free what prepare allocated. */
-void sess_mailbox_release(struct sess *s);
-int sess_on_untagged(void *ud, struct imap_conn *c, const struct imap_response *r);
-/* Everything after authentication: examine/select, search, fetch, ...;
- * returns -1 once a step failed (already recorded). */
-int sess_mailbox_steps(struct sess *s);
-/* Perfdata for the counts the mailbox steps measured. */
-void sess_mailbox_perf(struct sess *s);
-/* Threshold checks on those counts: raise the state, add notes. */
-void sess_mailbox_thresholds(struct sess *s, struct sbuf *notes);
-/* ", INBOX: 5 messages (2 unseen)" for the OK summary ("" if nothing). */
-void sess_mailbox_summary(struct sess *s, char *buf, size_t len);
-
-/* ---- authentication (session_auth.c) */
-int sess_auth(struct sess *s);
-/* A login deferred into the first flight (s->pa): read its result and
- * finish the auth step.  0 when nothing was pending or it succeeded, -1
- * after recording the failure (auth failed, as in the sequential mode). */
-int sess_auth_settle(struct sess *s);
-/* --auth all: one connection per advertised mechanism, in a stable order. */
-void sess_auth_all(struct sess *s);
+/* The user set an --age-* threshold. */
+static inline int age_thresholds(const struct probe_config *cfg)
+{
+	return cfg->age.warn.set || cfg->age.crit.set;
+}
 
 #endif

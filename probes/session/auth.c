@@ -1,9 +1,10 @@
-/* session_auth.c - the auth step: mechanism choice, IMAP LOGIN and the
- * SASL AUTHENTICATE exchange (base64, SASL-IR, continuations). */
+/* auth.c - the auth step: mechanism choice, the -PLUS fallback, IMAP
+ * LOGIN and the SASL AUTHENTICATE exchange (base64, SASL-IR, continuations). */
 #include "config.h"
-#include "session/session_int.h"
+#include "session/auth.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,10 +12,12 @@
 #include <time.h>
 
 #include "net/clock.h"
-
+#include "net/tls.h"
 #include "sasl/base64.h"
 #include "sasl/sasl.h"
-#include "net/tls.h"
+#include "session/caps.h"
+#include "session/step.h"
+#include "session/untagged.h"
 
 #define SASL_MAX_ROUNDS 16
 
@@ -23,7 +26,7 @@
 /* Channel binding for this TLS connection: "tls-exporter" on TLS 1.3,
  * "tls-unique" below.  Returns 1 and fills the outputs (when non-NULL) if
  * the backend can provide it, 0 if not (why in s->cb_why). */
-static int cb_get(struct sess *s, const char **type, unsigned char *data, size_t *len)
+int sess_cb_get(struct sess *s, const char **type, unsigned char *data, size_t *len)
 {
 	unsigned char buf[64];
 	size_t n = sizeof(buf);
@@ -60,7 +63,7 @@ static void note_plus(struct sess *s, const struct sasl_mech *used)
 		if (!s->encrypted)
 			report_line(s->rep, "server offers channel binding (%s) but the connection is not encrypted",
 				    (*m)->name);
-		else if (!cb_get(s, NULL, NULL, NULL))
+		else if (!sess_cb_get(s, NULL, NULL, NULL))
 			report_line(s->rep, "server offers channel binding (%s) but it is unavailable here: %s",
 				    (*m)->name, s->cb_why);
 		else
@@ -69,7 +72,7 @@ static void note_plus(struct sess *s, const struct sasl_mech *used)
 	}
 }
 
-static int mech_usable(struct sess *s, const struct sasl_mech *m, int explicit)
+int sess_mech_usable(struct sess *s, const struct sasl_mech *m, int explicit)
 {
 	const struct probe_config *cfg = s->cfg;
 	if ((m->flags & SASL_F_PASSWORD) && !cfg->password)
@@ -78,7 +81,7 @@ static int mech_usable(struct sess *s, const struct sasl_mech *m, int explicit)
 		return 0;
 	if ((m->flags & SASL_F_CLIENTCERT) && !(cfg->client_cert && s->encrypted))
 		return 0;
-	if ((m->flags & SASL_F_CB) && !cb_get(s, NULL, NULL, NULL))
+	if ((m->flags & SASL_F_CB) && !sess_cb_get(s, NULL, NULL, NULL))
 		return 0;
 	if ((m->flags & SASL_F_PLAINTEXT) && !s->encrypted && !explicit)
 		return 0;
@@ -89,31 +92,6 @@ static int mech_usable(struct sess *s, const struct sasl_mech *m, int explicit)
 	return 1;
 }
 
-/* Called once the server has the last message of the login (the LOGIN
- * command, or the final AUTHENTICATE response; the commands are built by
- * then, so SASL-IR and LITERAL+ were taken from the list in force).  The
- * pre-login capabilities are stale from here on: forget them.  A list the
- * server sends with its tagged OK, or untagged just before it (Gmail),
- * fills them in again; without one, later steps see them as unknown and
- * ask (CAPABILITY) only if they need them (sess_ensure_caps). */
-static void forget_caps(struct sess *s)
-{
-	imap_conn_caps_reset(s->conn);
-}
-
-/* --cache-dir: the server lists exactly what it listed when the cache
- * entry was made, so the flight that carries the login may use what it
- * listed after that login (only CAPCACHE_ASSUMABLE; see capcache.h). */
-static void assume_cached(struct sess *s)
-{
-	struct imap_caps after;
-
-	s->assumed = 0;
-	if (!s->cc_loaded || s->no_assume || !s->login_caps_known || strcmp(s->cc.before, s->login_caps) != 0)
-		return;
-	imap_caps_parse(&after, s->cc.after, strlen(s->cc.after));
-	s->assumed = after.flags & CAPCACHE_ASSUMABLE & ~imap_conn_caps(s->conn)->flags;
-}
 
 /* Servers known to lose or garble commands pipelined behind their login
  * (RFC 3501 5.5 allows it; these do not cope), recognised by their
@@ -127,58 +105,6 @@ static int login_pipelining_broken(const struct sess *s, int sasl)
 	if (strstr(s->greet, "Courier-IMAP"))
 		return 1;
 	return sasl && strstr(s->greet, "Cyrus IMAP") != NULL;
-}
-
-/* --pipeline: queue the login command (its bytes go out with the first
- * mailbox flight) instead of waiting for its answer now. */
-static int defer(struct sess *s, struct step *st, struct imap_cmd *cmd, const char *cmdname)
-{
-	unsigned id;
-	if (imap_conn_queue(s->conn, cmd, &id) < 0) {
-		sess_conn_fail(s, st, cmdname);
-		return -1;
-	}
-	s->pa.active = 1;
-	s->pa.id = id;
-	s->pa.st = st;
-	s->pa.caps_gen = imap_conn_caps_gen(s->conn);
-	s->login_pipelined = 1;
-	snprintf(s->pa.cmd, sizeof(s->pa.cmd), "%s", cmdname);
-	assume_cached(s);
-	/* The pre-login capabilities stay in force until the answer: the
-	 * flight is built from them (what the greeting promised); see
-	 * sess_auth_settle. */
-	return 0;
-}
-
-int sess_auth_settle(struct sess *s)
-{
-	struct imap_result res;
-	struct step *st = s->pa.st;
-
-	if (!s->pa.active)
-		return 0;
-	s->pa.active = 0;
-	if (imap_conn_wait(s->conn, s->pa.id, &res) < 0) {
-		sess_conn_fail(s, st, s->pa.cmd);
-		return -1;
-	}
-	s->auth_done_ns = res.done_ns;
-	/* a list in the tagged OK (or untagged before it, as Gmail does)
-	 * replaced the pre-login one; without one they are stale */
-	if (res.status != IMAP_ST_OK || imap_conn_caps_gen(s->conn) == s->pa.caps_gen)
-		forget_caps(s);
-	sess_note_alert(s, res.code, res.text);
-	if (res.status != IMAP_ST_OK)
-		sess_result_fail(s, st, s->pa.cmd, &res);
-	else
-		sess_ok(st, "%s: %s", s->pa.okmsg, res.text);
-	if (st) {
-		/* from its bytes on the wire (the flight's write) to its answer */
-		st->start_ns = res.sent_ns;
-		st->dur_ns = res.done_ns > res.sent_ns ? res.done_ns - res.sent_ns : 0;
-	}
-	return res.status == IMAP_ST_OK ? 0 : -1;
 }
 
 static int do_login(struct sess *s, struct step *st)
@@ -198,11 +124,11 @@ static int do_login(struct sess *s, struct step *st)
 	imap_cmd_astring(&cmd, cfg->password, strlen(cfg->password), 1);
 	if (s->defer_auth_ok && !cmd.nsync && !login_pipelining_broken(s, 0)) {
 		snprintf(s->pa.okmsg, sizeof(s->pa.okmsg), "LOGIN as %s", cfg->username);
-		int q = defer(s, st, &cmd, "LOGIN");
+		int q = sess_defer_login(s, st, &cmd, "LOGIN");
 		imap_cmd_free(&cmd);
 		return q;
 	}
-	forget_caps(s);
+	sess_forget_caps(s);
 	int rc = sess_command(s, st, &cmd, &res);
 	imap_cmd_free(&cmd);
 	if (rc < 0)
@@ -259,7 +185,7 @@ static int do_sasl(struct sess *s, struct step *st, const struct sasl_mech *m)
 
 	if (m->flags & SASL_F_CB) {
 		const char *type = NULL;
-		if (!cb_get(s, &type, cb, &cblen)) {
+		if (!sess_cb_get(s, &type, cb, &cblen)) {
 			sess_fail(s, st, STATE_UNKNOWN, "%s: channel binding unavailable: %s", m->name,
 				  s->encrypted ? s->cb_why : "the connection is not encrypted");
 			return -1;
@@ -274,7 +200,7 @@ static int do_sasl(struct sess *s, struct step *st, const struct sasl_mech *m)
 		char plus[64];
 		const char *type = NULL;
 		snprintf(plus, sizeof(plus), "%s-PLUS", m->name);
-		if (cb_get(s, &type, cb, &cblen)) {
+		if (sess_cb_get(s, &type, cb, &cblen)) {
 			creds.cb_type = type;
 			creds.cb_data = cb;
 			creds.cb_len = cblen;
@@ -328,7 +254,7 @@ static int do_sasl(struct sess *s, struct step *st, const struct sasl_mech *m)
 		snprintf(s->pa.okmsg, sizeof(s->pa.okmsg), "%s as %s%s%s", m->name,
 			 cfg->username ? cfg->username : "(certificate)", cfg->authzid ? " for " : "",
 			 cfg->authzid ? cfg->authzid : "");
-		rc = defer(s, st, &cmd, cmdname);
+		rc = sess_defer_login(s, st, &cmd, cmdname);
 		imap_cmd_free(&cmd);
 		goto done;
 	}
@@ -342,7 +268,7 @@ static int do_sasl(struct sess *s, struct step *st, const struct sasl_mech *m)
 	const char *tag = imap_conn_last_tag(s->conn);
 	char mytag[16];
 	snprintf(mytag, sizeof(mytag), "%s", tag);
-	forget_caps(s);
+	sess_forget_caps(s);
 
 	for (;;) {
 		const struct imap_response *r;
@@ -427,7 +353,7 @@ static int do_sasl(struct sess *s, struct step *st, const struct sasl_mech *m)
 			sess_conn_fail(s, st, cmdname);
 			goto done;
 		}
-		forget_caps(s);   /* a list sent mid-exchange was pre-login too */
+		sess_forget_caps(s);   /* a list sent mid-exchange was pre-login too */
 	}
 done:
 	secure_zero(out.data, out.cap);
@@ -447,7 +373,7 @@ static const struct sasl_mech *without_plus(struct sess *s, const struct sasl_me
 		return NULL;
 	snprintf(base, sizeof(base), "%.*s", (int)(n - 5), m->name);
 	const struct sasl_mech *b = sasl_find(base);
-	return b && imap_caps_has_auth(imap_conn_caps(s->conn), b->name) && mech_usable(s, b, 0) ? b : NULL;
+	return b && imap_caps_has_auth(imap_conn_caps(s->conn), b->name) && sess_mech_usable(s, b, 0) ? b : NULL;
 }
 
 /* --auth auto picked a -PLUS mechanism.  Servers that advertise one but
@@ -469,7 +395,7 @@ static int auth_plus(struct sess *s, struct step *st, const struct sasl_mech *m)
 
 	if (!base)
 		return do_sasl(s, st, m);
-	cb_get(s, &type, NULL, NULL);
+	sess_cb_get(s, &type, NULL, NULL);
 	s->cb_soft = 1;
 	s->cb_refused[0] = '\0';
 	int rc = do_sasl(s, st, m);
@@ -514,7 +440,7 @@ int sess_auth(struct sess *s)
 
 	if (!strcmp(a, "auto")) {
 		for (const struct sasl_mech *const *m = sasl_mechs; *m; m++) {
-			if (imap_caps_has_auth(caps, (*m)->name) && mech_usable(s, *m, 0)) {
+			if (imap_caps_has_auth(caps, (*m)->name) && sess_mech_usable(s, *m, 0)) {
 				if ((*m)->flags & SASL_F_CB)
 					return auth_plus(s, st, *m);
 				note_plus(s, *m);
@@ -539,7 +465,7 @@ int sess_auth(struct sess *s)
 			  caps->auth[1] ? caps->auth : " none");
 		return -1;
 	}
-	if (!mech_usable(s, m, 1)) {
+	if (!sess_mech_usable(s, m, 1)) {
 		sess_fail(s, st, STATE_UNKNOWN, "%s cannot be used with the given credentials or connection%s%s",
 			  m->name, (m->flags & SASL_F_CB) && s->cb_why[0] ? ": " : "",
 			  (m->flags & SASL_F_CB) ? s->cb_why : "");
@@ -549,164 +475,3 @@ int sess_auth(struct sess *s)
 		note_plus(s, m);
 	return do_sasl(s, st, m);
 }
-
-/* ---------------------------------------------------------------- --auth all */
-
-#define AUTH_ALL_MAX 16
-
-struct auth_plan {
-	unsigned n;
-	const char *mode[AUTH_ALL_MAX];      /* --auth value for sess_auth */
-	char step[AUTH_ALL_MAX][32];         /* "auth_scram-sha-256" */
-};
-
-static void plan_add(struct auth_plan *p, const char *mode)
-{
-	if (p->n >= AUTH_ALL_MAX)
-		return;
-	p->mode[p->n] = mode;
-	snprintf(p->step[p->n], sizeof(p->step[0]), "auth_%s", mode);
-	p->n++;
-}
-
-/* Add "NAME (WHY)" to the skipped list; a long list goes out in several
- * "mechanisms skipped:" lines (a long-output line holds 255 bytes). */
-#define SKIP_LINE_MAX 200
-
-static void skip_flush(struct sess *s, struct sbuf *sb)
-{
-	if (sb->len)
-		report_line(s->rep, "mechanisms skipped: %s", sb->data);
-	sb_reset(sb);
-}
-
-static void skip_note(struct sess *s, struct sbuf *sb, const char *name, const char *why)
-{
-	if (sb->len && sb->len + strlen(name) + strlen(why) + 5 > SKIP_LINE_MAX)
-		skip_flush(s, sb);
-	sb_printf(sb, "%s%s (%s)", sb->len ? ", " : "", name, why);
-}
-
-/* Which mechanisms to try, strongest first (a stable order); the others
- * the server advertises are listed as skipped with the reason. */
-static void plan_mechanisms(struct sess *s, struct auth_plan *plan)
-{
-	const struct imap_caps *caps = imap_conn_caps(s->conn);
-	char mem[512];
-	struct sbuf skipped;
-
-	sb_init(&skipped, mem, sizeof(mem));
-	for (const struct sasl_mech *const *m = sasl_mechs; *m; m++) {
-		if (!imap_caps_has_auth(caps, (*m)->name))
-			continue;
-		if (mech_usable(s, *m, 0)) {
-			plan_add(plan, (*m)->option);
-		} else if (((*m)->flags & SASL_F_CB) && !cb_get(s, NULL, NULL, NULL)) {
-			char why[sizeof(s->cb_why) + 32];
-			if (s->encrypted)
-				snprintf(why, sizeof(why), "no channel binding: %s", s->cb_why);
-			else
-				snprintf(why, sizeof(why), "channel binding needs TLS");
-			skip_note(s, &skipped, (*m)->name, why);
-		} else if (s->cfg->authzid && !((*m)->flags & SASL_F_AUTHZID)) {
-			skip_note(s, &skipped, (*m)->name, "cannot carry --authzid");
-		} else {
-			skip_note(s, &skipped, (*m)->name,
-				  ((*m)->flags & SASL_F_PLAINTEXT) && !s->encrypted ? "plaintext on an unencrypted connection" :
-				  "no credentials for it");
-		}
-	}
-	if (s->cfg->password && s->encrypted && !(caps->flags & CAP_LOGINDISABLED) && !s->cfg->authzid)
-		plan_add(plan, "login");
-	else if (s->cfg->password)
-		skip_note(s, &skipped, "IMAP LOGIN", s->cfg->authzid ? "cannot carry --authzid" :
-			  caps->flags & CAP_LOGINDISABLED ? "LOGINDISABLED" : "plaintext on an unencrypted connection");
-	/* advertised but not implemented here */
-	for (const char *a = caps->auth; *a; ) {
-		a += strspn(a, " ");
-		size_t n = strcspn(a, " ");
-		if (!n)
-			break;
-		char name[64];
-		snprintf(name, sizeof(name), "%.*s", (int)(n < 63 ? n : 63), a);
-		if (!sasl_find(name))
-			skip_note(s, &skipped, name, "not implemented");
-		a += n;
-	}
-	skip_flush(s, &skipped);
-}
-
-/* Drop the connection of one round (LOGOUT first when it is usable). */
-static void drop_connection(struct sess *s)
-{
-	sess_close(s);
-	if (s->conn)
-		imap_conn_free(s->conn);
-	s->conn = NULL;
-	s->encrypted = 0;
-	s->greeted = 0;
-	s->mech[0] = '\0';
-}
-
-void sess_auth_all(struct sess *s)
-{
-	struct auth_plan plan = { 0 };
-	char mem[512];
-	struct sbuf failed;
-	int any_failed = 0;
-
-	sb_init(&failed, mem, sizeof(mem));
-	/* The first connection discovers the mechanisms and tries the first
-	 * one; each further mechanism gets a fresh connection, opened only
-	 * after the previous one is closed (connection limits). */
-	s->auth_mode = "none";
-	if (sess_open(s) < 0 || sess_ensure_caps(s) < 0) {
-		drop_connection(s);
-		return;
-	}
-	plan_mechanisms(s, &plan);
-	if (plan.n == 0) {
-		struct step *st = sess_begin(s, "auth");
-		const char *offers = imap_conn_caps(s->conn)->auth;
-		sess_fail(s, st, STATE_CRITICAL, "no mechanism to test (server offers:%s)", offers[1] ? offers : " none");
-		drop_connection(s);
-		return;
-	}
-	for (unsigned i = 0; i < plan.n; i++) {
-		if (i > 0) {
-			drop_connection(s);
-			/* s->failed is per connection here (the report keeps the
-			 * first failure): a mechanism that failed must not make
-			 * the next connection give up (do_tls() returns
-			 * s->failed) */
-			any_failed |= s->failed;
-			s->failed = 0;
-			s->auth_mode = "none";
-			if (sess_open(s) < 0) {
-				any_failed = 1;
-				break;
-			}
-		}
-		s->auth_mode = plan.mode[i];
-		s->auth_step = plan.step[i];
-		s->auth_tried++;
-		if (sess_auth(s) == 0) {
-			s->auth_ok++;
-		} else {
-			any_failed = 1;
-			sb_printf(&failed, "%s%s", failed.len ? ", " : "", plan.mode[i]);
-		}
-		s->auth_step = NULL;
-		if (s->timed_out)
-			break;
-	}
-	drop_connection(s);
-	s->auth_mode = NULL;
-	s->failed |= any_failed;
-	if (failed.len)
-		report_line(s->rep, "mechanisms that failed: %s", failed.data);
-	report_info(s->rep, "mechanisms_ok", "%u", s->auth_ok);
-	report_info(s->rep, "mechanisms_tried", "%u", s->auth_tried);
-}
-
-

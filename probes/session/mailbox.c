@@ -1,0 +1,767 @@
+/* mailbox.c - the mailbox read steps (the write steps are in write.c,
+ * --idle in idle.c, --script in session.c):
+ *
+ *   [namespace] [list] status+examine/select [quota]     one flight (two
+ *                               when the mailbox name needs the namespace)
+ *   [search] [age_search]       one flight    } with --pipeline these go
+ *   [fetch] [age_fetch]         one flight    } into the examine flight
+ *   [store, expunge]            --delete-matched, one flight
+ *   [append_cleanup + append, append_find, append_fetch, append_delete]
+ *                               (a NOOP goes first in the flight after the
+ *                               APPEND when no EXISTS announced the new
+ *                               message; append_delete checks the probe
+ *                               message was reported expunged)
+ *   [idle_login, idle, idle_append, push, idle_done, idle_cleanup]
+ *   [the --script steps]
+ *
+ * A "flight" is a group of independent commands written in one go and
+ * answered in order: one round trip for all of them.  Each still gets its
+ * own step, timed from its bytes on the wire (or the previous command's
+ * answer, whichever is later) to its tagged response.  Untagged data is
+ * routed by content (FETCH by UID or sequence number, ESEARCH by its tag),
+ * since servers may answer pipelined commands out of order.  Nothing
+ * changes mailbox state unless a write option asked for it: EXAMINE,
+ * BODY.PEEK, and SELECT only with --select, --delete-matched or --append. */
+#include "config.h"
+#include "session/mailbox.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "session/caps.h"
+#include "session/flight.h"
+#include "session/script.h"
+#include "session/step.h"
+#include "session/untagged.h"
+
+/* ================================================================ namespace, list, examine */
+
+static int resolve_mailbox(struct sess *s, struct step *st)
+{
+	if (mbx_ns_resolve(&s->mb.ns, s->cfg->mailbox, s->mb.name, sizeof(s->mb.name)) < 0 ||
+	    imap_utf7_encode(s->mb.name, s->mb.wire, sizeof(s->mb.wire)) < 0) {
+		sess_fail(s, st, STATE_UNKNOWN, "mailbox name %s is not valid UTF-8 or too long", s->cfg->mailbox);
+		return -1;
+	}
+	return 0;
+}
+
+static void list_message(struct sess *s, char *buf, size_t len)
+{
+	const struct probe_config *cfg = s->cfg;
+	struct sbuf sb;
+	int any = 0;
+
+	sb_init(&sb, buf, len);
+	sb_printf(&sb, "%u folder%s", s->mb.folders, s->mb.folders == 1 ? "" : "s");
+	for (unsigned k = 0; k < MBX_SPECIAL_COUNT; k++) {
+		if (!s->mb.special[k][0])
+			continue;
+		sb_printf(&sb, "%s%s=%s", any ? ", " : "; special-use: ", mbx_special_name(k), s->mb.special[k]);
+		any = 1;
+	}
+	if (cfg->n_expect_folder) {
+		unsigned found = 0;
+		for (unsigned k = 0; k < cfg->n_expect_folder; k++)
+			found += s->mb.expect_found[k] != 0;
+		sb_printf(&sb, "; expected folders: %u of %u present", found, cfg->n_expect_folder);
+		for (unsigned k = 0; k < cfg->n_expect_folder; k++)
+			if (!s->mb.expect_found[k])
+				sb_printf(&sb, ", \"%s\" missing", s->mb.expect_name[k]);
+	}
+}
+
+struct search_cmds {
+	struct fcmd *search, *asearch;
+};
+
+struct examine_cmds {
+	struct fcmd *status, *exam, *quota, *fetch;
+	int pipelined;                  /* the searches went in this flight */
+	struct search_cmds sc;
+	/* --pipeline with SEARCHRES: UID SEARCH RETURN (SAVE MAX) and
+	 * UID FETCH $ fetch the newest match in the same flight */
+	struct fcmd *save, *sfetch;
+	struct mbx_search saved;
+};
+
+/* --pipeline: LOGOUT may end the last flight when nothing after it
+ * depends on the answers (no writes, --idle or --script). */
+static int logout_in_flight(const struct sess *s)
+{
+	const struct probe_config *cfg = s->cfg;
+	return cfg->pipeline && s->conn && !s->logged_out && !cfg->delete_matched && !cfg->append && !cfg->idle &&
+	       !cfg->script;
+}
+
+static void add_logout(struct sess *s, struct flight *f)
+{
+	struct fcmd *c = fl_add(f, "logout", "LOGOUT");
+	c->logout = 1;
+	s->logged_out = 1;
+}
+
+static struct fcmd *add_newest_fetch(struct sess *s, struct flight *f);
+static int use_esearch(struct sess *s);
+static void add_criteria(struct sess *s, struct imap_cmd *cmd);
+static const char *fetch_items(const struct probe_config *cfg);
+static int finish_newest_fetch(struct sess *s, struct flight *f, struct fcmd *fetch, int saved);
+static int want_newest(const struct probe_config *cfg);
+static void add_searches(struct sess *s, struct flight *f, struct search_cmds *sc, int before_examine);
+static int finish_searches(struct sess *s, struct flight *f, struct search_cmds *sc);
+
+/* --pipeline: what would need one more round trip after the EXAMINE goes
+ * in its flight instead - the searches, or (without --search) the fetch
+ * of the newest message.  Off by default: a failed EXAMINE then also
+ * gets answers to commands that can only fail ("no mailbox selected"). */
+static void add_pipelined(struct sess *s, struct flight *f, struct examine_cmds *ex)
+{
+	const struct probe_config *cfg = s->cfg;
+
+	if (!cfg->pipeline)
+		return;
+	if (cfg->search || cfg->age_oldest_unseen) {
+		add_searches(s, f, &ex->sc, 1);
+		ex->pipelined = 1;
+		if (cfg->search && want_newest(cfg) && sess_caps_have(s, CAP_SEARCHRES) && f->n + 3 <= FLIGHT_MAX) {
+			/* RFC 5182 2.4: SAVE with MAX alone saves only the newest
+			 * match (with COUNT or ALL it would save them all, hence a
+			 * search of its own) */
+			memset(&s->msg, 0, sizeof(s->msg));
+			s->msg.parts = -1;
+			mbx_search_init(&ex->saved, NULL);
+			ex->save = fl_add(f, NULL, "UID SEARCH");
+			ex->save->search_into = &ex->saved;
+			ex->save->tagged = use_esearch(s);
+			imap_cmd_atom(&ex->save->cmd, "RETURN (SAVE MAX)");
+			add_criteria(s, &ex->save->cmd);
+			ex->sfetch = fl_add(f, "fetch", "UID FETCH");
+			imap_cmd_atom(&ex->sfetch->cmd, "$");
+			imap_cmd_atom(&ex->sfetch->cmd, fetch_items(cfg));
+			s->msg.want_max_of = &ex->saved;
+			ex->sfetch->fetch_into = &s->msg;
+		}
+		if (logout_in_flight(s) && !cfg->age_oldest_unseen && (!want_newest(cfg) || ex->sfetch))
+			add_logout(s, f);
+	} else {
+		if (want_newest(cfg))
+			ex->fetch = add_newest_fetch(s, f);
+		if (logout_in_flight(s))
+			add_logout(s, f);
+	}
+}
+
+static void add_examine(struct sess *s, struct flight *f, struct examine_cmds *e)
+{
+	const struct probe_config *cfg = s->cfg;
+	int write = cfg->select || cfg->delete_matched || cfg->append;
+	const char *verb = write ? "SELECT" : "EXAMINE";
+
+	/* STATUS for the unseen count travels in the same flight as EXAMINE:
+	 * no extra round trip (SIZE where STATUS=SIZE is offered). */
+	e->status = fl_add(f, NULL, "STATUS");
+	imap_cmd_astring(&e->status->cmd, s->mb.wire, strlen(s->mb.wire), 0);
+	imap_cmd_atom(&e->status->cmd, sess_caps_have(s, CAP_STATUS_SIZE) ? "(UNSEEN SIZE)" : "(UNSEEN)");
+	e->exam = fl_add(f, write ? "select" : "examine", verb);
+	imap_cmd_astring(&e->exam->cmd, s->mb.wire, strlen(s->mb.wire), 0);
+	e->quota = NULL;
+	if (cfg->quota_step) {
+		if (sess_caps_lack(s, CAP_QUOTA)) {
+			struct step *st = sess_begin(s, "quota");
+			s->mb.quota_asked = 2;
+			snprintf(s->mb.quota_note, sizeof(s->mb.quota_note),
+				 "server does not support QUOTA (no QUOTA capability)");
+			sess_skip(st, "%s", s->mb.quota_note);
+			report_line(s->rep, "%s", s->mb.quota_note);
+		} else {
+			s->mb.quota_asked = 1;
+			mbx_quota_init(&s->mb.quota);
+			e->quota = fl_add(f, "quota", "GETQUOTAROOT");
+			imap_cmd_astring(&e->quota->cmd, s->mb.wire, strlen(s->mb.wire), 0);
+		}
+	}
+}
+
+static void quota_message(struct sess *s, char *buf, size_t len)
+{
+	const struct mbx_quota *q = &s->mb.quota;
+	struct sbuf sb;
+
+	sb_init(&sb, buf, len);
+	if (!q->have_storage && !q->have_messages) {
+		sb_printf(&sb, "no storage or message limit on %s%s%s", s->mb.name, q->detail[0] ? ": " : "",
+			  q->detail);
+		return;
+	}
+	if (q->have_storage)
+		sb_printf(&sb, "storage %.1f%% (%llu of %llu KiB)", q->storage_pct,
+			  (unsigned long long)q->storage_used, (unsigned long long)q->storage_limit);
+	if (q->have_messages)
+		sb_printf(&sb, "%smessages %.1f%% (%llu of %llu)", q->have_storage ? ", " : "", q->messages_pct,
+			  (unsigned long long)q->messages_used, (unsigned long long)q->messages_limit);
+	if (q->nroots > 1)
+		sb_printf(&sb, " (%u quota roots: %s)", q->nroots, q->detail);
+}
+
+/* After the examine flight: the quota step's outcome. */
+static void finish_quota(struct sess *s, struct fcmd *c)
+{
+	char msg[512];
+
+	if (!c || !c->done)
+		return;
+	if (c->res.status != IMAP_ST_OK) {
+		char words[400];
+		sess_format_result(&c->res, words, sizeof(words));
+		s->mb.quota_asked = 3;
+		snprintf(s->mb.quota_note, sizeof(s->mb.quota_note), "quota not available: %s", words);
+		if (c->st)
+			report_step_end(c->st, STEP_OK, STATE_OK, "%s", s->mb.quota_note);
+		fl_time(c, NULL);
+		report_line(s->rep, "%s", s->mb.quota_note);
+		return;
+	}
+	quota_message(s, msg, sizeof(msg));
+	sess_ok(c->st, "%s", msg);
+	if (s->mb.quota.have_storage)
+		step_value(c->st, "storage", s->mb.quota.storage_pct, "%");
+	if (s->mb.quota.have_messages)
+		step_value(c->st, "messages", s->mb.quota.messages_pct, "%");
+	fl_time(c, NULL);
+}
+
+/* NAMESPACE, LIST, STATUS + EXAMINE/SELECT, GETQUOTAROOT: one flight, or
+ * two when the mailbox name needs the namespace first. */
+int sess_read_mailbox(struct sess *s)
+{
+	const struct probe_config *cfg = s->cfg;
+	struct mailbox_state *mb = &s->mb;
+	struct flight f;
+	struct fcmd *ns = NULL, *list = NULL;
+	struct examine_cmds ex = { 0 };
+	int need_ns = cfg->namespace_step && strcasecmp(cfg->mailbox, "INBOX") != 0;
+	int rc = 0;
+
+	fl_init(&f, s, s);
+	if (cfg->namespace_step) {
+		if (sess_caps_lack(s, CAP_NAMESPACE)) {
+			sess_skip(sess_begin(s, "namespace"), "server does not offer NAMESPACE: names used as given");
+			report_line(s->rep, "server does not offer NAMESPACE: folder names used as given");
+			need_ns = 0;
+		} else {
+			ns = fl_add(&f, "namespace", "NAMESPACE");
+		}
+	}
+	if (cfg->list_step) {
+		/* LIST-EXTENDED + SPECIAL-USE: ask for the special-use attributes
+		 * explicitly; otherwise plain LIST (RFC 6154 servers usually
+		 * include them anyway). */
+		list = fl_add(&f, "list", "LIST");
+		imap_cmd_atom(&list->cmd, "\"\" \"*\"");
+		if (sess_caps_have(s, CAP_LIST_EXTENDED) && sess_caps_have(s, CAP_SPECIAL_USE))
+			imap_cmd_atom(&list->cmd, "RETURN (SPECIAL-USE)");
+		mb->listing = 1;
+	}
+	if (!need_ns) {
+		if (resolve_mailbox(s, NULL) < 0) {
+			fl_free(&f);
+			return -1;
+		}
+		add_examine(s, &f, &ex);
+		add_pipelined(s, &f, &ex);
+	}
+	rc = fl_run(&f);
+	mb->listing = 0;
+	if (rc < 0)
+		goto out;
+
+	if (ns) {
+		if (ns->res.status != IMAP_ST_OK) {
+			fl_result_fail(&f, ns, NULL);
+			rc = -1;
+			goto out;
+		}
+		if (!mb->ns.have)
+			sess_ok(ns->st, "no NAMESPACE data: names used as given");
+		else
+			sess_ok(ns->st, "%s", mb->ns.desc);
+		fl_time(ns, NULL);
+	}
+	if (list) {
+		char msg[512];
+		if (list->res.status != IMAP_ST_OK) {
+			fl_result_fail(&f, list, NULL);
+			rc = -1;
+			goto out;
+		}
+		if (!mb->expect_ready)
+			sess_resolve_expected(s);
+		mb->list_done = 1;
+		list_message(s, msg, sizeof(msg));
+		sess_ok(list->st, "%s", msg);
+		step_value(list->st, "folders", mb->folders, "");
+		fl_time(list, NULL);
+	}
+	if (need_ns) {
+		/* the mailbox name depends on the personal namespace */
+		fl_free(&f);
+		fl_init(&f, s, s);
+		if (resolve_mailbox(s, NULL) < 0)
+			return -1;
+		add_examine(s, &f, &ex);
+		add_pipelined(s, &f, &ex);
+		if (fl_run(&f) < 0) {
+			rc = -1;
+			goto out;
+		}
+	}
+
+	/* examine / select */
+	struct fcmd *e = ex.exam;
+	const char *verb = e->cmd.name;
+	if (e->res.status != IMAP_ST_OK) {
+		fl_result_fail(&f, e, NULL);
+		if (ex.quota)
+			sess_skip(ex.quota->st, "not evaluated: %s failed", verb);
+		if (ex.fetch)
+			sess_skip(ex.fetch->st, "not evaluated: %s failed", verb);
+		if (ex.sc.search)
+			sess_skip(ex.sc.search->st, "not evaluated: %s failed", verb);
+		if (ex.sc.asearch)
+			sess_skip(ex.sc.asearch->st, "not evaluated: %s failed", verb);
+		if (ex.sfetch)
+			sess_skip(ex.sfetch->st, "not evaluated: %s failed", verb);
+		rc = -1;
+		goto out;
+	}
+	mb->frozen = 1;
+	if (!mb->have_exists) {
+		sess_fail(s, e->st, STATE_CRITICAL, "%s %s: server sent no EXISTS count", verb, mb->name);
+		fl_time(e, ex.status);
+		rc = -1;
+		goto out;
+	}
+	mb->live_exists = mb->exists;
+	step_value(e->st, "messages", mb->exists, "");
+	if (mb->have_unseen)
+		step_value(e->st, "unseen", mb->unseen, "");
+	char recent[32] = "", unseen[32] = "", size[48] = "";
+	if (mb->have_recent)
+		snprintf(recent, sizeof(recent), ", %u recent", mb->recent);
+	if (mb->have_unseen)
+		snprintf(unseen, sizeof(unseen), ", %u unseen", mb->unseen);
+	if (mb->have_size)
+		snprintf(size, sizeof(size), ", %llu bytes", (unsigned long long)mb->size);
+	sess_ok(e->st, "%s: %u messages%s%s%s%s", mb->name, mb->exists, recent, unseen, size,
+		mb->read_only ? " (read-only)" : "");
+	fl_time(e, ex.status);
+	if (mb->have_uidvalidity)
+		report_info(s->rep, "uidvalidity", "%llu", (unsigned long long)mb->uidvalidity);
+	if (mb->have_uidnext)
+		report_info(s->rep, "uidnext", "%llu", (unsigned long long)mb->uidnext);
+	finish_quota(s, ex.quota);
+	if (fl_spec_refused(s, ex.status) || fl_spec_refused(s, ex.save) || fl_spec_refused(s, ex.sfetch)) {
+		rc = -1;
+		goto out;
+	}
+	if (ex.pipelined && finish_searches(s, &f, &ex.sc) < 0) {
+		if (ex.sfetch)
+			sess_skip(ex.sfetch->st, "not evaluated: the search failed");
+		rc = -1;
+		goto out;
+	}
+	if (ex.sfetch) {
+		s->mb.newest_done = 1;
+		if (!mb->search.count) {
+			/* $ was empty: the FETCH fetched nothing, as planned */
+			memset(&s->msg, 0, sizeof(s->msg));
+			sess_skip(ex.sfetch->st, "no message matched");
+		} else if (ex.save->res.status != IMAP_ST_OK) {
+			sess_result_fail(s, ex.sfetch->st, "UID SEARCH RETURN (SAVE MAX)", &ex.save->res);
+			fl_time(ex.sfetch, ex.save);
+			rc = -1;
+		} else {
+			s->msg.want_uid = mb->search.max;   /* for the messages */
+			s->msg.want_max_of = NULL;
+			if (finish_newest_fetch(s, &f, ex.sfetch, 1) < 0)
+				rc = -1;
+			else
+				fl_time(ex.sfetch, ex.save);
+		}
+	}
+	if (ex.fetch) {
+		s->mb.newest_done = 1;
+		if (finish_newest_fetch(s, &f, ex.fetch, 0) < 0)
+			rc = -1;
+	}
+out:
+	fl_free(&f);
+	return rc;
+}
+
+/* ================================================================ search, fetch, age */
+
+static void add_criteria(struct sess *s, struct imap_cmd *cmd)
+{
+	if (!s->crit_8bit) {
+		imap_cmd_raw_checked(cmd, s->cfg->search);
+		return;
+	}
+	/* 8-bit criteria: CHARSET UTF-8 and the strings as literals where
+	 * IMAP4rev1 wants them (imap_cmd_raw_checked would send raw 8-bit
+	 * inside quotes). */
+	imap_cmd_atom(cmd, "CHARSET UTF-8");
+	script_append_parts(s->crit, s->crit_first, s->crit_n, cmd);
+}
+
+static int use_esearch(struct sess *s)
+{
+	return sess_caps_have(s, CAP_ESEARCH) || sess_caps_have(s, CAP_IMAP4REV2);
+}
+
+static const char *fetch_items(const struct probe_config *cfg)
+{
+	switch (cfg->fetch) {
+	case FETCH_FULL:
+		return "(UID RFC822.SIZE INTERNALDATE BODY.PEEK[])";
+	case FETCH_HEADERS:
+		return "(UID RFC822.SIZE INTERNALDATE BODY.PEEK[HEADER.FIELDS (SUBJECT FROM DATE MESSAGE-ID CONTENT-TYPE)])";
+	default:
+		return "(UID INTERNALDATE)";
+	}
+}
+
+static void set_age(struct sess *s, const struct message_info *m, const char *what)
+{
+	char when[40];
+	struct tm tm;
+	s->mb.age = mbx_age(time(NULL), m->internaldate);
+	s->mb.have_age = 1;
+	gmtime_r(&m->internaldate, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", &tm);
+	snprintf(s->mb.age_what, sizeof(s->mb.age_what), "%s (UID %llu, %s)", what, (unsigned long long)m->uid, when);
+}
+
+static void fetch_message(struct sess *s, const struct message_info *m, char *buf, size_t len)
+{
+	struct sbuf sb;
+	char age[24];
+
+	sb_init(&sb, buf, len);
+	sb_printf(&sb, "UID %llu", (unsigned long long)m->uid);
+	if (m->have_size)
+		sb_printf(&sb, ", %llu bytes", (unsigned long long)m->size);
+	if (m->have_body && m->full)
+		sb_printf(&sb, " (%llu fetched)", (unsigned long long)m->bytes);
+	if (m->have_date) {
+		mbx_format_age(mbx_age(time(NULL), m->internaldate), age, sizeof(age));
+		sb_printf(&sb, ", %s old", age);
+	}
+	if (m->ctype[0] && strcmp(m->ctype, "text/plain")) {
+		sb_printf(&sb, ", %s", m->ctype);
+		if (m->parts >= 0)
+			sb_printf(&sb, " (%d part%s)", m->parts, m->parts == 1 ? "" : "s");
+	}
+	if (m->have_body)
+		sb_printf(&sb, ": \"%s\"%s%s", m->subject, m->from[0] ? " from " : "", m->from);
+}
+
+static int want_newest(const struct probe_config *cfg)
+{
+	return cfg->fetch != FETCH_NONE || (age_thresholds(cfg) && !cfg->age_oldest_unseen);
+}
+
+/* UID FETCH of the newest matched message (--search) or of the newest one
+ * ("*").  NULL, with a skipped "fetch" step, when there is nothing to
+ * fetch.  Without --search this goes in the EXAMINE flight, before the
+ * message count is known: finish_newest_fetch sorts that out. */
+static struct fcmd *add_newest_fetch(struct sess *s, struct flight *f)
+{
+	const struct probe_config *cfg = s->cfg;
+	struct fcmd *fetch;
+	char set[32];
+
+	memset(&s->msg, 0, sizeof(s->msg));
+	s->msg.parts = -1;
+	if (cfg->search && (!s->mb.searched || s->mb.search.count == 0)) {
+		sess_skip(sess_begin(s, "fetch"), "no message matched");
+		return NULL;
+	}
+	if (s->mb.frozen && s->mb.exists == 0) {        /* the EXAMINE reply is in */
+		sess_skip(sess_begin(s, "fetch"), "mailbox is empty");
+		return NULL;
+	}
+	fetch = fl_add(f, "fetch", "UID FETCH");
+	if (cfg->search)
+		snprintf(set, sizeof(set), "%llu", (unsigned long long)s->mb.search.max);
+	else
+		snprintf(set, sizeof(set), "*");
+	s->msg.want_uid = cfg->search ? s->mb.search.max : 0;
+	s->msg.want_newest = !cfg->search;
+	imap_cmd_atom(&fetch->cmd, set);
+	imap_cmd_atom(&fetch->cmd, fetch_items(cfg));
+	fetch->fetch_into = &s->msg;
+	return fetch;
+}
+
+/* A FETCH answered without the message asked for is an expunge race
+ * only when the server said something was expunged: an EXPUNGE or
+ * VANISHED on this connection since the mailbox was opened, or
+ * [EXPUNGEISSUED] (RFC 5530) on the answer itself. */
+static int expunge_seen(const struct sess *s, const struct fcmd *c)
+{
+	return s->mb.expunged > 0 || !strcasecmp(c->res.code, "EXPUNGEISSUED");
+}
+
+/* saved: the command was "UID FETCH $" (SEARCHRES) */
+static int finish_newest_fetch(struct sess *s, struct flight *f, struct fcmd *fetch, int saved)
+{
+	const struct probe_config *cfg = s->cfg;
+	struct mailbox_state *mb = &s->mb;
+	char msg[512];
+
+	if (mb->exists == 0 && !cfg->search) {
+		/* pipelined with the EXAMINE of an empty mailbox: whatever the
+		 * server said to "UID FETCH *" does not matter */
+		memset(&s->msg, 0, sizeof(s->msg));
+		sess_skip(fetch->st, "mailbox is empty");
+		return 0;
+	}
+	if (fetch->res.status != IMAP_ST_OK) {
+		fl_result_fail(f, fetch, NULL);
+		return -1;
+	}
+	if (!s->msg.got && !expunge_seen(s, fetch)) {
+		/* nothing was expunged: the server withheld a message it has */
+		if (saved)
+			sess_fail(s, fetch->st, STATE_CRITICAL,
+				  "server returned no data for UID FETCH $ (the newest match, UID %llu) and reported no "
+				  "EXPUNGE", (unsigned long long)mb->search.max);
+		else if (cfg->search)
+			sess_fail(s, fetch->st, STATE_CRITICAL,
+				  "server returned no data for UID FETCH %llu although UID SEARCH matched it, and "
+				  "reported no EXPUNGE", (unsigned long long)mb->search.max);
+		else
+			sess_fail(s, fetch->st, STATE_CRITICAL,
+				  "server returned no data for UID FETCH * although the mailbox has %u message%s, and "
+				  "reported no EXPUNGE", mb->live_exists, mb->live_exists == 1 ? "" : "s");
+		fl_time(fetch, NULL);
+		return -1;
+	}
+	if (!s->msg.got) {
+		/* expunged by another client between SEARCH (or EXAMINE) and
+		 * FETCH: a race, not a server fault.  It matters for the age
+		 * only when the age is the newest message's. */
+		char gone[160];
+		if (!cfg->age_oldest_unseen)
+			mb->age_gone = 1;
+		if (cfg->search)
+			snprintf(gone, sizeof(gone), "matched message UID %llu vanished before it could be "
+				 "fetched (expunged meanwhile)", (unsigned long long)mb->search.max);
+		else
+			snprintf(gone, sizeof(gone), "the newest message vanished before it could be fetched "
+				 "(expunged meanwhile)");
+		sess_ok(fetch->st, "%s", gone);
+		report_line(s->rep, "%s", gone);
+	} else {
+		fetch_message(s, &s->msg, msg, sizeof(msg));
+		if (s->msg.have_size)
+			step_value(fetch->st, "size", (double)s->msg.size, "B");
+		step_value(fetch->st, "bytes", (double)s->msg.bytes, "B");
+		sess_ok(fetch->st, "%s", msg);
+		if (s->msg.full && s->msg.have_size && s->msg.bytes != s->msg.size)
+			report_line(s->rep, "fetched %llu bytes of UID %llu but RFC822.SIZE says %llu",
+				    (unsigned long long)s->msg.bytes, (unsigned long long)s->msg.uid,
+				    (unsigned long long)s->msg.size);
+	}
+	fl_time(fetch, NULL);
+	return 0;
+}
+
+/* The search flight: --search, and the oldest unseen message where the
+ * EXAMINE reply did not name it ([UNSEEN n] is gone in IMAP4rev2, and
+ * with --pipeline the searches go before that reply is known). */
+static void add_searches(struct sess *s, struct flight *f, struct search_cmds *sc, int before_examine)
+{
+	const struct probe_config *cfg = s->cfg;
+	struct mailbox_state *mb = &s->mb;
+
+	memset(sc, 0, sizeof(*sc));
+	if (cfg->search) {
+		sc->search = fl_add(f, "search", "UID SEARCH");
+		mbx_search_init(&mb->search, NULL);
+		sc->search->search_into = &mb->search;
+		sc->search->tagged = use_esearch(s);
+		if (use_esearch(s))
+			imap_cmd_atom(&sc->search->cmd,
+				      cfg->delete_matched ? "RETURN (COUNT MIN MAX ALL)" : "RETURN (COUNT MIN MAX)");
+		add_criteria(s, &sc->search->cmd);
+	}
+	if (!cfg->age_oldest_unseen)
+		return;
+	if (!before_examine && (mb->exists == 0 || (mb->have_unseen && mb->unseen == 0)))
+		return;         /* nothing unseen: nothing stuck */
+	if (!before_examine && mb->have_first_unseen) {
+		mb->oldest_seq = mb->first_unseen;
+		return;
+	}
+	sc->asearch = fl_add(f, "age_search", "UID SEARCH");
+	mbx_search_init(&mb->unseen_search, NULL);
+	sc->asearch->search_into = &mb->unseen_search;
+	sc->asearch->tagged = use_esearch(s);
+	imap_cmd_atom(&sc->asearch->cmd, use_esearch(s) ? "RETURN (MIN) UNSEEN" : "UNSEEN");
+}
+
+static int finish_searches(struct sess *s, struct flight *f, struct search_cmds *sc)
+{
+	struct mailbox_state *mb = &s->mb;
+	struct fcmd *search = sc->search, *asearch = sc->asearch;
+
+	if (fl_spec_refused(s, search) || fl_spec_refused(s, asearch))
+		return -1;
+	if (search) {
+		if (search->res.status != IMAP_ST_OK) {
+			if (search->res.status == IMAP_ST_BAD) {
+				char words[400];
+				sess_format_result(&search->res, words, sizeof(words));
+				sess_fail(s, search->st, STATE_UNKNOWN, "server rejected the --search criteria: %s", words);
+				fl_time(search, NULL);
+			} else {
+				fl_result_fail(f, search, NULL);
+			}
+			return -1;
+		}
+		mbx_search_finish(&mb->search);
+		mb->searched = 1;
+		step_value(search->st, "matched", (double)mb->search.count, "");
+		if (mb->search.count && mb->search.have_minmax)
+			sess_ok(search->st, "%llu matched (UIDs %llu..%llu)%s", (unsigned long long)mb->search.count,
+				(unsigned long long)mb->search.min, (unsigned long long)mb->search.max,
+				mb->search.esearch ? " [ESEARCH]" : "");
+		else
+			sess_ok(search->st, "%llu matched%s", (unsigned long long)mb->search.count,
+				mb->search.esearch ? " [ESEARCH]" : "");
+		fl_time(search, NULL);
+	}
+	if (asearch) {
+		if (asearch->res.status != IMAP_ST_OK) {
+			fl_result_fail(f, asearch, NULL);
+			return -1;
+		}
+		mbx_search_finish(&mb->unseen_search);
+		if (mb->unseen_search.count && mb->unseen_search.have_minmax) {
+			mb->oldest_uid = mb->unseen_search.min;
+			sess_ok(asearch->st, "oldest unseen message: UID %llu", (unsigned long long)mb->oldest_uid);
+		} else {
+			sess_ok(asearch->st, "no unseen message");
+		}
+		fl_time(asearch, NULL);
+	}
+	mb->searches_done = 1;
+	return 0;
+}
+
+int sess_read_messages(struct sess *s)
+{
+	const struct probe_config *cfg = s->cfg;
+	struct mailbox_state *mb = &s->mb;
+	struct flight f;
+	struct search_cmds sc;
+	struct fcmd *fetch = NULL, *afetch = NULL;
+	struct message_info oldest;
+	int rc = -1;
+
+	/* ---- search flight (unless it went with the EXAMINE: --pipeline) */
+	fl_init(&f, s, s);
+	if (!mb->searches_done) {
+		add_searches(s, &f, &sc, 0);
+		if (f.n && fl_run(&f) < 0)
+			goto out;
+		if (finish_searches(s, &f, &sc) < 0)
+			goto out;
+		fl_free(&f);
+	}
+
+	/* ---- fetch flight: the newest matched (or newest) message unless it
+	 * went with the EXAMINE, and the oldest unseen one for
+	 * --age-oldest-unseen */
+	fl_init(&f, s, s);
+	if (want_newest(cfg) && !mb->newest_done)
+		fetch = add_newest_fetch(s, &f);
+	memset(&oldest, 0, sizeof(oldest));
+	oldest.parts = -1;
+	if (mb->oldest_seq || mb->oldest_uid) {
+		char set[32];
+		afetch = fl_add(&f, "age_fetch", mb->oldest_seq ? "FETCH" : "UID FETCH");
+		snprintf(set, sizeof(set), "%llu",
+			 (unsigned long long)(mb->oldest_seq ? mb->oldest_seq : mb->oldest_uid));
+		imap_cmd_atom(&afetch->cmd, set);
+		imap_cmd_atom(&afetch->cmd, "(UID INTERNALDATE)");
+		oldest.want_seq = mb->oldest_seq;
+		oldest.want_uid = mb->oldest_uid;
+		afetch->fetch_into = &oldest;
+	}
+	if (f.n && logout_in_flight(s))
+		add_logout(s, &f);
+	if (f.n && fl_run(&f) < 0)
+		goto out;
+	if (fetch && finish_newest_fetch(s, &f, fetch, 0) < 0)
+		goto out;
+	if (afetch) {
+		if (afetch->res.status != IMAP_ST_OK) {
+			fl_result_fail(&f, afetch, NULL);
+			goto out;
+		}
+		char what[64];
+		if (mb->oldest_seq)
+			snprintf(what, sizeof(what), "FETCH %u", mb->oldest_seq);
+		else
+			snprintf(what, sizeof(what), "UID FETCH %llu", (unsigned long long)mb->oldest_uid);
+		if (oldest.got && oldest.have_date) {
+			char age[24];
+			set_age(s, &oldest, "oldest unseen message");
+			mbx_format_age(mb->age, age, sizeof(age));
+			sess_ok(afetch->st, "oldest unseen message UID %llu is %s old", (unsigned long long)oldest.uid, age);
+		} else if (oldest.got) {
+			sess_fail(s, afetch->st, STATE_CRITICAL, "server returned no INTERNALDATE for %s", what);
+			fl_time(afetch, NULL);
+			goto out;
+		} else if (!expunge_seen(s, afetch)) {
+			sess_fail(s, afetch->st, STATE_CRITICAL,
+				  "server returned no data for %s although %s named it as the oldest unseen message, "
+				  "and reported no EXPUNGE", what, mb->oldest_seq ? "[UNSEEN]" : "UID SEARCH UNSEEN");
+			fl_time(afetch, NULL);
+			goto out;
+		} else {
+			mb->age_gone = 1;
+			sess_ok(afetch->st, "oldest unseen message vanished before it could be fetched (expunged "
+				"meanwhile)");
+		}
+		fl_time(afetch, NULL);
+	}
+
+	/* ---- the age that --age-* thresholds look at */
+	if (cfg->age_oldest_unseen) {
+		mb->age_wanted = 1;
+		if (!mb->have_age && !mb->age_gone) {
+			/* nothing unseen (or nothing at all): nothing is stuck */
+			mb->age = 0;
+			mb->have_age = 1;
+			snprintf(mb->age_what, sizeof(mb->age_what), "%s", NO_UNSEEN);
+		}
+	} else if (s->msg.got && s->msg.have_date) {
+		set_age(s, &s->msg, cfg->search ? "newest matched message" : "newest message");
+		mb->age_wanted = 1;
+	} else if (age_thresholds(cfg)) {
+		mb->age_wanted = 1;
+	}
+	rc = 0;
+out:
+	fl_free(&f);
+	return rc;
+}
