@@ -13,13 +13,11 @@
 
 #include "net/clock.h"
 #include "net/tls.h"
-#include "sasl/base64.h"
+#include "imap/imap_auth.h"
 #include "sasl/sasl.h"
 #include "session/caps.h"
 #include "session/step.h"
 #include "session/untagged.h"
-
-#define SASL_MAX_ROUNDS 16
 
 /* ---------------------------------------------------------------- authentication */
 
@@ -137,22 +135,6 @@ static int do_login(struct sess *s, struct step *st)
 	return 0;
 }
 
-/* Send one base64-encoded SASL response line (redacted in traces). */
-static int sasl_send(struct sess *s, const struct sbuf *out)
-{
-	size_t n = base64_enc_len(out->len);
-	char *b64 = malloc(n);
-	if (!b64) {
-		imap_conn_fail(s->conn, IMAP_E_LOCAL, "out of memory");
-		return -1;
-	}
-	size_t len = base64_encode(out->data, out->len, b64);
-	int rc = imap_conn_write_line(s->conn, b64, len, 1);
-	secure_zero(b64, n);
-	free(b64);
-	return rc;
-}
-
 /* A response code that blames the credentials or the account, not the
  * mechanism (RFC 5530). */
 static int credentials_refused(const char *code)
@@ -165,214 +147,224 @@ static int credentials_refused(const char *code)
 	return 0;
 }
 
-static int do_sasl(struct sess *s, struct step *st, const struct sasl_mech *m)
+/* The credentials for m on this connection, with channel binding (into
+ * cb, cbsize bytes) when m binds - or, for a SCRAM mechanism that could
+ * bind, the GS2 "y" flag's data (RFC 5802 section 6: a server that offers
+ * the -PLUS twin then detects a downgrade).  0, or -1 recorded. */
+static int sasl_creds_for(struct sess *s, struct step *st, const struct sasl_mech *m, struct sasl_creds *creds,
+			  unsigned char *cb, size_t cbsize)
 {
 	const struct probe_config *cfg = s->cfg;
-	struct sasl_creds creds = {
+	const char *type = NULL;
+	size_t cblen = cbsize;
+
+	*creds = (struct sasl_creds){
 		.username = cfg->username,
 		.authzid = cfg->authzid,
 		.password = cfg->password,
 		.token = cfg->token,
 		.host = cfg->host,
 		.port = cfg->port,
-		.deadline_ns = s->deadline,
 	};
-	unsigned char cb[64];
-	size_t cblen = sizeof(cb);
-	struct sbuf out;
-	char cmdname[64];
-	int rc = -1, has_initial = 0, initial_pending = 0, rounds = 0;
-
 	if (m->flags & SASL_F_CB) {
-		const char *type = NULL;
 		if (!sess_cb_get(s, &type, cb, &cblen)) {
 			sess_fail(s, st, STATE_UNKNOWN, "%s: channel binding unavailable: %s", m->name,
 				  s->encrypted ? s->cb_why : "the connection is not encrypted");
 			return -1;
 		}
-		creds.cb_type = type;
-		creds.cb_data = cb;
-		creds.cb_len = cblen;
-	} else if (!strncmp(m->name, "SCRAM-", 6) && s->encrypted) {
-		/* GS2 "y" (we could bind but the server offers no -PLUS): a
-		 * server that does offer -PLUS then detects a downgrade
-		 * (RFC 5802 section 6) */
-		char plus[64];
-		const char *type = NULL;
-		snprintf(plus, sizeof(plus), "%s-PLUS", m->name);
-		if (sess_cb_get(s, &type, cb, &cblen)) {
-			creds.cb_type = type;
-			creds.cb_data = cb;
-			creds.cb_len = cblen;
-			creds.server_offers_plus = imap_caps_has_auth(imap_conn_caps(s->conn), plus);
-		}
+	} else if ((m->flags & SASL_F_SCRAM) && s->encrypted && sess_cb_get(s, &type, cb, &cblen)) {
+		creds->server_offers_plus = m->twin && imap_caps_has_auth(imap_conn_caps(s->conn), m->twin->name);
+	} else {
+		return 0;
 	}
-	snprintf(s->mech, sizeof(s->mech), "%s", m->name);
-	snprintf(cmdname, sizeof(cmdname), "AUTHENTICATE %s", m->name);
+	creds->cb_type = type;
+	creds->cb_data = cb;
+	creds->cb_len = cblen;
+	return 0;
+}
 
+/* "PLAIN as user for authzid", the auth step's message. */
+static void as_whom(const struct sess *s, const struct sasl_mech *m, char *buf, size_t len)
+{
+	const struct probe_config *cfg = s->cfg;
+	snprintf(buf, len, "%s as %s%s%s", m->name,
+		 cfg->username && !(m->flags & SASL_F_CLIENTCERT) ? cfg->username : "(client certificate)",
+		 cfg->authzid ? " for " : "", cfg->authzid ? cfg->authzid : "");
+}
+
+/* --pipeline: a mechanism that is done with an initial response that
+ * fits in the command (PLAIN, EXTERNAL) goes out with the first mailbox
+ * flight.  Not the OAuth ones: on failure they get a "+" with the error,
+ * and the server would take the next pipelined command for the client's
+ * answer.  1 deferred, 0 not deferrable, -1 recorded. */
+static int sasl_defer(struct sess *s, struct step *st, struct sasl *sa, const struct sbuf *initial)
+{
+	const struct probe_config *cfg = s->cfg;
+	const struct sasl_mech *m = sa->mech;
+	struct imap_cmd cmd;
+
+	if (!s->defer_auth_ok || !(m->flags & SASL_F_DEFERRABLE) || login_pipelining_broken(s, 1) ||
+	    (m->finished && !m->finished(sa)))
+		return 0;
+	int inline_ir = imap_auth_command(&cmd, s->conn, m->name, initial);
+	if (inline_ir < 0) {
+		sess_fail(s, st, STATE_UNKNOWN, "out of memory");
+		return -1;
+	}
+	if (!inline_ir || cmd.nsync) {
+		imap_cmd_free(&cmd);
+		return 0;
+	}
+	snprintf(s->pa.okmsg, sizeof(s->pa.okmsg), "%s as %s%s%s", m->name,
+		 cfg->username ? cfg->username : "(certificate)", cfg->authzid ? " for " : "",
+		 cfg->authzid ? cfg->authzid : "");
+	int rc = sess_defer_login(s, st, &cmd, cmd.name);
+	imap_cmd_free(&cmd);
+	return rc < 0 ? -1 : 1;
+}
+
+/* The mechanism's side of imap_authenticate(): challenge in, response
+ * out.  The deadline is checked after each step (SCRAM's key derivation
+ * reads no clock; its iteration cap bounds it). */
+struct sasl_turn {
+	struct sasl *sa;
+	int64_t deadline;
+	int timed_out;              /* the deadline passed during a step */
+};
+
+static int sasl_turn_step(void *ud, const unsigned char *in, size_t inlen, struct sbuf *out)
+{
+	struct sasl_turn *t = ud;
+	int r = t->sa->mech->step(t->sa, in, inlen, out);
+	if (r != SASL_FAIL && clock_expired(t->deadline)) {
+		t->timed_out = 1;
+		return -1;
+	}
+	return r == SASL_FAIL ? -1 : 0;
+}
+
+/* The tagged NO/BAD to AUTHENTICATE: -2 when auto's -PLUS attempt was
+ * refused for the mechanism's sake (the caller decides), else -1
+ * recorded. */
+static int sasl_refused(struct sess *s, struct step *st, const struct sasl *sa, const char *cmdname,
+			const struct imap_result *res)
+{
+	char words[1024];
+	const char *dash = sa->err[0] ? " - " : "";
+
+	sess_format_result(res, words, sizeof(words));
+	if (s->cb_soft && !credentials_refused(res->code)) {
+		snprintf(s->cb_refused, sizeof(s->cb_refused), "%s%s%s", words, dash, sa->err);
+		return -2;
+	}
+	if (sa->err[0])
+		report_line(s->rep, "%s error from server: %s", sa->mech->name, sa->err);
+	if (st)
+		report_step_end(st, STEP_FAILED, STATE_CRITICAL, "%s: %s", cmdname, words);
+	report_fail(s->rep, STATE_CRITICAL, sess_step_name(st), "%s failed (%s): %s%s%s", sess_step_name(st), cmdname,
+		    words, dash, sa->err);
+	s->failed = 1;
+	return -1;
+}
+
+/* How imap_authenticate() ended, as the auth step's outcome: 0, -2 (see
+ * sasl_refused) or -1 recorded. */
+static int sasl_outcome(struct sess *s, struct step *st, struct sasl *sa, const struct sasl_turn *turn, int end,
+			const struct imap_result *res)
+{
+	const struct sasl_mech *m = sa->mech;
+	char cmdname[64], who[320];
+
+	snprintf(cmdname, sizeof(cmdname), "AUTHENTICATE %s", m->name);
+	switch (end) {
+	case IMAP_AUTH_DONE:
+		break;
+	case IMAP_AUTH_SEND:
+		sess_conn_fail(s, st, NULL);
+		return -1;
+	case IMAP_AUTH_MECH:
+		if (turn->timed_out)
+			sess_timeout(s, st);
+		else
+			sess_fail(s, st, STATE_CRITICAL, "%s: %s", cmdname, sa->err);
+		return -1;
+	case IMAP_AUTH_BASE64:
+		sess_fail(s, st, STATE_CRITICAL, "%s: server sent a challenge that is not valid base64", cmdname);
+		return -1;
+	case IMAP_AUTH_ROUNDS:
+		sess_fail(s, st, STATE_CRITICAL, "%s: too many challenges from the server", cmdname);
+		return -1;
+	case IMAP_AUTH_TAG:
+		sess_fail(s, st, STATE_CRITICAL, "%s: reply with unknown tag", cmdname);
+		return -1;
+	default:
+		sess_conn_fail(s, st, cmdname);
+		return -1;
+	}
+	sess_note_alert(s, res->code, res->text);
+	if (res->status != IMAP_ST_OK)
+		return sasl_refused(s, st, sa, cmdname, res);
+	if (m->finished && !m->finished(sa)) {
+		sess_fail(s, st, STATE_CRITICAL, "%s: server claimed success without completing the exchange%s%s",
+			  m->name, sa->err[0] ? ": " : "", sa->err);
+		return -1;
+	}
+	as_whom(s, m, who, sizeof(who));
+	sess_ok(st, "%s: %s", who, res->text);
+	return 0;
+}
+
+/* AUTHENTICATE with mechanism m: 0 logged in (or deferred), -2 auto's
+ * -PLUS attempt refused (see auth_plus), -1 recorded. */
+static int do_sasl(struct sess *s, struct step *st, const struct sasl_mech *m)
+{
+	struct sasl_creds creds;
+	unsigned char cb[64];
+	struct sbuf initial;
+	struct imap_result res;
+	int has_initial = 0, rc = -1;
+
+	if (sasl_creds_for(s, st, m, &creds, cb, sizeof(cb)) < 0)
+		return -1;
+	snprintf(s->mech, sizeof(s->mech), "%s", m->name);
 	struct sasl *sa = sasl_new(m, &creds);
-	if (!sa || sb_init_alloc(&out, 8192) < 0) {
+	if (!sa || sb_init_alloc(&initial, 8192) < 0) {
 		sasl_free(sa);
 		sess_fail(s, st, STATE_UNKNOWN, "out of memory");
 		return -1;
 	}
-	if (m->start(sa, &out, &has_initial) == SASL_FAIL) {
+	if (m->start(sa, &initial, &has_initial) == SASL_FAIL) {
 		sess_fail(s, st, STATE_UNKNOWN, "%s: %s", m->name, sa->err);
 		goto done;
 	}
-
-	/* AUTHENTICATE MECH [initial-response] */
-	struct imap_cmd cmd;
-	imap_cmd_init(&cmd, s->conn, "AUTHENTICATE");
-	imap_cmd_atom(&cmd, m->name);
-	if (has_initial && (imap_conn_caps(s->conn)->flags & CAP_SASL_IR)) {
-		if (out.len == 0) {
-			imap_cmd_atom(&cmd, "=");
-		} else {
-			size_t n = base64_enc_len(out.len);
-			char *b64 = malloc(n);
-			if (!b64) {
-				imap_cmd_free(&cmd);
-				sess_fail(s, st, STATE_UNKNOWN, "out of memory");
-				goto done;
-			}
-			base64_encode(out.data, out.len, b64);
-			imap_cmd_astring(&cmd, b64, strlen(b64), 1);
-			secure_zero(b64, n);
-			free(b64);
-		}
-	} else if (has_initial) {
-		initial_pending = 1;
-	}
-	snprintf(cmd.name, sizeof(cmd.name), "%s", cmdname);
-	/* --pipeline: a mechanism that is done with its initial response
-	 * (PLAIN, EXTERNAL) goes out with the first mailbox flight.  Not the
-	 * OAuth ones: on failure they get a "+" with the error, and the server
-	 * would take the next pipelined command for the client's answer. */
-	if (s->defer_auth_ok && has_initial && !initial_pending && !cmd.nsync && !login_pipelining_broken(s, 1) &&
-	    (!strcmp(m->name, "PLAIN") || !strcmp(m->name, "EXTERNAL")) && (!m->finished || m->finished(sa))) {
-		snprintf(s->pa.okmsg, sizeof(s->pa.okmsg), "%s as %s%s%s", m->name,
-			 cfg->username ? cfg->username : "(certificate)", cfg->authzid ? " for " : "",
-			 cfg->authzid ? cfg->authzid : "");
-		rc = sess_defer_login(s, st, &cmd, cmdname);
-		imap_cmd_free(&cmd);
+	rc = has_initial ? sasl_defer(s, st, sa, &initial) : 0;
+	if (rc != 0) {
+		rc = rc > 0 ? 0 : -1;
 		goto done;
 	}
-	unsigned id;
-	int sent = imap_conn_send(s->conn, &cmd, &id);
-	imap_cmd_free(&cmd);
-	if (sent < 0) {
-		sess_conn_fail(s, st, NULL);
-		goto done;
-	}
-	const char *tag = imap_conn_last_tag(s->conn);
-	char mytag[16];
-	snprintf(mytag, sizeof(mytag), "%s", tag);
-	sess_forget_caps(s);
-
-	for (;;) {
-		const struct imap_response *r;
-		if (imap_conn_read(s->conn, &r) < 0) {
-			sess_conn_fail(s, st, cmdname);
-			goto done;
-		}
-		if (r->type == IMAP_RESP_UNTAGGED) {
-			sess_on_untagged(s, s->conn, r);
-			continue;
-		}
-		if (r->type == IMAP_RESP_TAGGED) {
-			if (r->tag_len != strlen(mytag) || memcmp(r->tag, mytag, r->tag_len)) {
-				sess_fail(s, st, STATE_CRITICAL, "%s: reply with unknown tag", cmdname);
-				goto done;
-			}
-			struct imap_result res = { .status = r->status };
-			snprintf(res.code, sizeof(res.code), "%.*s", (int)r->code_len, r->code ? r->code : "");
-			snprintf(res.code_arg, sizeof(res.code_arg), "%.*s", (int)r->code_arg_len,
-				 r->code_arg ? r->code_arg : "");
-			snprintf(res.text, sizeof(res.text), "%s", r->text ? r->text : "");
-			sess_note_alert(s, res.code, res.text);
-			if (r->status != IMAP_ST_OK) {
-				char words[1024];
-				sess_format_result(&res, words, sizeof(words));
-				if (s->cb_soft && !credentials_refused(res.code)) {
-					/* auto's -PLUS attempt: the caller decides */
-					snprintf(s->cb_refused, sizeof(s->cb_refused), "%s%s%s", words,
-						 sa->err[0] ? " - " : "", sa->err);
-					rc = -2;
-					goto done;
-				}
-				if (sa->err[0])
-					report_line(s->rep, "%s error from server: %s", m->name, sa->err);
-				if (st)
-					report_step_end(st, STEP_FAILED, STATE_CRITICAL, "%s: %s", cmdname, words);
-				report_fail(s->rep, STATE_CRITICAL, sess_step_name(st), "%s failed (%s): %s%s%s",
-					    sess_step_name(st), cmdname, words,
-					    sa->err[0] ? " - " : "", sa->err);
-				s->failed = 1;
-				goto done;
-			}
-			if (m->finished && !m->finished(sa)) {
-				sess_fail(s, st, STATE_CRITICAL, "%s: server claimed success without completing the exchange%s%s",
-					  m->name, sa->err[0] ? ": " : "", sa->err);
-				goto done;
-			}
-			sess_ok(st, "%s as %s%s%s: %s", m->name, cfg->username && !(m->flags & SASL_F_CLIENTCERT) ? cfg->username : "(client certificate)",
-				cfg->authzid ? " for " : "", cfg->authzid ? cfg->authzid : "", res.text);
-			rc = 0;
-			goto done;
-		}
-		/* continuation */
-		if (++rounds > SASL_MAX_ROUNDS) {
-			sess_fail(s, st, STATE_CRITICAL, "%s: too many challenges from the server", cmdname);
-			goto done;
-		}
-		if (initial_pending) {
-			/* the server's first (empty) challenge asks for the initial
-			 * response that SASL-IR could not carry: still in out */
-			initial_pending = 0;
-		} else {
-			sb_reset(&out);
-			size_t cap = r->text_len + 4;
-			unsigned char *chal = malloc(cap);
-			long n = chal ? base64_decode(r->text, r->text_len, chal, cap) : -1;
-			if (n < 0) {
-				free(chal);
-				imap_conn_write_line(s->conn, "*", 1, 0);
-				sess_fail(s, st, STATE_CRITICAL, "%s: server sent a challenge that is not valid base64", cmdname);
-				goto done;
-			}
-			int sr = m->step(sa, chal, (size_t)n, &out);
-			free(chal);
-			if (sr == SASL_FAIL) {
-				imap_conn_write_line(s->conn, "*", 1, 0);
-				sess_fail(s, st, STATE_CRITICAL, "%s: %s", cmdname, sa->err);
-				goto done;
-			}
-		}
-		if (sasl_send(s, &out) < 0) {
-			sess_conn_fail(s, st, cmdname);
-			goto done;
-		}
-		sess_forget_caps(s);   /* a list sent mid-exchange was pre-login too */
-	}
+	struct sasl_turn turn = { .sa = sa, .deadline = s->deadline };
+	struct imap_auth a = {
+		.mech = m->name,
+		.initial = has_initial ? &initial : NULL,
+		.step = sasl_turn_step,
+		.step_ud = &turn,
+		.untagged = sess_on_untagged,
+		.untagged_ud = s,
+	};
+	int end = imap_authenticate(s->conn, &a, &res);
+	rc = sasl_outcome(s, st, sa, &turn, end, &res);
 done:
-	secure_zero(out.data, out.cap);
-	sb_free(&out);
+	secure_zero(initial.data, initial.cap);
+	sb_free(&initial);
 	sasl_free(sa);
 	return rc;
 }
 
-/* The mechanism m names without "-PLUS", when the server offers it and
- * it is usable here; else NULL. */
+/* The twin of the -PLUS mechanism m without channel binding, when the
+ * server offers it and it is usable here; else NULL. */
 static const struct sasl_mech *without_plus(struct sess *s, const struct sasl_mech *m)
 {
-	char base[64];
-	size_t n = strlen(m->name);
-
-	if (n <= 5 || n - 5 >= sizeof(base) || strcmp(m->name + n - 5, "-PLUS"))
-		return NULL;
-	snprintf(base, sizeof(base), "%.*s", (int)(n - 5), m->name);
-	const struct sasl_mech *b = sasl_find(base);
+	const struct sasl_mech *b = (m->flags & SASL_F_CB) ? m->twin : NULL;
 	return b && imap_caps_has_auth(imap_conn_caps(s->conn), b->name) && sess_mech_usable(s, b, 0) ? b : NULL;
 }
 
