@@ -414,9 +414,9 @@ static int auth_plus(struct sess *s, struct step *st, const struct sasl_mech *m)
 int sess_auth(struct sess *s)
 {
 	const struct probe_config *cfg = s->cfg;
-	const char *a = s->auth_mode ? s->auth_mode : cfg->auth;
+	enum auth_mode a = s->auth_for ? s->auth_for->mode : cfg->auth;
 
-	if (!strcmp(a, "none") || (!strcmp(a, "auto") && !cfg->username && !cfg->client_cert))
+	if (a == AUTH_NONE || (a == AUTH_AUTO && !cfg->username && !cfg->client_cert))
 		return 0;
 	if (sess_ensure_caps(s) < 0)
 		return -1;
@@ -427,10 +427,10 @@ int sess_auth(struct sess *s)
 	snprintf(s->login_caps, sizeof(s->login_caps), "%s", caps->raw);
 	s->login_caps_known = caps->known;
 
-	if (!strcmp(a, "login"))
+	if (a == AUTH_LOGIN)
 		return do_login(s, st);
 
-	if (!strcmp(a, "auto")) {
+	if (a == AUTH_AUTO) {
 		for (const struct sasl_mech *const *m = sasl_mechs; *m; m++) {
 			if (imap_caps_has_auth(caps, (*m)->name) && sess_mech_usable(s, *m, 0)) {
 				if ((*m)->flags & SASL_F_CB)
@@ -447,9 +447,9 @@ int sess_auth(struct sess *s)
 			  " unless named with --auth (or use --ssl / --starttls)");
 		return -1;
 	}
-	const struct sasl_mech *m = sasl_find(a);
+	const struct sasl_mech *m = s->auth_for ? s->auth_for->mech : sasl_find(cfg->auth_mech);
 	if (!m) {
-		sess_fail(s, st, STATE_UNKNOWN, "mechanism %s is not supported by this build", a);
+		sess_fail(s, st, STATE_UNKNOWN, "mechanism %s is not supported by this build", probe_auth_name(cfg));
 		return -1;
 	}
 	if (!imap_caps_has_auth(caps, m->name)) {

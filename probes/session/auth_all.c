@@ -23,16 +23,21 @@
 
 struct auth_plan {
 	unsigned n;
-	const char *mode[AUTH_ALL_MAX];      /* --auth value for sess_auth */
+	struct auth_choice choice[AUTH_ALL_MAX];  /* for sess_auth */
 	char step[AUTH_ALL_MAX][32];         /* "auth_scram-sha-256" */
 };
 
-static void plan_add(struct auth_plan *p, const char *mode)
+/* m NULL: IMAP LOGIN */
+static void plan_add(struct auth_plan *p, const struct sasl_mech *m)
 {
 	if (p->n >= AUTH_ALL_MAX)
 		return;
-	p->mode[p->n] = mode;
-	snprintf(p->step[p->n], sizeof(p->step[0]), "auth_%s", mode);
+	p->choice[p->n] = (struct auth_choice){
+		.mode = m ? AUTH_SASL : AUTH_LOGIN,
+		.mech = m,
+		.name = m ? m->option : "login",
+	};
+	snprintf(p->step[p->n], sizeof(p->step[0]), "auth_%s", p->choice[p->n].name);
 	p->n++;
 }
 
@@ -67,7 +72,7 @@ static void plan_mechanisms(struct sess *s, struct auth_plan *plan)
 		if (!imap_caps_has_auth(caps, (*m)->name))
 			continue;
 		if (sess_mech_usable(s, *m, 0)) {
-			plan_add(plan, (*m)->option);
+			plan_add(plan, *m);
 		} else if (((*m)->flags & SASL_F_CB) && !sess_cb_get(s, NULL, NULL, NULL)) {
 			char why[sizeof(s->cb_why) + 32];
 			if (s->encrypted)
@@ -84,7 +89,7 @@ static void plan_mechanisms(struct sess *s, struct auth_plan *plan)
 		}
 	}
 	if (s->cfg->password && s->encrypted && !(caps->flags & CAP_LOGINDISABLED) && !s->cfg->authzid)
-		plan_add(plan, "login");
+		plan_add(plan, NULL);
 	else if (s->cfg->password)
 		skip_note(s, &skipped, "IMAP LOGIN", s->cfg->authzid ? "cannot carry --authzid" :
 			  caps->flags & CAP_LOGINDISABLED ? "LOGINDISABLED" : "plaintext on an unencrypted connection");
@@ -117,6 +122,7 @@ static void drop_connection(struct sess *s)
 
 void sess_auth_all(struct sess *s)
 {
+	static const struct auth_choice none = { .mode = AUTH_NONE, .name = "none" };
 	struct auth_plan plan = { 0 };
 	char mem[512];
 	struct sbuf failed;
@@ -126,7 +132,7 @@ void sess_auth_all(struct sess *s)
 	/* The first connection discovers the mechanisms and tries the first
 	 * one; each further mechanism gets a fresh connection, opened only
 	 * after the previous one is closed (connection limits). */
-	s->auth_mode = "none";
+	s->auth_for = &none;
 	if (sess_open(s) < 0 || sess_ensure_caps(s) < 0) {
 		drop_connection(s);
 		return;
@@ -148,27 +154,27 @@ void sess_auth_all(struct sess *s)
 			 * s->failed) */
 			any_failed |= s->failed;
 			s->failed = 0;
-			s->auth_mode = "none";
+			s->auth_for = &none;
 			if (sess_open(s) < 0) {
 				any_failed = 1;
 				break;
 			}
 		}
-		s->auth_mode = plan.mode[i];
+		s->auth_for = &plan.choice[i];
 		s->auth_step = plan.step[i];
 		s->auth_tried++;
 		if (sess_auth(s) == 0) {
 			s->auth_ok++;
 		} else {
 			any_failed = 1;
-			sb_printf(&failed, "%s%s", failed.len ? ", " : "", plan.mode[i]);
+			sb_printf(&failed, "%s%s", failed.len ? ", " : "", plan.choice[i].name);
 		}
 		s->auth_step = NULL;
 		if (s->timed_out)
 			break;
 	}
 	drop_connection(s);
-	s->auth_mode = NULL;
+	s->auth_for = NULL;
 	s->failed |= any_failed;
 	if (failed.len)
 		report_line(s->rep, "mechanisms that failed: %s", failed.data);

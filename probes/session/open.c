@@ -280,7 +280,7 @@ int sess_open(struct sess *s)
 		return -1;
 	if (!pre && sess_auth(s) < 0)
 		return -1;
-	return strcmp(cfg->auth, "none") && (pre || s->mech[0]) ? 1 : 0;
+	return cfg->auth != AUTH_NONE && (pre || s->mech[0]) ? 1 : 0;
 }
 
 /* LOGOUT unless the connection is gone or was never greeted. */

@@ -80,7 +80,7 @@ int sess_mailbox_prepare(struct sess *s)
 
 	if (cfg->delete_matched && !cfg->search)
 		return prep_fail(s, "--delete-matched needs --search: it deletes only the messages the search matched");
-	if (!strcmp(cfg->auth, "none") || !strcmp(cfg->auth, "all")) {
+	if (cfg->auth == AUTH_NONE || cfg->auth == AUTH_ALL) {
 		/* no mailbox is opened: these options would be ignored silently */
 		const char *opt = cfg->search ? "--search" : cfg->script ? "--script" : cfg->append ? "--append" :
 				  cfg->idle ? "--idle" : cfg->quota_step ? "--quota" : cfg->list_step ? "--list" :
@@ -90,7 +90,7 @@ int sess_mailbox_prepare(struct sess *s)
 				  cfg->unseen.warn.set || cfg->unseen.crit.set ? "--unseen-*" :
 				  cfg->matched.warn.set || cfg->matched.crit.set ? "--matched-*" : NULL;
 		if (opt)
-			return prep_fail(s, "%s needs a mailbox, and --auth %s opens none", opt, cfg->auth);
+			return prep_fail(s, "%s needs a mailbox, and --auth %s opens none", opt, probe_auth_name(cfg));
 	}
 	if (imap_utf7_encode(cfg->mailbox, tmp, sizeof(tmp)) < 0)
 		return prep_fail(s, "mailbox name %s is not valid UTF-8 or too long", cfg->mailbox);

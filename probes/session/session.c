@@ -122,7 +122,7 @@ static int sess_mailbox_steps(struct sess *s)
 
 static void run_steps(struct sess *s)
 {
-	if (!strcmp(s->cfg->auth, "all")) {
+	if (s->cfg->auth == AUTH_ALL) {
 		sess_auth_all(s);
 		return;
 	}
@@ -150,7 +150,7 @@ static void cache_load(struct sess *s)
 	const struct probe_config *cfg = s->cfg;
 	char err[512];
 
-	if (!cfg->cache_dir || !strcmp(cfg->auth, "all"))
+	if (!cfg->cache_dir || cfg->auth == AUTH_ALL)
 		return;
 	capcache_key(s->cc_key, sizeof(s->cc_key), cfg->host, cfg->port, tls_mode_name(cfg->tls),
 		     cfg->authzid ? cfg->authzid : cfg->username);
@@ -249,7 +249,7 @@ int session_run(const struct probe_config *cfg, const struct session_env *env, s
 	rep->total_ns = clock_now_ns() - rep->start_ns;
 	/* what the client waited for the server (see transport_rt_count) */
 	report_info(rep, "round_trips", "%u", transport_rt_count() - rt0);
-	if (s.mech[0] && strcmp(cfg->auth, "all"))
+	if (s.mech[0] && cfg->auth != AUTH_ALL)
 		report_info(rep, "mechanism", "%s", s.mech);
 	sess_summarize(&s);
 	return rep->state;

@@ -107,6 +107,15 @@ struct mailbox_state {
 };
 
 struct script;
+struct sasl_mech;
+
+/* What an auth step does: --auth as parsed, or (--auth all) one entry of
+ * the plan. */
+struct auth_choice {
+	enum auth_mode mode;            /* not AUTH_ALL */
+	const struct sasl_mech *mech;   /* AUTH_SASL: the mechanism */
+	const char *name;               /* its --auth value, for messages */
+};
 
 struct sess {
 	const struct probe_config *cfg;
@@ -128,7 +137,7 @@ struct sess {
 	int timed_out;
 	int greeted;                /* the greeting was read: LOGOUT makes sense */
 	/* --auth all: the mechanism for this connection and its step name */
-	const char *auth_mode;      /* NULL: cfg->auth */
+	const struct auth_choice *auth_for;   /* NULL: cfg->auth */
 	const char *auth_step;      /* NULL: "auth" */
 	unsigned auth_ok, auth_tried;
 	char cb_why[128];           /* why channel binding is unavailable */

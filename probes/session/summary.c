@@ -220,7 +220,7 @@ static void ok_summary(struct sess *s, const char *notes)
 	snprintf(who, sizeof(who), "%s%s%s:%u", named ? cfg->username : "", named ? "@" : "", cfg->host, cfg->port);
 	if (s->tls_have)
 		snprintf(via, sizeof(via), " %s", s->tls.version);
-	if (!strcmp(cfg->auth, "all"))
+	if (cfg->auth == AUTH_ALL)
 		snprintf(via + strlen(via), sizeof(via) - strlen(via), " %u/%u mechanisms", s->auth_ok, s->auth_tried);
 	else if (s->mech[0])
 		snprintf(via + strlen(via), sizeof(via) - strlen(via), " %s", s->mech);
