@@ -260,7 +260,7 @@ static int sasl_refused(struct sess *s, struct step *st, const struct sasl *sa, 
 	if (sa->err[0])
 		report_line(s->rep, "%s error from server: %s", sa->mech->name, sa->err);
 	if (st)
-		report_step_end(st, STEP_FAILED, STATE_CRITICAL, "%s: %s", cmdname, words);
+		report_step_end(st, clock_now_ns(), STEP_FAILED, STATE_CRITICAL, "%s: %s", cmdname, words);
 	report_fail(s->rep, STATE_CRITICAL, sess_step_name(st), "%s failed (%s): %s%s%s", sess_step_name(st), cmdname,
 		    words, dash, sa->err);
 	s->failed = 1;

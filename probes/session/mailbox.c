@@ -33,6 +33,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "net/clock.h"
 #include "session/caps.h"
 #include "session/flight.h"
 #include "session/script.h"
@@ -221,7 +222,7 @@ static void finish_quota(struct sess *s, struct fcmd *c)
 		s->mb.quota_asked = 3;
 		snprintf(s->mb.quota_note, sizeof(s->mb.quota_note), "quota not available: %s", words);
 		if (c->st)
-			report_step_end(c->st, STEP_OK, STATE_OK, "%s", s->mb.quota_note);
+			report_step_end(c->st, clock_now_ns(), STEP_OK, STATE_OK, "%s", s->mb.quota_note);
 		fl_time(c, NULL);
 		report_line(s->rep, "%s", s->mb.quota_note);
 		return;

@@ -246,7 +246,7 @@ int session_run(const struct probe_config *cfg, const struct session_env *env, s
 
 	if (attempt > 0)
 		report_info(rep, "caps_cache", "stale, session repeated");
-	rep->total_ns = clock_now_ns() - rep->start_ns;
+	report_finish(rep, clock_now_ns());
 	/* what the client waited for the server (see transport_rt_count) */
 	report_info(rep, "round_trips", "%u", transport_rt_count() - rt0);
 	if (s.mech[0] && cfg->auth != AUTH_ALL)

@@ -74,9 +74,9 @@ static void add_series(struct report *rep, const struct series *x, double timeou
 	double vals[] = { p50, p95, p99, max };
 
 	if (!is_total) {
-		struct step *st = report_step_begin(rep, x->name);
+		struct step *st = report_step_begin(rep, x->name, clock_now_ns());
 		if (st) {
-			report_step_end(st, STEP_OK, STATE_OK, "p50 %.6fs p95 %.6fs p99 %.6fs max %.6fs (%zu runs)",
+			report_step_end(st, clock_now_ns(), STEP_OK, STATE_OK, "p50 %.6fs p95 %.6fs p99 %.6fs max %.6fs (%zu runs)",
 					p50, p95, p99, max, x->n);
 			st->dur_ns = (int64_t)(p50 * 1e9);
 			for (int i = 0; i < 4; i++)
@@ -131,6 +131,7 @@ int sla_run(const struct probe_config *cfg, const struct session_env *env, struc
 	 * other thresholds (-D, message counts, quota, age...) stay per session */
 	struct probe_config one_cfg = *cfg;
 
+	rep->start_ns = clock_now_ns();
 	memset(&one_cfg.time, 0, sizeof(one_cfg.time));
 	memset(series, 0, sizeof(series));
 	struct series *total = series_get(series, &nseries, "time", n);
@@ -229,7 +230,7 @@ int sla_run(const struct probe_config *cfg, const struct session_env *env, struc
 			   availability, ok, n, total ? sla_percentile(total->v, total->n, 50) : 0, p95,
 			   total && total->n ? total->v[total->n - 1] : 0, last_failure[0] ? "; " : "",
 			   last_failure, check_note[0] ? "; " : "", check_note);
-	rep->total_ns = clock_now_ns() - rep->start_ns;
+	report_finish(rep, clock_now_ns());
 	for (unsigned i = 0; i < nseries; i++)
 		free(series[i].v);
 	return rep->state;

@@ -18,7 +18,7 @@
 
 struct step *sess_begin(struct sess *s, const char *name)
 {
-	return report_step_begin(s->rep, name);
+	return report_step_begin(s->rep, name, clock_now_ns());
 }
 
 void sess_ok(struct step *st, const char *fmt, ...)
@@ -29,7 +29,7 @@ void sess_ok(struct step *st, const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	if (st)
-		report_step_end(st, STEP_OK, STATE_OK, "%s", msg);
+		report_step_end(st, clock_now_ns(), STEP_OK, STATE_OK, "%s", msg);
 }
 
 const char *sess_step_name(const struct step *st)
@@ -46,7 +46,7 @@ void sess_fail(struct sess *s, struct step *st, int state, const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	if (st)
-		report_step_end(st, STEP_FAILED, state, "%s", msg);
+		report_step_end(st, clock_now_ns(), STEP_FAILED, state, "%s", msg);
 	report_fail(s->rep, state, sess_step_name(st), "%s failed: %s", sess_step_name(st), msg);
 	s->failed = 1;
 }
@@ -67,7 +67,7 @@ void sess_timeout(struct sess *s, struct step *st)
 {
 	pipelined_login_hint(s);
 	if (st)
-		report_step_end(st, STEP_TIMEOUT, s->cfg->timeout_state, "timed out");
+		report_step_end(st, clock_now_ns(), STEP_TIMEOUT, s->cfg->timeout_state, "timed out");
 	report_fail(s->rep, s->cfg->timeout_state, sess_step_name(st), "timeout during %s (%gs)",
 		    sess_step_name(st), s->cfg->timeout_s);
 	s->failed = 1;
@@ -124,7 +124,7 @@ void sess_result_fail(struct sess *s, struct step *st, const char *cmd, const st
 	sess_format_result(res, words, sizeof(words));
 	sess_note_alert(s, res->code, res->text);
 	if (st)
-		report_step_end(st, STEP_FAILED, STATE_CRITICAL, "%s: %s", cmd, words);
+		report_step_end(st, clock_now_ns(), STEP_FAILED, STATE_CRITICAL, "%s: %s", cmd, words);
 	report_fail(s->rep, STATE_CRITICAL, sess_step_name(st), "%s failed (%s): %s", sess_step_name(st), cmd, words);
 	s->failed = 1;
 }
@@ -167,7 +167,7 @@ void sess_skip(struct step *st, const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	if (st)
-		report_step_end(st, STEP_SKIPPED, STATE_OK, "%s", msg);
+		report_step_end(st, clock_now_ns(), STEP_SKIPPED, STATE_OK, "%s", msg);
 }
 
 int64_t sess_deadline_reserve(const struct sess *s)
