@@ -23,19 +23,19 @@
 
 /* Channel binding for this TLS connection: "tls-exporter" on TLS 1.3,
  * "tls-unique" below.  Returns 1 and fills the outputs (when non-NULL) if
- * the backend can provide it, 0 if not (why in s->cb_why). */
+ * the backend can provide it, 0 if not (why in s->login.cb_why). */
 int sess_cb_get(struct sess *s, const char **type, unsigned char *data, size_t *len)
 {
 	unsigned char buf[64];
 	size_t n = sizeof(buf);
 	const char *t;
 
-	if (!s->encrypted) {
-		snprintf(s->cb_why, sizeof(s->cb_why), "the connection is not encrypted (use --ssl or --starttls)");
+	if (!s->link.encrypted) {
+		snprintf(s->login.cb_why, sizeof(s->login.cb_why), "the connection is not encrypted (use --ssl or --starttls)");
 		return 0;
 	}
-	t = !strcmp(s->tls.version, "TLSv1.3") ? "tls-exporter" : "tls-unique";
-	if (tls_channel_binding(imap_conn_transport(s->conn), t, buf, &n, s->cb_why, sizeof(s->cb_why)) < 0)
+	t = !strcmp(s->link.tls.version, "TLSv1.3") ? "tls-exporter" : "tls-unique";
+	if (tls_channel_binding(imap_conn_transport(s->link.conn), t, buf, &n, s->login.cb_why, sizeof(s->login.cb_why)) < 0)
 		return 0;
 	if (type)
 		*type = t;
@@ -47,23 +47,23 @@ int sess_cb_get(struct sess *s, const char **type, unsigned char *data, size_t *
 }
 
 /* A -PLUS variant the server offers (for the long output).  Not under
- * --auth all (s->auth_step set): there the -PLUS variants are tried or
+ * --auth all (s->login.step set): there the -PLUS variants are tried or
  * listed as skipped themselves. */
 static void note_plus(struct sess *s, const struct sasl_mech *used)
 {
-	const struct imap_caps *caps = imap_conn_caps(s->conn);
+	const struct imap_caps *caps = imap_conn_caps(s->link.conn);
 
-	if (s->auth_step)
+	if (s->login.step)
 		return;
 	for (const struct sasl_mech *const *m = sasl_mechs; *m; m++) {
 		if (!((*m)->flags & SASL_F_CB) || *m == used || !imap_caps_has_auth(caps, (*m)->name))
 			continue;
-		if (!s->encrypted)
+		if (!s->link.encrypted)
 			report_line(s->rep, "server offers channel binding (%s) but the connection is not encrypted",
 				    (*m)->name);
 		else if (!sess_cb_get(s, NULL, NULL, NULL))
 			report_line(s->rep, "server offers channel binding (%s) but it is unavailable here: %s",
-				    (*m)->name, s->cb_why);
+				    (*m)->name, s->login.cb_why);
 		else
 			report_line(s->rep, "server offers channel binding (%s)", (*m)->name);
 		return;
@@ -77,11 +77,11 @@ int sess_mech_usable(struct sess *s, const struct sasl_mech *m, int explicit)
 		return 0;
 	if ((m->flags & SASL_F_TOKEN) && !cfg->token)
 		return 0;
-	if ((m->flags & SASL_F_CLIENTCERT) && !(cfg->client_cert && s->encrypted))
+	if ((m->flags & SASL_F_CLIENTCERT) && !(cfg->client_cert && s->link.encrypted))
 		return 0;
 	if ((m->flags & SASL_F_CB) && !sess_cb_get(s, NULL, NULL, NULL))
 		return 0;
-	if ((m->flags & SASL_F_PLAINTEXT) && !s->encrypted && !explicit)
+	if ((m->flags & SASL_F_PLAINTEXT) && !s->link.encrypted && !explicit)
 		return 0;
 	/* acting as another user: a mechanism without an authzid field would
 	 * silently check the wrong mailbox */
@@ -100,9 +100,9 @@ int sess_mech_usable(struct sess *s, const struct sasl_mech *m, int explicit)
  * flight. */
 static int login_pipelining_broken(const struct sess *s, int sasl)
 {
-	if (strstr(s->greet, "Courier-IMAP"))
+	if (strstr(s->link.greet, "Courier-IMAP"))
 		return 1;
-	return sasl && strstr(s->greet, "Cyrus IMAP") != NULL;
+	return sasl && strstr(s->link.greet, "Cyrus IMAP") != NULL;
 }
 
 static int do_login(struct sess *s, struct step *st)
@@ -111,17 +111,17 @@ static int do_login(struct sess *s, struct step *st)
 	struct imap_cmd cmd;
 	struct imap_result res;
 
-	if (imap_conn_caps(s->conn)->flags & CAP_LOGINDISABLED) {
+	if (imap_conn_caps(s->link.conn)->flags & CAP_LOGINDISABLED) {
 		sess_fail(s, st, STATE_CRITICAL, "server says LOGINDISABLED: IMAP LOGIN is not allowed here%s",
-			  s->encrypted ? "" : " (use --starttls or --ssl)");
+			  s->link.encrypted ? "" : " (use --starttls or --ssl)");
 		return -1;
 	}
-	snprintf(s->mech, sizeof(s->mech), "IMAP LOGIN");
-	imap_cmd_init(&cmd, s->conn, "LOGIN");
+	snprintf(s->login.mech, sizeof(s->login.mech), "IMAP LOGIN");
+	imap_cmd_init(&cmd, s->link.conn, "LOGIN");
 	imap_cmd_astring(&cmd, cfg->username, strlen(cfg->username), 0);
 	imap_cmd_astring(&cmd, cfg->password, strlen(cfg->password), 1);
-	if (s->defer_auth_ok && !cmd.nsync && !login_pipelining_broken(s, 0)) {
-		snprintf(s->pa.okmsg, sizeof(s->pa.okmsg), "LOGIN as %s", cfg->username);
+	if (s->login.defer_ok && !cmd.nsync && !login_pipelining_broken(s, 0)) {
+		snprintf(s->login.pending.okmsg, sizeof(s->login.pending.okmsg), "LOGIN as %s", cfg->username);
 		int q = sess_defer_login(s, st, &cmd, "LOGIN");
 		imap_cmd_free(&cmd);
 		return q;
@@ -169,11 +169,11 @@ static int sasl_creds_for(struct sess *s, struct step *st, const struct sasl_mec
 	if (m->flags & SASL_F_CB) {
 		if (!sess_cb_get(s, &type, cb, &cblen)) {
 			sess_fail(s, st, STATE_UNKNOWN, "%s: channel binding unavailable: %s", m->name,
-				  s->encrypted ? s->cb_why : "the connection is not encrypted");
+				  s->link.encrypted ? s->login.cb_why : "the connection is not encrypted");
 			return -1;
 		}
-	} else if ((m->flags & SASL_F_SCRAM) && s->encrypted && sess_cb_get(s, &type, cb, &cblen)) {
-		creds->server_offers_plus = m->twin && imap_caps_has_auth(imap_conn_caps(s->conn), m->twin->name);
+	} else if ((m->flags & SASL_F_SCRAM) && s->link.encrypted && sess_cb_get(s, &type, cb, &cblen)) {
+		creds->server_offers_plus = m->twin && imap_caps_has_auth(imap_conn_caps(s->link.conn), m->twin->name);
 	} else {
 		return 0;
 	}
@@ -203,10 +203,10 @@ static int sasl_defer(struct sess *s, struct step *st, struct sasl *sa, const st
 	const struct sasl_mech *m = sa->mech;
 	struct imap_cmd cmd;
 
-	if (!s->defer_auth_ok || !(m->flags & SASL_F_DEFERRABLE) || login_pipelining_broken(s, 1) ||
+	if (!s->login.defer_ok || !(m->flags & SASL_F_DEFERRABLE) || login_pipelining_broken(s, 1) ||
 	    (m->finished && !m->finished(sa)))
 		return 0;
-	int inline_ir = imap_auth_command(&cmd, s->conn, m->name, initial);
+	int inline_ir = imap_auth_command(&cmd, s->link.conn, m->name, initial);
 	if (inline_ir < 0) {
 		sess_fail(s, st, STATE_UNKNOWN, "out of memory");
 		return -1;
@@ -215,7 +215,7 @@ static int sasl_defer(struct sess *s, struct step *st, struct sasl *sa, const st
 		imap_cmd_free(&cmd);
 		return 0;
 	}
-	snprintf(s->pa.okmsg, sizeof(s->pa.okmsg), "%s as %s%s%s", m->name,
+	snprintf(s->login.pending.okmsg, sizeof(s->login.pending.okmsg), "%s as %s%s%s", m->name,
 		 cfg->username ? cfg->username : "(certificate)", cfg->authzid ? " for " : "",
 		 cfg->authzid ? cfg->authzid : "");
 	int rc = sess_defer_login(s, st, &cmd, cmd.name);
@@ -253,8 +253,8 @@ static int sasl_refused(struct sess *s, struct step *st, const struct sasl *sa, 
 	const char *dash = sa->err[0] ? " - " : "";
 
 	sess_format_result(res, words, sizeof(words));
-	if (s->cb_soft && !credentials_refused(res->code)) {
-		snprintf(s->cb_refused, sizeof(s->cb_refused), "%s%s%s", words, dash, sa->err);
+	if (s->login.cb_soft && !credentials_refused(res->code)) {
+		snprintf(s->login.cb_refused, sizeof(s->login.cb_refused), "%s%s%s", words, dash, sa->err);
 		return -2;
 	}
 	if (sa->err[0])
@@ -326,7 +326,7 @@ static int do_sasl(struct sess *s, struct step *st, const struct sasl_mech *m)
 
 	if (sasl_creds_for(s, st, m, &creds, cb, sizeof(cb)) < 0)
 		return -1;
-	snprintf(s->mech, sizeof(s->mech), "%s", m->name);
+	snprintf(s->login.mech, sizeof(s->login.mech), "%s", m->name);
 	struct sasl *sa = sasl_new(m, &creds);
 	if (!sa || sb_init_alloc(&initial, 8192) < 0) {
 		sasl_free(sa);
@@ -351,7 +351,7 @@ static int do_sasl(struct sess *s, struct step *st, const struct sasl_mech *m)
 		.untagged = sess_on_untagged,
 		.untagged_ud = s,
 	};
-	int end = imap_authenticate(s->conn, &a, &res);
+	int end = imap_authenticate(s->link.conn, &a, &res);
 	rc = sasl_outcome(s, st, sa, &turn, end, &res);
 done:
 	secure_zero(initial.data, initial.cap);
@@ -365,7 +365,7 @@ done:
 static const struct sasl_mech *without_plus(struct sess *s, const struct sasl_mech *m)
 {
 	const struct sasl_mech *b = (m->flags & SASL_F_CB) ? m->twin : NULL;
-	return b && imap_caps_has_auth(imap_conn_caps(s->conn), b->name) && sess_mech_usable(s, b, 0) ? b : NULL;
+	return b && imap_caps_has_auth(imap_conn_caps(s->link.conn), b->name) && sess_mech_usable(s, b, 0) ? b : NULL;
 }
 
 /* --auth auto picked a -PLUS mechanism.  Servers that advertise one but
@@ -382,31 +382,31 @@ static const struct sasl_mech *without_plus(struct sess *s, const struct sasl_me
 static int auth_plus(struct sess *s, struct step *st, const struct sasl_mech *m)
 {
 	const struct sasl_mech *base = without_plus(s, m);
-	struct imap_caps saved = *imap_conn_caps(s->conn);
+	struct imap_caps saved = *imap_conn_caps(s->link.conn);
 	const char *type = NULL;
 
 	if (!base)
 		return do_sasl(s, st, m);
 	sess_cb_get(s, &type, NULL, NULL);
-	s->cb_soft = 1;
-	s->cb_refused[0] = '\0';
+	s->login.cb_soft = 1;
+	s->login.cb_refused[0] = '\0';
 	int rc = do_sasl(s, st, m);
-	s->cb_soft = 0;
+	s->login.cb_soft = 0;
 	if (rc != -2)
 		return rc;
 	/* the login failed: the pre-login list is still the one in force */
-	*imap_conn_caps(s->conn) = saved;
+	*imap_conn_caps(s->link.conn) = saved;
 	rc = do_sasl(s, st, base);
 	if (rc == 0) {
-		snprintf(s->auth_note, sizeof(s->auth_note),
+		snprintf(s->login.note, sizeof(s->login.note),
 			 "%s (channel binding %s) refused: %s; %s without channel binding worked (the server cannot "
 			 "bind to this TLS connection, or something relays it; --auth %s accepts that)",
-			 m->name, type ? type : "?", s->cb_refused, base->name, base->option);
-		report_line(s->rep, "%s", s->auth_note);
+			 m->name, type ? type : "?", s->login.cb_refused, base->name, base->option);
+		report_line(s->rep, "%s", s->login.note);
 		report_raise(s->rep, STATE_WARNING);
 	} else {
 		report_line(s->rep, "%s (channel binding %s) was refused first: %s", m->name, type ? type : "?",
-			    s->cb_refused);
+			    s->login.cb_refused);
 	}
 	return rc;
 }
@@ -414,18 +414,18 @@ static int auth_plus(struct sess *s, struct step *st, const struct sasl_mech *m)
 int sess_auth(struct sess *s)
 {
 	const struct probe_config *cfg = s->cfg;
-	enum auth_mode a = s->auth_for ? s->auth_for->mode : cfg->auth;
+	enum auth_mode a = s->login.choice ? s->login.choice->mode : cfg->auth;
 
 	if (a == AUTH_NONE || (a == AUTH_AUTO && !cfg->username && !cfg->client_cert))
 		return 0;
 	if (sess_ensure_caps(s) < 0)
 		return -1;
 
-	struct imap_caps *caps = imap_conn_caps(s->conn);
-	struct step *st = sess_begin(s, s->auth_step ? s->auth_step : "auth");
+	struct imap_caps *caps = imap_conn_caps(s->link.conn);
+	struct step *st = sess_begin(s, s->login.step ? s->login.step : "auth");
 
-	snprintf(s->login_caps, sizeof(s->login_caps), "%s", caps->raw);
-	s->login_caps_known = caps->known;
+	snprintf(s->cache.login_caps, sizeof(s->cache.login_caps), "%s", caps->raw);
+	s->cache.login_caps_known = caps->known;
 
 	if (a == AUTH_LOGIN)
 		return do_login(s, st);
@@ -439,15 +439,15 @@ int sess_auth(struct sess *s)
 				return do_sasl(s, st, *m);
 			}
 		}
-		if (cfg->password && s->encrypted && !(caps->flags & CAP_LOGINDISABLED) && !cfg->authzid)
+		if (cfg->password && s->link.encrypted && !(caps->flags & CAP_LOGINDISABLED) && !cfg->authzid)
 			return do_login(s, st);
 		sess_fail(s, st, STATE_CRITICAL,
 			  "no usable authentication mechanism (server offers:%s)%s", caps->auth[1] ? caps->auth : " none ",
-			  s->encrypted ? "" : "; plaintext mechanisms are not used on an unencrypted connection"
+			  s->link.encrypted ? "" : "; plaintext mechanisms are not used on an unencrypted connection"
 			  " unless named with --auth (or use --ssl / --starttls)");
 		return -1;
 	}
-	const struct sasl_mech *m = s->auth_for ? s->auth_for->mech : sasl_find(cfg->auth_mech);
+	const struct sasl_mech *m = s->login.choice ? s->login.choice->mech : sasl_find(cfg->auth_mech);
 	if (!m) {
 		sess_fail(s, st, STATE_UNKNOWN, "mechanism %s is not supported by this build", probe_auth_name(cfg));
 		return -1;
@@ -459,8 +459,8 @@ int sess_auth(struct sess *s)
 	}
 	if (!sess_mech_usable(s, m, 1)) {
 		sess_fail(s, st, STATE_UNKNOWN, "%s cannot be used with the given credentials or connection%s%s",
-			  m->name, (m->flags & SASL_F_CB) && s->cb_why[0] ? ": " : "",
-			  (m->flags & SASL_F_CB) ? s->cb_why : "");
+			  m->name, (m->flags & SASL_F_CB) && s->login.cb_why[0] ? ": " : "",
+			  (m->flags & SASL_F_CB) ? s->login.cb_why : "");
 		return -1;
 	}
 	if (!(m->flags & SASL_F_CB))

@@ -63,7 +63,7 @@ static void skip_note(struct sess *s, struct sbuf *sb, const char *name, const c
  * the server advertises are listed as skipped with the reason. */
 static void plan_mechanisms(struct sess *s, struct auth_plan *plan)
 {
-	const struct imap_caps *caps = imap_conn_caps(s->conn);
+	const struct imap_caps *caps = imap_conn_caps(s->link.conn);
 	char mem[512];
 	struct sbuf skipped;
 
@@ -74,9 +74,9 @@ static void plan_mechanisms(struct sess *s, struct auth_plan *plan)
 		if (sess_mech_usable(s, *m, 0)) {
 			plan_add(plan, *m);
 		} else if (((*m)->flags & SASL_F_CB) && !sess_cb_get(s, NULL, NULL, NULL)) {
-			char why[sizeof(s->cb_why) + 32];
-			if (s->encrypted)
-				snprintf(why, sizeof(why), "no channel binding: %s", s->cb_why);
+			char why[sizeof(s->login.cb_why) + 32];
+			if (s->link.encrypted)
+				snprintf(why, sizeof(why), "no channel binding: %s", s->login.cb_why);
 			else
 				snprintf(why, sizeof(why), "channel binding needs TLS");
 			skip_note(s, &skipped, (*m)->name, why);
@@ -84,11 +84,11 @@ static void plan_mechanisms(struct sess *s, struct auth_plan *plan)
 			skip_note(s, &skipped, (*m)->name, "cannot carry --authzid");
 		} else {
 			skip_note(s, &skipped, (*m)->name,
-				  ((*m)->flags & SASL_F_PLAINTEXT) && !s->encrypted ? "plaintext on an unencrypted connection" :
+				  ((*m)->flags & SASL_F_PLAINTEXT) && !s->link.encrypted ? "plaintext on an unencrypted connection" :
 				  "no credentials for it");
 		}
 	}
-	if (s->cfg->password && s->encrypted && !(caps->flags & CAP_LOGINDISABLED) && !s->cfg->authzid)
+	if (s->cfg->password && s->link.encrypted && !(caps->flags & CAP_LOGINDISABLED) && !s->cfg->authzid)
 		plan_add(plan, NULL);
 	else if (s->cfg->password)
 		skip_note(s, &skipped, "IMAP LOGIN", s->cfg->authzid ? "cannot carry --authzid" :
@@ -112,12 +112,12 @@ static void plan_mechanisms(struct sess *s, struct auth_plan *plan)
 static void drop_connection(struct sess *s)
 {
 	sess_close(s);
-	if (s->conn)
-		imap_conn_free(s->conn);
-	s->conn = NULL;
-	s->encrypted = 0;
-	s->greeted = 0;
-	s->mech[0] = '\0';
+	if (s->link.conn)
+		imap_conn_free(s->link.conn);
+	s->link.conn = NULL;
+	s->link.encrypted = 0;
+	s->link.greeted = 0;
+	s->login.mech[0] = '\0';
 }
 
 void sess_auth_all(struct sess *s)
@@ -132,7 +132,7 @@ void sess_auth_all(struct sess *s)
 	/* The first connection discovers the mechanisms and tries the first
 	 * one; each further mechanism gets a fresh connection, opened only
 	 * after the previous one is closed (connection limits). */
-	s->auth_for = &none;
+	s->login.choice = &none;
 	if (sess_open(s) < 0 || sess_ensure_caps(s) < 0) {
 		drop_connection(s);
 		return;
@@ -140,7 +140,7 @@ void sess_auth_all(struct sess *s)
 	plan_mechanisms(s, &plan);
 	if (plan.n == 0) {
 		struct step *st = sess_begin(s, "auth");
-		const char *offers = imap_conn_caps(s->conn)->auth;
+		const char *offers = imap_conn_caps(s->link.conn)->auth;
 		sess_fail(s, st, STATE_CRITICAL, "no mechanism to test (server offers:%s)", offers[1] ? offers : " none");
 		drop_connection(s);
 		return;
@@ -154,30 +154,30 @@ void sess_auth_all(struct sess *s)
 			 * s->failed) */
 			any_failed |= s->failed;
 			s->failed = 0;
-			s->auth_for = &none;
+			s->login.choice = &none;
 			if (sess_open(s) < 0) {
 				any_failed = 1;
 				break;
 			}
 		}
-		s->auth_for = &plan.choice[i];
-		s->auth_step = plan.step[i];
-		s->auth_tried++;
+		s->login.choice = &plan.choice[i];
+		s->login.step = plan.step[i];
+		s->login.tried++;
 		if (sess_auth(s) == 0) {
-			s->auth_ok++;
+			s->login.ok++;
 		} else {
 			any_failed = 1;
 			sb_printf(&failed, "%s%s", failed.len ? ", " : "", plan.choice[i].name);
 		}
-		s->auth_step = NULL;
+		s->login.step = NULL;
 		if (s->timed_out)
 			break;
 	}
 	drop_connection(s);
-	s->auth_for = NULL;
+	s->login.choice = NULL;
 	s->failed |= any_failed;
 	if (failed.len)
 		report_line(s->rep, "mechanisms that failed: %s", failed.data);
-	report_info(s->rep, "mechanisms_ok", "%u", s->auth_ok);
-	report_info(s->rep, "mechanisms_tried", "%u", s->auth_tried);
+	report_info(s->rep, "mechanisms_ok", "%u", s->login.ok);
+	report_info(s->rep, "mechanisms_tried", "%u", s->login.tried);
 }

@@ -20,16 +20,16 @@ int do_capability(struct sess *s)
 	struct imap_result res;
 	struct step *st = sess_begin(s, "capability");
 
-	imap_cmd_init(&cmd, s->conn, "CAPABILITY");
+	imap_cmd_init(&cmd, s->link.conn, "CAPABILITY");
 	int rc = sess_command(s, st, &cmd, &res);
 	imap_cmd_free(&cmd);
 	if (rc < 0)
 		return -1;
-	if (!imap_conn_caps(s->conn)->known) {
+	if (!imap_conn_caps(s->link.conn)->known) {
 		sess_fail(s, st, STATE_CRITICAL, "server sent no capability list");
 		return -1;
 	}
-	sess_ok(st, "%s", imap_conn_caps(s->conn)->raw);
+	sess_ok(st, "%s", imap_conn_caps(s->link.conn)->raw);
 	return 0;
 }
 
@@ -37,7 +37,7 @@ int sess_ensure_caps(struct sess *s)
 {
 	if (sess_auth_settle(s) < 0)
 		return -1;
-	if (imap_conn_caps(s->conn)->known)
+	if (imap_conn_caps(s->link.conn)->known)
 		return 0;
 	return do_capability(s);
 }
@@ -52,7 +52,7 @@ int sess_ensure_caps(struct sess *s)
  * ask (CAPABILITY) only if they need them (sess_ensure_caps). */
 void sess_forget_caps(struct sess *s)
 {
-	imap_conn_caps_reset(s->conn);
+	imap_conn_caps_reset(s->link.conn);
 }
 
 /* --cache-dir: the server lists exactly what it listed when the cache
@@ -62,11 +62,11 @@ static void assume_cached(struct sess *s)
 {
 	struct imap_caps after;
 
-	s->assumed = 0;
-	if (!s->cc_loaded || s->no_assume || !s->login_caps_known || strcmp(s->cc.before, s->login_caps) != 0)
+	s->cache.assumed = 0;
+	if (!s->cache.loaded || s->cache.no_assume || !s->cache.login_caps_known || strcmp(s->cache.entry.before, s->cache.login_caps) != 0)
 		return;
-	imap_caps_parse(&after, s->cc.after, strlen(s->cc.after));
-	s->assumed = after.flags & CAPCACHE_ASSUMABLE & ~imap_conn_caps(s->conn)->flags;
+	imap_caps_parse(&after, s->cache.entry.after, strlen(s->cache.entry.after));
+	s->cache.assumed = after.flags & CAPCACHE_ASSUMABLE & ~imap_conn_caps(s->link.conn)->flags;
 }
 
 /* --pipeline: queue the login command (its bytes go out with the first
@@ -74,16 +74,16 @@ static void assume_cached(struct sess *s)
 int sess_defer_login(struct sess *s, struct step *st, struct imap_cmd *cmd, const char *cmdname)
 {
 	unsigned id;
-	if (imap_conn_queue(s->conn, cmd, &id) < 0) {
+	if (imap_conn_queue(s->link.conn, cmd, &id) < 0) {
 		sess_conn_fail(s, st, cmdname);
 		return -1;
 	}
-	s->pa.active = 1;
-	s->pa.id = id;
-	s->pa.st = st;
-	s->pa.caps_gen = imap_conn_caps_gen(s->conn);
-	s->login_pipelined = 1;
-	snprintf(s->pa.cmd, sizeof(s->pa.cmd), "%s", cmdname);
+	s->login.pending.active = 1;
+	s->login.pending.id = id;
+	s->login.pending.st = st;
+	s->login.pending.caps_gen = imap_conn_caps_gen(s->link.conn);
+	s->login.pipelined = 1;
+	snprintf(s->login.pending.cmd, sizeof(s->login.pending.cmd), "%s", cmdname);
 	assume_cached(s);
 	/* The pre-login capabilities stay in force until the answer: the
 	 * flight is built from them (what the greeting promised); see
@@ -94,25 +94,25 @@ int sess_defer_login(struct sess *s, struct step *st, struct imap_cmd *cmd, cons
 int sess_auth_settle(struct sess *s)
 {
 	struct imap_result res;
-	struct step *st = s->pa.st;
+	struct step *st = s->login.pending.st;
 
-	if (!s->pa.active)
+	if (!s->login.pending.active)
 		return 0;
-	s->pa.active = 0;
-	if (imap_conn_wait(s->conn, s->pa.id, &res) < 0) {
-		sess_conn_fail(s, st, s->pa.cmd);
+	s->login.pending.active = 0;
+	if (imap_conn_wait(s->link.conn, s->login.pending.id, &res) < 0) {
+		sess_conn_fail(s, st, s->login.pending.cmd);
 		return -1;
 	}
-	s->auth_done_ns = res.done_ns;
+	s->login.done_ns = res.done_ns;
 	/* a list in the tagged OK (or untagged before it, as Gmail does)
 	 * replaced the pre-login one; without one they are stale */
-	if (res.status != IMAP_ST_OK || imap_conn_caps_gen(s->conn) == s->pa.caps_gen)
+	if (res.status != IMAP_ST_OK || imap_conn_caps_gen(s->link.conn) == s->login.pending.caps_gen)
 		sess_forget_caps(s);
 	sess_note_alert(s, res.code, res.text);
 	if (res.status != IMAP_ST_OK)
-		sess_result_fail(s, st, s->pa.cmd, &res);
+		sess_result_fail(s, st, s->login.pending.cmd, &res);
 	else
-		sess_ok(st, "%s: %s", s->pa.okmsg, res.text);
+		sess_ok(st, "%s: %s", s->login.pending.okmsg, res.text);
 	if (st) {
 		/* from its bytes on the wire (the flight's write) to its answer */
 		st->start_ns = res.sent_ns;
@@ -124,12 +124,12 @@ int sess_auth_settle(struct sess *s)
 
 int sess_caps_have(struct sess *s, uint32_t flag)
 {
-	const struct imap_caps *c = imap_conn_caps(s->conn);
+	const struct imap_caps *c = imap_conn_caps(s->link.conn);
 	if (c->known && (c->flags & flag))
 		return 1;
 	/* the login is still in flight: what the cache says it will list */
-	if (s->pa.active && (s->assumed & flag)) {
-		s->assumed_used |= flag;
+	if (s->login.pending.active && (s->cache.assumed & flag)) {
+		s->cache.assumed_used |= flag;
 		return 1;
 	}
 	return 0;
@@ -137,6 +137,6 @@ int sess_caps_have(struct sess *s, uint32_t flag)
 
 int sess_caps_lack(struct sess *s, uint32_t flag)
 {
-	const struct imap_caps *c = imap_conn_caps(s->conn);
+	const struct imap_caps *c = imap_conn_caps(s->link.conn);
 	return c->known && !(c->flags & flag);
 }

@@ -34,7 +34,7 @@ struct fcmd *fl_add(struct flight *f, const char *step, const char *verb)
 	memset(c, 0, sizeof(*c));
 	if (step)
 		c->st = sess_begin(f->s, step);
-	imap_cmd_init(&c->cmd, f->cs->conn, verb);
+	imap_cmd_init(&c->cmd, f->cs->link.conn, verb);
 	return c;
 }
 
@@ -72,9 +72,9 @@ int fl_spec_refused(struct sess *s, struct fcmd *c)
 {
 	char words[400];
 
-	if (!s->assumed_used || !c || c->res.status == IMAP_ST_OK)
+	if (!s->cache.assumed_used || !c || c->res.status == IMAP_ST_OK)
 		return 0;
-	s->spec_stale = 1;
+	s->cache.stale = 1;
 	sess_format_result(&c->res, words, sizeof(words));
 	sess_fail(s, c->st, STATE_CRITICAL,
 		  "%s: %s (the command relied on capabilities remembered in --cache-dir, which the server no "
@@ -91,16 +91,16 @@ int fl_spec_refused(struct sess *s, struct fcmd *c)
 static void fl_targets(struct flight *f, unsigned from)
 {
 	struct mailbox_state *mb = &f->cs->mb;
-	mb->search_cur = NULL;
-	for (unsigned i = from; i < f->n && !mb->search_cur; i++)
-		mb->search_cur = f->c[i].search_into;
+	mb->route.search_cur = NULL;
+	for (unsigned i = from; i < f->n && !mb->route.search_cur; i++)
+		mb->route.search_cur = f->c[i].search_into;
 }
 
 static void fl_untarget(struct flight *f)
 {
 	struct mailbox_state *mb = &f->cs->mb;
-	mb->nsearch_t = mb->nfetch_t = 0;
-	mb->search_cur = NULL;
+	mb->route.nsearch_t = mb->route.nfetch_t = 0;
+	mb->route.search_cur = NULL;
 }
 
 /* Wait for c's tagged response.  A LOGOUT (the last command of the last
@@ -108,7 +108,7 @@ static void fl_untarget(struct flight *f)
  * and no answer within a second just ends the session. */
 static int fl_wait(struct flight *f, struct fcmd *c)
 {
-	struct imap_conn *conn = f->cs->conn;
+	struct imap_conn *conn = f->cs->link.conn;
 	if (!c->logout)
 		return imap_conn_wait(conn, c->id, &c->res);
 	int64_t grace = clock_now_ns() + LOGOUT_GRACE_NS;
@@ -125,7 +125,7 @@ static int fl_logout_result(struct flight *f, struct fcmd *c, int waited)
 {
 	struct sess *s = f->s;
 	if (!waited) {
-		enum imap_err e = imap_conn_err(f->cs->conn);
+		enum imap_err e = imap_conn_err(f->cs->link.conn);
 		if (e == IMAP_E_TIMEOUT && !clock_expired(f->cs->deadline))
 			sess_ok(c->st, "no reply to LOGOUT within %.1fs; closed", (double)LOGOUT_GRACE_NS / 1e9);
 		else if (e == IMAP_E_EOF || e == IMAP_E_BYE)
@@ -153,7 +153,7 @@ static int fl_logout_result(struct flight *f, struct fcmd *c, int waited)
  * but none of them names the failure. */
 static void fl_drain_after_auth(struct flight *f)
 {
-	struct imap_conn *conn = f->cs->conn;
+	struct imap_conn *conn = f->cs->link.conn;
 	int ok = imap_conn_err(conn) == IMAP_E_NONE;
 	int64_t grace = clock_now_ns() + LOGOUT_GRACE_NS;
 
@@ -181,30 +181,30 @@ int fl_run(struct flight *f)
 {
 	struct sess *s = f->s, *cs = f->cs;
 	struct mailbox_state *mb = &cs->mb;
-	struct imap_conn *conn = cs->conn;
+	struct imap_conn *conn = cs->link.conn;
 	int sequential = 0;
 	unsigned i = 0;
 	int64_t auth_done = 0;
 
 	/* every command's data targets are live for the whole flight */
-	mb->nsearch_t = mb->nfetch_t = 0;
+	mb->route.nsearch_t = mb->route.nfetch_t = 0;
 	unsigned plain_searches = 0;
 	for (i = 0; i < f->n; i++) {
 		if (f->c[i].cmd.nsync)
 			sequential = 1;
 		if (f->c[i].search_into && !f->c[i].tagged)
 			plain_searches++;
-		if (f->c[i].search_into && mb->nsearch_t < MB_TARGETS)
-			mb->search_t[mb->nsearch_t++] = f->c[i].search_into;
-		if (f->c[i].fetch_into && mb->nfetch_t < MB_TARGETS)
-			mb->fetch_t[mb->nfetch_t++] = f->c[i].fetch_into;
+		if (f->c[i].search_into && mb->route.nsearch_t < MB_TARGETS)
+			mb->route.search_t[mb->route.nsearch_t++] = f->c[i].search_into;
+		if (f->c[i].fetch_into && mb->route.nfetch_t < MB_TARGETS)
+			mb->route.fetch_t[mb->route.nfetch_t++] = f->c[i].fetch_into;
 	}
 	/* Two untagged "* SEARCH" answers in one flight cannot be told apart
 	 * when the server runs the commands concurrently (RFC 3501 5.5: the
 	 * client must not pipeline them): one at a time then. */
 	if (plain_searches > 1)
 		sequential = 1;
-	if (sequential && cs->pa.active) {
+	if (sequential && cs->login.pending.active) {
 		/* a synchronizing literal in the flight: the login first */
 		if (sess_auth_settle(cs) < 0) {
 			fl_untarget(f);
@@ -212,7 +212,7 @@ int fl_run(struct flight *f)
 				sess_skip(f->c[j].st, "not run: authentication failed");
 			return -1;
 		}
-		auth_done = cs->auth_done_ns;
+		auth_done = cs->login.done_ns;
 	}
 	for (i = 0; i < f->n; i++) {
 		struct fcmd *c = &f->c[i];
@@ -238,9 +238,9 @@ int fl_run(struct flight *f)
 	if (!sequential) {
 		if (imap_conn_flush(conn) < 0) {
 			i = 0;
-			if (cs->pa.active) {
-				cs->pa.active = 0;
-				sess_conn_fail(cs, cs->pa.st, cs->pa.cmd);
+			if (cs->login.pending.active) {
+				cs->login.pending.active = 0;
+				sess_conn_fail(cs, cs->login.pending.st, cs->login.pending.cmd);
 				fl_untarget(f);
 				for (unsigned j = 0; j < f->n; j++)
 					sess_skip(f->c[j].st, "not run: authentication failed");
@@ -248,14 +248,14 @@ int fl_run(struct flight *f)
 			}
 			goto fail;
 		}
-		if (cs->pa.active) {
+		if (cs->login.pending.active) {
 			/* the login went out first in this write: its answer first */
 			if (sess_auth_settle(cs) < 0) {
 				fl_drain_after_auth(f);
 				fl_untarget(f);
 				return -1;
 			}
-			auth_done = cs->auth_done_ns;
+			auth_done = cs->login.done_ns;
 		}
 		for (i = 0; i < f->n; i++) {
 			struct fcmd *c = &f->c[i];

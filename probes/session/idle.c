@@ -89,9 +89,9 @@ static void idle_cleanup(struct sess *s, struct sess *s2, uint64_t uid, const st
 	left = join_set(set, sizeof(set), uid, &old);
 	memset(&w, 0, sizeof(w));
 	w.uid = uid;
-	s2->mb.watch = &w;
+	s2->mb.route.watch = &w;
 	rc = delete_probe(s, s2, st, uid, set, left, &w, msg, sizeof(msg), &rs, &re);
-	s2->mb.watch = NULL;
+	s2->mb.route.watch = NULL;
 	if (rc < 0)
 		goto out;
 	sess_ok(st, "%s", msg);
@@ -106,8 +106,8 @@ static int idle_start(struct sess *s, struct step *st, unsigned *idle_id)
 	struct imap_cmd cmd;
 	struct imap_result res;
 
-	imap_cmd_init(&cmd, s->conn, "IDLE");
-	int r = imap_conn_send(s->conn, &cmd, idle_id);
+	imap_cmd_init(&cmd, s->link.conn, "IDLE");
+	int r = imap_conn_send(s->link.conn, &cmd, idle_id);
 	imap_cmd_free(&cmd);
 	if (r < 0) {
 		sess_conn_fail(s, st, "IDLE");
@@ -115,24 +115,24 @@ static int idle_start(struct sess *s, struct step *st, unsigned *idle_id)
 	}
 	for (;;) {
 		const struct imap_response *resp;
-		if (imap_conn_read(s->conn, &resp) < 0) {
+		if (imap_conn_read(s->link.conn, &resp) < 0) {
 			sess_conn_fail(s, st, "IDLE");
 			return -1;
 		}
 		if (resp->type == IMAP_RESP_CONTINUATION)
 			return 0;
 		if (resp->type == IMAP_RESP_TAGGED) {
-			if (imap_conn_wait(s->conn, *idle_id, &res) == 0)
+			if (imap_conn_wait(s->link.conn, *idle_id, &res) == 0)
 				sess_result_fail(s, st, "IDLE", &res);
 			else
 				sess_conn_fail(s, st, "IDLE");
 			return -1;
 		}
 		if (resp->name && resp->has_number && ascii_ieq(resp->name, resp->name_len, "EXISTS"))
-			s->mb.live_exists = resp->number;
+			s->mb.count.live_exists = resp->number;
 		else if (resp->name && resp->has_number && ascii_ieq(resp->name, resp->name_len, "EXPUNGE") &&
-			 s->mb.live_exists)
-			s->mb.live_exists--;
+			 s->mb.count.live_exists)
+			s->mb.count.live_exists--;
 	}
 }
 
@@ -147,20 +147,20 @@ static int idle_wait_push(struct sess *s, struct step *st, unsigned idle_id, int
 
 	for (;;) {
 		const struct imap_response *resp;
-		if (!conn_readable(s->conn, push_deadline)) {
+		if (!conn_readable(s->link.conn, push_deadline)) {
 			sess_fail(s, st, STATE_CRITICAL,
 				  "no EXISTS on the idling connection within %.1fs of the APPEND (no push)",
 				  clock_ns_to_s(clock_now_ns() - t_ok));
 			return 0;
 		}
-		if (imap_conn_read(s->conn, &resp) < 0) {
+		if (imap_conn_read(s->link.conn, &resp) < 0) {
 			sess_conn_fail(s, st, "IDLE");
 			*idling = 0;
 			return 0;
 		}
 		if (resp->type == IMAP_RESP_TAGGED) {
 			*idling = 0;
-			if (imap_conn_wait(s->conn, idle_id, &res) == 0)
+			if (imap_conn_wait(s->link.conn, idle_id, &res) == 0)
 				sess_result_fail(s, st, "IDLE (ended by the server)", &res);
 			else
 				sess_conn_fail(s, st, "IDLE");
@@ -169,18 +169,18 @@ static int idle_wait_push(struct sess *s, struct step *st, unsigned idle_id, int
 		if (!resp->name || !resp->has_number)
 			continue;
 		if (ascii_ieq(resp->name, resp->name_len, "EXISTS")) {
-			if (resp->number > mb->live_exists) {
+			if (resp->number > mb->count.live_exists) {
 				int64_t now = clock_now_ns();
-				mb->live_exists = resp->number;
-				mb->push_s = clock_ns_to_s(now > t_ok ? now - t_ok : 0);
-				mb->have_push = 1;
-				sess_ok(st, "* %u EXISTS arrived %.4fs after the APPEND completed", resp->number, mb->push_s);
+				mb->count.live_exists = resp->number;
+				mb->writes.push_s = clock_ns_to_s(now > t_ok ? now - t_ok : 0);
+				mb->writes.have_push = 1;
+				sess_ok(st, "* %u EXISTS arrived %.4fs after the APPEND completed", resp->number, mb->writes.push_s);
 				sess_step_span(st, t_ok, now);
 				return 1;
 			}
-			mb->live_exists = resp->number;
-		} else if (ascii_ieq(resp->name, resp->name_len, "EXPUNGE") && mb->live_exists) {
-			mb->live_exists--;
+			mb->count.live_exists = resp->number;
+		} else if (ascii_ieq(resp->name, resp->name_len, "EXPUNGE") && mb->count.live_exists) {
+			mb->count.live_exists--;
 		}
 	}
 }
@@ -200,9 +200,9 @@ int sess_idle_push(struct sess *s)
 	int idling = 0, appended = 0, rc = -1, r;
 	uint64_t uid = 0;
 
-	if (!(imap_conn_caps(s->conn)->flags & CAP_IDLE)) {
+	if (!(imap_conn_caps(s->link.conn)->flags & CAP_IDLE)) {
 		sess_fail(s, sess_begin(s, "idle"), STATE_CRITICAL, "server does not offer IDLE (capabilities: %s)",
-			  imap_conn_caps(s->conn)->raw);
+			  imap_conn_caps(s->link.conn)->raw);
 		return -1;
 	}
 
@@ -232,25 +232,25 @@ int sess_idle_push(struct sess *s)
 				  "second connection: %s", rep2->failed ? rep2->summary : "no login");
 		goto out;
 	}
-	sess_ok(st, "second connection to %s%s%s, %s", s2->peer, s2->tls_have ? " " : "",
-		s2->tls_have ? s2->tls.version : "", s2->mech[0] ? s2->mech : "PREAUTH");
+	sess_ok(st, "second connection to %s%s%s, %s", s2->link.peer, s2->link.tls_have ? " " : "",
+		s2->link.tls_have ? s2->link.tls.version : "", s2->login.mech[0] ? s2->login.mech : "PREAUTH");
 
 	/* ---- IDLE on the first connection */
 	st = sess_begin(s, "idle");
 	if (idle_start(s, st, &idle_id) < 0)
 		goto out;
 	idling = 1;
-	sess_ok(st, "idling on %s (%u messages)", mb->name, mb->live_exists);
+	sess_ok(st, "idling on %s (%u messages)", mb->name, mb->count.live_exists);
 
 	/* ---- APPEND on the second connection */
 	st = sess_begin(s, "idle_append");
 	make_probe_msg(&pm, "--idle");
-	imap_cmd_init(&cmd, s2->conn, "APPEND");
+	imap_cmd_init(&cmd, s2->link.conn, "APPEND");
 	append_args(&cmd, mb->wire, &pm);
-	r = imap_conn_command(s2->conn, &cmd, &res);
+	r = imap_conn_command(s2->link.conn, &cmd, &res);
 	imap_cmd_free(&cmd);
 	if (r < 0) {
-		sess_conn_fail_on(s, s2->conn, st, "APPEND (second connection)");
+		sess_conn_fail_on(s, s2->link.conn, st, "APPEND (second connection)");
 	} else if (sess_note_alert(s, res.code, res.text), res.status != IMAP_ST_OK) {
 		sess_result_fail(s, st, "APPEND", &res);
 	} else {
@@ -266,7 +266,7 @@ int sess_idle_push(struct sess *s)
 	/* ---- DONE */
 	if (idling) {
 		st = sess_begin(s, "idle_done");
-		if (imap_conn_write_line(s->conn, "DONE", 4, 0) < 0 || imap_conn_wait(s->conn, idle_id, &res) < 0) {
+		if (imap_conn_write_line(s->link.conn, "DONE", 4, 0) < 0 || imap_conn_wait(s->link.conn, idle_id, &res) < 0) {
 			sess_conn_fail(s, st, "DONE");
 			rc = -1;
 		} else if (res.status != IMAP_ST_OK) {
@@ -277,15 +277,15 @@ int sess_idle_push(struct sess *s)
 		}
 	}
 	/* ---- the probe message goes, whatever happened */
-	if (appended && imap_conn_err(s2->conn) == IMAP_E_NONE)
+	if (appended && imap_conn_err(s2->link.conn) == IMAP_E_NONE)
 		idle_cleanup(s, s2, uid, &pm);
 	if (s->failed)
 		rc = -1;
 out:
 	if (s2) {
 		sess_close(s2);
-		if (s2->conn)
-			imap_conn_free(s2->conn);
+		if (s2->link.conn)
+			imap_conn_free(s2->link.conn);
 		sess_mailbox_release(s2);
 	}
 	free(s2);

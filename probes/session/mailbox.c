@@ -59,21 +59,21 @@ static void list_message(struct sess *s, char *buf, size_t len)
 	int any = 0;
 
 	sb_init(&sb, buf, len);
-	sb_printf(&sb, "%u folder%s", s->mb.folders, s->mb.folders == 1 ? "" : "s");
+	sb_printf(&sb, "%u folder%s", s->mb.list.folders, s->mb.list.folders == 1 ? "" : "s");
 	for (unsigned k = 0; k < MBX_SPECIAL_COUNT; k++) {
-		if (!s->mb.special[k][0])
+		if (!s->mb.list.special[k][0])
 			continue;
-		sb_printf(&sb, "%s%s=%s", any ? ", " : "; special-use: ", mbx_special_name(k), s->mb.special[k]);
+		sb_printf(&sb, "%s%s=%s", any ? ", " : "; special-use: ", mbx_special_name(k), s->mb.list.special[k]);
 		any = 1;
 	}
 	if (cfg->n_expect_folder) {
 		unsigned found = 0;
 		for (unsigned k = 0; k < cfg->n_expect_folder; k++)
-			found += s->mb.expect_found[k] != 0;
+			found += s->mb.list.expect_found[k] != 0;
 		sb_printf(&sb, "; expected folders: %u of %u present", found, cfg->n_expect_folder);
 		for (unsigned k = 0; k < cfg->n_expect_folder; k++)
-			if (!s->mb.expect_found[k])
-				sb_printf(&sb, ", \"%s\" missing", s->mb.expect_name[k]);
+			if (!s->mb.list.expect_found[k])
+				sb_printf(&sb, ", \"%s\" missing", s->mb.list.expect_name[k]);
 	}
 }
 
@@ -96,7 +96,7 @@ struct examine_cmds {
 static int logout_in_flight(const struct sess *s)
 {
 	const struct probe_config *cfg = s->cfg;
-	return cfg->pipeline && s->conn && !s->logged_out && !cfg->delete_matched && !cfg->append && !cfg->idle &&
+	return cfg->pipeline && s->link.conn && !s->link.logged_out && !cfg->delete_matched && !cfg->append && !cfg->idle &&
 	       !cfg->script;
 }
 
@@ -104,7 +104,7 @@ static void add_logout(struct sess *s, struct flight *f)
 {
 	struct fcmd *c = fl_add(f, "logout", "LOGOUT");
 	c->logout = 1;
-	s->logged_out = 1;
+	s->link.logged_out = 1;
 }
 
 static struct fcmd *add_newest_fetch(struct sess *s, struct flight *f);
@@ -174,14 +174,14 @@ static void add_examine(struct sess *s, struct flight *f, struct examine_cmds *e
 	if (cfg->quota_step) {
 		if (sess_caps_lack(s, CAP_QUOTA)) {
 			struct step *st = sess_begin(s, "quota");
-			s->mb.quota_asked = 2;
-			snprintf(s->mb.quota_note, sizeof(s->mb.quota_note),
+			s->mb.quota.asked = 2;
+			snprintf(s->mb.quota.note, sizeof(s->mb.quota.note),
 				 "server does not support QUOTA (no QUOTA capability)");
-			sess_skip(st, "%s", s->mb.quota_note);
-			report_line(s->rep, "%s", s->mb.quota_note);
+			sess_skip(st, "%s", s->mb.quota.note);
+			report_line(s->rep, "%s", s->mb.quota.note);
 		} else {
-			s->mb.quota_asked = 1;
-			mbx_quota_init(&s->mb.quota);
+			s->mb.quota.asked = 1;
+			mbx_quota_init(&s->mb.quota.got);
 			e->quota = fl_add(f, "quota", "GETQUOTAROOT");
 			imap_cmd_astring(&e->quota->cmd, s->mb.wire, strlen(s->mb.wire), 0);
 		}
@@ -190,7 +190,7 @@ static void add_examine(struct sess *s, struct flight *f, struct examine_cmds *e
 
 static void quota_message(struct sess *s, char *buf, size_t len)
 {
-	const struct mbx_quota *q = &s->mb.quota;
+	const struct mbx_quota *q = &s->mb.quota.got;
 	struct sbuf sb;
 
 	sb_init(&sb, buf, len);
@@ -219,20 +219,20 @@ static void finish_quota(struct sess *s, struct fcmd *c)
 	if (c->res.status != IMAP_ST_OK) {
 		char words[400];
 		sess_format_result(&c->res, words, sizeof(words));
-		s->mb.quota_asked = 3;
-		snprintf(s->mb.quota_note, sizeof(s->mb.quota_note), "quota not available: %s", words);
+		s->mb.quota.asked = 3;
+		snprintf(s->mb.quota.note, sizeof(s->mb.quota.note), "quota not available: %s", words);
 		if (c->st)
-			report_step_end(c->st, clock_now_ns(), STEP_OK, STATE_OK, "%s", s->mb.quota_note);
+			report_step_end(c->st, clock_now_ns(), STEP_OK, STATE_OK, "%s", s->mb.quota.note);
 		fl_time(c, NULL);
-		report_line(s->rep, "%s", s->mb.quota_note);
+		report_line(s->rep, "%s", s->mb.quota.note);
 		return;
 	}
 	quota_message(s, msg, sizeof(msg));
 	sess_ok(c->st, "%s", msg);
-	if (s->mb.quota.have_storage)
-		step_value(c->st, "storage", s->mb.quota.storage_pct, "%");
-	if (s->mb.quota.have_messages)
-		step_value(c->st, "messages", s->mb.quota.messages_pct, "%");
+	if (s->mb.quota.got.have_storage)
+		step_value(c->st, "storage", s->mb.quota.got.storage_pct, "%");
+	if (s->mb.quota.got.have_messages)
+		step_value(c->st, "messages", s->mb.quota.got.messages_pct, "%");
 	fl_time(c, NULL);
 }
 
@@ -266,7 +266,7 @@ int sess_read_mailbox(struct sess *s)
 		imap_cmd_atom(&list->cmd, "\"\" \"*\"");
 		if (sess_caps_have(s, CAP_LIST_EXTENDED) && sess_caps_have(s, CAP_SPECIAL_USE))
 			imap_cmd_atom(&list->cmd, "RETURN (SPECIAL-USE)");
-		mb->listing = 1;
+		mb->list.active = 1;
 	}
 	if (!need_ns) {
 		if (resolve_mailbox(s, NULL) < 0) {
@@ -277,7 +277,7 @@ int sess_read_mailbox(struct sess *s)
 		add_pipelined(s, &f, &ex);
 	}
 	rc = fl_run(&f);
-	mb->listing = 0;
+	mb->list.active = 0;
 	if (rc < 0)
 		goto out;
 
@@ -300,12 +300,12 @@ int sess_read_mailbox(struct sess *s)
 			rc = -1;
 			goto out;
 		}
-		if (!mb->expect_ready)
+		if (!mb->list.expect_ready)
 			sess_resolve_expected(s);
-		mb->list_done = 1;
+		mb->list.done = 1;
 		list_message(s, msg, sizeof(msg));
 		sess_ok(list->st, "%s", msg);
-		step_value(list->st, "folders", mb->folders, "");
+		step_value(list->st, "folders", mb->list.folders, "");
 		fl_time(list, NULL);
 	}
 	if (need_ns) {
@@ -340,31 +340,31 @@ int sess_read_mailbox(struct sess *s)
 		rc = -1;
 		goto out;
 	}
-	mb->frozen = 1;
-	if (!mb->have_exists) {
+	mb->count.frozen = 1;
+	if (!mb->count.have_exists) {
 		sess_fail(s, e->st, STATE_CRITICAL, "%s %s: server sent no EXISTS count", verb, mb->name);
 		fl_time(e, ex.status);
 		rc = -1;
 		goto out;
 	}
-	mb->live_exists = mb->exists;
-	step_value(e->st, "messages", mb->exists, "");
-	if (mb->have_unseen)
-		step_value(e->st, "unseen", mb->unseen, "");
+	mb->count.live_exists = mb->count.exists;
+	step_value(e->st, "messages", mb->count.exists, "");
+	if (mb->count.have_unseen)
+		step_value(e->st, "unseen", mb->count.unseen, "");
 	char recent[32] = "", unseen[32] = "", size[48] = "";
-	if (mb->have_recent)
-		snprintf(recent, sizeof(recent), ", %u recent", mb->recent);
-	if (mb->have_unseen)
-		snprintf(unseen, sizeof(unseen), ", %u unseen", mb->unseen);
-	if (mb->have_size)
-		snprintf(size, sizeof(size), ", %llu bytes", (unsigned long long)mb->size);
-	sess_ok(e->st, "%s: %u messages%s%s%s%s", mb->name, mb->exists, recent, unseen, size,
-		mb->read_only ? " (read-only)" : "");
+	if (mb->count.have_recent)
+		snprintf(recent, sizeof(recent), ", %u recent", mb->count.recent);
+	if (mb->count.have_unseen)
+		snprintf(unseen, sizeof(unseen), ", %u unseen", mb->count.unseen);
+	if (mb->count.have_size)
+		snprintf(size, sizeof(size), ", %llu bytes", (unsigned long long)mb->count.size);
+	sess_ok(e->st, "%s: %u messages%s%s%s%s", mb->name, mb->count.exists, recent, unseen, size,
+		mb->count.read_only ? " (read-only)" : "");
 	fl_time(e, ex.status);
-	if (mb->have_uidvalidity)
-		report_info(s->rep, "uidvalidity", "%llu", (unsigned long long)mb->uidvalidity);
-	if (mb->have_uidnext)
-		report_info(s->rep, "uidnext", "%llu", (unsigned long long)mb->uidnext);
+	if (mb->count.have_uidvalidity)
+		report_info(s->rep, "uidvalidity", "%llu", (unsigned long long)mb->count.uidvalidity);
+	if (mb->count.have_uidnext)
+		report_info(s->rep, "uidnext", "%llu", (unsigned long long)mb->count.uidnext);
 	finish_quota(s, ex.quota);
 	if (fl_spec_refused(s, ex.status) || fl_spec_refused(s, ex.save) || fl_spec_refused(s, ex.sfetch)) {
 		rc = -1;
@@ -377,8 +377,8 @@ int sess_read_mailbox(struct sess *s)
 		goto out;
 	}
 	if (ex.sfetch) {
-		s->mb.newest_done = 1;
-		if (!mb->search.count) {
+		s->mb.find.newest_done = 1;
+		if (!mb->find.search.count) {
 			/* $ was empty: the FETCH fetched nothing, as planned */
 			memset(&s->msg, 0, sizeof(s->msg));
 			sess_skip(ex.sfetch->st, "no message matched");
@@ -387,7 +387,7 @@ int sess_read_mailbox(struct sess *s)
 			fl_time(ex.sfetch, ex.save);
 			rc = -1;
 		} else {
-			s->msg.want_uid = mb->search.max;   /* for the messages */
+			s->msg.want_uid = mb->find.search.max;   /* for the messages */
 			s->msg.want_max_of = NULL;
 			if (finish_newest_fetch(s, &f, ex.sfetch, 1) < 0)
 				rc = -1;
@@ -396,7 +396,7 @@ int sess_read_mailbox(struct sess *s)
 		}
 	}
 	if (ex.fetch) {
-		s->mb.newest_done = 1;
+		s->mb.find.newest_done = 1;
 		if (finish_newest_fetch(s, &f, ex.fetch, 0) < 0)
 			rc = -1;
 	}
@@ -409,7 +409,7 @@ out:
 
 static void add_criteria(struct sess *s, struct imap_cmd *cmd)
 {
-	if (!s->crit_8bit) {
+	if (!s->prep.crit_8bit) {
 		imap_cmd_raw_checked(cmd, s->cfg->search);
 		return;
 	}
@@ -417,7 +417,7 @@ static void add_criteria(struct sess *s, struct imap_cmd *cmd)
 	 * IMAP4rev1 wants them (imap_cmd_raw_checked would send raw 8-bit
 	 * inside quotes). */
 	imap_cmd_atom(cmd, "CHARSET UTF-8");
-	script_append_parts(s->crit, s->crit_first, s->crit_n, cmd);
+	script_append_parts(s->prep.crit, s->prep.crit_first, s->prep.crit_n, cmd);
 }
 
 static int use_esearch(struct sess *s)
@@ -441,11 +441,11 @@ static void set_age(struct sess *s, const struct message_info *m, const char *wh
 {
 	char when[40];
 	struct tm tm;
-	s->mb.age = mbx_age(time(NULL), m->internaldate);
-	s->mb.have_age = 1;
+	s->mb.age.value = mbx_age(time(NULL), m->internaldate);
+	s->mb.age.have = 1;
 	gmtime_r(&m->internaldate, &tm);
 	strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", &tm);
-	snprintf(s->mb.age_what, sizeof(s->mb.age_what), "%s (UID %llu, %s)", what, (unsigned long long)m->uid, when);
+	snprintf(s->mb.age.what, sizeof(s->mb.age.what), "%s (UID %llu, %s)", what, (unsigned long long)m->uid, when);
 }
 
 static void fetch_message(struct sess *s, const struct message_info *m, char *buf, size_t len)
@@ -489,20 +489,20 @@ static struct fcmd *add_newest_fetch(struct sess *s, struct flight *f)
 
 	memset(&s->msg, 0, sizeof(s->msg));
 	s->msg.parts = -1;
-	if (cfg->search && (!s->mb.searched || s->mb.search.count == 0)) {
+	if (cfg->search && (!s->mb.find.searched || s->mb.find.search.count == 0)) {
 		sess_skip(sess_begin(s, "fetch"), "no message matched");
 		return NULL;
 	}
-	if (s->mb.frozen && s->mb.exists == 0) {        /* the EXAMINE reply is in */
+	if (s->mb.count.frozen && s->mb.count.exists == 0) {        /* the EXAMINE reply is in */
 		sess_skip(sess_begin(s, "fetch"), "mailbox is empty");
 		return NULL;
 	}
 	fetch = fl_add(f, "fetch", "UID FETCH");
 	if (cfg->search)
-		snprintf(set, sizeof(set), "%llu", (unsigned long long)s->mb.search.max);
+		snprintf(set, sizeof(set), "%llu", (unsigned long long)s->mb.find.search.max);
 	else
 		snprintf(set, sizeof(set), "*");
-	s->msg.want_uid = cfg->search ? s->mb.search.max : 0;
+	s->msg.want_uid = cfg->search ? s->mb.find.search.max : 0;
 	s->msg.want_newest = !cfg->search;
 	imap_cmd_atom(&fetch->cmd, set);
 	imap_cmd_atom(&fetch->cmd, fetch_items(cfg));
@@ -516,7 +516,7 @@ static struct fcmd *add_newest_fetch(struct sess *s, struct flight *f)
  * [EXPUNGEISSUED] (RFC 5530) on the answer itself. */
 static int expunge_seen(const struct sess *s, const struct fcmd *c)
 {
-	return s->mb.expunged > 0 || !strcasecmp(c->res.code, "EXPUNGEISSUED");
+	return s->mb.count.expunged > 0 || !strcasecmp(c->res.code, "EXPUNGEISSUED");
 }
 
 /* saved: the command was "UID FETCH $" (SEARCHRES) */
@@ -526,7 +526,7 @@ static int finish_newest_fetch(struct sess *s, struct flight *f, struct fcmd *fe
 	struct mailbox_state *mb = &s->mb;
 	char msg[512];
 
-	if (mb->exists == 0 && !cfg->search) {
+	if (mb->count.exists == 0 && !cfg->search) {
 		/* pipelined with the EXAMINE of an empty mailbox: whatever the
 		 * server said to "UID FETCH *" does not matter */
 		memset(&s->msg, 0, sizeof(s->msg));
@@ -542,15 +542,15 @@ static int finish_newest_fetch(struct sess *s, struct flight *f, struct fcmd *fe
 		if (saved)
 			sess_fail(s, fetch->st, STATE_CRITICAL,
 				  "server returned no data for UID FETCH $ (the newest match, UID %llu) and reported no "
-				  "EXPUNGE", (unsigned long long)mb->search.max);
+				  "EXPUNGE", (unsigned long long)mb->find.search.max);
 		else if (cfg->search)
 			sess_fail(s, fetch->st, STATE_CRITICAL,
 				  "server returned no data for UID FETCH %llu although UID SEARCH matched it, and "
-				  "reported no EXPUNGE", (unsigned long long)mb->search.max);
+				  "reported no EXPUNGE", (unsigned long long)mb->find.search.max);
 		else
 			sess_fail(s, fetch->st, STATE_CRITICAL,
 				  "server returned no data for UID FETCH * although the mailbox has %u message%s, and "
-				  "reported no EXPUNGE", mb->live_exists, mb->live_exists == 1 ? "" : "s");
+				  "reported no EXPUNGE", mb->count.live_exists, mb->count.live_exists == 1 ? "" : "s");
 		fl_time(fetch, NULL);
 		return -1;
 	}
@@ -560,10 +560,10 @@ static int finish_newest_fetch(struct sess *s, struct flight *f, struct fcmd *fe
 		 * only when the age is the newest message's. */
 		char gone[160];
 		if (!cfg->age_oldest_unseen)
-			mb->age_gone = 1;
+			mb->age.gone = 1;
 		if (cfg->search)
 			snprintf(gone, sizeof(gone), "matched message UID %llu vanished before it could be "
-				 "fetched (expunged meanwhile)", (unsigned long long)mb->search.max);
+				 "fetched (expunged meanwhile)", (unsigned long long)mb->find.search.max);
 		else
 			snprintf(gone, sizeof(gone), "the newest message vanished before it could be fetched "
 				 "(expunged meanwhile)");
@@ -595,8 +595,8 @@ static void add_searches(struct sess *s, struct flight *f, struct search_cmds *s
 	memset(sc, 0, sizeof(*sc));
 	if (cfg->search) {
 		sc->search = fl_add(f, "search", "UID SEARCH");
-		mbx_search_init(&mb->search, NULL);
-		sc->search->search_into = &mb->search;
+		mbx_search_init(&mb->find.search, NULL);
+		sc->search->search_into = &mb->find.search;
 		sc->search->tagged = use_esearch(s);
 		if (use_esearch(s))
 			imap_cmd_atom(&sc->search->cmd,
@@ -605,15 +605,15 @@ static void add_searches(struct sess *s, struct flight *f, struct search_cmds *s
 	}
 	if (!cfg->age_oldest_unseen)
 		return;
-	if (!before_examine && (mb->exists == 0 || (mb->have_unseen && mb->unseen == 0)))
+	if (!before_examine && (mb->count.exists == 0 || (mb->count.have_unseen && mb->count.unseen == 0)))
 		return;         /* nothing unseen: nothing stuck */
-	if (!before_examine && mb->have_first_unseen) {
-		mb->oldest_seq = mb->first_unseen;
+	if (!before_examine && mb->count.have_first_unseen) {
+		mb->find.oldest_seq = mb->count.first_unseen;
 		return;
 	}
 	sc->asearch = fl_add(f, "age_search", "UID SEARCH");
-	mbx_search_init(&mb->unseen_search, NULL);
-	sc->asearch->search_into = &mb->unseen_search;
+	mbx_search_init(&mb->find.unseen_search, NULL);
+	sc->asearch->search_into = &mb->find.unseen_search;
 	sc->asearch->tagged = use_esearch(s);
 	imap_cmd_atom(&sc->asearch->cmd, use_esearch(s) ? "RETURN (MIN) UNSEEN" : "UNSEEN");
 }
@@ -637,16 +637,16 @@ static int finish_searches(struct sess *s, struct flight *f, struct search_cmds 
 			}
 			return -1;
 		}
-		mbx_search_finish(&mb->search);
-		mb->searched = 1;
-		step_value(search->st, "matched", (double)mb->search.count, "");
-		if (mb->search.count && mb->search.have_minmax)
-			sess_ok(search->st, "%llu matched (UIDs %llu..%llu)%s", (unsigned long long)mb->search.count,
-				(unsigned long long)mb->search.min, (unsigned long long)mb->search.max,
-				mb->search.esearch ? " [ESEARCH]" : "");
+		mbx_search_finish(&mb->find.search);
+		mb->find.searched = 1;
+		step_value(search->st, "matched", (double)mb->find.search.count, "");
+		if (mb->find.search.count && mb->find.search.have_minmax)
+			sess_ok(search->st, "%llu matched (UIDs %llu..%llu)%s", (unsigned long long)mb->find.search.count,
+				(unsigned long long)mb->find.search.min, (unsigned long long)mb->find.search.max,
+				mb->find.search.esearch ? " [ESEARCH]" : "");
 		else
-			sess_ok(search->st, "%llu matched%s", (unsigned long long)mb->search.count,
-				mb->search.esearch ? " [ESEARCH]" : "");
+			sess_ok(search->st, "%llu matched%s", (unsigned long long)mb->find.search.count,
+				mb->find.search.esearch ? " [ESEARCH]" : "");
 		fl_time(search, NULL);
 	}
 	if (asearch) {
@@ -654,16 +654,16 @@ static int finish_searches(struct sess *s, struct flight *f, struct search_cmds 
 			fl_result_fail(f, asearch, NULL);
 			return -1;
 		}
-		mbx_search_finish(&mb->unseen_search);
-		if (mb->unseen_search.count && mb->unseen_search.have_minmax) {
-			mb->oldest_uid = mb->unseen_search.min;
-			sess_ok(asearch->st, "oldest unseen message: UID %llu", (unsigned long long)mb->oldest_uid);
+		mbx_search_finish(&mb->find.unseen_search);
+		if (mb->find.unseen_search.count && mb->find.unseen_search.have_minmax) {
+			mb->find.oldest_uid = mb->find.unseen_search.min;
+			sess_ok(asearch->st, "oldest unseen message: UID %llu", (unsigned long long)mb->find.oldest_uid);
 		} else {
 			sess_ok(asearch->st, "no unseen message");
 		}
 		fl_time(asearch, NULL);
 	}
-	mb->searches_done = 1;
+	mb->find.searches_done = 1;
 	return 0;
 }
 
@@ -679,7 +679,7 @@ int sess_read_messages(struct sess *s)
 
 	/* ---- search flight (unless it went with the EXAMINE: --pipeline) */
 	fl_init(&f, s, s);
-	if (!mb->searches_done) {
+	if (!mb->find.searches_done) {
 		add_searches(s, &f, &sc, 0);
 		if (f.n && fl_run(&f) < 0)
 			goto out;
@@ -692,19 +692,19 @@ int sess_read_messages(struct sess *s)
 	 * went with the EXAMINE, and the oldest unseen one for
 	 * --age-oldest-unseen */
 	fl_init(&f, s, s);
-	if (want_newest(cfg) && !mb->newest_done)
+	if (want_newest(cfg) && !mb->find.newest_done)
 		fetch = add_newest_fetch(s, &f);
 	memset(&oldest, 0, sizeof(oldest));
 	oldest.parts = -1;
-	if (mb->oldest_seq || mb->oldest_uid) {
+	if (mb->find.oldest_seq || mb->find.oldest_uid) {
 		char set[32];
-		afetch = fl_add(&f, "age_fetch", mb->oldest_seq ? "FETCH" : "UID FETCH");
+		afetch = fl_add(&f, "age_fetch", mb->find.oldest_seq ? "FETCH" : "UID FETCH");
 		snprintf(set, sizeof(set), "%llu",
-			 (unsigned long long)(mb->oldest_seq ? mb->oldest_seq : mb->oldest_uid));
+			 (unsigned long long)(mb->find.oldest_seq ? mb->find.oldest_seq : mb->find.oldest_uid));
 		imap_cmd_atom(&afetch->cmd, set);
 		imap_cmd_atom(&afetch->cmd, "(UID INTERNALDATE)");
-		oldest.want_seq = mb->oldest_seq;
-		oldest.want_uid = mb->oldest_uid;
+		oldest.want_seq = mb->find.oldest_seq;
+		oldest.want_uid = mb->find.oldest_uid;
 		afetch->fetch_into = &oldest;
 	}
 	if (f.n && logout_in_flight(s))
@@ -719,14 +719,14 @@ int sess_read_messages(struct sess *s)
 			goto out;
 		}
 		char what[64];
-		if (mb->oldest_seq)
-			snprintf(what, sizeof(what), "FETCH %u", mb->oldest_seq);
+		if (mb->find.oldest_seq)
+			snprintf(what, sizeof(what), "FETCH %u", mb->find.oldest_seq);
 		else
-			snprintf(what, sizeof(what), "UID FETCH %llu", (unsigned long long)mb->oldest_uid);
+			snprintf(what, sizeof(what), "UID FETCH %llu", (unsigned long long)mb->find.oldest_uid);
 		if (oldest.got && oldest.have_date) {
 			char age[24];
 			set_age(s, &oldest, "oldest unseen message");
-			mbx_format_age(mb->age, age, sizeof(age));
+			mbx_format_age(mb->age.value, age, sizeof(age));
 			sess_ok(afetch->st, "oldest unseen message UID %llu is %s old", (unsigned long long)oldest.uid, age);
 		} else if (oldest.got) {
 			sess_fail(s, afetch->st, STATE_CRITICAL, "server returned no INTERNALDATE for %s", what);
@@ -735,11 +735,11 @@ int sess_read_messages(struct sess *s)
 		} else if (!expunge_seen(s, afetch)) {
 			sess_fail(s, afetch->st, STATE_CRITICAL,
 				  "server returned no data for %s although %s named it as the oldest unseen message, "
-				  "and reported no EXPUNGE", what, mb->oldest_seq ? "[UNSEEN]" : "UID SEARCH UNSEEN");
+				  "and reported no EXPUNGE", what, mb->find.oldest_seq ? "[UNSEEN]" : "UID SEARCH UNSEEN");
 			fl_time(afetch, NULL);
 			goto out;
 		} else {
-			mb->age_gone = 1;
+			mb->age.gone = 1;
 			sess_ok(afetch->st, "oldest unseen message vanished before it could be fetched (expunged "
 				"meanwhile)");
 		}
@@ -748,18 +748,18 @@ int sess_read_messages(struct sess *s)
 
 	/* ---- the age that --age-* thresholds look at */
 	if (cfg->age_oldest_unseen) {
-		mb->age_wanted = 1;
-		if (!mb->have_age && !mb->age_gone) {
+		mb->age.wanted = 1;
+		if (!mb->age.have && !mb->age.gone) {
 			/* nothing unseen (or nothing at all): nothing is stuck */
-			mb->age = 0;
-			mb->have_age = 1;
-			snprintf(mb->age_what, sizeof(mb->age_what), "%s", NO_UNSEEN);
+			mb->age.value = 0;
+			mb->age.have = 1;
+			snprintf(mb->age.what, sizeof(mb->age.what), "%s", NO_UNSEEN);
 		}
 	} else if (s->msg.got && s->msg.have_date) {
 		set_age(s, &s->msg, cfg->search ? "newest matched message" : "newest message");
-		mb->age_wanted = 1;
+		mb->age.wanted = 1;
 	} else if (age_thresholds(cfg)) {
-		mb->age_wanted = 1;
+		mb->age.wanted = 1;
 	}
 	rc = 0;
 out:

@@ -49,9 +49,9 @@ static int do_connect(struct sess *s, struct transport **out)
 			sess_fail(s, st, STATE_CRITICAL, "%s", err);
 		return -1;
 	}
-	net_format_addr(&addrs.addr[used], s->peer, sizeof(s->peer));
-	sess_ok(st, "%s", s->peer);
-	report_info(s->rep, "peer", "%s", s->peer);
+	net_format_addr(&addrs.addr[used], s->link.peer, sizeof(s->link.peer));
+	sess_ok(st, "%s", s->link.peer);
+	report_info(s->rep, "peer", "%s", s->link.peer);
 	*out = transport_tcp_new(fd);
 	if (!*out) {
 		sess_fail(s, NULL, STATE_UNKNOWN, "out of memory");
@@ -62,7 +62,7 @@ static int do_connect(struct sess *s, struct transport **out)
 
 static void check_certificate(struct sess *s, struct step *st)
 {
-	const struct tls_info *ti = &s->tls;
+	const struct tls_info *ti = &s->link.tls;
 	if (!ti->has_cert)
 		return;
 	time_t now = time(NULL);
@@ -75,8 +75,8 @@ static void check_certificate(struct sess *s, struct step *st)
 	report_info(s->rep, "cert_subject", "%s", ti->subject);
 	report_info(s->rep, "cert_issuer", "%s", ti->issuer);
 	report_info(s->rep, "cert_not_after", "%lld", (long long)ti->not_after);
-	s->cert_days = days;
-	s->have_cert_days = 1;
+	s->cert.days = days;
+	s->cert.have_days = 1;
 	if (st)
 		step_value(st, "cert_days", days, "");
 
@@ -91,7 +91,7 @@ static void check_certificate(struct sess *s, struct step *st)
 		if (state != STATE_OK) {
 			report_raise(s->rep, state);
 			report_line(s->rep, "certificate %s expires in %.1f days (%s)", ti->subject, days, until);
-			snprintf(s->cert_note, sizeof(s->cert_note), "certificate expires in %.1f days on %s (%s)",
+			snprintf(s->cert.note, sizeof(s->cert.note), "certificate expires in %.1f days on %s (%s)",
 				 days, until, ti->subject);
 		}
 	}
@@ -114,25 +114,25 @@ static int do_tls(struct sess *s, struct transport **tr)
 	struct transport *out = NULL;
 
 	struct step *st = sess_begin(s, "tls");
-	memset(&s->tls, 0, sizeof(s->tls));
-	int rc = tls_start(*tr, &opt, s->deadline, &out, &s->tls, err, sizeof(err));
+	memset(&s->link.tls, 0, sizeof(s->link.tls));
+	int rc = tls_start(*tr, &opt, s->deadline, &out, &s->link.tls, err, sizeof(err));
 	if (rc != TLS_OK) {
 		if (rc == TLS_ERR_TIMEOUT) {
 			sess_timeout(s, st);
 		} else {
 			sess_fail(s, st, rc == TLS_ERR_CONFIG ? STATE_UNKNOWN : STATE_CRITICAL, "%s", err);
-			if (rc == TLS_ERR_VERIFY && s->tls.has_cert)
-				report_line(s->rep, "server certificate: %s (issuer %s)", s->tls.subject, s->tls.issuer);
+			if (rc == TLS_ERR_VERIFY && s->link.tls.has_cert)
+				report_line(s->rep, "server certificate: %s (issuer %s)", s->link.tls.subject, s->link.tls.issuer);
 		}
 		return -1;
 	}
 	*tr = out;
-	s->encrypted = 1;
-	s->tls_have = 1;
-	sess_ok(st, "%s %s%s", s->tls.version, s->tls.cipher, s->tls.verified ? ", verified" : ", NOT verified (--insecure)");
-	report_info(s->rep, "tls_version", "%s", s->tls.version);
-	report_info(s->rep, "tls_cipher", "%s", s->tls.cipher);
-	report_info(s->rep, "tls_verified", "%s", s->tls.verified ? "yes" : "no");
+	s->link.encrypted = 1;
+	s->link.tls_have = 1;
+	sess_ok(st, "%s %s%s", s->link.tls.version, s->link.tls.cipher, s->link.tls.verified ? ", verified" : ", NOT verified (--insecure)");
+	report_info(s->rep, "tls_version", "%s", s->link.tls.version);
+	report_info(s->rep, "tls_cipher", "%s", s->link.tls.cipher);
+	report_info(s->rep, "tls_verified", "%s", s->link.tls.verified ? "yes" : "no");
 	check_certificate(s, st);
 	return s->failed ? -1 : 0;
 }
@@ -142,7 +142,7 @@ static int do_greeting(struct sess *s)
 	struct imap_result res;
 	struct step *st = sess_begin(s, "greeting");
 
-	if (imap_conn_greeting(s->conn, &res) < 0) {
+	if (imap_conn_greeting(s->link.conn, &res) < 0) {
 		sess_conn_fail(s, st, NULL);
 		return -1;
 	}
@@ -158,7 +158,7 @@ static int do_greeting(struct sess *s)
 		return -1;
 	}
 	sess_ok(st, "%s %s", sess_status_word(res.status), res.text);
-	snprintf(s->greet, sizeof(s->greet), "%s", res.text);
+	snprintf(s->link.greet, sizeof(s->link.greet), "%s", res.text);
 	return res.status == IMAP_ST_PREAUTH ? 1 : 0;
 }
 
@@ -179,18 +179,18 @@ static int do_starttls(struct sess *s)
 	if (sess_ensure_caps(s) < 0)
 		return -1;
 	struct step *st = sess_begin(s, "starttls");
-	if (!(imap_conn_caps(s->conn)->flags & CAP_STARTTLS)) {
+	if (!(imap_conn_caps(s->link.conn)->flags & CAP_STARTTLS)) {
 		sess_fail(s, st, STATE_CRITICAL, "server does not offer STARTTLS (capabilities: %s)",
-			  imap_conn_caps(s->conn)->raw);
+			  imap_conn_caps(s->link.conn)->raw);
 		return -1;
 	}
-	imap_cmd_init(&cmd, s->conn, "STARTTLS");
+	imap_cmd_init(&cmd, s->link.conn, "STARTTLS");
 	int rc = sess_command(s, st, &cmd, &res);
 	imap_cmd_free(&cmd);
 	if (rc < 0)
 		return -1;
-	struct transport *tr = imap_conn_transport(s->conn);
-	if (imap_conn_buffered(s->conn) > 0 || socket_has_data(tr->fd)) {
+	struct transport *tr = imap_conn_transport(s->link.conn);
+	if (imap_conn_buffered(s->link.conn) > 0 || socket_has_data(tr->fd)) {
 		sess_fail(s, st, STATE_CRITICAL,
 			  "server sent data after its STARTTLS OK before the TLS handshake (response injection?)");
 		return -1;
@@ -201,11 +201,11 @@ static int do_starttls(struct sess *s)
 		/* tr was left untouched on failure: the conn still owns it.  No
 		 * LOGOUT either: after STARTTLS nothing more may be sent until
 		 * TLS is up (RFC 3501/9051 6.2.1), least of all in the clear. */
-		s->greeted = 0;
+		s->link.greeted = 0;
 		return -1;
 	}
-	imap_conn_replace_transport(s->conn, tr);
-	imap_conn_caps_reset(s->conn);
+	imap_conn_replace_transport(s->link.conn, tr);
+	imap_conn_caps_reset(s->link.conn);
 	return 0;
 }
 
@@ -217,14 +217,14 @@ static void do_logout(struct sess *s)
 	int64_t grace = now + LOGOUT_GRACE_NS;
 
 	struct step *st = sess_begin(s, "logout");
-	imap_conn_set_deadline(s->conn, s->deadline && s->deadline < grace ? s->deadline : grace);
-	imap_conn_expect_bye(s->conn);
-	imap_cmd_init(&cmd, s->conn, "LOGOUT");
-	int rc = imap_conn_command(s->conn, &cmd, &res);
+	imap_conn_set_deadline(s->link.conn, s->deadline && s->deadline < grace ? s->deadline : grace);
+	imap_conn_expect_bye(s->link.conn);
+	imap_cmd_init(&cmd, s->link.conn, "LOGOUT");
+	int rc = imap_conn_command(s->link.conn, &cmd, &res);
 	imap_cmd_free(&cmd);
-	imap_conn_set_deadline(s->conn, s->deadline);
+	imap_conn_set_deadline(s->link.conn, s->deadline);
 	if (rc < 0) {
-		enum imap_err e = imap_conn_err(s->conn);
+		enum imap_err e = imap_conn_err(s->link.conn);
 		if (e == IMAP_E_TIMEOUT && !clock_expired(s->deadline))
 			sess_ok(st, "no reply to LOGOUT within %.1fs; closed", (double)LOGOUT_GRACE_NS / 1e9);
 		else if (e == IMAP_E_EOF || e == IMAP_E_BYE)
@@ -263,38 +263,38 @@ int sess_open(struct sess *s)
 		.trace_ud = s->env ? s->env->trace_ud : NULL,
 	};
 	imap_limits_default(&copts.limits);
-	s->conn = imap_conn_new(tr, &copts);
-	if (!s->conn) {
+	s->link.conn = imap_conn_new(tr, &copts);
+	if (!s->link.conn) {
 		transport_close(tr);
 		sess_fail(s, NULL, STATE_UNKNOWN, "out of memory");
 		return -1;
 	}
-	imap_conn_set_deadline(s->conn, s->deadline);
-	imap_conn_set_handler(s->conn, sess_on_untagged, s);
+	imap_conn_set_deadline(s->link.conn, s->deadline);
+	imap_conn_set_handler(s->link.conn, sess_on_untagged, s);
 
 	int pre = do_greeting(s);
 	if (pre < 0)
 		return -1;
-	s->greeted = 1;
+	s->link.greeted = 1;
 	if (cfg->tls == TLSMODE_STARTTLS && do_starttls(s) < 0)
 		return -1;
 	if (!pre && sess_auth(s) < 0)
 		return -1;
-	return cfg->auth != AUTH_NONE && (pre || s->mech[0]) ? 1 : 0;
+	return cfg->auth != AUTH_NONE && (pre || s->login.mech[0]) ? 1 : 0;
 }
 
 /* LOGOUT unless the connection is gone or was never greeted. */
 void sess_close(struct sess *s)
 {
-	if (!s->conn || !s->greeted)
+	if (!s->link.conn || !s->link.greeted)
 		return;
-	if (s->pa.active && !s->failed)
+	if (s->login.pending.active && !s->failed)
 		sess_auth_settle(s);
-	if (s->logged_out)
+	if (s->link.logged_out)
 		return;         /* LOGOUT went in the last flight, answered there */
-	if (!s->timed_out && imap_conn_err(s->conn) != IMAP_E_EOF && imap_conn_err(s->conn) != IMAP_E_BYE &&
-	    imap_conn_err(s->conn) != IMAP_E_IO && imap_conn_err(s->conn) != IMAP_E_PROTOCOL &&
-	    imap_conn_err(s->conn) != IMAP_E_LIMIT) {
+	if (!s->timed_out && imap_conn_err(s->link.conn) != IMAP_E_EOF && imap_conn_err(s->link.conn) != IMAP_E_BYE &&
+	    imap_conn_err(s->link.conn) != IMAP_E_IO && imap_conn_err(s->link.conn) != IMAP_E_PROTOCOL &&
+	    imap_conn_err(s->link.conn) != IMAP_E_LIMIT) {
 		int failed = s->failed;
 		do_logout(s);
 		s->failed |= failed;

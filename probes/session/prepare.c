@@ -98,16 +98,16 @@ int sess_mailbox_prepare(struct sess *s)
 		if (imap_utf7_encode(cfg->expect_folder[k], tmp, sizeof(tmp)) < 0)
 			return prep_fail(s, "--expect-folder %s: not valid UTF-8 or too long", cfg->expect_folder[k]);
 	if (cfg->search) {
-		s->crit = script_new();
-		if (!s->crit)
+		s->prep.crit = script_new();
+		if (!s->prep.crit)
 			return prep_fail(s, "out of memory");
-		if (script_parse_args(s->crit, cfg->search, strlen(cfg->search), &s->crit_first, &s->crit_n,
-				      &s->crit_8bit, err, sizeof(err)) < 0)
+		if (script_parse_args(s->prep.crit, cfg->search, strlen(cfg->search), &s->prep.crit_first, &s->prep.crit_n,
+				      &s->prep.crit_8bit, err, sizeof(err)) < 0)
 			return prep_fail(s, "--search %s: %s", cfg->search, err);
 	}
 	if (cfg->script) {
-		s->script = load_script(cfg->script, err, sizeof(err));
-		if (!s->script)
+		s->prep.script = load_script(cfg->script, err, sizeof(err));
+		if (!s->prep.script)
 			return prep_fail(s, "%s", err);
 	}
 	return 0;
@@ -115,7 +115,7 @@ int sess_mailbox_prepare(struct sess *s)
 
 void sess_mailbox_release(struct sess *s)
 {
-	script_free(s->script);
-	script_free(s->crit);
-	s->script = s->crit = NULL;
+	script_free(s->prep.script);
+	script_free(s->prep.crit);
+	s->prep.script = s->prep.crit = NULL;
 }

@@ -34,7 +34,7 @@
 
 static int run_script(struct sess *s)
 {
-	const struct script *scr = s->script;
+	const struct script *scr = s->prep.script;
 	static const char *const st_words[] = { "OK", "NO", "BAD" };
 
 	for (unsigned i = 0; i < scr->ncmds; i++) {
@@ -45,11 +45,11 @@ static int run_script(struct sess *s)
 		unsigned bit;
 
 		struct step *st = sess_begin(s, sc->name);
-		script_build(scr, sc, s->conn, &cmd);
-		s->mb.script_mode = 1;
-		s->mb.script_bytes = 0;
-		int rc = imap_conn_command(s->conn, &cmd, &res);
-		s->mb.script_mode = 0;
+		script_build(scr, sc, s->link.conn, &cmd);
+		s->mb.script.active = 1;
+		s->mb.script.bytes = 0;
+		int rc = imap_conn_command(s->link.conn, &cmd, &res);
+		s->mb.script.active = 0;
 		imap_cmd_free(&cmd);
 		if (rc < 0) {
 			char what[64];
@@ -71,13 +71,13 @@ static int run_script(struct sess *s)
 			return -1;
 		}
 		char extra[64] = "";
-		if (s->mb.script_bytes)
-			snprintf(extra, sizeof(extra), ", %llu literal bytes", (unsigned long long)s->mb.script_bytes);
+		if (s->mb.script.bytes)
+			snprintf(extra, sizeof(extra), ", %llu literal bytes", (unsigned long long)s->mb.script.bytes);
 		step_value(st, "untagged", res.untagged, "");
 		sess_ok(st, "%s: %s (%u untagged%s)%s", sc->verb, words, res.untagged, extra,
 			sc->expect != SCRIPT_EXPECT_OK ? " as expected" : "");
 		sess_step_span(st, res.sent_ns, res.done_ns);
-		s->mb.script_ok++;
+		s->mb.script.ok++;
 	}
 	return 0;
 }
@@ -94,7 +94,7 @@ static int sess_mailbox_steps(struct sess *s)
 	if (cfg->delete_matched || cfg->append || cfg->idle) {
 		if (sess_ensure_caps(s) < 0)
 			return -1;
-		if (!(imap_conn_caps(s->conn)->flags & CAP_UIDPLUS)) {
+		if (!(imap_conn_caps(s->link.conn)->flags & CAP_UIDPLUS)) {
 			const char *opt = cfg->delete_matched ? "--delete-matched" : cfg->append ? "--append" : "--idle";
 			report_fail(s->rep, STATE_UNKNOWN, NULL,
 				    "%s refused: the server does not offer UIDPLUS, so UID EXPUNGE is unavailable and "
@@ -113,7 +113,7 @@ static int sess_mailbox_steps(struct sess *s)
 		return -1;
 	if (cfg->idle && sess_idle_push(s) < 0)
 		return -1;
-	if (s->script && run_script(s) < 0)
+	if (s->prep.script && run_script(s) < 0)
 		return -1;
 	return 0;
 }
@@ -130,10 +130,10 @@ static void run_steps(struct sess *s)
 	 * write steps, which need the capabilities the server lists after
 	 * login), the login goes out with the first mailbox flight */
 	const struct probe_config *cfg = s->cfg;
-	s->defer_auth_ok = cfg->pipeline && !cfg->namespace_step && !cfg->list_step && !cfg->quota_step &&
+	s->login.defer_ok = cfg->pipeline && !cfg->namespace_step && !cfg->list_step && !cfg->quota_step &&
 			   !cfg->select && !cfg->delete_matched && !cfg->append && !cfg->idle && !cfg->script;
 	int open = sess_open(s);
-	s->defer_auth_ok = 0;
+	s->login.defer_ok = 0;
 	if (open > 0)
 		sess_mailbox_steps(s);
 	sess_close(s);
@@ -152,10 +152,10 @@ static void cache_load(struct sess *s)
 
 	if (!cfg->cache_dir || cfg->auth == AUTH_ALL)
 		return;
-	capcache_key(s->cc_key, sizeof(s->cc_key), cfg->host, cfg->port, tls_mode_name(cfg->tls),
+	capcache_key(s->cache.key, sizeof(s->cache.key), cfg->host, cfg->port, tls_mode_name(cfg->tls),
 		     cfg->authzid ? cfg->authzid : cfg->username);
-	int r = capcache_load(cfg->cache_dir, s->cc_key, &s->cc, err, sizeof(err));
-	s->cc_loaded = r > 0;
+	int r = capcache_load(cfg->cache_dir, s->cache.key, &s->cache.entry, err, sizeof(err));
+	s->cache.loaded = r > 0;
 	if (err[0])
 		report_line(s->rep, "capability cache: %s", err);
 	report_info(s->rep, "caps_cache", "%s", r > 0 ? "found" : "none");
@@ -167,26 +167,26 @@ static void cache_store(struct sess *s)
 {
 	const struct probe_config *cfg = s->cfg;
 	const struct step *auth = report_find_step(s->rep, "auth");
-	const struct imap_caps *caps = s->conn ? imap_conn_caps(s->conn) : NULL;
+	const struct imap_caps *caps = s->link.conn ? imap_conn_caps(s->link.conn) : NULL;
 	struct capcache_entry e;
 	char err[512] = "";
 	const char *what = NULL;
 
-	if (!s->cc_key[0])
+	if (!s->cache.key[0])
 		return;
-	if (s->spec_stale) {
-		if (capcache_forget(cfg->cache_dir, s->cc_key, err, sizeof(err)) == 0)
+	if (s->cache.stale) {
+		if (capcache_forget(cfg->cache_dir, s->cache.key, err, sizeof(err)) == 0)
 			what = "stale, removed";
-		s->cc_loaded = 0;
+		s->cache.loaded = 0;
 	}
-	if (auth && auth->outcome == STEP_OK && s->login_caps_known && caps && caps->known) {
+	if (auth && auth->outcome == STEP_OK && s->cache.login_caps_known && caps && caps->known) {
 		memset(&e, 0, sizeof(e));
-		snprintf(e.before, sizeof(e.before), "%s", s->login_caps);
+		snprintf(e.before, sizeof(e.before), "%s", s->cache.login_caps);
 		snprintf(e.after, sizeof(e.after), "%s", caps->raw);
-		if (!s->cc_loaded || strcmp(e.before, s->cc.before) || strcmp(e.after, s->cc.after)) {
-			if (capcache_store(cfg->cache_dir, s->cc_key, &e, err, sizeof(err)) == 0)
+		if (!s->cache.loaded || strcmp(e.before, s->cache.entry.before) || strcmp(e.after, s->cache.entry.after)) {
+			if (capcache_store(cfg->cache_dir, s->cache.key, &e, err, sizeof(err)) == 0)
 				what = "written";
-		} else if (s->assumed_used) {
+		} else if (s->cache.assumed_used) {
 			what = "used";
 		}
 	}
@@ -205,11 +205,11 @@ static int run_once(struct sess *s)
 		run_steps(s);
 		cache_store(s);
 	}
-	if (s->conn)
-		imap_conn_free(s->conn);
-	s->conn = NULL;
+	if (s->link.conn)
+		imap_conn_free(s->link.conn);
+	s->link.conn = NULL;
 	sess_mailbox_release(s);
-	return s->spec_stale && !s->timed_out && !clock_expired(s->deadline);
+	return s->cache.stale && !s->timed_out && !clock_expired(s->deadline);
 }
 
 int session_run(const struct probe_config *cfg, const struct session_env *env, struct report *rep)
@@ -228,7 +228,7 @@ int session_run(const struct probe_config *cfg, const struct session_env *env, s
 	for (attempt = 0;; attempt++) {
 		rep->start_ns = start;
 		s.deadline = deadline;
-		s.no_assume = attempt > 0;
+		s.cache.no_assume = attempt > 0;
 		report_info(rep, "host", "%s", cfg->host);
 		report_info(rep, "port", "%u", cfg->port);
 		if (attempt > 0)
@@ -249,8 +249,8 @@ int session_run(const struct probe_config *cfg, const struct session_env *env, s
 	report_finish(rep, clock_now_ns());
 	/* what the client waited for the server (see transport_rt_count) */
 	report_info(rep, "round_trips", "%u", transport_rt_count() - rt0);
-	if (s.mech[0] && cfg->auth != AUTH_ALL)
-		report_info(rep, "mechanism", "%s", s.mech);
+	if (s.login.mech[0] && cfg->auth != AUTH_ALL)
+		report_info(rep, "mechanism", "%s", s.login.mech);
 	sess_summarize(&s);
 	return rep->state;
 }

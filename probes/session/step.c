@@ -55,7 +55,7 @@ void sess_fail(struct sess *s, struct step *st, int state, const char *fmt, ...)
  * the likely cause, when the login itself went through. */
 static void pipelined_login_hint(struct sess *s)
 {
-	if (!s->login_pipelined || s->pa.active)
+	if (!s->login.pipelined || s->login.pending.active)
 		return;
 	const struct step *auth = report_find_step(s->rep, "auth");
 	if (auth && auth->outcome == STEP_OK)
@@ -77,7 +77,7 @@ void sess_timeout(struct sess *s, struct step *st)
 /* The connection layer failed inside a step. */
 void sess_conn_fail(struct sess *s, struct step *st, const char *what)
 {
-	enum imap_err e = imap_conn_err(s->conn);
+	enum imap_err e = imap_conn_err(s->link.conn);
 	if (e == IMAP_E_TIMEOUT) {
 		sess_timeout(s, st);
 		return;
@@ -85,7 +85,7 @@ void sess_conn_fail(struct sess *s, struct step *st, const char *what)
 	int state = e == IMAP_E_LOCAL ? STATE_UNKNOWN : STATE_CRITICAL;
 	if (e == IMAP_E_PROTOCOL)
 		pipelined_login_hint(s);
-	sess_fail(s, st, state, "%s%s%s", what ? what : "", what ? ": " : "", imap_conn_errmsg(s->conn));
+	sess_fail(s, st, state, "%s%s%s", what ? what : "", what ? ": " : "", imap_conn_errmsg(s->link.conn));
 }
 
 const char *sess_status_word(enum imap_status st)
@@ -133,7 +133,7 @@ void sess_result_fail(struct sess *s, struct step *st, const char *cmd, const st
  * the failure. */
 int sess_command(struct sess *s, struct step *st, struct imap_cmd *cmd, struct imap_result *res)
 {
-	if (imap_conn_command(s->conn, cmd, res) < 0) {
+	if (imap_conn_command(s->link.conn, cmd, res) < 0) {
 		sess_conn_fail(s, st, NULL);
 		return -1;
 	}

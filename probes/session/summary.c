@@ -46,49 +46,49 @@ static void sess_mailbox_perf(struct sess *s)
 	struct report *rep = s->rep;
 	struct perf *p;
 
-	if (mb->have_exists) {
-		report_perf(rep, "messages", mb->exists, "", 0, &cfg->messages);
-		if (mb->have_recent)
-			report_perf(rep, "recent", mb->recent, "", 0, NULL);
+	if (mb->count.have_exists) {
+		report_perf(rep, "messages", mb->count.exists, "", 0, &cfg->messages);
+		if (mb->count.have_recent)
+			report_perf(rep, "recent", mb->count.recent, "", 0, NULL);
 	}
-	if (mb->have_unseen)
-		report_perf(rep, "unseen", mb->unseen, "", 0, &cfg->unseen);
-	if (mb->have_size)
-		report_perf(rep, "mailbox_bytes", (double)mb->size, "B", 0, NULL);
-	if (mb->searched)
-		report_perf(rep, "matched", (double)mb->search.count, "", 0, &cfg->matched);
+	if (mb->count.have_unseen)
+		report_perf(rep, "unseen", mb->count.unseen, "", 0, &cfg->unseen);
+	if (mb->count.have_size)
+		report_perf(rep, "mailbox_bytes", (double)mb->count.size, "B", 0, NULL);
+	if (mb->find.searched)
+		report_perf(rep, "matched", (double)mb->find.search.count, "", 0, &cfg->matched);
 	if (s->msg.got && s->msg.have_size)
 		report_perf(rep, "size", (double)s->msg.size, "B", 0, NULL);
 	if (s->msg.got && s->msg.have_body)
 		report_perf(rep, "fetch_bytes", (double)s->msg.bytes, "B", 0, NULL);
-	if (mb->have_age) {
-		p = report_perf(rep, "age", mb->age, "s", 0, &cfg->age);
+	if (mb->age.have) {
+		p = report_perf(rep, "age", mb->age.value, "s", 0, &cfg->age);
 		if (p) {
 			p->has_min = 1;
 			p->min = 0;
 			p->has_max = 0;
 		}
 	}
-	if (mb->list_done)
-		report_perf(rep, "folders", mb->folders, "", 0, NULL);
-	if (mb->quota_asked == 1 && mb->quota.have_storage) {
-		p = report_perf(rep, "quota_storage", mb->quota.storage_pct, "%", 2, &cfg->quota);
+	if (mb->list.done)
+		report_perf(rep, "folders", mb->list.folders, "", 0, NULL);
+	if (mb->quota.asked == 1 && mb->quota.got.have_storage) {
+		p = report_perf(rep, "quota_storage", mb->quota.got.storage_pct, "%", 2, &cfg->quota);
 		if (p) {
 			p->has_min = p->has_max = 1;
 			p->min = 0;
 			p->max = 100;
 		}
 	}
-	if (mb->quota_asked == 1 && mb->quota.have_messages) {
-		p = report_perf(rep, "quota_messages", mb->quota.messages_pct, "%", 2, &cfg->quota);
+	if (mb->quota.asked == 1 && mb->quota.got.have_messages) {
+		p = report_perf(rep, "quota_messages", mb->quota.got.messages_pct, "%", 2, &cfg->quota);
 		if (p) {
 			p->has_min = p->has_max = 1;
 			p->min = 0;
 			p->max = 100;
 		}
 	}
-	if (mb->deleted_set)
-		report_perf(rep, "deleted", mb->deleted, "", 0, NULL);
+	if (mb->writes.deleted_set)
+		report_perf(rep, "deleted", mb->writes.deleted, "", 0, NULL);
 }
 
 static void sess_mailbox_thresholds(struct sess *s, struct sbuf *notes)
@@ -97,29 +97,29 @@ static void sess_mailbox_thresholds(struct sess *s, struct sbuf *notes)
 	struct mailbox_state *mb = &s->mb;
 	char age[24];
 
-	for (unsigned k = 0; mb->list_done && k < cfg->n_expect_folder; k++) {
-		if (!mb->expect_found[k]) {
+	for (unsigned k = 0; mb->list.done && k < cfg->n_expect_folder; k++) {
+		if (!mb->list.expect_found[k]) {
 			report_raise(s->rep, STATE_CRITICAL);
-			sess_note(notes, "folder \"%s\" missing", mb->expect_name[k]);
+			sess_note(notes, "folder \"%s\" missing", mb->list.expect_name[k]);
 		}
 	}
-	if (mb->have_exists)
-		sess_check_count(s, notes, "messages", mb->exists, &cfg->messages);
-	if (mb->have_unseen)
-		sess_check_count(s, notes, "unseen", mb->unseen, &cfg->unseen);
-	if (mb->searched)
-		sess_check_count(s, notes, "matched", (double)mb->search.count, &cfg->matched);
+	if (mb->count.have_exists)
+		sess_check_count(s, notes, "messages", mb->count.exists, &cfg->messages);
+	if (mb->count.have_unseen)
+		sess_check_count(s, notes, "unseen", mb->count.unseen, &cfg->unseen);
+	if (mb->find.searched)
+		sess_check_count(s, notes, "matched", (double)mb->find.search.count, &cfg->matched);
 	if (age_thresholds(cfg)) {
-		if (mb->have_age) {
-			int st = thresholds_check(&cfg->age, mb->age);
+		if (mb->age.have) {
+			int st = thresholds_check(&cfg->age, mb->age.value);
 			if (st != STATE_OK) {
 				report_raise(s->rep, st);
-				mbx_format_age(mb->age, age, sizeof(age));
-				sess_note(notes, "%s is %s old (%s threshold %s s)", mb->age_what, age,
+				mbx_format_age(mb->age.value, age, sizeof(age));
+				sess_note(notes, "%s is %s old (%s threshold %s s)", mb->age.what, age,
 					  st == STATE_CRITICAL ? "critical" : "warning",
 					  st == STATE_CRITICAL ? cfg->age.crit.text : cfg->age.warn.text);
 			}
-		} else if (mb->age_gone) {
+		} else if (mb->age.gone) {
 			report_raise(s->rep, STATE_UNKNOWN);
 			sess_note(notes, "age unknown: the message vanished before it could be fetched");
 		} else {
@@ -128,11 +128,11 @@ static void sess_mailbox_thresholds(struct sess *s, struct sbuf *notes)
 		}
 	}
 	if (cfg->quota.warn.set || cfg->quota.crit.set) {
-		const struct mbx_quota *q = &mb->quota;
-		if (mb->quota_asked == 2 || mb->quota_asked == 3) {
+		const struct mbx_quota *q = &mb->quota.got;
+		if (mb->quota.asked == 2 || mb->quota.asked == 3) {
 			report_raise(s->rep, STATE_CRITICAL);
-			sess_note(notes, "%s", mb->quota_asked == 2 ? "server does not support QUOTA" : mb->quota_note);
-		} else if (mb->quota_asked == 1 && (q->have_storage || q->have_messages)) {
+			sess_note(notes, "%s", mb->quota.asked == 2 ? "server does not support QUOTA" : mb->quota.note);
+		} else if (mb->quota.asked == 1 && (q->have_storage || q->have_messages)) {
 			int storage = q->have_storage && (!q->have_messages || q->storage_pct >= q->messages_pct);
 			double pct = storage ? q->storage_pct : q->messages_pct;
 			int st = thresholds_check(&cfg->quota, pct);
@@ -153,30 +153,30 @@ static void sess_mailbox_summary(struct sess *s, char *buf, size_t len)
 	char age[24];
 
 	sb_init(&sb, buf, len);
-	if (!mb->have_exists)
+	if (!mb->count.have_exists)
 		return;
-	sb_printf(&sb, ", %s: %u messages", mb->name[0] ? mb->name : s->cfg->mailbox, mb->exists);
-	if (mb->have_unseen)
-		sb_printf(&sb, " (%u unseen)", mb->unseen);
-	if (mb->searched)
-		sb_printf(&sb, ", %llu matched", (unsigned long long)mb->search.count);
-	if (mb->have_age && s->cfg->age_oldest_unseen && !strcmp(mb->age_what, NO_UNSEEN)) {
+	sb_printf(&sb, ", %s: %u messages", mb->name[0] ? mb->name : s->cfg->mailbox, mb->count.exists);
+	if (mb->count.have_unseen)
+		sb_printf(&sb, " (%u unseen)", mb->count.unseen);
+	if (mb->find.searched)
+		sb_printf(&sb, ", %llu matched", (unsigned long long)mb->find.search.count);
+	if (mb->age.have && s->cfg->age_oldest_unseen && !strcmp(mb->age.what, NO_UNSEEN)) {
 		sb_printf(&sb, ", %s", NO_UNSEEN);
-	} else if (mb->have_age && (age_thresholds(s->cfg) || s->cfg->age_oldest_unseen)) {
-		mbx_format_age(mb->age, age, sizeof(age));
+	} else if (mb->age.have && (age_thresholds(s->cfg) || s->cfg->age_oldest_unseen)) {
+		mbx_format_age(mb->age.value, age, sizeof(age));
 		sb_printf(&sb, ", %s %s", s->cfg->age_oldest_unseen ? "oldest unseen" : "newest", age);
 	}
-	if (mb->quota_asked == 1 && (mb->quota.have_storage || mb->quota.have_messages))
+	if (mb->quota.asked == 1 && (mb->quota.got.have_storage || mb->quota.got.have_messages))
 		sb_printf(&sb, ", quota %.1f%%",
-			  mb->quota.storage_pct > mb->quota.messages_pct ? mb->quota.storage_pct : mb->quota.messages_pct);
-	if (mb->deleted_set)
-		sb_printf(&sb, ", %u deleted", mb->deleted);
+			  mb->quota.got.storage_pct > mb->quota.got.messages_pct ? mb->quota.got.storage_pct : mb->quota.got.messages_pct);
+	if (mb->writes.deleted_set)
+		sb_printf(&sb, ", %u deleted", mb->writes.deleted);
 	if (s->cfg->append && report_find_step(s->rep, "append_fetch"))
 		sb_printf(&sb, ", append/fetch/delete OK");
-	if (mb->have_push)
-		sb_printf(&sb, ", push %.3fs", mb->push_s);
-	if (s->cfg->script && mb->script_ok)
-		sb_printf(&sb, ", script %u command%s OK", mb->script_ok, mb->script_ok == 1 ? "" : "s");
+	if (mb->writes.have_push)
+		sb_printf(&sb, ", push %.3fs", mb->writes.push_s);
+	if (s->cfg->script && mb->script.ok)
+		sb_printf(&sb, ", script %u command%s OK", mb->script.ok, mb->script.ok == 1 ? "" : "s");
 }
 
 
@@ -204,8 +204,8 @@ static void add_perfdata(struct sess *s)
 		p->min = 0;
 		p->max = cfg->timeout_s;
 	}
-	if (s->have_cert_days)
-		report_perf(rep, "cert_days", s->cert_days, "", 1, cfg->cert_days_set ? &cfg->cert_days : NULL);
+	if (s->cert.have_days)
+		report_perf(rep, "cert_days", s->cert.days, "", 1, cfg->cert_days_set ? &cfg->cert_days : NULL);
 	sess_mailbox_perf(s);
 }
 
@@ -216,14 +216,14 @@ static void ok_summary(struct sess *s, const char *notes)
 	struct report *rep = s->rep;
 	char who[256], via[96] = "", box[256] = "";
 
-	int named = cfg->username && (s->mech[0] || s->auth_tried);
+	int named = cfg->username && (s->login.mech[0] || s->login.tried);
 	snprintf(who, sizeof(who), "%s%s%s:%u", named ? cfg->username : "", named ? "@" : "", cfg->host, cfg->port);
-	if (s->tls_have)
-		snprintf(via, sizeof(via), " %s", s->tls.version);
+	if (s->link.tls_have)
+		snprintf(via, sizeof(via), " %s", s->link.tls.version);
 	if (cfg->auth == AUTH_ALL)
-		snprintf(via + strlen(via), sizeof(via) - strlen(via), " %u/%u mechanisms", s->auth_ok, s->auth_tried);
-	else if (s->mech[0])
-		snprintf(via + strlen(via), sizeof(via) - strlen(via), " %s", s->mech);
+		snprintf(via + strlen(via), sizeof(via) - strlen(via), " %u/%u mechanisms", s->login.ok, s->login.tried);
+	else if (s->login.mech[0])
+		snprintf(via + strlen(via), sizeof(via) - strlen(via), " %s", s->login.mech);
 	else
 		snprintf(via + strlen(via), sizeof(via) - strlen(via), " (no login)");
 	sess_mailbox_summary(s, box, sizeof(box));
@@ -242,10 +242,10 @@ static void check_thresholds(struct sess *s, struct sbuf *notes)
 		sess_note(notes, "session took %.3fs (%s threshold %s)", t, state == STATE_CRITICAL ? "critical" : "warning",
 		     state == STATE_CRITICAL ? cfg->time.crit.text : cfg->time.warn.text);
 	}
-	if (s->cert_note[0])
-		sess_note(notes, "%s", s->cert_note);
-	if (s->auth_note[0])
-		sess_note(notes, "%s", s->auth_note);
+	if (s->cert.note[0])
+		sess_note(notes, "%s", s->cert.note);
+	if (s->login.note[0])
+		sess_note(notes, "%s", s->login.note);
 	sess_mailbox_thresholds(s, notes);
 }
 

@@ -61,7 +61,7 @@ static int fetch_wants(const struct sess *s, const struct message_info *t, int h
 	if (t->want_seq)
 		return seq == t->want_seq;
 	if (t->want_newest)
-		return seq == s->mb.live_exists;
+		return seq == s->mb.count.live_exists;
 	return 0;
 }
 
@@ -75,7 +75,7 @@ static void handle_fetch(struct sess *s, const struct imap_response *r)
 	time_t date = 0;
 	size_t body = 0;
 
-	if ((!s->mb.nfetch_t && !s->mb.watch) || r->ntok == 0 || r->tok[0].type != IMAP_TOK_LIST_OPEN)
+	if ((!s->mb.route.nfetch_t && !s->mb.route.watch) || r->ntok == 0 || r->tok[0].type != IMAP_TOK_LIST_OPEN)
 		return;
 	for (size_t i = 1; i + 1 < r->ntok && r->tok[i].type != IMAP_TOK_LIST_CLOSE; i = imap_tok_skip(r, i + 1)) {
 		const struct imap_token *k = &r->tok[i], *v = &r->tok[i + 1];
@@ -94,12 +94,12 @@ static void handle_fetch(struct sess *s, const struct imap_response *r)
 			body = i + 1;
 		}
 	}
-	if (s->mb.watch && have_uid && uid == s->mb.watch->uid && !s->mb.watch->gone) {
-		s->mb.watch->seq = r->number;
-		s->mb.watch->seq_known = 1;
+	if (s->mb.route.watch && have_uid && uid == s->mb.route.watch->uid && !s->mb.route.watch->gone) {
+		s->mb.route.watch->seq = r->number;
+		s->mb.route.watch->seq_known = 1;
 	}
-	for (unsigned n = 0; n < s->mb.nfetch_t; n++) {
-		struct message_info *t = s->mb.fetch_t[n];
+	for (unsigned n = 0; n < s->mb.route.nfetch_t; n++) {
+		struct message_info *t = s->mb.route.fetch_t[n];
 		if (!fetch_wants(s, t, have_uid, uid, r->number))
 			continue;
 		t->got = 1;
@@ -140,13 +140,13 @@ static void handle_status(struct sess *s, const struct imap_response *r)
 		if (v > UINT32_MAX && !imap_tok_is(r, &r->tok[i], "SIZE"))
 			continue;       /* counts are 32-bit: never truncate */
 		if (imap_tok_is(r, &r->tok[i], "UNSEEN")) {
-			s->mb.unseen = (uint32_t)v;
-			s->mb.have_unseen = 1;
+			s->mb.count.unseen = (uint32_t)v;
+			s->mb.count.have_unseen = 1;
 		} else if (imap_tok_is(r, &r->tok[i], "SIZE")) {
-			s->mb.size = v;
-			s->mb.have_size = 1;
-		} else if (imap_tok_is(r, &r->tok[i], "MESSAGES") && !s->mb.have_exists) {
-			s->mb.exists = (uint32_t)v;
+			s->mb.count.size = v;
+			s->mb.count.have_size = 1;
+		} else if (imap_tok_is(r, &r->tok[i], "MESSAGES") && !s->mb.count.have_exists) {
+			s->mb.count.exists = (uint32_t)v;
 		}
 	}
 }
@@ -162,7 +162,7 @@ static void handle_code(struct sess *s, const struct imap_response *r)
 		sess_note_alert(s, code, r->text);
 		return;
 	}
-	if (s->mb.frozen)
+	if (s->mb.count.frozen)
 		return;
 	if (!strcasecmp(code, "UIDVALIDITY") || !strcasecmp(code, "UIDNEXT") || !strcasecmp(code, "UNSEEN")) {
 		if (r->code_arg[0] < '0' || r->code_arg[0] > '9')
@@ -172,19 +172,19 @@ static void handle_code(struct sess *s, const struct imap_response *r)
 		if (errno || end == r->code_arg)
 			return;
 		if (!strcasecmp(code, "UIDVALIDITY")) {
-			s->mb.uidvalidity = v;
-			s->mb.have_uidvalidity = 1;
+			s->mb.count.uidvalidity = v;
+			s->mb.count.have_uidvalidity = 1;
 		} else if (!strcasecmp(code, "UIDNEXT")) {
-			s->mb.uidnext = v;
-			s->mb.have_uidnext = 1;
+			s->mb.count.uidnext = v;
+			s->mb.count.have_uidnext = 1;
 		} else if (v > 0 && v <= UINT32_MAX) {
-			s->mb.first_unseen = (uint32_t)v;
-			s->mb.have_first_unseen = 1;
+			s->mb.count.first_unseen = (uint32_t)v;
+			s->mb.count.have_first_unseen = 1;
 		}
 	} else if (!strcasecmp(code, "READ-ONLY")) {
-		s->mb.read_only = 1;
+		s->mb.count.read_only = 1;
 	} else if (!strcasecmp(code, "READ-WRITE")) {
-		s->mb.read_only = 0;
+		s->mb.count.read_only = 0;
 	}
 }
 
@@ -200,10 +200,10 @@ void sess_resolve_expected(struct sess *s)
 {
 	const struct probe_config *cfg = s->cfg;
 	for (unsigned k = 0; k < cfg->n_expect_folder; k++)
-		if (mbx_ns_resolve(&s->mb.ns, cfg->expect_folder[k], s->mb.expect_name[k],
-				   sizeof(s->mb.expect_name[k])) < 0)
-			strlcpy_s(s->mb.expect_name[k], cfg->expect_folder[k], sizeof(s->mb.expect_name[k]));
-	s->mb.expect_ready = 1;
+		if (mbx_ns_resolve(&s->mb.ns, cfg->expect_folder[k], s->mb.list.expect_name[k],
+				   sizeof(s->mb.list.expect_name[k])) < 0)
+			strlcpy_s(s->mb.list.expect_name[k], cfg->expect_folder[k], sizeof(s->mb.list.expect_name[k]));
+	s->mb.list.expect_ready = 1;
 }
 
 static void handle_list(struct sess *s, const struct imap_response *r)
@@ -211,19 +211,19 @@ static void handle_list(struct sess *s, const struct imap_response *r)
 	struct mailbox_state *mb = &s->mb;
 	struct mbx_list_entry e;
 
-	if (!mb->listing || mbx_parse_list(r, &e) < 0)
+	if (!mb->list.active || mbx_parse_list(r, &e) < 0)
 		return;
-	if (!mb->expect_ready)
+	if (!mb->list.expect_ready)
 		sess_resolve_expected(s);    /* NAMESPACE (same flight) has been answered */
 	if (e.attrs & MBX_ATTR_NONEXISTENT)
 		return;
-	mb->folders++;
+	mb->list.folders++;
 	for (unsigned k = 0; k < MBX_SPECIAL_COUNT; k++)
-		if ((e.attrs & (MBX_SPECIAL_FIRST << k)) && !mb->special[k][0])
-			sanitize_text(mb->special[k], sizeof(mb->special[k]), e.name, e.name_len);
+		if ((e.attrs & (MBX_SPECIAL_FIRST << k)) && !mb->list.special[k][0])
+			sanitize_text(mb->list.special[k], sizeof(mb->list.special[k]), e.name, e.name_len);
 	for (unsigned k = 0; k < s->cfg->n_expect_folder; k++)
-		if (!mb->expect_found[k] && folder_eq(e.name, e.name_len, mb->expect_name[k]))
-			mb->expect_found[k] = 1;
+		if (!mb->list.expect_found[k] && folder_eq(e.name, e.name_len, mb->list.expect_name[k]))
+			mb->list.expect_found[k] = 1;
 }
 
 /* "* VANISHED 5:7,9" (RFC 7162, QRESYNC): those UIDs are expunged, like
@@ -239,13 +239,13 @@ static void handle_vanished(struct sess *s, const struct imap_response *r)
 	const char *set = imap_tok_data(r, &r->tok[0]);
 	if (mbx_seqset_parse(set, r->tok[0].len, &count, &lo, &hi) < 0)
 		return;
-	mb->live_exists = count < mb->live_exists ? mb->live_exists - (uint32_t)count : 0;
-	mb->expunged += count < UINT32_MAX ? (unsigned)count : UINT32_MAX;
-	if (mb->watch) {
+	mb->count.live_exists = count < mb->count.live_exists ? mb->count.live_exists - (uint32_t)count : 0;
+	mb->count.expunged += count < UINT32_MAX ? (unsigned)count : UINT32_MAX;
+	if (mb->route.watch) {
 		/* by UID from now on: its sequence number may have moved */
-		if (mbx_seqset_has(set, r->tok[0].len, mb->watch->uid) == 1)
-			mb->watch->gone = 1;
-		mb->watch->seq = 0;
+		if (mbx_seqset_has(set, r->tok[0].len, mb->route.watch->uid) == 1)
+			mb->route.watch->gone = 1;
+		mb->route.watch->seq = 0;
 	}
 }
 
@@ -253,7 +253,7 @@ static void count_literals(struct sess *s, const struct imap_response *r)
 {
 	for (size_t i = 0; i < r->ntok; i++)
 		if (r->tok[i].type == IMAP_TOK_LITERAL)
-			s->mb.script_bytes += r->tok[i].full_len;
+			s->mb.script.bytes += r->tok[i].full_len;
 }
 
 int sess_on_untagged(void *ud, struct imap_conn *c, const struct imap_response *r)
@@ -270,7 +270,7 @@ int sess_on_untagged(void *ud, struct imap_conn *c, const struct imap_response *
 	}
 	if (r->type != IMAP_RESP_UNTAGGED)
 		return 0;
-	if (mb->script_mode)
+	if (mb->script.active)
 		count_literals(s, r);
 	if (r->status != IMAP_ST_NONE) {
 		if (r->code)
@@ -285,26 +285,26 @@ int sess_on_untagged(void *ud, struct imap_conn *c, const struct imap_response *
 	if (!r->name)
 		return 0;
 	if (r->has_number && ascii_ieq(r->name, r->name_len, "EXISTS")) {
-		mb->live_exists = r->number;
-		if (!mb->frozen) {
-			mb->exists = r->number;
-			mb->have_exists = 1;
+		mb->count.live_exists = r->number;
+		if (!mb->count.frozen) {
+			mb->count.exists = r->number;
+			mb->count.have_exists = 1;
 		}
 	} else if (r->has_number && ascii_ieq(r->name, r->name_len, "RECENT")) {
-		if (!mb->frozen) {
-			mb->recent = r->number;
-			mb->have_recent = 1;
+		if (!mb->count.frozen) {
+			mb->count.recent = r->number;
+			mb->count.have_recent = 1;
 		}
 	} else if (r->has_number && ascii_ieq(r->name, r->name_len, "EXPUNGE")) {
-		if (mb->live_exists)
-			mb->live_exists--;
-		mb->expunged++;
-		if (mb->watch && mb->watch->seq) {
-			if (r->number == mb->watch->seq) {
-				mb->watch->gone = 1;
-				mb->watch->seq = 0;
-			} else if (r->number < mb->watch->seq) {
-				mb->watch->seq--;
+		if (mb->count.live_exists)
+			mb->count.live_exists--;
+		mb->count.expunged++;
+		if (mb->route.watch && mb->route.watch->seq) {
+			if (r->number == mb->route.watch->seq) {
+				mb->route.watch->gone = 1;
+				mb->route.watch->seq = 0;
+			} else if (r->number < mb->route.watch->seq) {
+				mb->route.watch->seq--;
 			}
 		}
 	} else if (ascii_ieq(r->name, r->name_len, "VANISHED")) {
@@ -312,30 +312,30 @@ int sess_on_untagged(void *ud, struct imap_conn *c, const struct imap_response *
 	} else if (r->has_number && ascii_ieq(r->name, r->name_len, "FETCH")) {
 		handle_fetch(s, r);
 	} else if (ascii_ieq(r->name, r->name_len, "STATUS")) {
-		if (!mb->frozen)
+		if (!mb->count.frozen)
 			handle_status(s, r);
 	} else if (ascii_ieq(r->name, r->name_len, "SEARCH")) {
 		/* no correlator: servers run searches one after the other */
-		if (mb->search_cur)
-			mbx_parse_search(r, mb->search_cur);
+		if (mb->route.search_cur)
+			mbx_parse_search(r, mb->route.search_cur);
 	} else if (ascii_ieq(r->name, r->name_len, "ESEARCH")) {
 		/* (TAG "a5") names the command; without it, the pending one */
-		for (unsigned k = 0; k < mb->nsearch_t; k++)
-			if (mbx_esearch_tagged(r) ? mbx_parse_esearch(r, mb->search_t[k]) == 0 :
-						    mb->search_t[k] == mb->search_cur &&
-							    mbx_parse_esearch(r, mb->search_t[k]) == 0)
+		for (unsigned k = 0; k < mb->route.nsearch_t; k++)
+			if (mbx_esearch_tagged(r) ? mbx_parse_esearch(r, mb->route.search_t[k]) == 0 :
+						    mb->route.search_t[k] == mb->route.search_cur &&
+							    mbx_parse_esearch(r, mb->route.search_t[k]) == 0)
 				break;
 	} else if (ascii_ieq(r->name, r->name_len, "LIST")) {
 		handle_list(s, r);
 	} else if (ascii_ieq(r->name, r->name_len, "NAMESPACE")) {
-		if (!mb->frozen && mbx_parse_namespace(r, &mb->ns) < 0)
+		if (!mb->count.frozen && mbx_parse_namespace(r, &mb->ns) < 0)
 			report_line(s->rep, "unparseable NAMESPACE response ignored");
 	} else if (ascii_ieq(r->name, r->name_len, "QUOTAROOT")) {
-		if (mb->quota_asked == 1)
-			mbx_parse_quotaroot(r, &mb->quota);
+		if (mb->quota.asked == 1)
+			mbx_parse_quotaroot(r, &mb->quota.got);
 	} else if (ascii_ieq(r->name, r->name_len, "QUOTA")) {
-		if (mb->quota_asked == 1)
-			mbx_parse_quota(r, &mb->quota);
+		if (mb->quota.asked == 1)
+			mbx_parse_quota(r, &mb->quota.got);
 	}
 	return 0;
 }

@@ -39,7 +39,7 @@ static int delete_uids(struct sess *s, struct sess *cs, const char *set, struct 
 {
 	struct flight f;
 	struct fcmd *store, *expunge;
-	unsigned before = cs->mb.expunged;
+	unsigned before = cs->mb.count.expunged;
 	int rc = -1;
 
 	fl_init(&f, s, cs);
@@ -62,7 +62,7 @@ static int delete_uids(struct sess *s, struct sess *cs, const char *set, struct 
 		fl_result_fail(&f, expunge, NULL);
 		goto out;
 	}
-	*expunged = cs->mb.expunged - before;
+	*expunged = cs->mb.count.expunged - before;
 	*rstore = store->res;
 	*rexpunge = expunge->res;
 	rc = 0;
@@ -77,31 +77,31 @@ int sess_delete_matched(struct sess *s)
 	struct imap_result rs, re;
 	unsigned n = 0;
 
-	if (!mb->searched || mb->search.count == 0) {
+	if (!mb->find.searched || mb->find.search.count == 0) {
 		sess_skip(sess_begin(s, "store"), "no message matched: nothing to delete");
-		mb->deleted_set = 1;
+		mb->writes.deleted_set = 1;
 		return 0;
 	}
-	if (!mb->search.have_set || mb->search.set.overflow || mb->search.bad || !mb->search.set.len) {
+	if (!mb->find.search.have_set || mb->find.search.set.overflow || mb->find.search.bad || !mb->find.search.set.len) {
 		sess_fail(s, sess_begin(s, "store"), STATE_UNKNOWN, "cannot delete: the matched UID set %s; narrow --search",
-			  mb->search.bad ? "sent by the server is malformed" : "is too large for one command");
+			  mb->find.search.bad ? "sent by the server is malformed" : "is too large for one command");
 		return -1;
 	}
-	if (mb->read_only) {
+	if (mb->count.read_only) {
 		sess_fail(s, sess_begin(s, "store"), STATE_CRITICAL,
 			  "cannot delete: %s is read-only for this user ([READ-ONLY])", mb->name);
 		return -1;
 	}
 	struct step *st_store = sess_begin(s, "store");
 	struct step *st_exp = sess_begin(s, "expunge");
-	if (delete_uids(s, s, mb->search.set.text, st_store, st_exp, &n, &rs, &re) < 0)
+	if (delete_uids(s, s, mb->find.search.set.text, st_store, st_exp, &n, &rs, &re) < 0)
 		return -1;
-	mb->deleted = n;
-	mb->deleted_set = 1;
-	sess_ok(st_store, "\\Deleted set on UIDs %s", mb->search.set.text);
+	mb->writes.deleted = n;
+	mb->writes.deleted_set = 1;
+	sess_ok(st_store, "\\Deleted set on UIDs %s", mb->find.search.set.text);
 	sess_step_span(st_store, rs.sent_ns, rs.done_ns);
 	step_value(st_exp, "deleted", n, "");
-	sess_ok(st_exp, "%u message%s expunged (UIDs %s)", n, n == 1 ? "" : "s", mb->search.set.text);
+	sess_ok(st_exp, "%u message%s expunged (UIDs %s)", n, n == 1 ? "" : "s", mb->find.search.set.text);
 	sess_step_span(st_exp, re.sent_ns > rs.done_ns ? re.sent_ns : rs.done_ns, re.done_ns);
 	return 0;
 }
@@ -179,7 +179,7 @@ struct fcmd *add_leftover_search(struct sess *s, struct sess *cs, struct flight 
 	mbx_search_init(into, NULL);
 	c->search_into = into;
 	imap_cmd_atom(&c->cmd, "HEADER " PROBE_MARKER_HEADER " " PROBE_MARKER_VALUE);
-	if (caps_word(cs->conn, "WITHIN")) {
+	if (caps_word(cs->link.conn, "WITHIN")) {
 		double older = 2 * s->cfg->timeout_s;
 		if (older < LEFTOVER_MIN_AGE_S)
 			older = LEFTOVER_MIN_AGE_S;
@@ -289,14 +289,14 @@ int delete_probe(struct sess *s, struct sess *cs, struct step *st, uint64_t uid,
 			unsigned left, struct probe_watch *w, char *msg, size_t msglen, struct imap_result *rs,
 			struct imap_result *re)
 {
-	uint32_t live_before = cs->mb.live_exists;
+	uint32_t live_before = cs->mb.count.live_exists;
 	unsigned n = 0;
 	char why[160];
 	int gone;
 
 	if (delete_uids(s, cs, set, st, st, &n, rs, re) < 0)
 		return -1;
-	gone = probe_gone(w, n, live_before > cs->mb.live_exists ? live_before - cs->mb.live_exists : 0, left, why,
+	gone = probe_gone(w, n, live_before > cs->mb.count.live_exists ? live_before - cs->mb.count.live_exists : 0, left, why,
 			  sizeof(why));
 	if (gone == 0) {
 		sess_fail(s, st, STATE_CRITICAL,
@@ -351,7 +351,7 @@ struct append_notice {
 static int append_announced(const struct sess *s, const struct append_notice *an)
 {
 	const struct mailbox_state *mb = &s->mb;
-	return (uint64_t)mb->live_exists + (mb->expunged - an->expunged_before) > an->exists_before;
+	return (uint64_t)mb->count.live_exists + (mb->count.expunged - an->expunged_before) > an->exists_before;
 }
 
 /* The NOOP for an unannounced APPEND, first in flight f: NULL when none
@@ -387,8 +387,8 @@ static int append_write(struct sess *s, const struct probe_msg *pm, struct mbx_s
 	clean = add_leftover_search(s, s, &f, "append_cleanup", old);
 	app = fl_add(&f, "append", "APPEND");
 	append_args(&app->cmd, mb->wire, pm);
-	an->exists_before = mb->live_exists;
-	an->expunged_before = mb->expunged;
+	an->exists_before = mb->count.live_exists;
+	an->expunged_before = mb->count.expunged;
 	if (fl_run(&f) < 0)
 		goto out;
 	if (clean->res.status != IMAP_ST_OK) {
@@ -407,7 +407,7 @@ static int append_write(struct sess *s, const struct probe_msg *pm, struct mbx_s
 		fl_result_fail(&f, app, NULL);
 		goto out;
 	}
-	*uid = appenduid(&app->res, mb->have_uidvalidity, mb->uidvalidity);
+	*uid = appenduid(&app->res, mb->count.have_uidvalidity, mb->count.uidvalidity);
 	step_value(app->st, "bytes", (double)pm->len, "B");
 	sess_ok(app->st, "%zu bytes appended to %s%s", pm->len, mb->name, *uid ? " (APPENDUID)" : "");
 	fl_time(app, NULL);
@@ -505,7 +505,7 @@ int sess_append_path(struct sess *s)
 	uint64_t uid = 0;
 	int rc;
 
-	if (s->mb.read_only) {
+	if (s->mb.count.read_only) {
 		sess_fail(s, sess_begin(s, "append"), STATE_CRITICAL, "%s is read-only for this user ([READ-ONLY])",
 			  s->mb.name);
 		return -1;
@@ -518,7 +518,7 @@ int sess_append_path(struct sess *s)
 	 * in the FETCH, then EXPUNGE or VANISHED) is watched */
 	memset(&w, 0, sizeof(w));
 	w.uid = uid;
-	s->mb.watch = &w;
+	s->mb.route.watch = &w;
 	int fetched = rc == 0 ? append_fetch(s, uid, &pm, &an) : -1;
 	if (fetched < 0)
 		rc = -1;
@@ -528,12 +528,12 @@ int sess_append_path(struct sess *s)
 		 * search, which matches on the probe's own header) */
 		sess_skip(sess_begin(s, "append_delete"), "not run: UID %llu is not the probe message",
 			  (unsigned long long)uid);
-		s->mb.watch = NULL;
+		s->mb.route.watch = NULL;
 		return rc;
 	}
 	/* fetched or not, the message goes */
-	if (imap_conn_err(s->conn) == IMAP_E_NONE && remove_probe(s, s, "append_delete", &w, &old) < 0)
+	if (imap_conn_err(s->link.conn) == IMAP_E_NONE && remove_probe(s, s, "append_delete", &w, &old) < 0)
 		rc = -1;
-	s->mb.watch = NULL;
+	s->mb.route.watch = NULL;
 	return rc;
 }
