@@ -83,11 +83,8 @@ int fl_spec_refused(struct sess *s, struct fcmd *c)
 	return 1;
 }
 
-/* Write every command (one write when none needs a synchronizing literal;
- * otherwise one after the other), then collect the tagged responses in
- * order.  0 when every command got its tagged response (any status); -1
- * after a connection failure, recorded on the step concerned, with the
- * other unfinished steps marked as not run. */
+/* Untagged "* SEARCH" data (no correlator) goes to the first plain search
+ * not answered yet: the one of command `from` or a later one. */
 static void fl_targets(struct flight *f, unsigned from)
 {
 	struct mailbox_state *mb = &f->cs->mb;
@@ -96,6 +93,7 @@ static void fl_targets(struct flight *f, unsigned from)
 		mb->route.search_cur = f->c[i].search_into;
 }
 
+/* The flight is over: its data targets are no longer valid. */
 static void fl_untarget(struct flight *f)
 {
 	struct mailbox_state *mb = &f->cs->mb;
@@ -177,111 +175,133 @@ static void fl_drain_after_auth(struct flight *f)
 	imap_conn_set_deadline(conn, f->cs->deadline);
 }
 
-int fl_run(struct flight *f)
+/* Route every command's data for the whole flight; 1 when the commands
+ * must go one at a time: a synchronizing literal, or two untagged
+ * "* SEARCH" answers, which cannot be told apart when the server runs the
+ * commands concurrently (RFC 3501 5.5: the client must not pipeline them). */
+static int fl_route(struct flight *f)
 {
-	struct sess *s = f->s, *cs = f->cs;
-	struct mailbox_state *mb = &cs->mb;
-	struct imap_conn *conn = cs->link.conn;
+	struct mb_route *rt = &f->cs->mb.route;
+	unsigned plain_searches = 0;
 	int sequential = 0;
-	unsigned i = 0;
+
+	rt->nsearch_t = rt->nfetch_t = 0;
+	for (unsigned i = 0; i < f->n; i++) {
+		const struct fcmd *c = &f->c[i];
+		if (c->cmd.nsync)
+			sequential = 1;
+		if (c->search_into && !c->tagged)
+			plain_searches++;
+		if (c->search_into && rt->nsearch_t < MB_TARGETS)
+			rt->search_t[rt->nsearch_t++] = c->search_into;
+		if (c->fetch_into && rt->nfetch_t < MB_TARGETS)
+			rt->fetch_t[rt->nfetch_t++] = c->fetch_into;
+	}
+	return sequential || plain_searches > 1;
+}
+
+/* The deferred login failed (recorded): none of the flight's steps ran.
+ * Returns -2 (see fl_pipelined). */
+static int fl_login_failed(struct flight *f)
+{
+	fl_untarget(f);
+	for (unsigned j = 0; j < f->n; j++)
+		sess_skip(f->c[j].st, "not run: authentication failed");
+	return -2;
+}
+
+/* c went out: its ESEARCH data will name its tag. */
+static void fl_sent(struct flight *f, struct fcmd *c)
+{
+	if (c->search_into)
+		strlcpy_s(c->search_into->tag, imap_conn_last_tag(f->cs->link.conn), sizeof(c->search_into->tag));
+}
+
+/* c's tagged response arrived. */
+static void fl_answered(struct flight *f, struct fcmd *c)
+{
+	c->done = 1;
+	sess_note_alert(f->s, c->res.code, c->res.text);
+}
+
+/* Each command waits for the previous one's answer.  0, or -1 with *at
+ * the command that failed. */
+static int fl_one_by_one(struct flight *f, unsigned *at)
+{
+	struct imap_conn *conn = f->cs->link.conn;
+
+	for (unsigned i = 0; i < f->n; i++) {
+		struct fcmd *c = &f->c[i];
+		*at = i;
+		fl_targets(f, i);
+		if (imap_conn_send(conn, &c->cmd, &c->id) < 0)
+			return -1;
+		fl_sent(f, c);
+		if (fl_wait(f, c) < 0)
+			return -1;
+		fl_answered(f, c);
+	}
+	return 0;
+}
+
+/* Every command in one write (after the deferred login's bytes, if one
+ * is pending), then the answers in order, the login's first.  0; -1 with
+ * *at the command that failed; -2 when the login failed (recorded). */
+static int fl_pipelined(struct flight *f, unsigned *at)
+{
+	struct sess *cs = f->cs;
+	struct imap_conn *conn = cs->link.conn;
 	int64_t auth_done = 0;
 
-	/* every command's data targets are live for the whole flight */
-	mb->route.nsearch_t = mb->route.nfetch_t = 0;
-	unsigned plain_searches = 0;
-	for (i = 0; i < f->n; i++) {
-		if (f->c[i].cmd.nsync)
-			sequential = 1;
-		if (f->c[i].search_into && !f->c[i].tagged)
-			plain_searches++;
-		if (f->c[i].search_into && mb->route.nsearch_t < MB_TARGETS)
-			mb->route.search_t[mb->route.nsearch_t++] = f->c[i].search_into;
-		if (f->c[i].fetch_into && mb->route.nfetch_t < MB_TARGETS)
-			mb->route.fetch_t[mb->route.nfetch_t++] = f->c[i].fetch_into;
-	}
-	/* Two untagged "* SEARCH" answers in one flight cannot be told apart
-	 * when the server runs the commands concurrently (RFC 3501 5.5: the
-	 * client must not pipeline them): one at a time then. */
-	if (plain_searches > 1)
-		sequential = 1;
-	if (sequential && cs->login.pending.active) {
-		/* a synchronizing literal in the flight: the login first */
-		if (sess_auth_settle(cs) < 0) {
-			fl_untarget(f);
-			for (unsigned j = 0; j < f->n; j++)
-				sess_skip(f->c[j].st, "not run: authentication failed");
+	for (unsigned i = 0; i < f->n; i++) {
+		*at = i;
+		if (imap_conn_queue(conn, &f->c[i].cmd, &f->c[i].id) < 0)
 			return -1;
+		fl_sent(f, &f->c[i]);
+	}
+	*at = 0;
+	if (imap_conn_flush(conn) < 0) {
+		if (!cs->login.pending.active)
+			return -1;
+		cs->login.pending.active = 0;
+		sess_conn_fail(cs, cs->login.pending.st, cs->login.pending.cmd);
+		return fl_login_failed(f);
+	}
+	if (cs->login.pending.active) {
+		if (sess_auth_settle(cs) < 0) {
+			fl_drain_after_auth(f);
+			fl_untarget(f);
+			return -2;
 		}
 		auth_done = cs->login.done_ns;
 	}
-	for (i = 0; i < f->n; i++) {
+	for (unsigned i = 0; i < f->n; i++) {
 		struct fcmd *c = &f->c[i];
-		int rc;
-		if (sequential) {
-			fl_targets(f, i);
-			rc = imap_conn_send(conn, &c->cmd, &c->id);
-		} else {
-			rc = imap_conn_queue(conn, &c->cmd, &c->id);
-		}
-		if (rc < 0)
-			goto fail;
-		if (c->search_into)
-			strlcpy_s(c->search_into->tag, imap_conn_last_tag(conn), sizeof(c->search_into->tag));
-		if (sequential) {
-			rc = fl_wait(f, c);
-			if (rc < 0)
-				goto fail;
-			c->done = 1;
-			sess_note_alert(s, c->res.code, c->res.text);
-		}
+		*at = i;
+		fl_targets(f, i);
+		if (fl_wait(f, c) < 0)
+			return -1;
+		fl_answered(f, c);
+		c->prev_done = i > 0 ? f->c[i - 1].res.done_ns : auth_done;
 	}
-	if (!sequential) {
-		if (imap_conn_flush(conn) < 0) {
-			i = 0;
-			if (cs->login.pending.active) {
-				cs->login.pending.active = 0;
-				sess_conn_fail(cs, cs->login.pending.st, cs->login.pending.cmd);
-				fl_untarget(f);
-				for (unsigned j = 0; j < f->n; j++)
-					sess_skip(f->c[j].st, "not run: authentication failed");
-				return -1;
-			}
-			goto fail;
-		}
-		if (cs->login.pending.active) {
-			/* the login went out first in this write: its answer first */
-			if (sess_auth_settle(cs) < 0) {
-				fl_drain_after_auth(f);
-				fl_untarget(f);
-				return -1;
-			}
-			auth_done = cs->login.done_ns;
-		}
-		for (i = 0; i < f->n; i++) {
-			struct fcmd *c = &f->c[i];
-			fl_targets(f, i);
-			if (fl_wait(f, c) < 0)
-				goto fail;
-			c->done = 1;
-			c->prev_done = i > 0 ? f->c[i - 1].res.done_ns : auth_done;
-			sess_note_alert(s, c->res.code, c->res.text);
-		}
-	}
-	fl_untarget(f);
-	for (i = 0; i < f->n; i++)
-		if (f->c[i].logout)
-			fl_logout_result(f, &f->c[i], 1);
 	return 0;
-fail:
+}
+
+/* The connection failed at command i (recorded here): 0 when only the
+ * final LOGOUT's goodbye went wrong, else -1. */
+static int fl_failed(struct flight *f, unsigned i)
+{
+	struct sess *s = f->s;
+	struct imap_conn *conn = f->cs->link.conn;
+	struct step *st = NULL;
+
+	fl_untarget(f);
 	if (i < f->n && f->c[i].logout) {
 		/* everything else was answered: only the goodbye went wrong */
-		fl_untarget(f);
-		if (fl_logout_result(f, &f->c[i], 0) == 0)
-			return 0;
-		sess_conn_fail_on(s, conn, f->c[i].st, "LOGOUT");
+		if (fl_logout_result(f, &f->c[i], 0) != 0)
+			sess_conn_fail_on(s, conn, f->c[i].st, "LOGOUT");
 		return 0;
 	}
-	fl_untarget(f);
 	/* a command refused before the connection broke explains it better
 	 * (EXAMINE BAD, then the server hung up): it names the failure */
 	for (unsigned j = 0; j < i && j < f->n; j++) {
@@ -292,17 +312,34 @@ fail:
 			break;
 		}
 	}
-	{
-		/* the step of the failing command, or of the next one that has a step */
-		struct step *st = NULL;
-		for (unsigned j = i; j < f->n && !st; j++)
-			st = f->c[j].st;
-		sess_conn_fail_on(s, conn, st, f->c[i < f->n ? i : 0].cmd.name);
-		for (unsigned j = 0; j < f->n; j++)
-			if (f->c[j].st && f->c[j].st != st && !f->c[j].done)
-				sess_skip(f->c[j].st, "not run: the connection failed");
-	}
+	/* the step of the failing command, or of the next one that has a step */
+	for (unsigned j = i; j < f->n && !st; j++)
+		st = f->c[j].st;
+	sess_conn_fail_on(s, conn, st, f->c[i < f->n ? i : 0].cmd.name);
+	for (unsigned j = 0; j < f->n; j++)
+		if (f->c[j].st && f->c[j].st != st && !f->c[j].done)
+			sess_skip(f->c[j].st, "not run: the connection failed");
 	return -1;
+}
+
+int fl_run(struct flight *f)
+{
+	unsigned at = 0;
+	int rc, sequential = fl_route(f);
+
+	if (sequential && f->cs->login.pending.active && sess_auth_settle(f->cs) < 0)
+		rc = fl_login_failed(f);        /* a synchronizing literal: the login first */
+	else
+		rc = sequential ? fl_one_by_one(f, &at) : fl_pipelined(f, &at);
+	if (rc == -2)
+		return -1;
+	if (rc < 0)
+		return fl_failed(f, at);
+	fl_untarget(f);
+	for (unsigned i = 0; i < f->n; i++)
+		if (f->c[i].logout)
+			fl_logout_result(f, &f->c[i], 1);
+	return 0;
 }
 
 /* A tagged NO/BAD: the step fails with the server's words. */

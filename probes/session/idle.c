@@ -185,103 +185,52 @@ static int idle_wait_push(struct sess *s, struct step *st, unsigned idle_id, int
 	}
 }
 
-int sess_idle_push(struct sess *s)
-{
-	const struct probe_config *cfg = s->cfg;
-	struct mailbox_state *mb = &s->mb;
-	struct report *rep2 = NULL;
-	struct sess *s2 = NULL;
-	struct session_env env2 = { 0 };
-	struct imap_cmd cmd;
-	struct imap_result res;
-	struct probe_msg pm;
-	struct step *st;
-	unsigned idle_id = 0;
-	int idling = 0, appended = 0, rc = -1, r;
-	uint64_t uid = 0;
+/* The second connection: its own session state and report (its own
+ * connect/TLS/login steps, summed up as one step of the main report). */
+struct second {
+	struct sess *s2;
+	struct report *rep2;
+	struct session_env env2;
+};
 
-	if (!(imap_conn_caps(s->link.conn)->flags & CAP_IDLE)) {
-		sess_fail(s, sess_begin(s, "idle"), STATE_CRITICAL, "server does not offer IDLE (capabilities: %s)",
-			  imap_conn_caps(s->link.conn)->raw);
+/* Open and log in the second connection as the idle_login step; 0, or -1
+ * recorded (sc->s2 may be set either way: idle_second_close). */
+static int idle_second_open(struct sess *s, struct second *sc)
+{
+	struct step *st = sess_begin(s, "idle_login");
+
+	sc->rep2 = malloc(sizeof(*sc->rep2));
+	sc->s2 = calloc(1, sizeof(*sc->s2));
+	if (!sc->rep2 || !sc->s2) {
+		sess_fail(s, st, STATE_UNKNOWN, "out of memory");
 		return -1;
 	}
-
-	/* ---- the second connection: the session's own connect/TLS/login
-	 * steps, recorded in a report of its own, summed up as one step here */
-	st = sess_begin(s, "idle_login");
-	rep2 = malloc(sizeof(*rep2));
-	s2 = calloc(1, sizeof(*s2));
-	if (!rep2 || !s2) {
-		sess_fail(s, st, STATE_UNKNOWN, "out of memory");
-		goto out;
-	}
-	report_init(rep2, cfg->timeout_s);
+	report_init(sc->rep2, s->cfg->timeout_s);
 	if (s->env && s->env->trace) {
-		env2.trace = idle_trace;
-		env2.trace_ud = (void *)s->env;
+		sc->env2.trace = idle_trace;
+		sc->env2.trace_ud = (void *)s->env;
 	}
-	s2->cfg = cfg;
-	s2->env = &env2;
-	s2->rep = rep2;
+	struct sess *s2 = sc->s2;
+	s2->cfg = s->cfg;
+	s2->env = &sc->env2;
+	s2->rep = sc->rep2;
 	s2->deadline = s->deadline;
 	if (sess_open(s2) <= 0) {
 		if (s2->timed_out)
 			sess_timeout(s, st);
 		else
-			sess_fail(s, st, rep2->state == STATE_UNKNOWN ? STATE_UNKNOWN : STATE_CRITICAL,
-				  "second connection: %s", rep2->failed ? rep2->summary : "no login");
-		goto out;
+			sess_fail(s, st, sc->rep2->state == STATE_UNKNOWN ? STATE_UNKNOWN : STATE_CRITICAL,
+				  "second connection: %s", sc->rep2->failed ? sc->rep2->summary : "no login");
+		return -1;
 	}
 	sess_ok(st, "second connection to %s%s%s, %s", s2->link.peer, s2->link.tls_have ? " " : "",
 		s2->link.tls_have ? s2->link.tls.version : "", s2->login.mech[0] ? s2->login.mech : "PREAUTH");
+	return 0;
+}
 
-	/* ---- IDLE on the first connection */
-	st = sess_begin(s, "idle");
-	if (idle_start(s, st, &idle_id) < 0)
-		goto out;
-	idling = 1;
-	sess_ok(st, "idling on %s (%u messages)", mb->name, mb->count.live_exists);
-
-	/* ---- APPEND on the second connection */
-	st = sess_begin(s, "idle_append");
-	make_probe_msg(&pm, "--idle");
-	imap_cmd_init(&cmd, s2->link.conn, "APPEND");
-	append_args(&cmd, mb->wire, &pm);
-	r = imap_conn_command(s2->link.conn, &cmd, &res);
-	imap_cmd_free(&cmd);
-	if (r < 0) {
-		sess_conn_fail_on(s, s2->link.conn, st, "APPEND (second connection)");
-	} else if (sess_note_alert(s, res.code, res.text), res.status != IMAP_ST_OK) {
-		sess_result_fail(s, st, "APPEND", &res);
-	} else {
-		appended = 1;
-		uid = appenduid(&res, 0, 0);
-		sess_ok(st, "probe message appended through the second connection%s", uid ? " (APPENDUID)" : "");
-		sess_step_span(st, res.sent_ns, res.done_ns);
-		/* ---- the push: from the APPEND's tagged OK to "* n EXISTS" */
-		if (idle_wait_push(s, sess_begin(s, "push"), idle_id, res.done_ns, &idling) == 1)
-			rc = 0;
-	}
-
-	/* ---- DONE */
-	if (idling) {
-		st = sess_begin(s, "idle_done");
-		if (imap_conn_write_line(s->link.conn, "DONE", 4, 0) < 0 || imap_conn_wait(s->link.conn, idle_id, &res) < 0) {
-			sess_conn_fail(s, st, "DONE");
-			rc = -1;
-		} else if (res.status != IMAP_ST_OK) {
-			sess_result_fail(s, st, "IDLE", &res);
-			rc = -1;
-		} else {
-			sess_ok(st, "%s", res.text);
-		}
-	}
-	/* ---- the probe message goes, whatever happened */
-	if (appended && imap_conn_err(s2->link.conn) == IMAP_E_NONE)
-		idle_cleanup(s, s2, uid, &pm);
-	if (s->failed)
-		rc = -1;
-out:
+static void idle_second_close(struct second *sc)
+{
+	struct sess *s2 = sc->s2;
 	if (s2) {
 		sess_close(s2);
 		if (s2->link.conn)
@@ -289,6 +238,92 @@ out:
 		sess_mailbox_release(s2);
 	}
 	free(s2);
-	free(rep2);
+	free(sc->rep2);
+}
+
+/* APPEND pm through the second connection (idle_append), then wait for
+ * the push on the idling one.  1 appended (*uid from APPENDUID or 0) and
+ * the push seen, 0 appended without a push, -1 not appended; all
+ * recorded. */
+static int idle_append_push(struct sess *s, struct sess *s2, unsigned idle_id, const struct probe_msg *pm,
+			    uint64_t *uid, int *idling)
+{
+	struct step *st = sess_begin(s, "idle_append");
+	struct imap_cmd cmd;
+	struct imap_result res;
+
+	imap_cmd_init(&cmd, s2->link.conn, "APPEND");
+	append_args(&cmd, s->mb.wire, pm);
+	int r = imap_conn_command(s2->link.conn, &cmd, &res);
+	imap_cmd_free(&cmd);
+	if (r < 0) {
+		sess_conn_fail_on(s, s2->link.conn, st, "APPEND (second connection)");
+		return -1;
+	}
+	sess_note_alert(s, res.code, res.text);
+	if (res.status != IMAP_ST_OK) {
+		sess_result_fail(s, st, "APPEND", &res);
+		return -1;
+	}
+	*uid = appenduid(&res, 0, 0);
+	sess_ok(st, "probe message appended through the second connection%s", *uid ? " (APPENDUID)" : "");
+	sess_step_span(st, res.sent_ns, res.done_ns);
+	/* the push: from the APPEND's tagged OK to "* n EXISTS" */
+	return idle_wait_push(s, sess_begin(s, "push"), idle_id, res.done_ns, idling) == 1 ? 1 : 0;
+}
+
+/* DONE ends the IDLE (idle_done step); 0, or -1 recorded. */
+static int idle_done(struct sess *s, unsigned idle_id)
+{
+	struct step *st = sess_begin(s, "idle_done");
+	struct imap_result res;
+
+	if (imap_conn_write_line(s->link.conn, "DONE", 4, 0) < 0 || imap_conn_wait(s->link.conn, idle_id, &res) < 0) {
+		sess_conn_fail(s, st, "DONE");
+		return -1;
+	}
+	if (res.status != IMAP_ST_OK) {
+		sess_result_fail(s, st, "IDLE", &res);
+		return -1;
+	}
+	sess_ok(st, "%s", res.text);
+	return 0;
+}
+
+int sess_idle_push(struct sess *s)
+{
+	struct second sc = { 0 };
+	struct probe_msg pm;
+	struct step *st;
+	unsigned idle_id = 0;
+	int idling = 0, rc = -1;
+	uint64_t uid = 0;
+
+	if (!(imap_conn_caps(s->link.conn)->flags & CAP_IDLE)) {
+		sess_fail(s, sess_begin(s, "idle"), STATE_CRITICAL, "server does not offer IDLE (capabilities: %s)",
+			  imap_conn_caps(s->link.conn)->raw);
+		return -1;
+	}
+	if (idle_second_open(s, &sc) < 0)
+		goto out;
+	/* IDLE on the first connection */
+	st = sess_begin(s, "idle");
+	if (idle_start(s, st, &idle_id) < 0)
+		goto out;
+	idling = 1;
+	sess_ok(st, "idling on %s (%u messages)", s->mb.name, s->mb.count.live_exists);
+
+	make_probe_msg(&pm, "--idle");
+	int pushed = idle_append_push(s, sc.s2, idle_id, &pm, &uid, &idling);
+	rc = pushed == 1 ? 0 : -1;
+	if (idling && idle_done(s, idle_id) < 0)
+		rc = -1;
+	/* the probe message goes, whatever happened */
+	if (pushed >= 0 && imap_conn_err(sc.s2->link.conn) == IMAP_E_NONE)
+		idle_cleanup(s, sc.s2, uid, &pm);
+	if (s->failed)
+		rc = -1;
+out:
+	idle_second_close(&sc);
 	return rc;
 }

@@ -236,56 +236,46 @@ static void finish_quota(struct sess *s, struct fcmd *c)
 	fl_time(c, NULL);
 }
 
-/* NAMESPACE, LIST, STATUS + EXAMINE/SELECT, GETQUOTAROOT: one flight, or
- * two when the mailbox name needs the namespace first. */
-int sess_read_mailbox(struct sess *s)
+/* NAMESPACE and LIST into flight f; *ns and *list are their commands (or
+ * NULL).  1 when the mailbox name needs the NAMESPACE answer first. */
+static int add_ns_list(struct sess *s, struct flight *f, struct fcmd **ns, struct fcmd **list)
 {
 	const struct probe_config *cfg = s->cfg;
-	struct mailbox_state *mb = &s->mb;
-	struct flight f;
-	struct fcmd *ns = NULL, *list = NULL;
-	struct examine_cmds ex = { 0 };
 	int need_ns = cfg->namespace_step && strcasecmp(cfg->mailbox, "INBOX") != 0;
-	int rc = 0;
 
-	fl_init(&f, s, s);
+	*ns = *list = NULL;
 	if (cfg->namespace_step) {
 		if (sess_caps_lack(s, CAP_NAMESPACE)) {
 			sess_skip(sess_begin(s, "namespace"), "server does not offer NAMESPACE: names used as given");
 			report_line(s->rep, "server does not offer NAMESPACE: folder names used as given");
 			need_ns = 0;
 		} else {
-			ns = fl_add(&f, "namespace", "NAMESPACE");
+			*ns = fl_add(f, "namespace", "NAMESPACE");
 		}
 	}
 	if (cfg->list_step) {
 		/* LIST-EXTENDED + SPECIAL-USE: ask for the special-use attributes
 		 * explicitly; otherwise plain LIST (RFC 6154 servers usually
 		 * include them anyway). */
-		list = fl_add(&f, "list", "LIST");
-		imap_cmd_atom(&list->cmd, "\"\" \"*\"");
+		*list = fl_add(f, "list", "LIST");
+		imap_cmd_atom(&(*list)->cmd, "\"\" \"*\"");
 		if (sess_caps_have(s, CAP_LIST_EXTENDED) && sess_caps_have(s, CAP_SPECIAL_USE))
-			imap_cmd_atom(&list->cmd, "RETURN (SPECIAL-USE)");
-		mb->list.active = 1;
+			imap_cmd_atom(&(*list)->cmd, "RETURN (SPECIAL-USE)");
+		s->mb.list.active = 1;
 	}
-	if (!need_ns) {
-		if (resolve_mailbox(s, NULL) < 0) {
-			fl_free(&f);
-			return -1;
-		}
-		add_examine(s, &f, &ex);
-		add_pipelined(s, &f, &ex);
-	}
-	rc = fl_run(&f);
-	mb->list.active = 0;
-	if (rc < 0)
-		goto out;
+	return need_ns;
+}
+
+/* The namespace and list steps' outcome; 0, or -1 recorded. */
+static int finish_ns_list(struct sess *s, struct flight *f, struct fcmd *ns, struct fcmd *list)
+{
+	struct mailbox_state *mb = &s->mb;
+	char msg[512];
 
 	if (ns) {
 		if (ns->res.status != IMAP_ST_OK) {
-			fl_result_fail(&f, ns, NULL);
-			rc = -1;
-			goto out;
+			fl_result_fail(f, ns, NULL);
+			return -1;
 		}
 		if (!mb->ns.have)
 			sess_ok(ns->st, "no NAMESPACE data: names used as given");
@@ -294,11 +284,9 @@ int sess_read_mailbox(struct sess *s)
 		fl_time(ns, NULL);
 	}
 	if (list) {
-		char msg[512];
 		if (list->res.status != IMAP_ST_OK) {
-			fl_result_fail(&f, list, NULL);
-			rc = -1;
-			goto out;
+			fl_result_fail(f, list, NULL);
+			return -1;
 		}
 		if (!mb->list.expect_ready)
 			sess_resolve_expected(s);
@@ -308,98 +296,134 @@ int sess_read_mailbox(struct sess *s)
 		step_value(list->st, "folders", mb->list.folders, "");
 		fl_time(list, NULL);
 	}
+	return 0;
+}
+
+/* EXAMINE/SELECT was refused: the steps that depended on it. */
+static void examine_refused(struct flight *f, const struct examine_cmds *ex)
+{
+	const char *verb = ex->exam->cmd.name;
+	const struct fcmd *after[] = { ex->quota, ex->fetch, ex->sc.search, ex->sc.asearch, ex->sfetch };
+
+	fl_result_fail(f, ex->exam, NULL);
+	for (size_t k = 0; k < sizeof(after) / sizeof(after[0]); k++)
+		if (after[k])
+			sess_skip(after[k]->st, "not evaluated: %s failed", verb);
+}
+
+/* The examine step's outcome: the counts; 0, or -1 recorded. */
+static int examine_counted(struct sess *s, const struct examine_cmds *ex)
+{
+	const struct mb_counts *n = &s->mb.count;
+	struct fcmd *e = ex->exam;
+	char recent[32] = "", unseen[32] = "", size[48] = "";
+
+	s->mb.count.frozen = 1;
+	if (!n->have_exists) {
+		sess_fail(s, e->st, STATE_CRITICAL, "%s %s: server sent no EXISTS count", e->cmd.name, s->mb.name);
+		fl_time(e, ex->status);
+		return -1;
+	}
+	s->mb.count.live_exists = n->exists;
+	step_value(e->st, "messages", n->exists, "");
+	if (n->have_unseen)
+		step_value(e->st, "unseen", n->unseen, "");
+	if (n->have_recent)
+		snprintf(recent, sizeof(recent), ", %u recent", n->recent);
+	if (n->have_unseen)
+		snprintf(unseen, sizeof(unseen), ", %u unseen", n->unseen);
+	if (n->have_size)
+		snprintf(size, sizeof(size), ", %llu bytes", (unsigned long long)n->size);
+	sess_ok(e->st, "%s: %u messages%s%s%s%s", s->mb.name, n->exists, recent, unseen, size,
+		n->read_only ? " (read-only)" : "");
+	fl_time(e, ex->status);
+	if (n->have_uidvalidity)
+		report_info(s->rep, "uidvalidity", "%llu", (unsigned long long)n->uidvalidity);
+	if (n->have_uidnext)
+		report_info(s->rep, "uidnext", "%llu", (unsigned long long)n->uidnext);
+	return 0;
+}
+
+/* What went with the EXAMINE (--pipeline): the searches and the fetch of
+ * the newest (matched) message; 0, or -1 recorded. */
+static int finish_pipelined(struct sess *s, struct flight *f, struct examine_cmds *ex)
+{
+	int rc = 0;
+
+	if (ex->pipelined && finish_searches(s, f, &ex->sc) < 0) {
+		if (ex->sfetch)
+			sess_skip(ex->sfetch->st, "not evaluated: the search failed");
+		return -1;
+	}
+	if (ex->sfetch) {
+		s->mb.find.newest_done = 1;
+		if (!s->mb.find.search.count) {
+			/* $ was empty: the FETCH fetched nothing, as planned */
+			memset(&s->msg, 0, sizeof(s->msg));
+			sess_skip(ex->sfetch->st, "no message matched");
+		} else if (ex->save->res.status != IMAP_ST_OK) {
+			sess_result_fail(s, ex->sfetch->st, "UID SEARCH RETURN (SAVE MAX)", &ex->save->res);
+			fl_time(ex->sfetch, ex->save);
+			rc = -1;
+		} else {
+			s->msg.want_uid = s->mb.find.search.max;   /* for the messages */
+			s->msg.want_max_of = NULL;
+			if (finish_newest_fetch(s, f, ex->sfetch, 1) < 0)
+				rc = -1;
+			else
+				fl_time(ex->sfetch, ex->save);
+		}
+	}
+	if (ex->fetch) {
+		s->mb.find.newest_done = 1;
+		if (finish_newest_fetch(s, f, ex->fetch, 0) < 0)
+			rc = -1;
+	}
+	return rc;
+}
+
+/* NAMESPACE, LIST, STATUS + EXAMINE/SELECT, GETQUOTAROOT: one flight, or
+ * two when the mailbox name needs the namespace first. */
+int sess_read_mailbox(struct sess *s)
+{
+	struct flight f;
+	struct fcmd *ns, *list;
+	struct examine_cmds ex = { 0 };
+	int rc = -1, ran;
+
+	fl_init(&f, s, s);
+	int need_ns = add_ns_list(s, &f, &ns, &list);
+	if (!need_ns) {
+		if (resolve_mailbox(s, NULL) < 0)
+			goto out;
+		add_examine(s, &f, &ex);
+		add_pipelined(s, &f, &ex);
+	}
+	ran = fl_run(&f);
+	s->mb.list.active = 0;
+	if (ran < 0 || finish_ns_list(s, &f, ns, list) < 0)
+		goto out;
 	if (need_ns) {
 		/* the mailbox name depends on the personal namespace */
 		fl_free(&f);
 		fl_init(&f, s, s);
 		if (resolve_mailbox(s, NULL) < 0)
-			return -1;
+			goto out;
 		add_examine(s, &f, &ex);
 		add_pipelined(s, &f, &ex);
-		if (fl_run(&f) < 0) {
-			rc = -1;
+		if (fl_run(&f) < 0)
 			goto out;
-		}
 	}
-
-	/* examine / select */
-	struct fcmd *e = ex.exam;
-	const char *verb = e->cmd.name;
-	if (e->res.status != IMAP_ST_OK) {
-		fl_result_fail(&f, e, NULL);
-		if (ex.quota)
-			sess_skip(ex.quota->st, "not evaluated: %s failed", verb);
-		if (ex.fetch)
-			sess_skip(ex.fetch->st, "not evaluated: %s failed", verb);
-		if (ex.sc.search)
-			sess_skip(ex.sc.search->st, "not evaluated: %s failed", verb);
-		if (ex.sc.asearch)
-			sess_skip(ex.sc.asearch->st, "not evaluated: %s failed", verb);
-		if (ex.sfetch)
-			sess_skip(ex.sfetch->st, "not evaluated: %s failed", verb);
-		rc = -1;
+	if (ex.exam->res.status != IMAP_ST_OK) {
+		examine_refused(&f, &ex);
 		goto out;
 	}
-	mb->count.frozen = 1;
-	if (!mb->count.have_exists) {
-		sess_fail(s, e->st, STATE_CRITICAL, "%s %s: server sent no EXISTS count", verb, mb->name);
-		fl_time(e, ex.status);
-		rc = -1;
+	if (examine_counted(s, &ex) < 0)
 		goto out;
-	}
-	mb->count.live_exists = mb->count.exists;
-	step_value(e->st, "messages", mb->count.exists, "");
-	if (mb->count.have_unseen)
-		step_value(e->st, "unseen", mb->count.unseen, "");
-	char recent[32] = "", unseen[32] = "", size[48] = "";
-	if (mb->count.have_recent)
-		snprintf(recent, sizeof(recent), ", %u recent", mb->count.recent);
-	if (mb->count.have_unseen)
-		snprintf(unseen, sizeof(unseen), ", %u unseen", mb->count.unseen);
-	if (mb->count.have_size)
-		snprintf(size, sizeof(size), ", %llu bytes", (unsigned long long)mb->count.size);
-	sess_ok(e->st, "%s: %u messages%s%s%s%s", mb->name, mb->count.exists, recent, unseen, size,
-		mb->count.read_only ? " (read-only)" : "");
-	fl_time(e, ex.status);
-	if (mb->count.have_uidvalidity)
-		report_info(s->rep, "uidvalidity", "%llu", (unsigned long long)mb->count.uidvalidity);
-	if (mb->count.have_uidnext)
-		report_info(s->rep, "uidnext", "%llu", (unsigned long long)mb->count.uidnext);
 	finish_quota(s, ex.quota);
-	if (fl_spec_refused(s, ex.status) || fl_spec_refused(s, ex.save) || fl_spec_refused(s, ex.sfetch)) {
-		rc = -1;
+	if (fl_spec_refused(s, ex.status) || fl_spec_refused(s, ex.save) || fl_spec_refused(s, ex.sfetch))
 		goto out;
-	}
-	if (ex.pipelined && finish_searches(s, &f, &ex.sc) < 0) {
-		if (ex.sfetch)
-			sess_skip(ex.sfetch->st, "not evaluated: the search failed");
-		rc = -1;
-		goto out;
-	}
-	if (ex.sfetch) {
-		s->mb.find.newest_done = 1;
-		if (!mb->find.search.count) {
-			/* $ was empty: the FETCH fetched nothing, as planned */
-			memset(&s->msg, 0, sizeof(s->msg));
-			sess_skip(ex.sfetch->st, "no message matched");
-		} else if (ex.save->res.status != IMAP_ST_OK) {
-			sess_result_fail(s, ex.sfetch->st, "UID SEARCH RETURN (SAVE MAX)", &ex.save->res);
-			fl_time(ex.sfetch, ex.save);
-			rc = -1;
-		} else {
-			s->msg.want_uid = mb->find.search.max;   /* for the messages */
-			s->msg.want_max_of = NULL;
-			if (finish_newest_fetch(s, &f, ex.sfetch, 1) < 0)
-				rc = -1;
-			else
-				fl_time(ex.sfetch, ex.save);
-		}
-	}
-	if (ex.fetch) {
-		s->mb.find.newest_done = 1;
-		if (finish_newest_fetch(s, &f, ex.fetch, 0) < 0)
-			rc = -1;
-	}
+	rc = finish_pipelined(s, &f, &ex);
 out:
 	fl_free(&f);
 	return rc;
