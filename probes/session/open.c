@@ -245,8 +245,8 @@ static void do_logout(struct sess *s)
 
 /* ---------------------------------------------------------------- runner */
 
-/* Connect, TLS, greeting, STARTTLS, login: see session_int.h.  Also opens
- * the second connection of --idle (session_mailbox.c). */
+/* Connect, TLS, greeting, STARTTLS, login: see open.h.  Also opens the
+ * second connection of --idle (idle.c). */
 int sess_open(struct sess *s)
 {
 	const struct probe_config *cfg = s->cfg;

@@ -1,10 +1,24 @@
-/* session.c - the session runner: one IMAP session under one deadline.
+/* session.c - the session runner (the top of the session layer): one IMAP
+ * session under one deadline, then its summary.
  *
  * resolve, connect, [tls], greeting, [capability], [starttls, tls,
  * capability], auth, [capability], examine/select (+ STATUS in the same
  * flight), [fetch], logout.  Each step is stamped with CLOCK_MONOTONIC and
  * recorded in the report; the first failure ends the session (after a
- * best-effort LOGOUT where the connection is still usable). */
+ * best-effort LOGOUT where the connection is still usable).
+ *
+ * The layer, top down (each file calls only those below it):
+ *   session.c            runner, --script steps, --cache-dir load/store
+ *   auth_all.c idle.c    --auth all; --idle (a second connection)
+ *   open.c               connect, TLS, greeting, STARTTLS, login, LOGOUT
+ *   auth.c  write.c      the auth step; --delete-matched, --append
+ *   mailbox.c            EXAMINE/STATUS, search, fetch
+ *   flight.c             the pipelining engine
+ *   caps.c  untagged.c   capabilities and the deferred login; the
+ *                        untagged-response router
+ *   prepare.c summary.c  before connecting; after the session
+ *   step.c               the step helpers (the bottom)
+ * and state.h, the state they share. */
 #include "config.h"
 #include "session/session.h"
 
