@@ -1,5 +1,6 @@
-/* auth.c - the auth step: mechanism choice, the -PLUS fallback, IMAP
- * LOGIN and the SASL AUTHENTICATE exchange (base64, SASL-IR, continuations). */
+/* auth.c - the auth step's policy: which mechanism, the -PLUS fallback,
+ * IMAP LOGIN, deferring the login into the first flight (--pipeline) and
+ * reporting; the AUTHENTICATE exchange itself is imap/imap_auth.c. */
 #include "config.h"
 #include "session/auth.h"
 
@@ -89,7 +90,6 @@ int sess_mech_usable(struct sess *s, const struct sasl_mech *m, int explicit)
 		return 0;
 	return 1;
 }
-
 
 /* Servers known to lose or garble commands pipelined behind their login
  * (RFC 3501 5.5 allows it; these do not cope), recognised by their
