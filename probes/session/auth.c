@@ -32,11 +32,13 @@ int sess_cb_get(struct sess *s, const char **type, unsigned char *data, size_t *
 	const char *t;
 
 	if (!s->link.encrypted) {
-		snprintf(s->login.cb_why, sizeof(s->login.cb_why), "the connection is not encrypted (use --ssl or --starttls)");
+		snprintf(s->login.cb_why, sizeof(s->login.cb_why),
+			 "the connection is not encrypted (use --ssl or --starttls)");
 		return 0;
 	}
 	t = !strcmp(s->link.tls.version, "TLSv1.3") ? "tls-exporter" : "tls-unique";
-	if (tls_channel_binding(imap_conn_transport(s->link.conn), t, buf, &n, s->login.cb_why, sizeof(s->login.cb_why)) < 0)
+	if (tls_channel_binding(imap_conn_transport(s->link.conn), t, buf, &n, s->login.cb_why,
+				sizeof(s->login.cb_why)) < 0)
 		return 0;
 	if (type)
 		*type = t;
