@@ -8,10 +8,11 @@
 struct flight;
 struct fcmd;
 
+/* The probe message, as made by make_probe_msg(). */
 struct probe_msg {
-	char msgid[128];
-	char text[1024];
-	size_t len;
+	char msgid[128];            /* its unique Message-ID, "<cis...>" */
+	char text[1024];            /* the whole message, CRLF lines */
+	size_t len;                 /* bytes of text */
 };
 
 /* --delete-matched: UID STORE + UID EXPUNGE of what --search matched. */
