@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sasl/base64.h"
+#include "util/base64.h"
 
 #define IMAP_AUTH_MAX_ROUNDS 16
 
@@ -27,10 +27,10 @@ int imap_auth_command(struct imap_cmd *cmd, struct imap_conn *c, const char *mec
 	int inline_ir = !initial || (imap_conn_caps(c)->flags & CAP_SASL_IR);
 
 	imap_cmd_init(cmd, c, "AUTHENTICATE");
-	imap_cmd_atom(cmd, mech);
+	imap_cmd_add_text(cmd, mech);
 	if (initial && inline_ir) {
 		if (initial->len == 0) {
-			imap_cmd_atom(cmd, "=");
+			imap_cmd_add_text(cmd, "=");
 		} else {
 			size_t len = 0, cap = 0;
 			char *b64 = b64_of(initial, &len, &cap);
@@ -38,7 +38,7 @@ int imap_auth_command(struct imap_cmd *cmd, struct imap_conn *c, const char *mec
 				imap_cmd_free(cmd);
 				return -1;
 			}
-			imap_cmd_astring(cmd, b64, len, 1);
+			imap_cmd_add_astring(cmd, b64, len, 1);
 			secure_zero(b64, cap);
 			free(b64);
 		}

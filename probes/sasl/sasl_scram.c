@@ -14,7 +14,7 @@
  * UTF-8 bytes given; identical for ASCII). */
 #include "config.h"
 #include "sasl/sasl.h"
-#include "sasl/base64.h"
+#include "util/base64.h"
 #include "sasl/crypto.h"
 
 #include <stdio.h>

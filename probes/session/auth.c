@@ -120,8 +120,8 @@ static int do_login(struct sess *s, struct step *st)
 	}
 	snprintf(s->login.mech, sizeof(s->login.mech), "IMAP LOGIN");
 	imap_cmd_init(&cmd, s->link.conn, "LOGIN");
-	imap_cmd_astring(&cmd, cfg->username, strlen(cfg->username), 0);
-	imap_cmd_astring(&cmd, cfg->password, strlen(cfg->password), 1);
+	imap_cmd_add_astring(&cmd, cfg->username, strlen(cfg->username), 0);
+	imap_cmd_add_astring(&cmd, cfg->password, strlen(cfg->password), 1);
 	if (s->login.defer_ok && !cmd.nsync && !login_pipelining_broken(s, 0)) {
 		snprintf(s->login.pending.okmsg, sizeof(s->login.pending.okmsg), "LOGIN as %s", cfg->username);
 		int q = sess_defer_login(s, st, &cmd, "LOGIN");

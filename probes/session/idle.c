@@ -59,7 +59,7 @@ static void idle_cleanup(struct sess *s, struct sess *s2, uint64_t uid, const st
 	fl_init(&f, s, s2);
 	sel = fl_add(&f, NULL, "SELECT");
 	sel->st = st;
-	imap_cmd_astring(&sel->cmd, s->mb.wire, strlen(s->mb.wire), 0);
+	imap_cmd_add_astring(&sel->cmd, s->mb.wire, strlen(s->mb.wire), 0);
 	clean = add_leftover_search(s, s2, &f, NULL, &old);
 	clean->st = st;
 	/* always: APPENDUID came from the other connection and was never
@@ -68,8 +68,8 @@ static void idle_cleanup(struct sess *s, struct sess *s2, uint64_t uid, const st
 	find->st = st;
 	mbx_search_init(&found, NULL);
 	find->search_into = &found;
-	imap_cmd_atom(&find->cmd, "HEADER Message-ID");
-	imap_cmd_string(&find->cmd, pm->msgid, strlen(pm->msgid), 0);
+	imap_cmd_add_text(&find->cmd, "HEADER Message-ID");
+	imap_cmd_add_string(&find->cmd, pm->msgid, strlen(pm->msgid), 0);
 	if (fl_run(&f) < 0)
 		goto out;
 	if (sel->res.status != IMAP_ST_OK) {

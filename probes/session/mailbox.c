@@ -36,6 +36,7 @@
 #include "net/clock.h"
 #include "session/caps.h"
 #include "session/flight.h"
+#include "imap/utf7.h"
 #include "session/script.h"
 #include "session/step.h"
 #include "session/untagged.h"
@@ -139,11 +140,11 @@ static void add_pipelined(struct sess *s, struct flight *f, struct examine_cmds 
 			ex->save = fl_add(f, NULL, "UID SEARCH");
 			ex->save->search_into = &ex->saved;
 			ex->save->tagged = use_esearch(s);
-			imap_cmd_atom(&ex->save->cmd, "RETURN (SAVE MAX)");
+			imap_cmd_add_text(&ex->save->cmd, "RETURN (SAVE MAX)");
 			add_criteria(s, &ex->save->cmd);
 			ex->sfetch = fl_add(f, "fetch", "UID FETCH");
-			imap_cmd_atom(&ex->sfetch->cmd, "$");
-			imap_cmd_atom(&ex->sfetch->cmd, fetch_items(cfg));
+			imap_cmd_add_text(&ex->sfetch->cmd, "$");
+			imap_cmd_add_text(&ex->sfetch->cmd, fetch_items(cfg));
 			s->msg.want_max_of = &ex->saved;
 			ex->sfetch->fetch_into = &s->msg;
 		}
@@ -166,10 +167,10 @@ static void add_examine(struct sess *s, struct flight *f, struct examine_cmds *e
 	/* STATUS for the unseen count travels in the same flight as EXAMINE:
 	 * no extra round trip (SIZE where STATUS=SIZE is offered). */
 	e->status = fl_add(f, NULL, "STATUS");
-	imap_cmd_astring(&e->status->cmd, s->mb.wire, strlen(s->mb.wire), 0);
-	imap_cmd_atom(&e->status->cmd, sess_caps_have(s, CAP_STATUS_SIZE) ? "(UNSEEN SIZE)" : "(UNSEEN)");
+	imap_cmd_add_astring(&e->status->cmd, s->mb.wire, strlen(s->mb.wire), 0);
+	imap_cmd_add_text(&e->status->cmd, sess_caps_have(s, CAP_STATUS_SIZE) ? "(UNSEEN SIZE)" : "(UNSEEN)");
 	e->exam = fl_add(f, write ? "select" : "examine", verb);
-	imap_cmd_astring(&e->exam->cmd, s->mb.wire, strlen(s->mb.wire), 0);
+	imap_cmd_add_astring(&e->exam->cmd, s->mb.wire, strlen(s->mb.wire), 0);
 	e->quota = NULL;
 	if (cfg->quota_step) {
 		if (sess_caps_lack(s, CAP_QUOTA)) {
@@ -183,7 +184,7 @@ static void add_examine(struct sess *s, struct flight *f, struct examine_cmds *e
 			s->mb.quota.asked = 1;
 			mbx_quota_init(&s->mb.quota.got);
 			e->quota = fl_add(f, "quota", "GETQUOTAROOT");
-			imap_cmd_astring(&e->quota->cmd, s->mb.wire, strlen(s->mb.wire), 0);
+			imap_cmd_add_astring(&e->quota->cmd, s->mb.wire, strlen(s->mb.wire), 0);
 		}
 	}
 }
@@ -258,9 +259,9 @@ static int add_ns_list(struct sess *s, struct flight *f, struct fcmd **ns, struc
 		 * explicitly; otherwise plain LIST (RFC 6154 servers usually
 		 * include them anyway). */
 		*list = fl_add(f, "list", "LIST");
-		imap_cmd_atom(&(*list)->cmd, "\"\" \"*\"");
+		imap_cmd_add_text(&(*list)->cmd, "\"\" \"*\"");
 		if (sess_caps_have(s, CAP_LIST_EXTENDED) && sess_caps_have(s, CAP_SPECIAL_USE))
-			imap_cmd_atom(&(*list)->cmd, "RETURN (SPECIAL-USE)");
+			imap_cmd_add_text(&(*list)->cmd, "RETURN (SPECIAL-USE)");
 		s->mb.list.active = 1;
 	}
 	return need_ns;
@@ -434,13 +435,13 @@ out:
 static void add_criteria(struct sess *s, struct imap_cmd *cmd)
 {
 	if (!s->prep.crit_8bit) {
-		imap_cmd_raw_checked(cmd, s->cfg->search);
+		imap_cmd_add_text(cmd, s->cfg->search);
 		return;
 	}
 	/* 8-bit criteria: CHARSET UTF-8 and the strings as literals where
-	 * IMAP4rev1 wants them (imap_cmd_raw_checked would send raw 8-bit
+	 * IMAP4rev1 wants them (imap_cmd_add_text would send raw 8-bit
 	 * inside quotes). */
-	imap_cmd_atom(cmd, "CHARSET UTF-8");
+	imap_cmd_add_text(cmd, "CHARSET UTF-8");
 	script_append_parts(s->prep.crit, s->prep.crit_first, s->prep.crit_n, cmd);
 }
 
@@ -528,8 +529,8 @@ static struct fcmd *add_newest_fetch(struct sess *s, struct flight *f)
 		snprintf(set, sizeof(set), "*");
 	s->msg.want_uid = cfg->search ? s->mb.find.search.max : 0;
 	s->msg.want_newest = !cfg->search;
-	imap_cmd_atom(&fetch->cmd, set);
-	imap_cmd_atom(&fetch->cmd, fetch_items(cfg));
+	imap_cmd_add_text(&fetch->cmd, set);
+	imap_cmd_add_text(&fetch->cmd, fetch_items(cfg));
 	fetch->fetch_into = &s->msg;
 	return fetch;
 }
@@ -623,7 +624,7 @@ static void add_searches(struct sess *s, struct flight *f, struct search_cmds *s
 		sc->search->search_into = &mb->find.search;
 		sc->search->tagged = use_esearch(s);
 		if (use_esearch(s))
-			imap_cmd_atom(&sc->search->cmd,
+			imap_cmd_add_text(&sc->search->cmd,
 				      cfg->delete_matched ? "RETURN (COUNT MIN MAX ALL)" : "RETURN (COUNT MIN MAX)");
 		add_criteria(s, &sc->search->cmd);
 	}
@@ -639,7 +640,7 @@ static void add_searches(struct sess *s, struct flight *f, struct search_cmds *s
 	mbx_search_init(&mb->find.unseen_search, NULL);
 	sc->asearch->search_into = &mb->find.unseen_search;
 	sc->asearch->tagged = use_esearch(s);
-	imap_cmd_atom(&sc->asearch->cmd, use_esearch(s) ? "RETURN (MIN) UNSEEN" : "UNSEEN");
+	imap_cmd_add_text(&sc->asearch->cmd, use_esearch(s) ? "RETURN (MIN) UNSEEN" : "UNSEEN");
 }
 
 static int finish_searches(struct sess *s, struct flight *f, struct search_cmds *sc)
@@ -722,8 +723,8 @@ static struct fcmd *add_oldest_fetch(struct sess *s, struct flight *f, struct me
 		return NULL;
 	struct fcmd *c = fl_add(f, "age_fetch", fd->oldest_seq ? "FETCH" : "UID FETCH");
 	snprintf(set, sizeof(set), "%llu", (unsigned long long)(fd->oldest_seq ? fd->oldest_seq : fd->oldest_uid));
-	imap_cmd_atom(&c->cmd, set);
-	imap_cmd_atom(&c->cmd, "(UID INTERNALDATE)");
+	imap_cmd_add_text(&c->cmd, set);
+	imap_cmd_add_text(&c->cmd, "(UID INTERNALDATE)");
 	oldest->want_seq = fd->oldest_seq;
 	oldest->want_uid = fd->oldest_uid;
 	c->fetch_into = oldest;

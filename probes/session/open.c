@@ -159,7 +159,7 @@ static int do_greeting(struct sess *s)
 		sess_fail(s, st, STATE_CRITICAL, "PREAUTH greeting: STARTTLS is impossible, refusing to go on in plaintext");
 		return -1;
 	}
-	sess_ok(st, "%s %s", sess_status_word(res.status), res.text);
+	sess_ok(st, "%s %s", imap_status_str(res.status), res.text);
 	snprintf(s->link.greet, sizeof(s->link.greet), "%s", res.text);
 	return res.status == IMAP_ST_PREAUTH ? 1 : 0;
 }

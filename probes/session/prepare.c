@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "imap/utf7.h"
 #include "session/script.h"
 #include "session/step.h"
 

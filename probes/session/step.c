@@ -88,27 +88,15 @@ void sess_conn_fail(struct sess *s, struct step *st, const char *what)
 	sess_fail(s, st, state, "%s%s%s", what ? what : "", what ? ": " : "", imap_conn_errmsg(s->link.conn));
 }
 
-const char *sess_status_word(enum imap_status st)
-{
-	switch (st) {
-	case IMAP_ST_OK: return "OK";
-	case IMAP_ST_NO: return "NO";
-	case IMAP_ST_BAD: return "BAD";
-	case IMAP_ST_PREAUTH: return "PREAUTH";
-	case IMAP_ST_BYE: return "BYE";
-	default: return "?";
-	}
-}
-
 /* "NO [CODE arg] text" from a result, for messages. */
 void sess_format_result(const struct imap_result *res, char *buf, size_t len)
 {
 	if (res->code[0] && res->code_arg[0])
-		snprintf(buf, len, "%s [%s %s] %s", sess_status_word(res->status), res->code, res->code_arg, res->text);
+		snprintf(buf, len, "%s [%s %s] %s", imap_status_str(res->status), res->code, res->code_arg, res->text);
 	else if (res->code[0])
-		snprintf(buf, len, "%s [%s] %s", sess_status_word(res->status), res->code, res->text);
+		snprintf(buf, len, "%s [%s] %s", imap_status_str(res->status), res->code, res->text);
 	else
-		snprintf(buf, len, "%s %s", sess_status_word(res->status), res->text);
+		snprintf(buf, len, "%s %s", imap_status_str(res->status), res->text);
 }
 
 void sess_note_alert(struct sess *s, const char *code, const char *text)

@@ -30,7 +30,6 @@ void sess_result_fail(struct sess *s, struct step *st, const char *cmd, const st
 int sess_command(struct sess *s, struct step *st, struct imap_cmd *cmd, struct imap_result *res);
 /* The step's name, "session" for none. */
 const char *sess_step_name(const struct step *st);
-const char *sess_status_word(enum imap_status st);
 /* "NO [CODE arg] text" */
 void sess_format_result(const struct imap_result *res, char *buf, size_t len);
 /* Record an [ALERT] text in the long output. */

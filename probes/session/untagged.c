@@ -295,7 +295,7 @@ static void handle_status_response(struct sess *s, const struct imap_response *r
 		handle_code(s, r);
 	if (r->status == IMAP_ST_NO || r->status == IMAP_ST_BAD) {
 		sanitize_text(text, sizeof(text), r->text, r->text_len);
-		report_line(s->rep, "server warning: %s %s", sess_status_word(r->status), text);
+		report_line(s->rep, "server warning: %s %s", imap_status_str(r->status), text);
 	}
 }
 

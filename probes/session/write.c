@@ -45,11 +45,11 @@ static int delete_uids(struct sess *s, struct sess *cs, const char *set, struct 
 	fl_init(&f, s, cs);
 	store = fl_add(&f, NULL, "UID STORE");
 	store->st = st_store;
-	imap_cmd_atom(&store->cmd, set);
-	imap_cmd_atom(&store->cmd, "+FLAGS.SILENT (\\Deleted)");
+	imap_cmd_add_text(&store->cmd, set);
+	imap_cmd_add_text(&store->cmd, "+FLAGS.SILENT (\\Deleted)");
 	expunge = fl_add(&f, NULL, "UID EXPUNGE");
 	expunge->st = st_expunge;
-	imap_cmd_atom(&expunge->cmd, set);
+	imap_cmd_add_text(&expunge->cmd, set);
 	if (fl_run(&f) < 0)
 		goto out;
 	if (store->res.status != IMAP_ST_OK) {
@@ -178,7 +178,7 @@ struct fcmd *add_leftover_search(struct sess *s, struct sess *cs, struct flight 
 
 	mbx_search_init(into, NULL);
 	c->search_into = into;
-	imap_cmd_atom(&c->cmd, "HEADER " PROBE_MARKER_HEADER " " PROBE_MARKER_VALUE);
+	imap_cmd_add_text(&c->cmd, "HEADER " PROBE_MARKER_HEADER " " PROBE_MARKER_VALUE);
 	if (caps_word(cs->link.conn, "WITHIN")) {
 		double older = 2 * s->cfg->timeout_s;
 		if (older < LEFTOVER_MIN_AGE_S)
@@ -190,15 +190,15 @@ struct fcmd *add_leftover_search(struct sess *s, struct sess *cs, struct flight 
 		gmtime_r(&now, &tm);
 		snprintf(crit, sizeof(crit), "BEFORE %d-%s-%d", tm.tm_mday, month_names[tm.tm_mon], tm.tm_year + 1900);
 	}
-	imap_cmd_atom(&c->cmd, crit);
+	imap_cmd_add_text(&c->cmd, crit);
 	return c;
 }
 
 void append_args(struct imap_cmd *cmd, const char *wire, const struct probe_msg *pm)
 {
-	imap_cmd_astring(cmd, wire, strlen(wire), 0);
-	imap_cmd_atom(cmd, "(\\Seen)");
-	imap_cmd_literal(cmd, pm->text, pm->len, 0);
+	imap_cmd_add_astring(cmd, wire, strlen(wire), 0);
+	imap_cmd_add_text(cmd, "(\\Seen)");
+	imap_cmd_add_literal(cmd, pm->text, pm->len, 0);
 }
 
 /* An nz-number (RFC 3501: 1 to 4294967295, no sign, no blanks) at *p;
@@ -424,8 +424,8 @@ static int append_write(struct sess *s, const struct probe_msg *pm, struct mbx_s
 	find = fl_add(&f, "append_find", "UID SEARCH");
 	mbx_search_init(&found, NULL);
 	find->search_into = &found;
-	imap_cmd_atom(&find->cmd, "HEADER Message-ID");
-	imap_cmd_string(&find->cmd, pm->msgid, strlen(pm->msgid), 0);
+	imap_cmd_add_text(&find->cmd, "HEADER Message-ID");
+	imap_cmd_add_string(&find->cmd, pm->msgid, strlen(pm->msgid), 0);
 	if (fl_run(&f) < 0)
 		goto out;
 	if (find->res.status != IMAP_ST_OK) {
@@ -461,8 +461,8 @@ static int append_fetch(struct sess *s, uint64_t uid, const struct probe_msg *pm
 	noop = append_noop(s, &f, an);
 	fetch = fl_add(&f, "append_fetch", "UID FETCH");
 	snprintf(set, sizeof(set), "%llu", (unsigned long long)uid);
-	imap_cmd_atom(&fetch->cmd, set);
-	imap_cmd_atom(&fetch->cmd, "(UID RFC822.SIZE BODY.PEEK[])");
+	imap_cmd_add_text(&fetch->cmd, set);
+	imap_cmd_add_text(&fetch->cmd, "(UID RFC822.SIZE BODY.PEEK[])");
 	memset(&got, 0, sizeof(got));
 	got.parts = -1;
 	got.want_uid = uid;
