@@ -291,7 +291,7 @@ static struct transport *tcp_connect(int port)
 	cr_assert(fd >= 0);
 	cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0, "connect: %s", strerror(errno));
 	cr_assert_eq(fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK), 0);
-	struct transport *t = transport_tcp_new(fd);
+	struct transport *t = transport_tcp_new(fd, NULL);
 	cr_assert(t);
 	return t;
 }

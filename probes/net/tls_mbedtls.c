@@ -96,6 +96,7 @@ struct mconn {
 	uint64_t raw_in;          /* bytes received from the socket */
 	unsigned char first[32];  /* first bytes the peer sent */
 	size_t nfirst;
+	struct rt_counter *rt;    /* the session's round trips */
 	/* certificate verification, during tls_start() only */
 	enum name_check name_check;
 	const char *verify_name;
@@ -655,51 +656,39 @@ static int verify_cb(void *ctx, mbedtls_x509_crt *crt, int depth, uint32_t *flag
 static int net_send_cb(void *ctx, const unsigned char *buf, size_t len)
 {
 	struct mconn *c = ctx;
-	for (;;) {
-		ssize_t n = send(c->fd, buf, len, MSG_NOSIGNAL);
-		if (n >= 0) {
-			if (n > 0)
-				transport_rt_sent();
-			return (int)n;
-		}
-		if (errno == EINTR)
-			continue;
-		if (errno == EAGAIN || errno == EWOULDBLOCK)
-			return MBEDTLS_ERR_SSL_WANT_WRITE;
-		c->sys_errno = errno;
-		return errno == EPIPE || errno == ECONNRESET ? MBEDTLS_ERR_NET_CONN_RESET
-							     : MBEDTLS_ERR_NET_SEND_FAILED;
-	}
+	ssize_t n = transport_sock_send(c->fd, buf, len, c->rt);
+	if (n >= 0)
+		return (int)n;
+	if (errno == EAGAIN || errno == EWOULDBLOCK)
+		return MBEDTLS_ERR_SSL_WANT_WRITE;
+	c->sys_errno = errno;
+	return errno == EPIPE || errno == ECONNRESET ? MBEDTLS_ERR_NET_CONN_RESET
+						     : MBEDTLS_ERR_NET_SEND_FAILED;
 }
 
 static int net_recv_cb(void *ctx, unsigned char *buf, size_t len)
 {
 	struct mconn *c = ctx;
-	for (;;) {
-		transport_rt_wait();
-		ssize_t n = recv(c->fd, buf, len, 0);
-		if (n > 0) {
-			c->raw_in += (uint64_t)n;
-			if (c->nfirst < sizeof(c->first)) {
-				size_t k = sizeof(c->first) - c->nfirst;
-				if (k > (size_t)n)
-					k = (size_t)n;
-				memcpy(c->first + c->nfirst, buf, k);
-				c->nfirst += k;
-			}
-			return (int)n;
+	ssize_t n = transport_sock_recv(c->fd, buf, len, c->rt);
+	if (n > 0) {
+		c->raw_in += (uint64_t)n;
+		if (c->nfirst < sizeof(c->first)) {
+			size_t k = sizeof(c->first) - c->nfirst;
+			if (k > (size_t)n)
+				k = (size_t)n;
+			memcpy(c->first + c->nfirst, buf, k);
+			c->nfirst += k;
 		}
-		if (n == 0) {
-			c->eof = 1;
-			return 0;
-		}
-		if (errno == EINTR)
-			continue;
-		if (errno == EAGAIN || errno == EWOULDBLOCK)
-			return MBEDTLS_ERR_SSL_WANT_READ;
-		c->sys_errno = errno;
-		return errno == ECONNRESET ? MBEDTLS_ERR_NET_CONN_RESET : MBEDTLS_ERR_NET_RECV_FAILED;
+		return (int)n;
 	}
+	if (n == 0) {
+		c->eof = 1;
+		return 0;
+	}
+	if (errno == EAGAIN || errno == EWOULDBLOCK)
+		return MBEDTLS_ERR_SSL_WANT_READ;
+	c->sys_errno = errno;
+	return errno == ECONNRESET ? MBEDTLS_ERR_NET_CONN_RESET : MBEDTLS_ERR_NET_RECV_FAILED;
 }
 
 /* ---------------------------------------------------------------- handshake */
@@ -973,8 +962,10 @@ int tls_start(struct transport *plain, const struct tls_options *opt, int64_t de
 	mbedtls_ssl_init(&c->ssl);
 	c->conf = conf;
 	c->fd = plain->fd;
+	c->rt = plain->rt;
 	c->info = info;
 	t->ops = &mtls_ops;
+	t->rt = plain->rt;
 	t->ctx = c;
 	t->fd = plain->fd;
 

@@ -83,6 +83,7 @@ struct ossl_conn {
 	uint64_t raw_in;          /* bytes received from the socket */
 	unsigned char first[32];  /* first bytes the peer sent */
 	size_t nfirst;
+	struct rt_counter *rt;    /* the session's round trips */
 };
 
 /* The process-wide SSL_CTX and the options it was built from. */
@@ -289,26 +290,21 @@ static int fd_bio_read(BIO *b, char *buf, int len)
 	BIO_clear_retry_flags(b);
 	if (len <= 0)
 		return 0;
-	for (;;) {
-		transport_rt_wait();
-		ssize_t n = recv(c->fd, buf, (size_t)len, 0);
-		if (n > 0) {
-			note_peer_bytes(c, buf, (size_t)n);
-			return (int)n;
-		}
-		if (n == 0) {
-			c->eof = 1;
-			return 0;
-		}
-		if (errno == EINTR)
-			continue;
-		if (errno == EAGAIN || errno == EWOULDBLOCK) {
-			BIO_set_retry_read(b);
-			return -1;
-		}
-		c->sys_errno = errno;
+	ssize_t n = transport_sock_recv(c->fd, buf, (size_t)len, c->rt);
+	if (n > 0) {
+		note_peer_bytes(c, buf, (size_t)n);
+		return (int)n;
+	}
+	if (n == 0) {
+		c->eof = 1;
+		return 0;
+	}
+	if (errno == EAGAIN || errno == EWOULDBLOCK) {
+		BIO_set_retry_read(b);
 		return -1;
 	}
+	c->sys_errno = errno;
+	return -1;
 }
 
 static int fd_bio_write(BIO *b, const char *buf, int len)
@@ -317,22 +313,15 @@ static int fd_bio_write(BIO *b, const char *buf, int len)
 	BIO_clear_retry_flags(b);
 	if (len <= 0)
 		return 0;
-	for (;;) {
-		ssize_t n = send(c->fd, buf, (size_t)len, MSG_NOSIGNAL);
-		if (n >= 0) {
-			if (n > 0)
-				transport_rt_sent();
-			return (int)n;
-		}
-		if (errno == EINTR)
-			continue;
-		if (errno == EAGAIN || errno == EWOULDBLOCK) {
-			BIO_set_retry_write(b);
-			return -1;
-		}
-		c->sys_errno = errno;
+	ssize_t n = transport_sock_send(c->fd, buf, (size_t)len, c->rt);
+	if (n >= 0)
+		return (int)n;
+	if (errno == EAGAIN || errno == EWOULDBLOCK) {
+		BIO_set_retry_write(b);
 		return -1;
 	}
+	c->sys_errno = errno;
+	return -1;
 }
 
 static long fd_bio_ctrl(BIO *b, int cmd, long num, void *ptr)
@@ -813,7 +802,9 @@ int tls_start(struct transport *plain, const struct tls_options *opt, int64_t de
 		return TLS_ERR_INTERNAL;
 	}
 	c->fd = plain->fd;
+	c->rt = plain->rt;
 	t->ops = &ossl_ops;
+	t->rt = plain->rt;
 	t->ctx = c;
 	t->fd = plain->fd;
 

@@ -176,7 +176,7 @@ static int do_connect(struct sess *s, struct transport **out)
 	sess_ok(st, "%d address%s", addrs.count, addrs.count == 1 ? "" : "es");
 
 	st = sess_begin(s, "connect");
-	int fd = net_connect(&addrs, s->deadline, &used, &timed_out, err, sizeof(err));
+	int fd = net_connect(&addrs, s->deadline, s->rt, &used, &timed_out, err, sizeof(err));
 	if (fd < 0) {
 		if (timed_out)
 			sess_timeout(s, st);
@@ -187,7 +187,7 @@ static int do_connect(struct sess *s, struct transport **out)
 	net_format_addr(&addrs.addr[used], s->peer, sizeof(s->peer));
 	sess_ok(st, "%s", s->peer);
 	report_info(s->rep, "peer", "%s", s->peer);
-	*out = transport_tcp_new(fd);
+	*out = transport_tcp_new(fd, s->rt);
 	if (!*out) {
 		sess_fail(s, NULL, STATE_UNKNOWN, "out of memory");
 		return -1;
@@ -646,13 +646,14 @@ static int run_once(struct sess *s)
 
 int session_run(const struct probe_config *cfg, const struct session_env *env, struct report *rep)
 {
+	struct rt_counter rt = { 0 }; /* every connection of this session counts here */
 	struct sess s = {
 		.cfg = cfg,
 		.env = env,
 		.rep = rep,
+		.rt = &rt,
 	};
 
-	unsigned rt0 = transport_rt_count();
 	int64_t start = clock_now_ns();
 	int64_t deadline = start + (int64_t)(cfg->timeout_s * 1e9);
 
@@ -674,13 +675,14 @@ int session_run(const struct probe_config *cfg, const struct session_env *env, s
 		s.cfg = cfg;
 		s.env = env;
 		s.rep = rep;
+		s.rt = &rt;
 	}
 
 	if (attempt > 0)
 		report_info(rep, "caps_cache", "stale, session repeated");
 	rep->total_ns = clock_now_ns() - rep->start_ns;
-	/* what the client waited for the server (see transport_rt_count) */
-	report_info(rep, "round_trips", "%u", transport_rt_count() - rt0);
+	/* what the client waited for the server (see struct rt_counter) */
+	report_info(rep, "round_trips", "%u", rt.count);
 	if (s.mech[0] && strcmp(cfg->auth, "all"))
 		report_info(rep, "mechanism", "%s", s.mech);
 	add_perfdata(&s);

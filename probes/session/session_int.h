@@ -98,6 +98,7 @@ struct sess {
 	const struct probe_config *cfg;
 	const struct session_env *env;
 	struct report *rep;
+	struct rt_counter *rt;      /* the session's round trips (net/transport.h) */
 	int64_t deadline;
 	struct imap_conn *conn;
 	int encrypted;

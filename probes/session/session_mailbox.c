@@ -2336,6 +2336,7 @@ static int idle_push(struct sess *s)
 	s2->cfg = cfg;
 	s2->env = &env2;
 	s2->rep = rep2;
+	s2->rt = s->rt;
 	s2->deadline = s->deadline;
 	if (sess_open(s2) <= 0) {
 		if (s2->timed_out)
