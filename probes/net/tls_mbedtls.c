@@ -46,8 +46,6 @@
 #include <mbedtls/net_sockets.h>
 #include <mbedtls/oid.h>
 
-
-
 /* Where distributions keep the PEM bundle of trusted CAs. */
 static const char *const ca_bundles[] = {
 	"/etc/ssl/certs/ca-certificates.crt",                /* Debian, Ubuntu, Arch, Gentoo */

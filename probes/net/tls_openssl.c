@@ -31,7 +31,6 @@
 
 #include "net/tls_backend.h"
 
-#include <ctype.h>
 #include <dirent.h>
 #include <limits.h>
 #include <stdio.h>
@@ -43,13 +42,12 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
-
 /* Key exchange groups, cheapest first: Debian's defaults are fine for
  * OpenSSL, but being explicit keeps X25519 as the one key share sent. */
 #define CIS_GROUPS "X25519:P-256:P-384"
 
 /* OpenSSL 3 reports an EOF without close_notify as an SSL error with
- * this reason; 1.1.1 as SSL_ERROR_SYSCALL with errno 0 (c->eof). */
+ * this reason; 1.1.1 as SSL_ERROR_SYSCALL with errno 0 (the socket's eof). */
 #ifdef SSL_R_UNEXPECTED_EOF_WHILE_READING
 #define IS_UNEXPECTED_EOF(reason) ((reason) == SSL_R_UNEXPECTED_EOF_WHILE_READING)
 #else
@@ -59,7 +57,6 @@
 #ifndef OPENSSL_INIT_NO_ATEXIT /* before 1.1.1b */
 #define OPENSSL_INIT_NO_ATEXIT 0
 #endif
-
 
 /* ---------------------------------------------------------------- state */
 
