@@ -373,32 +373,28 @@ static ssize_t io_failure(struct transport *t, struct tls_conn *c, int r, const 
 	return TR_ERROR;
 }
 
-static int usable(struct transport *t, const struct tls_conn *c)
+/* One read (into rbuf) or write (from wbuf) through the backend. */
+static ssize_t tls_io(struct transport *t, void *rbuf, const void *wbuf, size_t len)
 {
-	if (!c->broken)
-		return 1;
-	snprintf(t->err, sizeof(t->err), "TLS connection already failed");
-	return 0;
+	struct tls_conn *c = t->ctx;
+	char why[160] = "";
+	if (c->broken) {
+		snprintf(t->err, sizeof(t->err), "TLS connection already failed");
+		return TR_ERROR;
+	}
+	size_t n = len > INT_MAX ? INT_MAX : len;
+	int r = rbuf ? tls_be_read(c->be, rbuf, n, why, sizeof(why)) : tls_be_write(c->be, wbuf, n, why, sizeof(why));
+	return r > 0 ? r : io_failure(t, c, r, why);
 }
 
 static ssize_t tls_read(struct transport *t, void *buf, size_t len)
 {
-	struct tls_conn *c = t->ctx;
-	char why[160] = "";
-	if (!usable(t, c))
-		return TR_ERROR;
-	int n = tls_be_read(c->be, buf, len > INT_MAX ? INT_MAX : len, why, sizeof(why));
-	return n > 0 ? n : io_failure(t, c, n, why);
+	return tls_io(t, buf, NULL, len);
 }
 
 static ssize_t tls_write(struct transport *t, const void *buf, size_t len)
 {
-	struct tls_conn *c = t->ctx;
-	char why[160] = "";
-	if (!usable(t, c))
-		return TR_ERROR;
-	int n = tls_be_write(c->be, buf, len > INT_MAX ? INT_MAX : len, why, sizeof(why));
-	return n > 0 ? n : io_failure(t, c, n, why);
+	return tls_io(t, NULL, buf, len);
 }
 
 static size_t tls_pending(struct transport *t)
