@@ -215,6 +215,7 @@ static int idle_second_open(struct sess *s, struct second *sc)
 	s2->cfg = s->cfg;
 	s2->env = &sc->env2;
 	s2->rep = sc->rep2;
+	s2->rt = s->rt;
 	s2->deadline = s->deadline;
 	if (sess_open(s2) <= 0) {
 		if (s2->timed_out)

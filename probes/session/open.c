@@ -41,7 +41,7 @@ static int do_connect(struct sess *s, struct transport **out)
 	sess_ok(st, "%d address%s", addrs.count, addrs.count == 1 ? "" : "es");
 
 	st = sess_begin(s, "connect");
-	int fd = net_connect(&addrs, s->deadline, &used, &timed_out, err, sizeof(err));
+	int fd = net_connect(&addrs, s->deadline, s->rt, &used, &timed_out, err, sizeof(err));
 	if (fd < 0) {
 		if (timed_out)
 			sess_timeout(s, st);
@@ -52,7 +52,7 @@ static int do_connect(struct sess *s, struct transport **out)
 	net_format_addr(&addrs.addr[used], s->link.peer, sizeof(s->link.peer));
 	sess_ok(st, "%s", s->link.peer);
 	report_info(s->rep, "peer", "%s", s->link.peer);
-	*out = transport_tcp_new(fd);
+	*out = transport_tcp_new(fd, s->rt);
 	if (!*out) {
 		sess_fail(s, NULL, STATE_UNKNOWN, "out of memory");
 		return -1;

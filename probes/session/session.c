@@ -228,13 +228,14 @@ static int run_once(struct sess *s)
 
 int session_run(const struct probe_config *cfg, const struct session_env *env, struct report *rep)
 {
+	struct rt_counter rt = { 0 }; /* every connection of this session counts here */
 	struct sess s = {
 		.cfg = cfg,
 		.env = env,
 		.rep = rep,
+		.rt = &rt,
 	};
 
-	unsigned rt0 = transport_rt_count();
 	int64_t start = clock_now_ns();
 	int64_t deadline = start + (int64_t)(cfg->timeout_s * 1e9);
 
@@ -256,13 +257,14 @@ int session_run(const struct probe_config *cfg, const struct session_env *env, s
 		s.cfg = cfg;
 		s.env = env;
 		s.rep = rep;
+		s.rt = &rt;
 	}
 
 	if (attempt > 0)
 		report_info(rep, "caps_cache", "stale, session repeated");
 	report_finish(rep, clock_now_ns());
-	/* what the client waited for the server (see transport_rt_count) */
-	report_info(rep, "round_trips", "%u", transport_rt_count() - rt0);
+	/* what the client waited for the server (see struct rt_counter) */
+	report_info(rep, "round_trips", "%u", rt.count);
 	if (s.login.mech[0] && cfg->auth != AUTH_ALL)
 		report_info(rep, "mechanism", "%s", s.login.mech);
 	sess_summarize(&s);

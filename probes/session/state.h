@@ -256,6 +256,8 @@ struct sess {
 	const struct probe_config *cfg;
 	const struct session_env *env;
 	struct report *rep;         /* where steps and results go */
+	struct rt_counter *rt;      /* round trips of the whole run, every
+	                               connection counts here (net/transport.h) */
 	int64_t deadline;           /* CLOCK_MONOTONIC ns: everything ends here */
 	int failed;                 /* a step failed: stop (per connection under
 	                               --auth all) */
