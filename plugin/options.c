@@ -122,20 +122,6 @@ static const struct option long_opts[] = {
 };
 static const char short_opts[] = "H:p:46t:SD:U:P:m:w:c:vhV";
 
-void probe_config_defaults(struct probe_config *cfg)
-{
-	*cfg = (struct probe_config){
-		.family = AF_UNSPEC,
-		.timeout_s = 10,
-		.timeout_state = STATE_CRITICAL,
-		.auth = "auto",
-		.mailbox = "INBOX",
-		.fetch = FETCH_HEADERS,
-		.output = OUTPUT_NAGIOS,
-		.repeat = 1,
-	};
-}
-
 void options_help(struct sbuf *out)
 {
 	sb_printf(out, "check_imap_session %s (%s)\n", PACKAGE_VERSION, tls_backend_version());
@@ -427,8 +413,10 @@ static int check_auth(struct options *o, const char *arg)
 {
 	for (const char *const *n = auth_names; *n; n++) {
 		if (!strcasecmp(arg, *n)) {
-			o->cfg.auth = *n;
-			o->cfg.auth_explicit = strcmp(*n, "auto") != 0;
+			o->cfg.auth = !strcmp(*n, "auto") ? AUTH_AUTO : !strcmp(*n, "none") ? AUTH_NONE :
+				      !strcmp(*n, "all") ? AUTH_ALL : !strcmp(*n, "login") ? AUTH_LOGIN : AUTH_SASL;
+			o->cfg.auth_mech = o->cfg.auth == AUTH_SASL ? *n : NULL;
+			o->cfg.auth_explicit = o->cfg.auth != AUTH_AUTO;
 			return OPTIONS_OK;
 		}
 	}
@@ -684,14 +672,15 @@ static int check_config(struct options *o)
 		return fail(o, "--interval needs --repeat N (N > 1)");
 	cfg->token = o->token_buf;
 
-	const char *a = cfg->auth;
-	int wants_password = strcmp(a, "none") && strcmp(a, "xoauth2") && strcmp(a, "oauthbearer") &&
-			     strcmp(a, "external") && strcmp(a, "auto") && strcmp(a, "all");
+	const char *a = probe_auth_name(cfg);
+	enum auth_mode mode = cfg->auth;
+	int wants_password = (mode == AUTH_LOGIN || mode == AUTH_SASL) && strcmp(a, "xoauth2") &&
+			     strcmp(a, "oauthbearer") && strcmp(a, "external");
 	if (cfg->authzid && (!strcmp(a, "login") || !strcmp(a, "auth-login") || !strcmp(a, "cram-md5") ||
 			     !strcmp(a, "xoauth2")))
 		return fail(o, "--auth %s cannot carry an authorization identity (--authzid): use plain, "
 			    "scram-sha-256, scram-sha-1, external or oauthbearer (or auto)", a);
-	if (!strcmp(a, "all") && (!cfg->username || (!cfg->password && !cfg->token && !cfg->client_cert)))
+	if (mode == AUTH_ALL && (!cfg->username || (!cfg->password && !cfg->token && !cfg->client_cert)))
 		return fail(o, "--auth all needs a user name (-U) and a password or token");
 	if (wants_password && !cfg->username)
 		return fail(o, "--auth %s needs a user name (-U)", a);
@@ -701,7 +690,7 @@ static int check_config(struct options *o)
 		return fail(o, "--auth %s needs a user name (-U) and a token (--token-file)", a);
 	if (!strcmp(a, "external") && !cfg->client_cert)
 		return fail(o, "--auth external needs a client certificate (--client-cert)");
-	if (!strcmp(a, "auto") && cfg->username && !cfg->password && !cfg->token && !cfg->client_cert)
+	if (mode == AUTH_AUTO && cfg->username && !cfg->password && !cfg->token && !cfg->client_cert)
 		return fail(o, "-U given without a password or token (--password-file, --password-env, -P or --token-file)");
 	if (cfg->authzid && !cfg->username && strcmp(a, "external"))
 		return fail(o, "--authzid needs a user name (-U) to authenticate as");

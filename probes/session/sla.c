@@ -74,9 +74,9 @@ static void add_series(struct report *rep, const struct series *x, double timeou
 	double vals[] = { p50, p95, p99, max };
 
 	if (!is_total) {
-		struct step *st = report_step_begin(rep, x->name);
+		struct step *st = report_step_begin(rep, x->name, clock_now_ns());
 		if (st) {
-			report_step_end(st, STEP_OK, STATE_OK, "p50 %.6fs p95 %.6fs p99 %.6fs max %.6fs (%zu runs)",
+			report_step_end(st, clock_now_ns(), STEP_OK, STATE_OK, "p50 %.6fs p95 %.6fs p99 %.6fs max %.6fs (%zu runs)",
 					p50, p95, p99, max, x->n);
 			st->dur_ns = (int64_t)(p50 * 1e9);
 			for (int i = 0; i < 4; i++)
@@ -121,8 +121,12 @@ static int is_check_perf(const struct report *r, const struct perf *p)
 
 int sla_run(const struct probe_config *cfg, const struct session_env *env, struct report *rep)
 {
-	static struct report one;
-	static struct perf checks[REPORT_MAX_PERF];
+	/* one session's report and the latest good session's check items:
+	 * too big for the stack */
+	struct sla_scratch {
+		struct report one;
+		struct perf checks[REPORT_MAX_PERF];
+	} *w = malloc(sizeof(*w));
 	struct series series[SLA_MAX_NAMES];
 	unsigned nseries = 0, ok = 0, n = cfg->repeat ? cfg->repeat : 1, nchecks = 0;
 	char last_failure[512] = "", check_note[512] = "";
@@ -131,49 +135,57 @@ int sla_run(const struct probe_config *cfg, const struct session_env *env, struc
 	 * other thresholds (-D, message counts, quota, age...) stay per session */
 	struct probe_config one_cfg = *cfg;
 
+	rep->start_ns = clock_now_ns();
+	if (!w) {
+		report_fail(rep, STATE_UNKNOWN, NULL, "out of memory");
+		return rep->state;
+	}
+	struct report *one = &w->one;
+	struct perf *checks = w->checks;
 	memset(&one_cfg.time, 0, sizeof(one_cfg.time));
 	memset(series, 0, sizeof(series));
 	struct series *total = series_get(series, &nseries, "time", n);
 	for (unsigned i = 0; i < n; i++) {
 		if (i)
 			sleep_s(cfg->interval_s);
-		report_init(&one, cfg->timeout_s);
-		session_run(&one_cfg, env, &one);
-		if (one.failed && one.state == STATE_UNKNOWN && !timed_out(&one)) {
+		report_init(one, cfg->timeout_s);
+		session_run(&one_cfg, env, one);
+		if (one->failed && one->state == STATE_UNKNOWN && !timed_out(one)) {
 			/* a local or configuration problem (options this server cannot
 			 * serve, TLS set-up, out of memory): repeating cannot change
 			 * it and it says nothing about availability */
 			int64_t start = rep->start_ns;
-			char summary[sizeof(one.summary)];
-			memcpy(rep, &one, sizeof(*rep));
+			char summary[sizeof(one->summary)];
+			memcpy(rep, one, sizeof(*rep));
 			rep->start_ns = start;
-			memcpy(summary, one.summary, sizeof(summary));
+			memcpy(summary, one->summary, sizeof(summary));
 			rep->failed = 0;
-			report_fail(rep, STATE_UNKNOWN, one.failed_step[0] ? one.failed_step : NULL, "run %u: %s",
+			report_fail(rep, STATE_UNKNOWN, one->failed_step[0] ? one->failed_step : NULL, "run %u: %s",
 				    i + 1, summary);
 			for (unsigned k = 0; k < nseries; k++)
 				free(series[k].v);
+			free(w);
 			return rep->state;
 		}
-		if (!one.failed) {
+		if (!one->failed) {
 			ok++;
 			/* the check items and states of the latest good session */
 			nchecks = 0;
-			for (unsigned k = 0; k < one.nperf && k < REPORT_MAX_PERF; k++)
-				if (is_check_perf(&one, &one.perf[k]))
-					checks[nchecks++] = one.perf[k];
-			if (one.state != STATE_OK && state_worst(checks_state, one.state) == one.state) {
-				checks_state = one.state;
-				snprintf(check_note, sizeof(check_note), "run %u: %s", i + 1, one.summary);
+			for (unsigned k = 0; k < one->nperf && k < REPORT_MAX_PERF; k++)
+				if (is_check_perf(one, &one->perf[k]))
+					checks[nchecks++] = one->perf[k];
+			if (one->state != STATE_OK && state_worst(checks_state, one->state) == one->state) {
+				checks_state = one->state;
+				snprintf(check_note, sizeof(check_note), "run %u: %s", i + 1, one->summary);
 			}
 		} else {
-			snprintf(last_failure, sizeof(last_failure), "run %u: %s", i + 1, one.summary);
+			snprintf(last_failure, sizeof(last_failure), "run %u: %s", i + 1, one->summary);
 		}
-		worst = state_worst(worst, one.state);
+		worst = state_worst(worst, one->state);
 		if (total)
-			total->v[total->n++] = clock_ns_to_s(one.total_ns);
-		for (unsigned k = 0; k < one.nsteps; k++) {
-			const struct step *st = &one.steps[k];
+			total->v[total->n++] = clock_ns_to_s(one->total_ns);
+		for (unsigned k = 0; k < one->nsteps; k++) {
+			const struct step *st = &one->steps[k];
 			if (st->outcome == STEP_SKIPPED)
 				continue;
 			struct series *x = series_get(series, &nseries, st->name, n);
@@ -181,8 +193,8 @@ int sla_run(const struct probe_config *cfg, const struct session_env *env, struc
 				x->v[x->n++] = clock_ns_to_s(st->dur_ns);
 		}
 		/* keep the facts of the last run (TLS version, mechanism...) */
-		for (unsigned k = 0; k < one.ninfo; k++)
-			report_info(rep, one.info[k].key, "%s", one.info[k].value);
+		for (unsigned k = 0; k < one->ninfo; k++)
+			report_info(rep, one->info[k].key, "%s", one->info[k].value);
 	}
 
 	for (unsigned i = 0; i < nseries; i++)
@@ -229,8 +241,9 @@ int sla_run(const struct probe_config *cfg, const struct session_env *env, struc
 			   availability, ok, n, total ? sla_percentile(total->v, total->n, 50) : 0, p95,
 			   total && total->n ? total->v[total->n - 1] : 0, last_failure[0] ? "; " : "",
 			   last_failure, check_note[0] ? "; " : "", check_note);
-	rep->total_ns = clock_now_ns() - rep->start_ns;
+	report_finish(rep, clock_now_ns());
 	for (unsigned i = 0; i < nseries; i++)
 		free(series[i].v);
+	free(w);
 	return rep->state;
 }
