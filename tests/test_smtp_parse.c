@@ -640,7 +640,8 @@ Test(smtp_msg, token_and_message)
 	cr_assert(strstr(sb.data, "From: <probe@example.org>\nTo: <user@example.org>\n"), "%s", sb.data);
 	cr_assert(strstr(sb.data, "\nDate: Sun, 06 Dec 2026 00:28:00 +0000\n"), "%s", sb.data);
 	cr_assert(strstr(sb.data, "\nMessage-ID: <cis-tpllao-deadbeef0102030405060708@example.org>\n"), "%s", sb.data);
-	cr_assert(strstr(sb.data, "\n" SMTP_PROBE_HEADER ": cis-tpllao-deadbeef0102030405060708; sent=1796516880123\n"),
+	cr_assert(strstr(sb.data, "\nX-Check-Imap-Session: probe (delivery) cis-tpllao-deadbeef0102030405060708; "
+			  "sent=1796516880123\n"),
 		  "%s", sb.data);
 	cr_assert(strstr(sb.data, "\n\nThis message"), "a body after an empty line");
 

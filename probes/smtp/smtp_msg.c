@@ -245,7 +245,7 @@ int smtp_probe_msg_build(struct sbuf *out, const struct smtp_probe_msg *m)
 	sb_printf(out, "Subject: check_imap_session delivery probe %s\n", m->token);
 	sb_printf(out, "Date: %s\n", date);
 	sb_printf(out, "Message-ID: <%s@%s>\n", m->token, host);
-	sb_printf(out, "%s: %s; sent=%lld\n", SMTP_PROBE_HEADER, m->token, (long long)m->sent_ms);
+	sb_printf(out, "%s: %s%s; sent=%lld\n", SMTP_PROBE_HEADER, SMTP_PROBE_PREFIX, m->token, (long long)m->sent_ms);
 	sb_puts(out, "MIME-Version: 1.0\nContent-Type: text/plain; charset=us-ascii\n"
 		     "Auto-Submitted: auto-generated\n\n"
 		     "This message was sent by check_imap_session to measure how long mail\n"
@@ -258,8 +258,12 @@ int smtp_probe_header_parse(const char *value, size_t n, char *token, size_t tok
 {
 	size_t i = 0, t0;
 
+	size_t pl = strlen(SMTP_PROBE_PREFIX);
+
 	while (i < n && is_space(value[i]))
 		i++;
+	if (n - i >= pl && memcmp(value + i, SMTP_PROBE_PREFIX, pl) == 0)
+		i += pl;
 	t0 = i;
 	while (i < n && value[i] != ';' && !is_space(value[i]))
 		i++;

@@ -19,7 +19,12 @@
 
 #include "util/util.h"
 
-#define SMTP_PROBE_HEADER "X-Check-IMAP-Session-Probe"
+/* The marker header of every probe message of check_imap_session (the
+ * session's --append/--idle messages carry "probe (append)" etc.), so one
+ * leftover search ("HEADER X-Check-Imap-Session probe") finds them all;
+ * the delivery probe's value is "probe (delivery) TOKEN; sent=MS". */
+#define SMTP_PROBE_HEADER "X-Check-Imap-Session"
+#define SMTP_PROBE_PREFIX "probe (delivery) "
 #define SMTP_TOKEN_MAX 64
 
 struct smtp_probe_msg {
@@ -41,8 +46,9 @@ void smtp_probe_token(char *out, size_t outlen, const unsigned char *rnd, size_t
  * CR/LF/space or empty, buffer full). */
 int smtp_probe_msg_build(struct sbuf *out, const struct smtp_probe_msg *m);
 
-/* Parse the probe header's value "TOKEN; sent=MS": 0 with token (NUL-
- * terminated, at most toklen-1 bytes) and *sent_ms, or -1. */
+/* Parse the probe header's value "probe (delivery) TOKEN; sent=MS" (the
+ * prefix may be missing): 0 with token (NUL-terminated, at most toklen-1
+ * bytes) and *sent_ms, or -1. */
 int smtp_probe_header_parse(const char *value, size_t n, char *token, size_t toklen, int64_t *sent_ms);
 
 /* RFC 5322 date-time ("Sun, 6 Dec 2026 00:28:00 +0000 (UTC)"; the day of
