@@ -246,8 +246,9 @@ void options_help(struct sbuf *out)
 "                           0.5s without it); time its arrival, find it by its\n"
 "                           token, delete exactly it (needs UIDPLUS)\n"
 "      --smtp-port PORT     default 587, or 465 with --smtp-ssl\n"
-"      --smtp-starttls      STARTTLS on the submission port (the default); not\n"
-"                           offered, refused or injected data is CRITICAL\n"
+"      --smtp-starttls      STARTTLS on the submission port; a server that does\n"
+"                           not offer it, refuses it or injects data is\n"
+"                           CRITICAL (without this or --smtp-ssl: no TLS)\n"
 "      --smtp-ssl           implicit TLS (port 465)\n"
 "      --smtp-user USER     SMTP authentication identity (default: -U)\n"
 "      --smtp-password-file FILE, --smtp-password-env VAR\n"
@@ -498,7 +499,7 @@ static int check_delivery(struct options *o)
 	cfg->smtp_password = o->smtp_password_buf;
 	if (!cfg->deliver_via) {
 		if (cfg->smtp_port || cfg->smtp_user || cfg->smtp_password || cfg->smtp_auth || cfg->mail_from ||
-		    cfg->rcpt_to || cfg->delivery.warn.set || cfg->delivery.crit.set || cfg->smtp_tls != TLSMODE_STARTTLS)
+		    cfg->rcpt_to || cfg->delivery.warn.set || cfg->delivery.crit.set || cfg->smtp_tls != TLSMODE_NONE)
 			return fail(o, "SMTP and delivery options given without --deliver-via HOST");
 		return OPTIONS_OK;
 	}

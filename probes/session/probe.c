@@ -16,7 +16,6 @@ void probe_config_defaults(struct probe_config *cfg)
 		.fetch = FETCH_HEADERS,
 		.output = OUTPUT_NAGIOS,
 		.repeat = 1,
-		.smtp_tls = TLSMODE_STARTTLS,
 	};
 }
 

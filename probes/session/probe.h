@@ -76,7 +76,8 @@ struct probe_config {
 	 * the arrival in the mailbox) */
 	const char *deliver_via;    /* SMTP server; NULL: no delivery check */
 	unsigned smtp_port;         /* 0: 587, or 465 with --smtp-ssl */
-	enum tls_mode smtp_tls;     /* default STARTTLS; --smtp-ssl implicit */
+	enum tls_mode smtp_tls;     /* --smtp-starttls, --smtp-ssl; default none,
+	                               as for IMAP */
 	const char *smtp_user;      /* NULL: the IMAP user */
 	char *smtp_password;        /* owned by options; NULL: the IMAP password */
 	const char *smtp_auth;      /* NULL "auto", "none" or a mechanism's
