@@ -15,7 +15,8 @@
 # Services, all on 127.0.0.1:
 #   submission  STARTTLS required before AUTH (587-style)
 #   smtps       implicit TLS (465-style)
-#   plain       AUTH offered without TLS (for the probe's plaintext checks)
+#   plain       no TLS, AUTH PLAIN and LOGIN only (the probe must not send a
+#               password in the clear unless told to)
 # each with SASL through Dovecot's auth socket (smtpd_sasl_type = dovecot)
 # and delivery to Dovecot by LMTP.  Mail for example.org is accepted for any
 # local part except nosuch*, which is refused at RCPT time (550 5.1.1); a
@@ -160,6 +161,7 @@ EOF
   -o syslog_name=postfix/plain
   -o smtpd_tls_security_level=none
   -o smtpd_sasl_auth_enable=yes
+  -o smtpd_sasl_mechanism_filter=plain,login
 pickup    unix  n       -       n       60      1       pickup
 cleanup   unix  n       -       n       -       0       cleanup
 qmgr      unix  n       -       n       300     1       qmgr
