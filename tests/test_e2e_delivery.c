@@ -339,3 +339,53 @@ Test(e2e_delivery, bad_options_are_unknown)
 	expect_state(&x, 3, "--smtp-password-env");
 	probe_run_free(&x.r);
 }
+
+/* ---------------------------------------------------------------- a hostile SMTP server */
+
+/* The real probe, the IMAP side against Dovecot, the SMTP side against
+ * tests/fake/fakesmtp.py MODE: CRITICAL naming the SMTP step and what went
+ * wrong, the IDLE ended and the IMAP session logged out cleanly. */
+static const struct {
+	const char *mode;
+	const char *opt;        /* an extra option, or NULL */
+	const char *want;       /* in the status line */
+} hostile[] = {
+	{ "inject", "--smtp-starttls",
+	  "smtp_starttls failed: STARTTLS: the server sent data after its 220 before the TLS handshake (response injection?)" },
+	{ "no-starttls", "--smtp-starttls", "smtp_starttls failed: STARTTLS: the server does not offer STARTTLS" },
+	{ "refuse-starttls", "--smtp-starttls", "smtp_starttls failed: STARTTLS: refused by the server (454 4.7.0 TLS not available" },
+	{ "closing", NULL, "smtp_mail failed: MAIL FROM: server is closing the connection: 421 4.3.2 Service shutting down" },
+	{ "close-after-data", NULL, "smtp_data failed: end of DATA: connection closed by the server" },
+	{ "huge-line", NULL, "smtp_greeting failed: greeting: server reply too large: reply line longer than 2048 bytes" },
+	{ "flood", NULL, "smtp_ehlo failed: EHLO: server reply too large: reply longer than 128 lines" },
+	{ "wrong-code", NULL, "smtp_greeting failed: greeting: unexpected reply (expected 220): 250 fake.test is not a greeting" },
+	{ "truncated", NULL, "smtp_greeting failed: greeting: connection closed by the server in the middle of a reply" },
+	{ "rcpt-multiline", NULL,
+	  "smtp_rcpt failed: RCPT TO: 550 5.1.1 <x>: Recipient address rejected: first continuation last line" },
+};
+
+Test(e2e_delivery, hostile_smtp_server)
+{
+	char user[64], cmd[1024], port[16];
+	struct run x;
+
+	adduser(user, sizeof(user), "hostile");
+	for (size_t i = 0; i < sizeof(hostile) / sizeof(hostile[0]); i++) {
+		snprintf(cmd, sizeof(cmd), "python3 '%s/tests/fake/fakesmtp.py' %s", env("TOP_SRCDIR"), hostile[i].mode);
+		FILE *fk = popen(cmd, "r");
+		cr_assert_not_null(fk);
+		cr_assert_not_null(fgets(port, sizeof(port), fk), "%s: the fake server did not start", hostile[i].mode);
+		port[strcspn(port, "\n")] = '\0';
+		run_probe(&x, user, NULL, "--smtp-port", port, "--smtp-auth", "none", "-t", "8",
+			  hostile[i].opt ? hostile[i].opt : "-v", "-v", NULL);
+		pclose(fk);
+		expect_state(&x, 2, hostile[i].want);
+		cr_assert(strstr(x.r.first_line, hostile[i].want), "%s: not in the status line" DIAG_FMT, hostile[i].mode,
+			  DIAG_ARGS(&x));
+		cr_assert(strstr(x.r.out, "\nlogout: OK"), "%s: the IMAP session did not end cleanly" DIAG_FMT,
+			  hostile[i].mode, DIAG_ARGS(&x));
+		cr_assert_lt(x.r.wall_s, 6, "%s: took %.1fs" DIAG_FMT, hostile[i].mode, x.r.wall_s, DIAG_ARGS(&x));
+		probe_run_free(&x.r);
+	}
+	cr_assert_eq(probes_left(user), 0);
+}
