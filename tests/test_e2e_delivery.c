@@ -152,6 +152,16 @@ Test(e2e_delivery, ok_starttls_and_smtps)
 	cr_assert_eq(probes_left(user), 0, "the probe message is still there" DIAG_FMT, DIAG_ARGS(&x));
 	probe_run_free(&x.r);
 
+	/* NOOP polling instead of IDLE: a figure as fine as the interval */
+	run_probe(&x, user, NULL, "--smtp-port", env("POSTFIX_SUBMISSION_PORT"), "--smtp-starttls", "--delivery-poll",
+		  "0.01", "-v", NULL);
+	expect_state(&x, 0, "(NOOP polling every 0.01s)");
+	cr_assert(strstr(x.r.first_line, " poll=") && !strstr(x.r.first_line, " idle="), DIAG_FMT, DIAG_ARGS(&x));
+	d = perf(&x, "delivery");
+	cr_assert(d > 0 && d < 3, "delivery=%g" DIAG_FMT, d, DIAG_ARGS(&x));
+	cr_assert_eq(probes_left(user), 0, DIAG_FMT, DIAG_ARGS(&x));
+	probe_run_free(&x.r);
+
 	/* implicit TLS, port from --smtp-ssl's default replaced */
 	run_probe(&x, user, NULL, "--smtp-port", env("POSTFIX_SMTPS_PORT"), "--smtp-ssl", NULL);
 	expect_state(&x, 0, "delivered in ");

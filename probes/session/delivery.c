@@ -24,13 +24,15 @@
 #include "session/untagged.h"
 #include "session/write.h"
 
-/* Without IDLE the mailbox is polled with NOOP this often. */
+/* Without IDLE (and without --delivery-poll) the mailbox is polled with
+ * NOOP this often. */
 #define POLL_NS (500LL * 1000 * 1000)
 
 struct dctx {
 	struct sess *s;
 	char token[SMTP_TOKEN_MAX];
-	int idle;                   /* the server offers IDLE */
+	int idle;                   /* wait with IDLE (else NOOP polling) */
+	int64_t poll_ns;            /* NOOP polling: the interval */
 	unsigned idle_id;           /* the IDLE command in progress (0: none) */
 	uint32_t base;              /* messages before the submission */
 	int64_t arrived_ns;         /* when the EXISTS came (0: not yet) */
@@ -138,7 +140,7 @@ static int wait_exists(struct dctx *d, struct step *st, int64_t deadline)
 			return 1;
 		}
 		if (!d->idle) {
-			int64_t next = clock_now_ns() + POLL_NS;
+			int64_t next = clock_now_ns() + d->poll_ns;
 			if (next > deadline)
 				next = deadline;
 			struct imap_cmd cmd;
@@ -428,8 +430,9 @@ static int await_message(struct dctx *d, int64_t accepted_ns)
 			s->delivery.have = 1;
 			s->delivery.seconds = clock_ns_to_s(arrived > accepted_ns ? arrived - accepted_ns : 0);
 			sess_ok(fst, "UID %llu carries the token", (unsigned long long)d->uid);
-			sess_ok(st, "* %u EXISTS %.4fs after the 250 that ended DATA%s", s->mb.count.live_exists,
-				s->delivery.seconds, d->idle ? "" : " (NOOP polling every 0.5s: no IDLE)");
+			sess_ok(st, "* %u EXISTS %.4fs after the 250 that ended DATA%s%.3gs%s", s->mb.count.live_exists,
+				s->delivery.seconds, d->idle ? "" : " (NOOP polling every ", d->idle ? 0.0 : clock_ns_to_s(d->poll_ns),
+				d->idle ? "" : ")");
 			sess_step_span(st, accepted_ns, arrived);
 			return 1;
 		}
@@ -456,7 +459,8 @@ int sess_delivery(struct sess *s)
 			  "cannot build the probe message (check --mail-from and --rcpt-to)");
 		return -1;
 	}
-	d.idle = (imap_conn_caps(s->link.conn)->flags & CAP_IDLE) != 0;
+	d.idle = (imap_conn_caps(s->link.conn)->flags & CAP_IDLE) != 0 && !(s->cfg->delivery_poll_s > 0);
+	d.poll_ns = s->cfg->delivery_poll_s > 0 ? (int64_t)(s->cfg->delivery_poll_s * 1e9) : POLL_NS;
 	d.base = s->mb.count.live_exists;
 	struct step *st = sess_begin(s, d.idle ? "idle" : "poll");
 	if (d.idle) {
@@ -464,7 +468,9 @@ int sess_delivery(struct sess *s)
 			return -1;
 		sess_ok(st, "idling on %s (%u messages)", s->mb.name, d.base);
 	} else {
-		sess_ok(st, "no IDLE: polling %s with NOOP every 0.5s (%u messages)", s->mb.name, d.base);
+		sess_ok(st, "%s: polling %s with NOOP every %.3gs (%u messages)",
+			s->cfg->delivery_poll_s > 0 ? "--delivery-poll" : "no IDLE", s->mb.name, clock_ns_to_s(d.poll_ns),
+			d.base);
 	}
 	d.base = s->mb.count.live_exists;
 	if (delivery_smtp_send(s, msg.data, msg.len, &sent, &sc) < 0) {

@@ -87,6 +87,8 @@ struct probe_config {
 	const char *rcpt_to;        /* NULL: the IMAP user (an address) */
 	struct thresholds delivery; /* seconds from the 250 after DATA to the
 	                               EXISTS */
+	double delivery_poll_s;     /* --delivery-poll: NOOP this often instead
+	                               of IDLE; 0: IDLE where offered */
 
 	/* thresholds */
 	struct thresholds time;     /* -w/-c on total session time */
