@@ -37,6 +37,9 @@ struct dctx {
 	uint32_t base;              /* messages before the submission */
 	int64_t arrived_ns;         /* when the EXISTS came (0: not yet) */
 	uint64_t uid;               /* the probe message's UID once found */
+	struct probe_watch watch;   /* the probe message once found: its
+	                               sequence number learnt from the fetch,
+	                               kept current, and whether it went */
 	struct mbx_search old;      /* leftovers of earlier runs */
 	int have_old;
 };
@@ -305,9 +308,13 @@ static int fetch_path(struct dctx *d, struct step *st)
 	imap_cmd_init(&cmd, s->link.conn, "UID FETCH");
 	imap_cmd_atom(&cmd, set);
 	imap_cmd_atom(&cmd, "(UID BODY.PEEK[HEADER])");
+	memset(&d->watch, 0, sizeof(d->watch));
+	d->watch.uid = d->uid;
+	s->mb.route.watch = &d->watch;      /* the FETCH tells its number */
 	imap_conn_set_handler(s->link.conn, fetch_handler, &x);
 	int rc = sess_command(s, st, &cmd, &res);
 	imap_conn_set_handler(s->link.conn, sess_on_untagged, s);
+	s->mb.route.watch = NULL;
 	imap_cmd_free(&cmd);
 	if (rc < 0)
 		return -1;
@@ -338,28 +345,69 @@ static int fetch_path(struct dctx *d, struct step *st)
 
 /* ---------------------------------------------------------------- delete */
 
+/* The message arrived but could not be removed: WARNING (the delivery
+ * worked), with its UID; the next run removes it as a leftover. */
+static void delete_warn(struct dctx *d, struct step *st, const char *what, const char *words)
+{
+	struct sess *s = d->s;
+
+	sess_fail(s, st, STATE_WARNING, "the probe message UID %llu %s (%s)", (unsigned long long)d->uid, what, words);
+	report_line(s->rep, "the probe message UID %llu stays in %s: the next run removes it",
+		    (unsigned long long)d->uid, s->mb.name);
+}
+
+/* UID STORE + UID EXPUNGE of the probe message and the leftovers, in one
+ * flight; the probe message must be reported gone (EXPUNGE of its
+ * sequence number, VANISHED of its UID, or as many EXPUNGEs as UIDs). */
 static int delete_found(struct dctx *d)
 {
 	struct sess *s = d->s;
-	char set[MBX_SET_MAX + 32], msg[512];
-	struct imap_result rs, re;
-	struct probe_watch w;
+	char set[MBX_SET_MAX + 32], words[640];
+	struct probe_watch *w = &d->watch;
+	struct flight f;
 	unsigned left = join_set(set, sizeof(set), d->uid, d->have_old ? &d->old : NULL);
+	unsigned before = s->mb.count.expunged;
 	struct step *st = sess_begin(s, "delete");
+	int rc = -1;
 
-	memset(&w, 0, sizeof(w));
-	w.uid = d->uid;
-	s->mb.route.watch = &w;
-	int rc = delete_probe(s, s, st, d->uid, set, left, &w, msg, sizeof(msg), &rs, &re);
+	fl_init(&f, s, s);
+	struct fcmd *store = fl_add(&f, NULL, "UID STORE");
+	store->st = st;
+	imap_cmd_atom(&store->cmd, set);
+	imap_cmd_atom(&store->cmd, "+FLAGS.SILENT (\\Deleted)");
+	struct fcmd *expunge = fl_add(&f, NULL, "UID EXPUNGE");
+	expunge->st = st;
+	imap_cmd_atom(&expunge->cmd, set);
+	s->mb.route.watch = w;
+	int fr = fl_run(&f);
 	s->mb.route.watch = NULL;
-	if (rc < 0) {
-		report_line(s->rep, "the probe message UID %llu may still be in %s: the next run removes it",
-			    (unsigned long long)d->uid, s->mb.name);
-		return -1;
+	if (fr < 0)
+		goto out;
+	if (store->res.status != IMAP_ST_OK || expunge->res.status != IMAP_ST_OK) {
+		struct fcmd *bad = store->res.status != IMAP_ST_OK ? store : expunge;
+		char res[512];
+		sess_format_result(&bad->res, res, sizeof(res));
+		snprintf(words, sizeof(words), "%s: %s", bad->cmd.name, res);
+		delete_warn(d, st, "arrived but could not be deleted", words);
+		goto out;
 	}
-	sess_ok(st, "%s", msg);
-	sess_step_span(st, rs.sent_ns, re.done_ns);
-	return 0;
+	unsigned n = s->mb.count.expunged - before;
+	if (!w->gone && (w->seq_known || n < left + 1)) {
+		snprintf(words, sizeof(words), "%u EXPUNGE%s for %u UID%s", n, n == 1 ? "" : "s", left + 1,
+			 left ? "s" : "");
+		delete_warn(d, st, "was not reported expunged", words);
+		goto out;
+	}
+	if (left)
+		sess_ok(st, "probe message UID %llu removed, and %u left by earlier runs (%u expunged)",
+			(unsigned long long)d->uid, left, n);
+	else
+		sess_ok(st, "probe message UID %llu removed", (unsigned long long)d->uid);
+	sess_step_span(st, store->res.sent_ns, expunge->res.done_ns);
+	rc = 0;
+out:
+	fl_free(&f);
+	return rc;
 }
 
 /* The probe message never arrived: the leftovers stay for a run that
