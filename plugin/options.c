@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "net/tls.h"
+#include "sasl/sasl.h"
 #include "smtp/smtp_cmd.h"
 #include "util/util.h"
 
@@ -839,12 +840,13 @@ static int check_config(struct options *o)
 		return fail(o, "--interval needs --repeat N (N > 1)");
 	cfg->token = o->token_buf;
 
+	/* what the mechanism needs, from its flags (sasl.h) */
 	const char *a = probe_auth_name(cfg);
 	enum auth_mode mode = cfg->auth;
-	int wants_password = (mode == AUTH_LOGIN || mode == AUTH_SASL) && strcmp(a, "xoauth2") &&
-			     strcmp(a, "oauthbearer") && strcmp(a, "external");
-	if (cfg->authzid && (!strcmp(a, "login") || !strcmp(a, "auth-login") || !strcmp(a, "cram-md5") ||
-			     !strcmp(a, "xoauth2")))
+	const struct sasl_mech *m = mode == AUTH_SASL ? sasl_find(cfg->auth_mech) : NULL;
+	unsigned needs = m ? m->flags : 0;
+	int wants_password = mode == AUTH_LOGIN || (needs & SASL_F_PASSWORD);
+	if (cfg->authzid && (mode == AUTH_LOGIN || (m && !(needs & SASL_F_AUTHZID))))
 		return fail(o, "--auth %s cannot carry an authorization identity (--authzid): use plain, "
 			    "scram-sha-256, scram-sha-1, external or oauthbearer (or auto)", a);
 	if (mode == AUTH_ALL && (!cfg->username || (!cfg->password && !cfg->token && !cfg->client_cert)))
@@ -853,13 +855,13 @@ static int check_config(struct options *o)
 		return fail(o, "--auth %s needs a user name (-U)", a);
 	if (wants_password && !cfg->password)
 		return fail(o, "--auth %s needs a password (--password-file, --password-env or -P)", a);
-	if ((!strcmp(a, "xoauth2") || !strcmp(a, "oauthbearer")) && (!cfg->token || !cfg->username))
+	if ((needs & SASL_F_TOKEN) && (!cfg->token || !cfg->username))
 		return fail(o, "--auth %s needs a user name (-U) and a token (--token-file)", a);
-	if (!strcmp(a, "external") && !cfg->client_cert)
+	if ((needs & SASL_F_CLIENTCERT) && !cfg->client_cert)
 		return fail(o, "--auth external needs a client certificate (--client-cert)");
 	if (mode == AUTH_AUTO && cfg->username && !cfg->password && !cfg->token && !cfg->client_cert)
 		return fail(o, "-U given without a password or token (--password-file, --password-env, -P or --token-file)");
-	if (cfg->authzid && !cfg->username && strcmp(a, "external"))
+	if (cfg->authzid && !cfg->username && !(needs & SASL_F_CLIENTCERT))
 		return fail(o, "--authzid needs a user name (-U) to authenticate as");
 	if ((cfg->client_cert != NULL) != (cfg->client_key != NULL))
 		return fail(o, "--client-cert and --client-key go together");

@@ -1,5 +1,6 @@
-/* auth.c - the auth step: mechanism choice, the -PLUS fallback, IMAP
- * LOGIN and the SASL AUTHENTICATE exchange (base64, SASL-IR, continuations). */
+/* auth.c - the auth step's policy: which mechanism, the -PLUS fallback,
+ * IMAP LOGIN, deferring the login into the first flight (--pipeline) and
+ * reporting; the AUTHENTICATE exchange itself is imap/imap_auth.c. */
 #include "config.h"
 #include "session/auth.h"
 
@@ -31,11 +32,13 @@ int sess_cb_get(struct sess *s, const char **type, unsigned char *data, size_t *
 	const char *t;
 
 	if (!s->link.encrypted) {
-		snprintf(s->login.cb_why, sizeof(s->login.cb_why), "the connection is not encrypted (use --ssl or --starttls)");
+		snprintf(s->login.cb_why, sizeof(s->login.cb_why),
+			 "the connection is not encrypted (use --ssl or --starttls)");
 		return 0;
 	}
 	t = !strcmp(s->link.tls.version, "TLSv1.3") ? "tls-exporter" : "tls-unique";
-	if (tls_channel_binding(imap_conn_transport(s->link.conn), t, buf, &n, s->login.cb_why, sizeof(s->login.cb_why)) < 0)
+	if (tls_channel_binding(imap_conn_transport(s->link.conn), t, buf, &n, s->login.cb_why,
+				sizeof(s->login.cb_why)) < 0)
 		return 0;
 	if (type)
 		*type = t;
@@ -89,7 +92,6 @@ int sess_mech_usable(struct sess *s, const struct sasl_mech *m, int explicit)
 		return 0;
 	return 1;
 }
-
 
 /* Servers known to lose or garble commands pipelined behind their login
  * (RFC 3501 5.5 allows it; these do not cope), recognised by their

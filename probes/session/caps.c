@@ -14,7 +14,7 @@
 
 #include "session/step.h"
 
-int do_capability(struct sess *s)
+static int capability_step(struct sess *s)
 {
 	struct imap_cmd cmd;
 	struct imap_result res;
@@ -39,7 +39,7 @@ int sess_ensure_caps(struct sess *s)
 		return -1;
 	if (imap_conn_caps(s->link.conn)->known)
 		return 0;
-	return do_capability(s);
+	return capability_step(s);
 }
 
 
@@ -63,7 +63,8 @@ static void assume_cached(struct sess *s)
 	struct imap_caps after;
 
 	s->cache.assumed = 0;
-	if (!s->cache.loaded || s->cache.no_assume || !s->cache.login_caps_known || strcmp(s->cache.entry.before, s->cache.login_caps) != 0)
+	if (!s->cache.loaded || s->cache.no_assume || !s->cache.login_caps_known ||
+	    strcmp(s->cache.entry.before, s->cache.login_caps) != 0)
 		return;
 	imap_caps_parse(&after, s->cache.entry.after, strlen(s->cache.entry.after));
 	s->cache.assumed = after.flags & CAPCACHE_ASSUMABLE & ~imap_conn_caps(s->link.conn)->flags;

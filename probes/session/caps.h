@@ -6,8 +6,6 @@
 
 #include "session/state.h"
 
-/* The CAPABILITY step: 0, or -1 after recording the failure. */
-int do_capability(struct sess *s);
 /* Make sure capabilities are known: settle a deferred login, then the
  * CAPABILITY step if the server has not listed them since. */
 int sess_ensure_caps(struct sess *s);

@@ -174,7 +174,8 @@ static int idle_wait_push(struct sess *s, struct step *st, unsigned idle_id, int
 				mb->count.live_exists = resp->number;
 				mb->writes.push_s = clock_ns_to_s(now > t_ok ? now - t_ok : 0);
 				mb->writes.have_push = 1;
-				sess_ok(st, "* %u EXISTS arrived %.4fs after the APPEND completed", resp->number, mb->writes.push_s);
+				sess_ok(st, "* %u EXISTS arrived %.4fs after the APPEND completed", resp->number,
+					mb->writes.push_s);
 				sess_step_span(st, t_ok, now);
 				return 1;
 			}

@@ -692,102 +692,136 @@ static int finish_searches(struct sess *s, struct flight *f, struct search_cmds 
 	return 0;
 }
 
-int sess_read_messages(struct sess *s)
+/* The search flight, unless it went with the EXAMINE (--pipeline); 0, or
+ * -1 recorded. */
+static int search_flight(struct sess *s)
 {
-	const struct probe_config *cfg = s->cfg;
-	struct mailbox_state *mb = &s->mb;
 	struct flight f;
 	struct search_cmds sc;
-	struct fcmd *fetch = NULL, *afetch = NULL;
+	int rc = -1;
+
+	if (s->mb.find.searches_done)
+		return 0;
+	fl_init(&f, s, s);
+	add_searches(s, &f, &sc, 0);
+	if ((!f.n || fl_run(&f) == 0) && finish_searches(s, &f, &sc) == 0)
+		rc = 0;
+	fl_free(&f);
+	return rc;
+}
+
+/* FETCH of the oldest unseen message (--age-oldest-unseen) into *oldest,
+ * in flight f. */
+static struct fcmd *add_oldest_fetch(struct sess *s, struct flight *f, struct message_info *oldest)
+{
+	const struct mb_find *fd = &s->mb.find;
+	char set[32];
+
+	memset(oldest, 0, sizeof(*oldest));
+	oldest->parts = -1;
+	if (!fd->oldest_seq && !fd->oldest_uid)
+		return NULL;
+	struct fcmd *c = fl_add(f, "age_fetch", fd->oldest_seq ? "FETCH" : "UID FETCH");
+	snprintf(set, sizeof(set), "%llu", (unsigned long long)(fd->oldest_seq ? fd->oldest_seq : fd->oldest_uid));
+	imap_cmd_atom(&c->cmd, set);
+	imap_cmd_atom(&c->cmd, "(UID INTERNALDATE)");
+	oldest->want_seq = fd->oldest_seq;
+	oldest->want_uid = fd->oldest_uid;
+	c->fetch_into = oldest;
+	return c;
+}
+
+/* The age_fetch step's outcome; 0, or -1 recorded. */
+static int finish_oldest_fetch(struct sess *s, struct flight *f, struct fcmd *afetch, const struct message_info *oldest)
+{
+	struct mailbox_state *mb = &s->mb;
+	char what[64], age[24];
+
+	if (afetch->res.status != IMAP_ST_OK) {
+		fl_result_fail(f, afetch, NULL);
+		return -1;
+	}
+	if (mb->find.oldest_seq)
+		snprintf(what, sizeof(what), "FETCH %u", mb->find.oldest_seq);
+	else
+		snprintf(what, sizeof(what), "UID FETCH %llu", (unsigned long long)mb->find.oldest_uid);
+	if (oldest->got && oldest->have_date) {
+		set_age(s, oldest, "oldest unseen message");
+		mbx_format_age(mb->age.value, age, sizeof(age));
+		sess_ok(afetch->st, "oldest unseen message UID %llu is %s old", (unsigned long long)oldest->uid, age);
+	} else if (oldest->got) {
+		sess_fail(s, afetch->st, STATE_CRITICAL, "server returned no INTERNALDATE for %s", what);
+		fl_time(afetch, NULL);
+		return -1;
+	} else if (!expunge_seen(s, afetch)) {
+		sess_fail(s, afetch->st, STATE_CRITICAL,
+			  "server returned no data for %s although %s named it as the oldest unseen message, "
+			  "and reported no EXPUNGE", what, mb->find.oldest_seq ? "[UNSEEN]" : "UID SEARCH UNSEEN");
+		fl_time(afetch, NULL);
+		return -1;
+	} else {
+		mb->age.gone = 1;
+		sess_ok(afetch->st, "oldest unseen message vanished before it could be fetched (expunged "
+			"meanwhile)");
+	}
+	fl_time(afetch, NULL);
+	return 0;
+}
+
+/* The fetch flight: the newest matched (or newest) message unless it went
+ * with the EXAMINE, and the oldest unseen one for --age-oldest-unseen;
+ * 0, or -1 recorded. */
+static int fetch_flight(struct sess *s)
+{
+	struct flight f;
+	struct fcmd *fetch = NULL, *afetch;
 	struct message_info oldest;
 	int rc = -1;
 
-	/* ---- search flight (unless it went with the EXAMINE: --pipeline) */
 	fl_init(&f, s, s);
-	if (!mb->find.searches_done) {
-		add_searches(s, &f, &sc, 0);
-		if (f.n && fl_run(&f) < 0)
-			goto out;
-		if (finish_searches(s, &f, &sc) < 0)
-			goto out;
-		fl_free(&f);
-	}
-
-	/* ---- fetch flight: the newest matched (or newest) message unless it
-	 * went with the EXAMINE, and the oldest unseen one for
-	 * --age-oldest-unseen */
-	fl_init(&f, s, s);
-	if (want_newest(cfg) && !mb->find.newest_done)
+	if (want_newest(s->cfg) && !s->mb.find.newest_done)
 		fetch = add_newest_fetch(s, &f);
-	memset(&oldest, 0, sizeof(oldest));
-	oldest.parts = -1;
-	if (mb->find.oldest_seq || mb->find.oldest_uid) {
-		char set[32];
-		afetch = fl_add(&f, "age_fetch", mb->find.oldest_seq ? "FETCH" : "UID FETCH");
-		snprintf(set, sizeof(set), "%llu",
-			 (unsigned long long)(mb->find.oldest_seq ? mb->find.oldest_seq : mb->find.oldest_uid));
-		imap_cmd_atom(&afetch->cmd, set);
-		imap_cmd_atom(&afetch->cmd, "(UID INTERNALDATE)");
-		oldest.want_seq = mb->find.oldest_seq;
-		oldest.want_uid = mb->find.oldest_uid;
-		afetch->fetch_into = &oldest;
-	}
+	afetch = add_oldest_fetch(s, &f, &oldest);
 	if (f.n && logout_in_flight(s))
 		add_logout(s, &f);
 	if (f.n && fl_run(&f) < 0)
 		goto out;
 	if (fetch && finish_newest_fetch(s, &f, fetch, 0) < 0)
 		goto out;
-	if (afetch) {
-		if (afetch->res.status != IMAP_ST_OK) {
-			fl_result_fail(&f, afetch, NULL);
-			goto out;
-		}
-		char what[64];
-		if (mb->find.oldest_seq)
-			snprintf(what, sizeof(what), "FETCH %u", mb->find.oldest_seq);
-		else
-			snprintf(what, sizeof(what), "UID FETCH %llu", (unsigned long long)mb->find.oldest_uid);
-		if (oldest.got && oldest.have_date) {
-			char age[24];
-			set_age(s, &oldest, "oldest unseen message");
-			mbx_format_age(mb->age.value, age, sizeof(age));
-			sess_ok(afetch->st, "oldest unseen message UID %llu is %s old", (unsigned long long)oldest.uid, age);
-		} else if (oldest.got) {
-			sess_fail(s, afetch->st, STATE_CRITICAL, "server returned no INTERNALDATE for %s", what);
-			fl_time(afetch, NULL);
-			goto out;
-		} else if (!expunge_seen(s, afetch)) {
-			sess_fail(s, afetch->st, STATE_CRITICAL,
-				  "server returned no data for %s although %s named it as the oldest unseen message, "
-				  "and reported no EXPUNGE", what, mb->find.oldest_seq ? "[UNSEEN]" : "UID SEARCH UNSEEN");
-			fl_time(afetch, NULL);
-			goto out;
-		} else {
-			mb->age.gone = 1;
-			sess_ok(afetch->st, "oldest unseen message vanished before it could be fetched (expunged "
-				"meanwhile)");
-		}
-		fl_time(afetch, NULL);
-	}
-
-	/* ---- the age that --age-* thresholds look at */
-	if (cfg->age_oldest_unseen) {
-		mb->age.wanted = 1;
-		if (!mb->age.have && !mb->age.gone) {
-			/* nothing unseen (or nothing at all): nothing is stuck */
-			mb->age.value = 0;
-			mb->age.have = 1;
-			snprintf(mb->age.what, sizeof(mb->age.what), "%s", NO_UNSEEN);
-		}
-	} else if (s->msg.got && s->msg.have_date) {
-		set_age(s, &s->msg, cfg->search ? "newest matched message" : "newest message");
-		mb->age.wanted = 1;
-	} else if (age_thresholds(cfg)) {
-		mb->age.wanted = 1;
-	}
+	if (afetch && finish_oldest_fetch(s, &f, afetch, &oldest) < 0)
+		goto out;
 	rc = 0;
 out:
 	fl_free(&f);
 	return rc;
+}
+
+/* The age that the --age-* thresholds look at. */
+static void settle_age(struct sess *s)
+{
+	const struct probe_config *cfg = s->cfg;
+	struct mb_age *age = &s->mb.age;
+
+	if (cfg->age_oldest_unseen) {
+		age->wanted = 1;
+		if (!age->have && !age->gone) {
+			/* nothing unseen (or nothing at all): nothing is stuck */
+			age->value = 0;
+			age->have = 1;
+			snprintf(age->what, sizeof(age->what), "%s", NO_UNSEEN);
+		}
+	} else if (s->msg.got && s->msg.have_date) {
+		set_age(s, &s->msg, cfg->search ? "newest matched message" : "newest message");
+		age->wanted = 1;
+	} else if (age_thresholds(cfg)) {
+		age->wanted = 1;
+	}
+}
+
+int sess_read_messages(struct sess *s)
+{
+	if (search_flight(s) < 0 || fetch_flight(s) < 0)
+		return -1;
+	settle_age(s);
+	return 0;
 }

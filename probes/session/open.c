@@ -122,14 +122,16 @@ static int do_tls(struct sess *s, struct transport **tr)
 		} else {
 			sess_fail(s, st, rc == TLS_ERR_CONFIG ? STATE_UNKNOWN : STATE_CRITICAL, "%s", err);
 			if (rc == TLS_ERR_VERIFY && s->link.tls.has_cert)
-				report_line(s->rep, "server certificate: %s (issuer %s)", s->link.tls.subject, s->link.tls.issuer);
+				report_line(s->rep, "server certificate: %s (issuer %s)", s->link.tls.subject,
+					    s->link.tls.issuer);
 		}
 		return -1;
 	}
 	*tr = out;
 	s->link.encrypted = 1;
 	s->link.tls_have = 1;
-	sess_ok(st, "%s %s%s", s->link.tls.version, s->link.tls.cipher, s->link.tls.verified ? ", verified" : ", NOT verified (--insecure)");
+	sess_ok(st, "%s %s%s", s->link.tls.version, s->link.tls.cipher,
+		s->link.tls.verified ? ", verified" : ", NOT verified (--insecure)");
 	report_info(s->rep, "tls_version", "%s", s->link.tls.version);
 	report_info(s->rep, "tls_cipher", "%s", s->link.tls.cipher);
 	report_info(s->rep, "tls_verified", "%s", s->link.tls.verified ? "yes" : "no");

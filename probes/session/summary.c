@@ -168,7 +168,8 @@ static void sess_mailbox_summary(struct sess *s, char *buf, size_t len)
 	}
 	if (mb->quota.asked == 1 && (mb->quota.got.have_storage || mb->quota.got.have_messages))
 		sb_printf(&sb, ", quota %.1f%%",
-			  mb->quota.got.storage_pct > mb->quota.got.messages_pct ? mb->quota.got.storage_pct : mb->quota.got.messages_pct);
+			  mb->quota.got.storage_pct > mb->quota.got.messages_pct ? mb->quota.got.storage_pct :
+										     mb->quota.got.messages_pct);
 	if (mb->writes.deleted_set)
 		sb_printf(&sb, ", %u deleted", mb->writes.deleted);
 	if (s->cfg->append && report_find_step(s->rep, "append_fetch"))

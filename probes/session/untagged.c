@@ -256,6 +256,49 @@ static void count_literals(struct sess *s, const struct imap_response *r)
 			s->mb.script.bytes += r->tok[i].full_len;
 }
 
+/* "* n EXPUNGE": one message fewer; the watched probe message is gone,
+ * or moves down one when a message before it went. */
+static void handle_expunge(struct mailbox_state *mb, uint32_t n)
+{
+	struct probe_watch *w = mb->route.watch;
+
+	if (mb->count.live_exists)
+		mb->count.live_exists--;
+	mb->count.expunged++;
+	if (w && w->seq) {
+		if (n == w->seq) {
+			w->gone = 1;
+			w->seq = 0;
+		} else if (n < w->seq) {
+			w->seq--;
+		}
+	}
+}
+
+/* ESEARCH: (TAG "a5") names the command; without it, the pending one. */
+static void handle_esearch(const struct mb_route *rt, const struct imap_response *r)
+{
+	for (unsigned k = 0; k < rt->nsearch_t; k++)
+		if (mbx_esearch_tagged(r) ? mbx_parse_esearch(r, rt->search_t[k]) == 0 :
+					    rt->search_t[k] == rt->search_cur &&
+						    mbx_parse_esearch(r, rt->search_t[k]) == 0)
+			break;
+}
+
+/* An untagged OK/NO/BAD/BYE: its response code, and NO/BAD as a warning
+ * in the long output. */
+static void handle_status_response(struct sess *s, const struct imap_response *r)
+{
+	char text[256];
+
+	if (r->code)
+		handle_code(s, r);
+	if (r->status == IMAP_ST_NO || r->status == IMAP_ST_BAD) {
+		sanitize_text(text, sizeof(text), r->text, r->text_len);
+		report_line(s->rep, "server warning: %s %s", sess_status_word(r->status), text);
+	}
+}
+
 int sess_on_untagged(void *ud, struct imap_conn *c, const struct imap_response *r)
 {
 	struct sess *s = ud;
@@ -273,13 +316,7 @@ int sess_on_untagged(void *ud, struct imap_conn *c, const struct imap_response *
 	if (mb->script.active)
 		count_literals(s, r);
 	if (r->status != IMAP_ST_NONE) {
-		if (r->code)
-			handle_code(s, r);
-		if (r->status == IMAP_ST_NO || r->status == IMAP_ST_BAD) {
-			char text[256];
-			sanitize_text(text, sizeof(text), r->text, r->text_len);
-			report_line(s->rep, "server warning: %s %s", sess_status_word(r->status), text);
-		}
+		handle_status_response(s, r);
 		return 0;
 	}
 	if (!r->name)
@@ -296,17 +333,7 @@ int sess_on_untagged(void *ud, struct imap_conn *c, const struct imap_response *
 			mb->count.have_recent = 1;
 		}
 	} else if (r->has_number && ascii_ieq(r->name, r->name_len, "EXPUNGE")) {
-		if (mb->count.live_exists)
-			mb->count.live_exists--;
-		mb->count.expunged++;
-		if (mb->route.watch && mb->route.watch->seq) {
-			if (r->number == mb->route.watch->seq) {
-				mb->route.watch->gone = 1;
-				mb->route.watch->seq = 0;
-			} else if (r->number < mb->route.watch->seq) {
-				mb->route.watch->seq--;
-			}
-		}
+		handle_expunge(mb, r->number);
 	} else if (ascii_ieq(r->name, r->name_len, "VANISHED")) {
 		handle_vanished(s, r);
 	} else if (r->has_number && ascii_ieq(r->name, r->name_len, "FETCH")) {
@@ -319,12 +346,7 @@ int sess_on_untagged(void *ud, struct imap_conn *c, const struct imap_response *
 		if (mb->route.search_cur)
 			mbx_parse_search(r, mb->route.search_cur);
 	} else if (ascii_ieq(r->name, r->name_len, "ESEARCH")) {
-		/* (TAG "a5") names the command; without it, the pending one */
-		for (unsigned k = 0; k < mb->route.nsearch_t; k++)
-			if (mbx_esearch_tagged(r) ? mbx_parse_esearch(r, mb->route.search_t[k]) == 0 :
-						    mb->route.search_t[k] == mb->route.search_cur &&
-							    mbx_parse_esearch(r, mb->route.search_t[k]) == 0)
-				break;
+		handle_esearch(&mb->route, r);
 	} else if (ascii_ieq(r->name, r->name_len, "LIST")) {
 		handle_list(s, r);
 	} else if (ascii_ieq(r->name, r->name_len, "NAMESPACE")) {

@@ -395,7 +395,8 @@ static int append_write(struct sess *s, const struct probe_msg *pm, struct mbx_s
 		/* not fatal: say so and go on without removing leftovers */
 		char words[400];
 		sess_format_result(&clean->res, words, sizeof(words));
-		report_step_end(clean->st, clock_now_ns(), STEP_OK, STATE_OK, "search for leftover probe messages failed: %s", words);
+		report_step_end(clean->st, clock_now_ns(), STEP_OK, STATE_OK,
+				"search for leftover probe messages failed: %s", words);
 		mbx_search_init(old, NULL);
 	} else {
 		mbx_search_finish(old);
