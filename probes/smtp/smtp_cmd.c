@@ -6,7 +6,7 @@
 
 #include <string.h>
 
-#include "sasl/base64.h"
+#include "util/base64.h"
 
 const char *smtp_enc_strerror(int rc)
 {

@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "net/clock.h"
-#include "sasl/base64.h"
+#include "util/base64.h"
 #include "smtp/smtp_cmd.h"
 
 #define SMTP_INBUF 4096
