@@ -215,8 +215,8 @@ static int find_token(struct dctx *d, struct step *st)
 	mbx_search_init(&found, NULL);
 	find->search_into = &found;
 	snprintf(crit, sizeof(crit), "HEADER %s", SMTP_PROBE_HEADER);
-	imap_cmd_atom(&find->cmd, crit);
-	imap_cmd_string(&find->cmd, d->token, strlen(d->token), 0);
+	imap_cmd_add_text(&find->cmd, crit);
+	imap_cmd_add_string(&find->cmd, d->token, strlen(d->token), 0);
 	if (fl_run(&f) < 0)
 		goto out;
 	if (clean) {
@@ -306,8 +306,8 @@ static int fetch_path(struct dctx *d, struct step *st)
 
 	snprintf(set, sizeof(set), "%llu", (unsigned long long)d->uid);
 	imap_cmd_init(&cmd, s->link.conn, "UID FETCH");
-	imap_cmd_atom(&cmd, set);
-	imap_cmd_atom(&cmd, "(UID BODY.PEEK[HEADER])");
+	imap_cmd_add_text(&cmd, set);
+	imap_cmd_add_text(&cmd, "(UID BODY.PEEK[HEADER])");
 	memset(&d->watch, 0, sizeof(d->watch));
 	d->watch.uid = d->uid;
 	s->mb.route.watch = &d->watch;      /* the FETCH tells its number */
@@ -373,11 +373,11 @@ static int delete_found(struct dctx *d)
 	fl_init(&f, s, s);
 	struct fcmd *store = fl_add(&f, NULL, "UID STORE");
 	store->st = st;
-	imap_cmd_atom(&store->cmd, set);
-	imap_cmd_atom(&store->cmd, "+FLAGS.SILENT (\\Deleted)");
+	imap_cmd_add_text(&store->cmd, set);
+	imap_cmd_add_text(&store->cmd, "+FLAGS.SILENT (\\Deleted)");
 	struct fcmd *expunge = fl_add(&f, NULL, "UID EXPUNGE");
 	expunge->st = st;
-	imap_cmd_atom(&expunge->cmd, set);
+	imap_cmd_add_text(&expunge->cmd, set);
 	s->mb.route.watch = w;
 	int fr = fl_run(&f);
 	s->mb.route.watch = NULL;
