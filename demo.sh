@@ -6,6 +6,8 @@
 # throwaway Dovecot on free loopback ports (tests/dovecot/fixture.sh: nothing
 # is changed in the system's own Dovecot), runs the probe against it in
 # several ways, printing each command and its output, and stops Dovecot again.
+# As root with Debian's postfix installed, a throwaway Postfix
+# (tests/postfix/fixture.sh) joins it for an end-to-end delivery check.
 #
 #   ./demo.sh            build directory ./build-demo
 #   CIS_DEMO_BUILD=DIR ./demo.sh
@@ -62,8 +64,19 @@ probe="$build/check_imap_session"
 # ------------------------------------------------------------ Dovecot
 say "a throwaway Dovecot on loopback"
 state=$(mktemp -d "${TMPDIR:-/tmp}/cis-demo.XXXXXX")
+# Postfix for the delivery check: root only, with postfix and Dovecot's LMTP
+mta=0
+if [ "$(id -u)" = 0 ] && [ -x /usr/sbin/postfix ] && [ -x /usr/lib/dovecot/lmtp ]; then
+	mta=1
+	CIS_DOVECOT_MTA=1
+	export CIS_DOVECOT_MTA
+fi
 stop_dovecot() {
 	trap '' INT TERM
+	if [ $mta = 1 ]; then
+		say "stopping Postfix"
+		bash "$top/tests/postfix/fixture.sh" stop "$state" || true
+	fi
 	say "stopping Dovecot"
 	bash "$top/tests/dovecot/fixture.sh" stop "$state" && rm -rf "$state"
 }
@@ -75,6 +88,11 @@ bash "$top/tests/dovecot/fixture.sh" start "$state"
 echo "users: $DOVECOT_USER (password in \$DOVECOT_PASS), $DOVECOT_AWKWARD_USER, master user $DOVECOT_MASTER_USER"
 echo "INBOX: $DOVECOT_INBOX_MESSAGES messages, $DOVECOT_INBOX_UNSEEN unseen; CA: $DOVECOT_CA"
 echo "log: $DOVECOT_LOG"
+if [ $mta = 1 ]; then
+	say "a throwaway Postfix beside it (SASL through Dovecot, delivery by LMTP)"
+	bash "$top/tests/postfix/fixture.sh" start "$state"
+	. "$state/postfix/env"
+fi
 
 # ------------------------------------------------------------ the probe
 # show the command (with the probe's short name), run it, show the exit status
@@ -125,5 +143,14 @@ for n in first second; do
 		$H -p "$DOVECOT_IMAPS_PORT" --ssl --cafile "$DOVECOT_CA" -U "$DOVECOT_USER" \
 		--password-env DOVECOT_PASS --auth plain --search UNSEEN --pipeline --cache-dir "$state/capcache" -v
 done
+
+if [ $mta = 1 ]; then
+	run "end-to-end delivery: submit a probe message through Postfix (STARTTLS, AUTH), time its arrival in the IDLEing mailbox, delete it" \
+		$H -p "$DOVECOT_IMAPS_PORT" --ssl --cafile "$DOVECOT_CA" -U "$DOVECOT_USER" --password-env DOVECOT_PASS \
+		--deliver-via 127.0.0.1 --smtp-port "$POSTFIX_SUBMISSION_PORT" --smtp-starttls \
+		--rcpt-to "$DOVECOT_USER@$POSTFIX_DOMAIN" --delivery-warning 5 --delivery-critical 20 -v
+else
+	say "end-to-end delivery (--deliver-via): skipped, needs root and Debian's postfix"
+fi
 
 say "done: exit codes 0/1/2/3 are OK/WARNING/CRITICAL/UNKNOWN"

@@ -14,6 +14,7 @@
 
 #include "net/tls.h"
 #include "sasl/sasl.h"
+#include "smtp/smtp_cmd.h"
 #include "util/util.h"
 
 enum {
@@ -59,6 +60,19 @@ enum {
 	OPT_INTERVAL,
 	OPT_AVAIL_WARN,
 	OPT_AVAIL_CRIT,
+	OPT_DELIVER_VIA,
+	OPT_SMTP_PORT,
+	OPT_SMTP_STARTTLS,
+	OPT_SMTP_SSL,
+	OPT_SMTP_USER,
+	OPT_SMTP_PASSWORD_FILE,
+	OPT_SMTP_PASSWORD_ENV,
+	OPT_SMTP_AUTH,
+	OPT_MAIL_FROM,
+	OPT_RCPT_TO,
+	OPT_DELIVERY_WARN,
+	OPT_DELIVERY_CRIT,
+	OPT_DELIVERY_POLL,
 };
 
 static const struct option long_opts[] = {
@@ -117,6 +131,19 @@ static const struct option long_opts[] = {
 	{ "interval", required_argument, NULL, OPT_INTERVAL },
 	{ "availability-warning", required_argument, NULL, OPT_AVAIL_WARN },
 	{ "availability-critical", required_argument, NULL, OPT_AVAIL_CRIT },
+	{ "deliver-via", required_argument, NULL, OPT_DELIVER_VIA },
+	{ "smtp-port", required_argument, NULL, OPT_SMTP_PORT },
+	{ "smtp-starttls", no_argument, NULL, OPT_SMTP_STARTTLS },
+	{ "smtp-ssl", no_argument, NULL, OPT_SMTP_SSL },
+	{ "smtp-user", required_argument, NULL, OPT_SMTP_USER },
+	{ "smtp-password-file", required_argument, NULL, OPT_SMTP_PASSWORD_FILE },
+	{ "smtp-password-env", required_argument, NULL, OPT_SMTP_PASSWORD_ENV },
+	{ "smtp-auth", required_argument, NULL, OPT_SMTP_AUTH },
+	{ "mail-from", required_argument, NULL, OPT_MAIL_FROM },
+	{ "rcpt-to", required_argument, NULL, OPT_RCPT_TO },
+	{ "delivery-warning", required_argument, NULL, OPT_DELIVERY_WARN },
+	{ "delivery-critical", required_argument, NULL, OPT_DELIVERY_CRIT },
+	{ "delivery-poll", required_argument, NULL, OPT_DELIVERY_POLL },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -215,6 +242,33 @@ void options_help(struct sbuf *out)
 "                           connection appends a probe message\n"
 "      --script FILE        run the IMAP commands in FILE after login, each as\n"
 "                           its own timed step (format: see the man page)\n"
+"\n"
+"End-to-end delivery (SMTP submission, then the arrival in the mailbox):\n"
+"      --deliver-via HOST   submit a probe message through this SMTP server\n"
+"                           while the mailbox is watched (IDLE, or NOOP every\n"
+"                           0.5s without it); time its arrival, find it by its\n"
+"                           token, delete exactly it (needs UIDPLUS)\n"
+"      --smtp-port PORT     default 587, or 465 with --smtp-ssl\n"
+"      --smtp-starttls      STARTTLS on the submission port; a server that does\n"
+"                           not offer it, refuses it or injects data is\n"
+"                           CRITICAL (without this or --smtp-ssl: no TLS)\n"
+"      --smtp-ssl           implicit TLS (port 465)\n"
+"      --smtp-user USER     SMTP authentication identity (default: -U)\n"
+"      --smtp-password-file FILE, --smtp-password-env VAR\n"
+"                           SMTP password (default: the IMAP password)\n"
+"      --smtp-auth MECH     auto (default: strongest offered; no plaintext\n"
+"                           mechanism without TLS), none, or a mechanism:\n"
+"                           plain, login, cram-md5, scram-sha-1, scram-sha-256,\n"
+"                           xoauth2, oauthbearer, external\n"
+"      --mail-from ADDRESS  envelope sender (default: the recipient)\n"
+"      --rcpt-to ADDRESS    recipient (default: -U when it is an address)\n"
+"      --delivery-warning SECONDS, --delivery-critical SECONDS\n"
+"                           thresholds on the delivery time: from the 250 that\n"
+"                           ends DATA to the EXISTS in the mailbox\n"
+"      --delivery-poll SECONDS\n"
+"                           wait with NOOP this often instead of IDLE: finer\n"
+"                           than a server's push (Dovecot tells an idling\n"
+"                           client half a second after the change)\n"
 "\n"
 "Performance and SLA:\n"
 "      --pipeline           send the commands that do not depend on an answer\n"
@@ -424,6 +478,59 @@ static int check_auth(struct options *o, const char *arg)
 	return fail(o, "--auth %s: unknown mechanism; choices: auto, all, none, login, plain, "
 		    "auth-login, cram-md5, scram-sha-1, scram-sha-256, scram-sha-1-plus, scram-sha-256-plus, "
 		    "xoauth2, oauthbearer, external", arg);
+}
+
+static const char *const smtp_auth_names[] = {
+	"auto", "none", "plain", "login", "auth-login", "cram-md5", "scram-sha-1", "scram-sha-256",
+	"xoauth2", "oauthbearer", "external", NULL,
+};
+
+static int check_smtp_auth(struct options *o, const char *arg)
+{
+	for (const char *const *n = smtp_auth_names; *n; n++) {
+		if (!strcasecmp(arg, *n)) {
+			o->cfg.smtp_auth = *n;
+			o->cfg.smtp_auth_explicit = strcmp(*n, "auto") && strcmp(*n, "none");
+			return OPTIONS_OK;
+		}
+	}
+	return fail(o, "--smtp-auth %s: unknown mechanism; choices: auto, none, plain, login, cram-md5, "
+		    "scram-sha-1, scram-sha-256, xoauth2, oauthbearer, external", arg);
+}
+
+/* --deliver-via and the options that only make sense with it. */
+static int check_delivery(struct options *o)
+{
+	struct probe_config *cfg = &o->cfg;
+
+	cfg->smtp_password = o->smtp_password_buf;
+	if (!cfg->deliver_via) {
+		if (cfg->smtp_port || cfg->smtp_user || cfg->smtp_password || cfg->smtp_auth || cfg->mail_from ||
+		    cfg->rcpt_to || cfg->delivery.warn.set || cfg->delivery.crit.set || cfg->smtp_tls != TLSMODE_NONE ||
+		    cfg->delivery_poll_s > 0)
+			return fail(o, "SMTP and delivery options given without --deliver-via HOST");
+		return OPTIONS_OK;
+	}
+	if (cfg->auth == AUTH_ALL || cfg->repeat > 1)
+		return fail(o, "--deliver-via cannot be combined with --auth all or --repeat");
+	if (cfg->auth == AUTH_NONE || !cfg->username)
+		return fail(o, "--deliver-via needs the IMAP login (-U and a password): the mailbox is watched");
+	const char *rcpt = cfg->rcpt_to ? cfg->rcpt_to : cfg->username;
+	const char *at = strchr(rcpt, '@');
+	if (!at || at == rcpt || !at[1] || smtp_addr_check(rcpt, 0) != SMTP_ENC_OK)
+		return fail(o, "--deliver-via needs --rcpt-to ADDRESS: the IMAP user %s is not a mail address",
+			    cfg->username);
+	int none = cfg->smtp_auth && !strcmp(cfg->smtp_auth, "none");
+	const char *a = cfg->smtp_auth ? cfg->smtp_auth : "auto";
+	int token = !strcmp(a, "xoauth2") || !strcmp(a, "oauthbearer");
+	if (!none && !token && strcmp(a, "external") && !cfg->smtp_password && !cfg->password)
+		return fail(o, "--deliver-via: no SMTP password (--smtp-password-file, --smtp-password-env, or the "
+			    "IMAP one), or --smtp-auth none");
+	if (token && !cfg->token)
+		return fail(o, "--smtp-auth %s needs a token (--token-file)", a);
+	if (!strcmp(a, "external") && !cfg->client_cert)
+		return fail(o, "--smtp-auth external needs a client certificate (--client-cert)");
+	return OPTIONS_OK;
 }
 
 static int handle(struct options *o, int c, const char *arg)
@@ -650,6 +757,66 @@ static int handle(struct options *o, int c, const char *arg)
 		return parse_range_opt(o, "--availability-warning", arg, &cfg->availability.warn);
 	case OPT_AVAIL_CRIT:
 		return parse_range_opt(o, "--availability-critical", arg, &cfg->availability.crit);
+	case OPT_DELIVER_VIA:
+		if (!*arg || strpbrk(arg, " \t\r\n"))
+			return fail(o, "--deliver-via: empty host name or a blank in it");
+		cfg->deliver_via = arg;
+		break;
+	case OPT_SMTP_PORT:
+		if (parse_uint(arg, 65535, &v) < 0 || v == 0)
+			return fail(o, "--smtp-port %s: port must be a number from 1 to 65535", arg);
+		cfg->smtp_port = (unsigned)v;
+		break;
+	case OPT_SMTP_STARTTLS:
+		cfg->smtp_tls = TLSMODE_STARTTLS;
+		break;
+	case OPT_SMTP_SSL:
+		cfg->smtp_tls = TLSMODE_IMPLICIT;
+		break;
+	case OPT_SMTP_USER:
+		if (!*arg)
+			return fail(o, "--smtp-user: empty user name");
+		cfg->smtp_user = arg;
+		break;
+	case OPT_SMTP_PASSWORD_FILE:
+		if (!(s = read_secret_file(o, arg, "SMTP password")))
+			return OPTIONS_ERROR;
+		set_secret(&o->smtp_password_buf, s);
+		break;
+	case OPT_SMTP_PASSWORD_ENV: {
+		const char *e = getenv(arg);
+		if (!e || !*e)
+			return fail(o, "--smtp-password-env %s: variable is not set or empty", arg);
+		if (!(s = strdup(e)))
+			return fail(o, "out of memory");
+		set_secret(&o->smtp_password_buf, s);
+		break;
+	}
+	case OPT_SMTP_AUTH:
+		return check_smtp_auth(o, arg);
+	case OPT_MAIL_FROM:
+		if (smtp_addr_check(arg, 0) != SMTP_ENC_OK)
+			return fail(o, "--mail-from: not a usable address (printable ASCII, no blanks or <>)");
+		cfg->mail_from = arg;
+		break;
+	case OPT_RCPT_TO:
+		if (smtp_addr_check(arg, 0) != SMTP_ENC_OK)
+			return fail(o, "--rcpt-to: not a usable address (printable ASCII, no blanks or <>)");
+		cfg->rcpt_to = arg;
+		break;
+	case OPT_DELIVERY_WARN:
+		return parse_age(o, "--delivery-warning", arg, &cfg->delivery.warn);
+	case OPT_DELIVERY_CRIT:
+		return parse_age(o, "--delivery-critical", arg, &cfg->delivery.crit);
+	case OPT_DELIVERY_POLL: {
+		char *end;
+		errno = 0;
+		double d = strtod(arg, &end);
+		if (errno || *end || !(d >= 0.001) || d > 60)
+			return fail(o, "--delivery-poll %s: seconds between NOOPs, 0.001 to 60", arg);
+		cfg->delivery_poll_s = d;
+		break;
+	}
 	default:
 		return fail(o, "unknown option");
 	}
@@ -698,10 +865,11 @@ static int check_config(struct options *o)
 		return fail(o, "--authzid needs a user name (-U) to authenticate as");
 	if ((cfg->client_cert != NULL) != (cfg->client_key != NULL))
 		return fail(o, "--client-cert and --client-key go together");
-	if (cfg->tls == TLSMODE_NONE && (cfg->client_cert || cfg->cafile || cfg->capath || cfg->sni ||
-					 cfg->insecure || cfg->cert_days_set || cfg->tls_min))
+	if (cfg->tls == TLSMODE_NONE && !cfg->deliver_via &&
+	    (cfg->client_cert || cfg->cafile || cfg->capath || cfg->sni || cfg->insecure || cfg->cert_days_set ||
+	     cfg->tls_min))
 		return fail(o, "TLS options given without --ssl or --starttls");
-	return OPTIONS_OK;
+	return check_delivery(o);
 }
 
 int options_parse(struct options *o, int argc, char **argv, struct sbuf *out)
@@ -748,6 +916,8 @@ void options_free(struct options *o)
 {
 	set_secret(&o->password_buf, NULL);
 	set_secret(&o->token_buf, NULL);
+	set_secret(&o->smtp_password_buf, NULL);
+	o->cfg.smtp_password = NULL;
 	o->cfg.password = NULL;
 	o->cfg.token = NULL;
 	extra_opts_free(&o->eo);

@@ -20,6 +20,7 @@ struct options {
 	struct probe_config cfg;
 	char *password_buf;   /* from --password-file/-env/-P copy, wiped */
 	char *token_buf;
+	char *smtp_password_buf;  /* --smtp-password-file/-env, wiped */
 	struct extra_opts eo; /* argv with --extra-opts expanded; config
 	                         strings may point into it */
 	char err[512];

@@ -128,7 +128,7 @@ if [ $rc -ne 0 ]; then
 fi
 grep -Eq '^Total Warnings: +0$' "$tmp/verify.out" || { echo "FAIL: nagios4 -v reports warnings"; fail=1; }
 grep -Eq '^Total Errors: +0$' "$tmp/verify.out" || { echo "FAIL: nagios4 -v reports errors"; fail=1; }
-for want in "Checked 2 services" "Checked 5 commands"; do
+for want in "Checked 3 services" "Checked 5 commands"; do
 	grep -q "$want" "$tmp/verify.out" || { echo "FAIL: expected '$want' in the nagios4 -v output"; fail=1; }
 done
 if [ $fail -ne 0 ]; then

@@ -98,6 +98,7 @@ static int logout_in_flight(const struct sess *s)
 {
 	const struct probe_config *cfg = s->cfg;
 	return cfg->pipeline && s->link.conn && !s->link.logged_out && !cfg->delete_matched && !cfg->append && !cfg->idle &&
+	       !cfg->deliver_via &&
 	       !cfg->script;
 }
 
@@ -161,7 +162,7 @@ static void add_pipelined(struct sess *s, struct flight *f, struct examine_cmds 
 static void add_examine(struct sess *s, struct flight *f, struct examine_cmds *e)
 {
 	const struct probe_config *cfg = s->cfg;
-	int write = cfg->select || cfg->delete_matched || cfg->append;
+	int write = cfg->select || cfg->delete_matched || cfg->append || cfg->deliver_via;
 	const char *verb = write ? "SELECT" : "EXAMINE";
 
 	/* STATUS for the unseen count travels in the same flight as EXAMINE:

@@ -72,6 +72,24 @@ struct probe_config {
 	int delete_matched, append, idle;
 	const char *script;
 
+	/* --deliver-via: end-to-end delivery check (SMTP submission, then
+	 * the arrival in the mailbox) */
+	const char *deliver_via;    /* SMTP server; NULL: no delivery check */
+	unsigned smtp_port;         /* 0: 587, or 465 with --smtp-ssl */
+	enum tls_mode smtp_tls;     /* --smtp-starttls, --smtp-ssl; default none,
+	                               as for IMAP */
+	const char *smtp_user;      /* NULL: the IMAP user */
+	char *smtp_password;        /* owned by options; NULL: the IMAP password */
+	const char *smtp_auth;      /* NULL "auto", "none" or a mechanism's
+	                               --auth name ("login" is AUTH LOGIN) */
+	int smtp_auth_explicit;     /* --smtp-auth named a mechanism */
+	const char *mail_from;      /* NULL: rcpt_to */
+	const char *rcpt_to;        /* NULL: the IMAP user (an address) */
+	struct thresholds delivery; /* seconds from the 250 after DATA to the
+	                               EXISTS */
+	double delivery_poll_s;     /* --delivery-poll: NOOP this often instead
+	                               of IDLE; 0: IDLE where offered */
+
 	/* thresholds */
 	struct thresholds time;     /* -w/-c on total session time */
 	struct thresholds messages, unseen, matched, age, quota;

@@ -33,6 +33,7 @@
 #include "net/clock.h"
 #include "net/transport.h"
 #include "session/auth_all.h"
+#include "session/delivery.h"
 #include "session/idle.h"
 #include "session/mailbox.h"
 #include "session/open.h"
@@ -105,11 +106,12 @@ static int sess_mailbox_steps(struct sess *s)
 	/* Writes need UIDPLUS (UID EXPUNGE): without it a plain EXPUNGE would
 	 * also remove mail that others flagged \Deleted.  Refuse before
 	 * anything is touched. */
-	if (cfg->delete_matched || cfg->append || cfg->idle) {
+	if (cfg->delete_matched || cfg->append || cfg->idle || cfg->deliver_via) {
 		if (sess_ensure_caps(s) < 0)
 			return -1;
 		if (!(imap_conn_caps(s->link.conn)->flags & CAP_UIDPLUS)) {
-			const char *opt = cfg->delete_matched ? "--delete-matched" : cfg->append ? "--append" : "--idle";
+			const char *opt = cfg->delete_matched ? "--delete-matched" : cfg->append ? "--append" :
+					  cfg->idle ? "--idle" : "--deliver-via";
 			report_fail(s->rep, STATE_UNKNOWN, NULL,
 				    "%s refused: the server does not offer UIDPLUS, so UID EXPUNGE is unavailable and "
 				    "a plain EXPUNGE could remove other messages flagged \\Deleted", opt);
@@ -126,6 +128,8 @@ static int sess_mailbox_steps(struct sess *s)
 	if (cfg->append && sess_append_path(s) < 0)
 		return -1;
 	if (cfg->idle && sess_idle_push(s) < 0)
+		return -1;
+	if (cfg->deliver_via && sess_delivery(s) < 0)
 		return -1;
 	if (s->prep.script && run_script(s) < 0)
 		return -1;
@@ -145,7 +149,8 @@ static void run_steps(struct sess *s)
 	 * login), the login goes out with the first mailbox flight */
 	const struct probe_config *cfg = s->cfg;
 	s->login.defer_ok = cfg->pipeline && !cfg->namespace_step && !cfg->list_step && !cfg->quota_step &&
-			   !cfg->select && !cfg->delete_matched && !cfg->append && !cfg->idle && !cfg->script;
+			   !cfg->select && !cfg->delete_matched && !cfg->append && !cfg->idle && !cfg->script &&
+			   !cfg->deliver_via;
 	int open = sess_open(s);
 	s->login.defer_ok = 0;
 	if (open > 0)

@@ -242,6 +242,14 @@ struct sess_cache {
 	                               entry is stale, the session repeated */
 };
 
+/* --deliver-via: what the delivery check measured (delivery.c writes,
+ * summary.c reads).  Valid when have is set. */
+struct sess_delivery {
+	int have;                   /* the message arrived: seconds is valid */
+	double seconds;             /* the 250 after DATA to the EXISTS */
+	char via[300];              /* "smtp.example.org:587" */
+};
+
 /* Parsed before the session starts (prepare.c); freed after it. */
 struct sess_prep {
 	struct script *script;      /* --script, or NULL */
@@ -269,6 +277,7 @@ struct sess {
 	struct sess_prep prep;
 	struct mailbox_state mb;
 	struct message_info msg;    /* the newest (or newest matched) message */
+	struct sess_delivery delivery;
 };
 
 /* Capability flags the login flight may take from a cache entry: only

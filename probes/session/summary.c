@@ -176,6 +176,8 @@ static void sess_mailbox_summary(struct sess *s, char *buf, size_t len)
 		sb_printf(&sb, ", append/fetch/delete OK");
 	if (mb->writes.have_push)
 		sb_printf(&sb, ", push %.3fs", mb->writes.push_s);
+	if (s->delivery.have)
+		sb_printf(&sb, ", delivered in %.3fs via %s", s->delivery.seconds, s->delivery.via);
 	if (s->cfg->script && mb->script.ok)
 		sb_printf(&sb, ", script %u command%s OK", mb->script.ok, mb->script.ok == 1 ? "" : "s");
 }
@@ -197,6 +199,17 @@ static void add_perfdata(struct sess *s)
 			p->has_min = p->has_max = 1;
 			p->min = 0;
 			p->max = cfg->timeout_s;
+		}
+	}
+	/* the delivery step's figure carries --delivery-warning/-critical */
+	const struct step *dl = report_find_step(rep, "delivery");
+	if (dl && dl->outcome != STEP_SKIPPED) {
+		struct perf *dp = report_perf(rep, "delivery", s->delivery.have ? s->delivery.seconds : clock_ns_to_s(dl->dur_ns),
+					      "s", 6, &cfg->delivery);
+		if (dp) {
+			dp->has_min = dp->has_max = 1;
+			dp->min = 0;
+			dp->max = cfg->timeout_s;
 		}
 	}
 	struct perf *p = report_perf(rep, "time", clock_ns_to_s(rep->total_ns), "s", 6, &cfg->time);
@@ -245,6 +258,15 @@ static void check_thresholds(struct sess *s, struct sbuf *notes)
 	}
 	if (s->cert.note[0])
 		sess_note(notes, "%s", s->cert.note);
+	if (s->delivery.have) {
+		int ds = thresholds_check(&cfg->delivery, s->delivery.seconds);
+		if (ds != STATE_OK) {
+			report_raise(s->rep, ds);
+			sess_note(notes, "delivery took %.3fs (%s threshold %s)", s->delivery.seconds,
+				  ds == STATE_CRITICAL ? "critical" : "warning",
+				  ds == STATE_CRITICAL ? cfg->delivery.crit.text : cfg->delivery.warn.text);
+		}
+	}
 	if (s->login.note[0])
 		sess_note(notes, "%s", s->login.note);
 	sess_mailbox_thresholds(s, notes);
