@@ -520,16 +520,21 @@ static int check_delivery(struct options *o)
 	if (!at || at == rcpt || !at[1] || smtp_addr_check(rcpt, 0) != SMTP_ENC_OK)
 		return fail(o, "--deliver-via needs --rcpt-to ADDRESS: the IMAP user %s is not a mail address",
 			    cfg->username);
+	/* what a named mechanism needs comes from its flags ("login" is the
+	 * SASL mechanism LOGIN, whose --auth name is auth-login) */
+	const struct sasl_mech *m = NULL;
+	if (cfg->smtp_auth_explicit)
+		m = sasl_find(!strcasecmp(cfg->smtp_auth, "login") ? "auth-login" : cfg->smtp_auth);
+	unsigned needs = m ? m->flags : 0;
 	int none = cfg->smtp_auth && !strcmp(cfg->smtp_auth, "none");
-	const char *a = cfg->smtp_auth ? cfg->smtp_auth : "auto";
-	int token = !strcmp(a, "xoauth2") || !strcmp(a, "oauthbearer");
-	if (!none && !token && strcmp(a, "external") && !cfg->smtp_password && !cfg->password)
+	if (!none && (m ? (needs & SASL_F_PASSWORD) != 0 : !cfg->token && !cfg->client_cert) && !cfg->smtp_password &&
+	    !cfg->password)
 		return fail(o, "--deliver-via: no SMTP password (--smtp-password-file, --smtp-password-env, or the "
 			    "IMAP one), or --smtp-auth none");
-	if (token && !cfg->token)
-		return fail(o, "--smtp-auth %s needs a token (--token-file)", a);
-	if (!strcmp(a, "external") && !cfg->client_cert)
-		return fail(o, "--smtp-auth external needs a client certificate (--client-cert)");
+	if ((needs & SASL_F_TOKEN) && !cfg->token)
+		return fail(o, "--smtp-auth %s needs a token (--token-file)", cfg->smtp_auth);
+	if ((needs & SASL_F_CLIENTCERT) && !cfg->client_cert)
+		return fail(o, "--smtp-auth %s needs a client certificate (--client-cert)", cfg->smtp_auth);
 	return OPTIONS_OK;
 }
 

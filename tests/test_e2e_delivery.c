@@ -348,6 +348,24 @@ Test(e2e_delivery, bad_options_are_unknown)
 	run_probe(&x, "user", NULL, "--smtp-password-env", "CIS_NO_SUCH_VARIABLE", NULL);
 	expect_state(&x, 3, "--smtp-password-env");
 	probe_run_free(&x.r);
+	run_probe(&x, "user", NULL, "--smtp-auth", "xoauth2", NULL);
+	expect_state(&x, 3, "--smtp-auth xoauth2 needs a token");
+	probe_run_free(&x.r);
+	run_probe(&x, "user", NULL, "--delivery-poll", "0", NULL);
+	expect_state(&x, 3, "--delivery-poll 0:");
+	probe_run_free(&x.r);
+
+	/* without --deliver-via, and without an address to deliver to */
+	static const char *const nodeliver[] = { "-H", "127.0.0.1", "-U", "user", "-P", "x", "--smtp-ssl", NULL };
+	cr_assert_eq(probe_run(&x.r, HARD_TIMEOUT_S, NULL, nodeliver), 0);
+	cr_assert_eq(x.r.exit_code, 3);
+	cr_assert(strstr(x.r.out, "without --deliver-via HOST"), "%s", x.r.out);
+	probe_run_free(&x.r);
+	static const char *const noaddr[] = { "-H", "127.0.0.1", "-U", "user", "-P", "x", "--deliver-via", "h", NULL };
+	cr_assert_eq(probe_run(&x.r, HARD_TIMEOUT_S, NULL, noaddr), 0);
+	cr_assert_eq(x.r.exit_code, 3);
+	cr_assert(strstr(x.r.out, "needs --rcpt-to ADDRESS"), "%s", x.r.out);
+	probe_run_free(&x.r);
 }
 
 /* ---------------------------------------------------------------- a hostile SMTP server */
