@@ -13,7 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "sasl/base64.h"
+#include "util/base64.h"
 #include "report/output.h"
 #include "report/report.h"
 #include "report/thresholds.h"
