@@ -17,6 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <netinet/in.h>
 #include <unistd.h>
 
@@ -238,4 +240,174 @@ Test(oauth_fixture, endpoint_down)
 	p.token_url = url;
 	cr_assert_eq(fetch(&p, &tok, &res), OAUTH_ERR_NET, "%s", res.message);
 	cr_assert(strstr(res.message, "refused"), "%s", res.message);
+}
+
+/* ------------------------------------------------------------ oauth_obtain */
+
+/* /token requests the server logged for this scope (each test its own). */
+static int token_requests(const char *scope)
+{
+	FILE *f = fopen(fixture_env("OAUTH_REQUEST_LOG"), "r");
+	char line[512], want[128];
+	int n = 0;
+
+	cr_assert_not_null(f);
+	snprintf(want, sizeof(want), " scope=%s ", scope);
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, "/token ", 7) && strstr(line, want))
+			n++;
+	fclose(f);
+	return n;
+}
+
+static char cache_dir[64];
+
+static void make_cache_dir(void)
+{
+	snprintf(cache_dir, sizeof(cache_dir), "/tmp/cis-oauth-cache.XXXXXX");
+	cr_assert_not_null(mkdtemp(cache_dir));
+}
+
+static void config(struct oauth_config *c, const char *scope)
+{
+	memset(c, 0, sizeof(*c));
+	c->token_url = fixture_env("OAUTH_TOKEN_URL");
+	c->client_id = fixture_env("OAUTH_CLIENT_ID");
+	c->client_secret_file = fixture_env("OAUTH_CLIENT_SECRET_FILE");
+	c->scope = scope;
+	c->cache_dir = cache_dir;
+	c->cafile = fixture_env("OAUTH_CA");
+}
+
+static int obtain(const struct oauth_config *c, int fresh, time_t now, struct oauth_token *tok,
+		  struct oauth_outcome *out)
+{
+	return oauth_obtain(c, fresh, clock_now_ns() + 10 * (int64_t)1000000000, now, tok, out);
+}
+
+Test(oauth_obtain, cache_asks_the_endpoint_once, .init = make_cache_dir)
+{
+	struct oauth_config c;
+	struct oauth_token tok = { 0 };
+	struct oauth_outcome out;
+	char key[2400], path[4200], first[8192];
+	time_t now = time(NULL);
+
+	config(&c, "cache-once");
+	cr_assert_eq(obtain(&c, 0, now, &tok, &out), OAUTH_OK, "%s", out.res.message);
+	cr_assert_not(out.from_cache);
+	cr_assert(out.cached, "%s", out.cache_note);
+	snprintf(first, sizeof(first), "%s", tok.access_token);
+	cr_assert_eq(obtain(&c, 0, now + 30, &tok, &out), OAUTH_OK, "%s", out.res.message);
+	cr_assert(out.from_cache);
+	cr_assert_str_eq(tok.access_token, first);
+	cr_assert_eq(token_requests("cache-once"), 1);
+	login_with(tok.access_token, "xoauth2", 0, "IMAP OK");
+
+	/* the cache file is private and holds the key */
+	oauth_config_cache_path(&c, key, sizeof(key), path, sizeof(path));
+	struct stat st;
+	cr_assert_eq(stat(path, &st), 0);
+	cr_assert_eq(st.st_mode & 0777, 0600);
+
+	/* near the end of the lifetime (3600 s) it is fetched again */
+	cr_assert_eq(obtain(&c, 0, now + 3600 - 30, &tok, &out), OAUTH_OK);
+	cr_assert_not(out.from_cache);
+	cr_assert(strstr(out.cache_note, "expire"), "%s", out.cache_note);
+	cr_assert_eq(token_requests("cache-once"), 2);
+
+	/* a refused token is forgotten: the next run fetches */
+	oauth_forget(&c);
+	cr_assert_eq(access(path, F_OK), -1);
+	cr_assert_eq(obtain(&c, 0, now + 40, &tok, &out), OAUTH_OK);
+	cr_assert_not(out.from_cache);
+	cr_assert_eq(token_requests("cache-once"), 3);
+	/* fresh: the cache is skipped */
+	cr_assert_eq(obtain(&c, 1, now + 41, &tok, &out), OAUTH_OK);
+	cr_assert_not(out.from_cache);
+	cr_assert_eq(token_requests("cache-once"), 4);
+	oauth_token_free(&tok);
+}
+
+Test(oauth_obtain, short_lived_token_expires_in_the_cache, .init = make_cache_dir)
+{
+	struct oauth_config c;
+	struct oauth_token tok = { 0 };
+	struct oauth_outcome out;
+	time_t now = time(NULL);
+
+	config(&c, "short-life");
+	c.client_id = "short";
+	cr_assert_eq(obtain(&c, 0, now, &tok, &out), OAUTH_OK, "%s", out.res.message);
+	cr_assert_eq(tok.expires_in, 3);
+	cr_assert(out.cached);
+	cr_assert_eq(obtain(&c, 0, now, &tok, &out), OAUTH_OK);
+	cr_assert(out.from_cache);
+	/* 3 s lifetime: used for half of it only */
+	cr_assert_eq(obtain(&c, 0, now + 2, &tok, &out), OAUTH_OK);
+	cr_assert_not(out.from_cache);
+	cr_assert_eq(token_requests("short-life"), 2);
+	oauth_token_free(&tok);
+}
+
+Test(oauth_obtain, refresh_token_file_rotated, .init = make_cache_dir)
+{
+	struct oauth_config c;
+	struct oauth_token tok = { 0 };
+	struct oauth_outcome out;
+	struct stat st;
+	char err[256];
+	const char *rtfile = fixture_env("OAUTH_REFRESH_TOKEN_FILE_2");
+	char *before = read_secret("OAUTH_REFRESH_TOKEN_FILE_2"), *after = NULL;
+
+	config(&c, NULL);
+	c.refresh_token_file = rtfile;
+	cr_assert_eq(obtain(&c, 0, time(NULL), &tok, &out), OAUTH_OK, "%s", out.res.message);
+	cr_assert(out.rotated);
+	cr_assert(out.cached);
+	cr_assert_eq(oauth_secret_read(rtfile, &after, err, sizeof(err)), 0);
+	cr_assert_str_neq(after, before);
+	cr_assert_eq(stat(rtfile, &st), 0);
+	cr_assert_eq(st.st_mode & 0777, 0600);
+	login_with(tok.access_token, "oauthbearer", 0, "IMAP OK");
+	/* the next fresh grant uses the written-back token */
+	cr_assert_eq(obtain(&c, 1, time(NULL), &tok, &out), OAUTH_OK, "%s", out.res.message);
+	cr_assert(out.rotated);
+	/* the cache entry of a refresh-token configuration is its own */
+	char k1[2400], p1[4200], k2[2400], p2[4200];
+	oauth_config_cache_path(&c, k1, sizeof(k1), p1, sizeof(p1));
+	c.refresh_token_file = NULL;
+	oauth_config_cache_path(&c, k2, sizeof(k2), p2, sizeof(p2));
+	cr_assert_str_neq(p1, p2);
+	oauth_token_free(&tok);
+	oauth_secret_free(before);
+	oauth_secret_free(after);
+}
+
+Test(oauth_obtain, local_configuration_errors, .init = make_cache_dir)
+{
+	struct oauth_config c;
+	struct oauth_token tok = { 0 };
+	struct oauth_outcome out;
+
+	config(&c, "cfg");
+	c.client_secret_file = "/nonexistent/secret";
+	cr_assert_eq(obtain(&c, 0, time(NULL), &tok, &out), OAUTH_ERR_CONFIG);
+	cr_assert(strstr(out.res.message, "--oauth-client-secret-file: /nonexistent/secret"), "%s", out.res.message);
+	c.client_secret_file = NULL;
+	c.client_secret_env = "CIS_TEST_UNSET_SECRET";
+	cr_assert_eq(obtain(&c, 0, time(NULL), &tok, &out), OAUTH_ERR_CONFIG);
+	cr_assert(strstr(out.res.message, "CIS_TEST_UNSET_SECRET is not set"), "%s", out.res.message);
+	/* the secret from the environment works */
+	char *secret = read_secret("OAUTH_CLIENT_SECRET_FILE");
+	setenv("CIS_TEST_SECRET", secret, 1);
+	c.client_secret_env = "CIS_TEST_SECRET";
+	cr_assert_eq(obtain(&c, 0, time(NULL), &tok, &out), OAUTH_OK, "%s", out.res.message);
+	/* a cache directory others can write is refused */
+	cr_assert_eq(chmod(cache_dir, 0777), 0);
+	cr_assert_eq(obtain(&c, 0, time(NULL), &tok, &out), OAUTH_ERR_CONFIG);
+	cr_assert(strstr(out.res.message, "writable by others"), "%s", out.res.message);
+	chmod(cache_dir, 0700);
+	oauth_token_free(&tok);
+	oauth_secret_free(secret);
 }

@@ -145,4 +145,45 @@ int oauth_secret_read(const char *path, char **out, char *err, size_t errlen);
 int oauth_secret_write(const char *path, const char *secret, char *err, size_t errlen);
 void oauth_secret_free(char *s);  /* wipe and free; NULL-safe */
 
+/* ------------------------------------------------------------ the policy */
+
+/* What the user configured (the plugin's options). */
+struct oauth_config {
+	const char *token_url;          /* --oauth-token-url */
+	const char *client_id;          /* --oauth-client-id */
+	const char *client_secret_file; /* --oauth-client-secret-file (wins) */
+	const char *client_secret_env;  /* --oauth-client-secret-env */
+	const char *scope;              /* --oauth-scope, or NULL */
+	const char *refresh_token_file; /* --oauth-refresh-token-file: refresh grant */
+	const char *cache_dir;          /* --cache-dir, or NULL: no token cache */
+	enum oauth_client_auth auth;
+	const char *cafile, *capath;    /* trust, as for IMAP */
+	int insecure;
+	int family;
+	oauth_trace_fn trace;
+	void *trace_ud;
+};
+
+struct oauth_outcome {
+	struct oauth_result res;  /* status, endpoint's words, peer, TLS */
+	int from_cache;           /* the token came from the cache: no request */
+	int cached;               /* a fetched token was stored in the cache */
+	int rotated;              /* a new refresh token was written back */
+	char cache_note[256];     /* why the cache was not used or written, or "" */
+};
+
+/* One access token into tok: from the cache when there is a valid one
+ * (unless fresh), else from the endpoint (the grant the config implies),
+ * then stored in the cache and, when the endpoint rotated the refresh
+ * token, written back to its file.  now is the wall clock (cache times).
+ * Returns out->res.status: OAUTH_OK, OAUTH_ERR_CONFIG for local problems
+ * (unreadable secret, unsafe cache directory, refresh token not written
+ * back), or the exchange's error. */
+int oauth_obtain(const struct oauth_config *c, int fresh, int64_t deadline_ns, time_t now, struct oauth_token *tok,
+		 struct oauth_outcome *out);
+/* The IMAP server refused the token: drop the cache entry. */
+void oauth_forget(const struct oauth_config *c);
+/* The cache key and file of this configuration (path "" without cache_dir). */
+void oauth_config_cache_path(const struct oauth_config *c, char *key, size_t keylen, char *path, size_t pathlen);
+
 #endif

@@ -18,7 +18,8 @@
 #   probe-basic   client_secret_basic only
 #   short         tokens live 3 s
 #   refused       tokens Dovecot refuses (introspection says inactive)
-# A refresh token for (probe, user) is in OAUTH_REFRESH_TOKEN_FILE (0600).
+# Refresh tokens for (probe, user) are in OAUTH_REFRESH_TOKEN_FILE and
+# OAUTH_REFRESH_TOKEN_FILE_2 (0600; one each for tests that run in parallel).
 set -eu
 export LC_ALL=C
 me=${0##*/}
@@ -71,6 +72,7 @@ cmd_start() {
 	user=$(sed -n "s/^export DOVECOT_USER='\(.*\)'$/\1/p" "$DOVECOT_STATEDIR/env")
 	secret="cs-$(head -c 18 /dev/urandom | base64 | tr '+/' '-_')"
 	local rt="rt-seed-$(head -c 18 /dev/urandom | base64 | tr '+/' '-_')"
+	local rt2="rt-seed2-$(head -c 18 /dev/urandom | base64 | tr '+/' '-_')"
 	umask 077
 	cat > "$STATEDIR/clients.json" <<EOF
 {"probe": {"secret": "$secret", "user": "$user"},
@@ -78,9 +80,10 @@ cmd_start() {
  "short": {"secret": "$secret", "user": "$user", "expires_in": 3},
  "refused": {"secret": "$secret", "user": "$user", "active": false}}
 EOF
-	printf '{"%s": {"client": "probe", "user": "%s", "scope": "imap"}}\n' "$rt" "$user" \
-		> "$STATEDIR/refresh-tokens.json"
+	printf '{"%s": {"client": "probe", "user": "%s", "scope": "imap"},\n "%s": {"client": "probe", "user": "%s", "scope": "imap"}}\n' \
+		"$rt" "$user" "$rt2" "$user" > "$STATEDIR/refresh-tokens.json"
 	printf '%s\n' "$rt" > "$STATEDIR/refresh-token"
+	printf '%s\n' "$rt2" > "$STATEDIR/refresh-token-2"
 	printf '%s\n' "$secret" > "$STATEDIR/client-secret"
 	umask 022
 
@@ -170,6 +173,7 @@ PY
 		e OAUTH_CLIENT_ID probe
 		e OAUTH_CLIENT_SECRET_FILE "$STATEDIR/client-secret"
 		e OAUTH_REFRESH_TOKEN_FILE "$STATEDIR/refresh-token"
+		e OAUTH_REFRESH_TOKEN_FILE_2 "$STATEDIR/refresh-token-2"
 		e OAUTH_SCOPE imap
 		e OAUTH_USER "$user"
 		e OAUTH_REQUEST_LOG "$STATEDIR/requests.log"

@@ -19,7 +19,7 @@ inactive (a token the IMAP server refuses); "expires_in" sets the lifetime.
 DIR/refresh-tokens.json seeds refresh tokens: {"TOKEN": {"client": ID,
 "user": U, "scope": S}}.  The server writes DIR/port when it listens and
 logs one line per request to DIR/requests.log:
-    <path> grant=<grant_type> client=<client_id> status=<code>
+    <path> grant=<grant_type> client=<client_id> scope=<scope> status=<code>
 (never a secret).  SIGTERM stops it.
 """
 
@@ -231,8 +231,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 client = body.get("client_id", "-") if body.get("active") else "-"
             else:
                 status, body, headers, client = 404, {"error": "not_found"}, [], "-"
-            STATE.log.write("%s grant=%s client=%s status=%d active=%s\n" % (
-                path, form.get("grant_type", "-"), client, status,
+            STATE.log.write("%s grant=%s client=%s scope=%s status=%d active=%s\n" % (
+                path, form.get("grant_type", "-"), client, form.get("scope", "-").replace(" ", "+"), status,
                 body.get("active", "-") if isinstance(body, dict) else "-"))
         self.reply(status, body, headers)
 
