@@ -69,7 +69,7 @@ enum oauth_status {
 };
 
 struct oauth_result {
-	enum oauth_status status;
+	int status;                 /* enum oauth_status */
 	int http_status;            /* 0 if none arrived */
 	char error[64];             /* OAuth "error" code (sanitized), "" if none */
 	char message[512];          /* one line, sanitized, never a secret */

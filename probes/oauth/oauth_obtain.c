@@ -97,7 +97,7 @@ int oauth_obtain(const struct oauth_config *c, int fresh, int64_t deadline_ns, t
 	if (c->cache_dir && !fresh) {
 		int hit = try_cache(c, key, path, now, tok, out);
 		if (hit != 0)
-			return hit > 0 ? OAUTH_OK : (int)out->res.status;
+			return hit > 0 ? OAUTH_OK : out->res.status;
 	} else if (fresh) {
 		snprintf(out->cache_note, sizeof(out->cache_note), "a fresh token was asked for");
 	}
@@ -128,7 +128,7 @@ int oauth_obtain(const struct oauth_config *c, int fresh, int64_t deadline_ns, t
 	};
 	int rc = oauth_fetch(&p, deadline_ns, tok, &out->res);
 	oauth_secret_free(secret);
-	if (rc == OAUTH_OK && tok->refresh_token && c->refresh_token_file &&
+	if (rc == OAUTH_OK && tok->refresh_token && refresh &&
 	    strcmp(tok->refresh_token, refresh) != 0) {
 		if (oauth_secret_write(c->refresh_token_file, tok->refresh_token, err, sizeof(err)) < 0) {
 			oauth_secret_free(refresh);

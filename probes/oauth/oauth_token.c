@@ -16,11 +16,11 @@
 
 #define REDACTED "<redacted>"
 
-static int set_msg(struct oauth_result *res, enum oauth_status st, const char *fmt, ...)
+static int set_msg(struct oauth_result *res, int st, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
 /* Fill res->message (sanitized) and res->status; returns the status. */
-static int set_msg(struct oauth_result *res, enum oauth_status st, const char *fmt, ...)
+static int set_msg(struct oauth_result *res, int st, const char *fmt, ...)
 {
 	char raw[sizeof(res->message)];
 	va_list ap;
@@ -30,7 +30,7 @@ static int set_msg(struct oauth_result *res, enum oauth_status st, const char *f
 	va_end(ap);
 	sanitize_text(res->message, sizeof(res->message), raw, strlen(raw));
 	res->status = st;
-	return (int)st;
+	return st;
 }
 
 void oauth_token_free(struct oauth_token *tok)

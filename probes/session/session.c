@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "session/capcache.h"
+#include "session/oauth_step.h"
 #include "net/clock.h"
 #include "imap/imap_conn.h"
 #include "net/net.h"
@@ -630,9 +631,9 @@ static void cache_store(struct sess *s)
 
 /* One session on a fresh struct sess; 1 when it should be run again
  * without the cache (a stale entry was found out in time). */
-static int run_once(struct sess *s)
+static int run_once(struct sess *s, int fresh_token)
 {
-	if (sess_mailbox_prepare(s) == 0) {
+	if (sess_mailbox_prepare(s) == 0 && (!sess_oauth_wanted(s) || sess_oauth_token(s, fresh_token) == 0)) {
 		cache_load(s);
 		run_steps(s);
 		cache_store(s);
@@ -641,7 +642,18 @@ static int run_once(struct sess *s)
 		imap_conn_free(s->conn);
 	s->conn = NULL;
 	sess_mailbox_release(s);
+	sess_oauth_release(s);
 	return s->spec_stale && !s->timed_out && !clock_expired(s->deadline);
+}
+
+/* The server refused the token the oauth_token step got: it leaves the
+ * cache, and (once) the session runs again with a fresh one. */
+static int token_refused(struct sess *s)
+{
+	if (!s->token_refused || !sess_oauth_wanted(s))
+		return 0;
+	sess_oauth_forget(s);
+	return !s->timed_out && !clock_expired(s->deadline);
 }
 
 int session_run(const struct probe_config *cfg, const struct session_env *env, struct report *rep)
@@ -656,18 +668,23 @@ int session_run(const struct probe_config *cfg, const struct session_env *env, s
 	int64_t start = clock_now_ns();
 	int64_t deadline = start + (int64_t)(cfg->timeout_s * 1e9);
 
-	int attempt;
+	int attempt, fresh_token = 0;
 	for (attempt = 0;; attempt++) {
 		rep->start_ns = start;
 		s.deadline = deadline;
 		s.no_assume = attempt > 0;
 		report_info(rep, "host", "%s", cfg->host);
 		report_info(rep, "port", "%u", cfg->port);
-		if (attempt > 0)
+		if (attempt > 0 && fresh_token)
+			report_line(rep, "the server refused the OAuth token: dropped, session repeated with a new one");
+		else if (attempt > 0)
 			report_line(rep, "the capabilities remembered in --cache-dir were stale: session repeated "
 				    "without them");
-		if (!run_once(&s) || attempt > 0)
+		int stale = run_once(&s, fresh_token);
+		int refused = token_refused(&s);
+		if ((!stale && !refused) || attempt > 0)
 			break;
+		fresh_token = refused;
 		/* a stale cache entry: start over, with a clean report */
 		report_init(rep, cfg->timeout_s);
 		memset(&s, 0, sizeof(s));
@@ -676,8 +693,10 @@ int session_run(const struct probe_config *cfg, const struct session_env *env, s
 		s.rep = rep;
 	}
 
-	if (attempt > 0)
+	if (attempt > 0 && !fresh_token)
 		report_info(rep, "caps_cache", "stale, session repeated");
+	if (attempt > 0 && fresh_token)
+		report_info(rep, "oauth_token_refused", "once, fetched again");
 	rep->total_ns = clock_now_ns() - rep->start_ns;
 	/* what the client waited for the server (see transport_rt_count) */
 	report_info(rep, "round_trips", "%u", transport_rt_count() - rt0);

@@ -2,6 +2,7 @@
  * SASL AUTHENTICATE exchange (base64, SASL-IR, continuations). */
 #include "config.h"
 #include "session/session_int.h"
+#include "session/oauth_step.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -74,7 +75,7 @@ static int mech_usable(struct sess *s, const struct sasl_mech *m, int explicit)
 	const struct probe_config *cfg = s->cfg;
 	if ((m->flags & SASL_F_PASSWORD) && !cfg->password)
 		return 0;
-	if ((m->flags & SASL_F_TOKEN) && !cfg->token)
+	if ((m->flags & SASL_F_TOKEN) && !sess_token(s))
 		return 0;
 	if ((m->flags & SASL_F_CLIENTCERT) && !(cfg->client_cert && s->encrypted))
 		return 0;
@@ -246,7 +247,7 @@ static int do_sasl(struct sess *s, struct step *st, const struct sasl_mech *m)
 		.username = cfg->username,
 		.authzid = cfg->authzid,
 		.password = cfg->password,
-		.token = cfg->token,
+		.token = sess_token(s),
 		.host = cfg->host,
 		.port = cfg->port,
 		.deadline_ns = s->deadline,
@@ -383,6 +384,7 @@ static int do_sasl(struct sess *s, struct step *st, const struct sasl_mech *m)
 					    sess_step_name(st), cmdname, words,
 					    sa->err[0] ? " - " : "", sa->err);
 				s->failed = 1;
+				s->token_refused |= (m->flags & SASL_F_TOKEN) != 0;
 				goto done;
 			}
 			if (m->finished && !m->finished(sa)) {

@@ -154,6 +154,11 @@ struct sess {
 	uint32_t assumed;           /* CAP_* flags taken from cc.after */
 	uint32_t assumed_used;      /* ... that a command in flight relies on */
 	int spec_stale;             /* the server refused such a command */
+	/* OAuth 2 (oauth_step.c): the access token the oauth_token step got
+	 * (owned, wiped by sess_oauth_release), and whether the server
+	 * refused a bearer token at the login */
+	char *oauth_token;
+	int token_refused;
 };
 
 /* Capability flags the login flight may take from a cache entry: only
