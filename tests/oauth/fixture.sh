@@ -12,7 +12,9 @@
 # instance name, base_dir, ports) that offers only XOAUTH2 and OAUTHBEARER
 # and whose only passdb is oauth2, sharing the main fixture's users, mail and
 # certificates.  tests/run-test.sh starts it for test programs named
-# test_dovecot_oauth*.  Clients (tests/oauth/tokenserver.py explains the
+# test_dovecot_oauth*.  OAUTH_HOSTILE_URL is a scripted hostile endpoint
+# (hostile.py: huge body, endless chunks, no access_token, slow drip...).
+# Clients (tests/oauth/tokenserver.py explains the
 # file), all for the mailbox user of the main fixture:
 #   probe         secret in OAUTH_CLIENT_SECRET, client_secret_post or basic
 #   probe-basic   client_secret_basic only
@@ -101,6 +103,16 @@ EOF
 	[ -f "$STATEDIR/port" ] || die "token server did not come up in 10 s"
 	local tport
 	tport=$(cat "$STATEDIR/port")
+	# --- the hostile endpoint (hostile.py): misbehaviour chosen by path
+	rm -f "$STATEDIR/hostile-port"
+	"$PYTHON" "$here/hostile.py" --cert "$certdir/server.pem" --key "$certdir/server.key" \
+		--state "$STATEDIR" > "$STATEDIR/hostile.out" 2>&1 < /dev/null &
+	echo $! > "$STATEDIR/hostile.pid"
+	for i in $(seq 1 200); do
+		[ -f "$STATEDIR/hostile-port" ] && break
+		sleep 0.05
+	done
+	[ -f "$STATEDIR/hostile-port" ] || { cat "$STATEDIR/hostile.out" >&2; die "hostile endpoint did not come up"; }
 
 	# --- Dovecot with the oauth2 passdb, derived from the main instance's
 	# config: same users, mail, TLS and privilege settings; new name, dirs,
@@ -180,6 +192,7 @@ PY
 		e OAUTH_CA "$certdir/ca.pem"
 		e OAUTH_IMAPS_PORT "$port"
 		e OAUTH_DOVECOT_LOG "$STATEDIR/dovecot-oauth.log"
+		e OAUTH_HOSTILE_URL "https://127.0.0.1:$(cat "$STATEDIR/hostile-port")"
 	} > "$STATEDIR/env.tmp"
 	mv "$STATEDIR/env.tmp" "$STATEDIR/env"
 	log "token server on $tport, Dovecot (oauth2) imaps on $port ($STATEDIR/env)"
@@ -189,14 +202,16 @@ cmd_stop() {
 	[ $# -eq 1 ] || usage
 	STATEDIR=$(cd "$1" && pwd)
 	local pid conf="$STATEDIR/dovecot-oauth.conf" name pids i
-	if [ -f "$STATEDIR/tokenserver.pid" ]; then
-		pid=$(cat "$STATEDIR/tokenserver.pid")
-		if alive "$pid" && grep -q tokenserver.py "/proc/$pid/cmdline" 2> /dev/null; then
+	local which
+	for which in tokenserver hostile; do
+		[ -f "$STATEDIR/$which.pid" ] || continue
+		pid=$(cat "$STATEDIR/$which.pid")
+		if alive "$pid" && grep -q "$which.py" "/proc/$pid/cmdline" 2> /dev/null; then
 			kill -TERM "$pid" 2> /dev/null || true
 			for i in $(seq 1 40); do alive "$pid" || break; sleep 0.05; done
 			! alive "$pid" || kill -KILL "$pid" 2> /dev/null || true
 		fi
-	fi
+	done
 	name=$(sed -n 's/^instance_name = //p' "$conf" 2> /dev/null || true)
 	if [ -n "$name" ]; then
 		pid=$(cat "$STATEDIR/dovecot-oauth.pid" 2> /dev/null || true)
