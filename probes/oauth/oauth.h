@@ -105,6 +105,10 @@ void oauth_redact_body(const char *body, size_t len, char *out, size_t outlen);
 
 void oauth_token_free(struct oauth_token *tok);   /* wipes; safe twice */
 
+/* Make jansson wipe every block it frees (its copies of the tokens it
+ * parsed); called by every function here before it uses jansson. */
+void oauth_json_setup(void);
+
 /* ------------------------------------------------------------ cache */
 
 /* The cache key of one token: endpoint URL, client id, scope and grant

@@ -202,6 +202,7 @@ int oauth_cache_load(const char *path, const char *key, time_t now, struct oauth
 	int rc;
 
 	oauth_token_free(tok);
+	oauth_json_setup();
 	rc = read_private(path, 1, CACHE_MAX_FILE, &data, &len, err, errlen);
 	if (rc == 1) {
 		snprintf(err, errlen, "no cached token");
@@ -243,9 +244,7 @@ int oauth_cache_load(const char *path, const char *key, time_t now, struct oauth
 				snprintf(err, errlen, "out of memory");
 		}
 	}
-	if (json_is_string(at))
-		secure_zero((char *)json_string_value(at), json_string_length(at));
-	json_decref(root);
+	json_decref(root);   /* wiped block by block (oauth_json_setup) */
 	return rc;
 }
 
@@ -256,20 +255,24 @@ int oauth_cache_store(const char *path, const char *key, const struct oauth_toke
 		snprintf(err, errlen, "the token has no lifetime (expires_in): not cached");
 		return -1;
 	}
+	oauth_json_setup();
 	json_t *root = json_pack("{s:s, s:s, s:s, s:I, s:I}", "magic", CACHE_MAGIC, "key", key, "access_token",
 				 tok->access_token, "obtained_at", (json_int_t)now, "expires_at",
 				 (json_int_t)now + (json_int_t)tok->expires_in);
-	char *text = root ? json_dumps(root, JSON_INDENT(1) | JSON_SORT_KEYS) : NULL;
-	json_t *at = json_object_get(root, "access_token");
-	if (json_is_string(at))
-		secure_zero((char *)json_string_value(at), json_string_length(at));
+	size_t cap = CACHE_MAX_FILE, n = 0;
+	char *text = root ? malloc(cap) : NULL;
+	if (text)
+		n = json_dumpb(root, text, cap, JSON_INDENT(1) | JSON_SORT_KEYS);
 	json_decref(root);
-	if (!text) {
-		snprintf(err, errlen, "out of memory");
+	if (!text || n == 0 || n >= cap) {
+		if (text)
+			secure_zero(text, cap);
+		free(text);
+		snprintf(err, errlen, "%s", text ? "the token is too large to cache" : "out of memory");
 		return -1;
 	}
-	int rc = write_atomic(path, text, strlen(text), err, errlen);
-	secure_zero(text, strlen(text));
+	int rc = write_atomic(path, text, n, err, errlen);
+	secure_zero(text, cap);
 	free(text);
 	return rc;
 }

@@ -5,6 +5,7 @@
 
 #include <jansson.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +45,43 @@ void oauth_token_free(struct oauth_token *tok)
 }
 
 /* ------------------------------------------------------------ JSON */
+
+/* jansson copies what it parses (the lexer's buffer, every string) into
+ * its own heap blocks and frees them without wiping: with this allocator
+ * every block it frees is wiped first, so no token text outlives a parse.
+ * Each block carries its size in front (16 bytes keep the alignment). */
+#define WIPE_HDR 16
+
+static void *wipe_malloc(size_t n)
+{
+	if (n > SIZE_MAX - WIPE_HDR)
+		return NULL;
+	unsigned char *p = malloc(n + WIPE_HDR);
+	if (!p)
+		return NULL;
+	memcpy(p, &n, sizeof(n));
+	return p + WIPE_HDR;
+}
+
+static void wipe_free(void *q)
+{
+	size_t n;
+
+	if (!q)
+		return;
+	unsigned char *p = (unsigned char *)q - WIPE_HDR;
+	memcpy(&n, p, sizeof(n));
+	secure_zero(q, n);
+	free(p);
+}
+
+void oauth_json_setup(void)
+{
+	/* the same pair every time: never switched while a value is alive
+	 * (every user of jansson in probes/ releases what it parsed before
+	 * returning) */
+	json_set_alloc_funcs(wipe_malloc, wipe_free);
+}
 
 /* A bearer token travels in SASL framing: printable ASCII, no space. */
 static int token_chars_ok(const char *t)
@@ -149,25 +187,14 @@ static int parse_token_object(const json_t *root, struct oauth_token *tok, struc
 	return OAUTH_OK;
 }
 
-/* jansson's strings live in its own heap blocks: wipe the secret members'
- * text before the tree is released. */
-static void wipe_json_secrets(json_t *root)
-{
-	static const char *const keys[] = { "access_token", "refresh_token", "id_token" };
-
-	for (size_t i = 0; json_is_object(root) && i < sizeof(keys) / sizeof(keys[0]); i++) {
-		json_t *v = json_object_get(root, keys[i]);
-		if (json_is_string(v))
-			secure_zero((char *)json_string_value(v), json_string_length(v));
-	}
-}
-
 int oauth_parse_response(int http_status, const char *reason, const char *body, size_t len,
 			 struct oauth_token *tok, struct oauth_result *res)
 {
 	json_error_t jerr;
-	json_t *root = len ? json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr) : NULL;
 	char excerpt[160];
+
+	oauth_json_setup();
+	json_t *root = len ? json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr) : NULL;
 	int rc;
 
 	oauth_token_free(tok);
@@ -187,8 +214,7 @@ int oauth_parse_response(int http_status, const char *reason, const char *body, 
 	} else {
 		rc = parse_token_object(root, tok, res);
 	}
-	wipe_json_secrets(root);
-	json_decref(root);
+	json_decref(root);   /* wiped block by block (oauth_json_setup) */
 	return rc;
 }
 
@@ -196,8 +222,9 @@ void oauth_redact_body(const char *body, size_t len, char *out, size_t outlen)
 {
 	static const char *const keys[] = { "access_token", "refresh_token", "id_token" };
 	json_error_t jerr;
-	json_t *root = len ? json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr) : NULL;
 
+	oauth_json_setup();
+	json_t *root = len ? json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr) : NULL;
 	if (!json_is_object(root)) {
 		json_decref(root);
 		sanitize_text(out, outlen, body, len > 300 ? 300 : len);
@@ -205,14 +232,12 @@ void oauth_redact_body(const char *body, size_t len, char *out, size_t outlen)
 	}
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
 		json_t *v = json_object_get(root, keys[i]);
-		if (json_is_string(v)) {
-			secure_zero((char *)json_string_value(v), json_string_length(v));
+		if (json_is_string(v))
 			json_object_set_new(root, keys[i], json_string(REDACTED));
-		}
 	}
-	char *text = json_dumps(root, JSON_COMPACT | JSON_SORT_KEYS);
-	sanitize_text(out, outlen, text ? text : "", text ? strlen(text) : 0);
-	free(text);
+	char text[2048];
+	size_t n = json_dumpb(root, text, sizeof(text), JSON_COMPACT | JSON_SORT_KEYS);
+	sanitize_text(out, outlen, text, n <= sizeof(text) ? n : sizeof(text));
 	json_decref(root);
 }
 
