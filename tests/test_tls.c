@@ -18,7 +18,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
@@ -38,6 +37,8 @@
 #include "net/tls.h"
 #include "net/transport.h"
 
+#include "testutil.h"
+
 #ifndef TOP_SRCDIR
 #define TOP_SRCDIR "."
 #endif
@@ -48,14 +49,6 @@
 /* ---------------------------------------------------------------- certificates */
 
 static char made_dir[64]; /* only in the runner process */
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
 
 ReportHook(PRE_ALL)(struct criterion_test_set *set)
 {
@@ -73,7 +66,7 @@ ReportHook(PRE_ALL)(struct criterion_test_set *set)
 	snprintf(cmd, sizeof(cmd), "sh '%s/tests/certs/mkcerts.sh' '%s'", top, made_dir);
 	if (system(cmd) != 0) {
 		fprintf(stderr, "test_tls: %s failed\n", cmd);
-		nftw(made_dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+		tu_rm_tree(made_dir);
 		exit(1);
 	}
 	setenv(CERTS_ENV, made_dir, 1);
@@ -83,7 +76,7 @@ ReportHook(POST_ALL)(struct criterion_global_stats *stats)
 {
 	(void)stats;
 	if (made_dir[0])
-		nftw(made_dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+		tu_rm_tree(made_dir);
 }
 
 /* Path of a file in the certificate directory.  Not owned by the caller;
@@ -707,7 +700,7 @@ Test(tls, capath_directory)
 	o.cafile = NULL;
 	o.capath = dir;
 	struct result r = handshake(s.port, &o, 5);
-	nftw(dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+	tu_rm_tree(dir);
 	cr_assert_eq(r.rc, TLS_OK, "%s", r.err);
 	cr_assert(r.info.verified);
 	transport_close(r.t);
