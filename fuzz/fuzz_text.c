@@ -161,11 +161,11 @@ static void t_report(const struct field *fs, unsigned nf, unsigned param)
 	const char *d = nf > 3 ? fs[3].z : "";
 
 	report_init(&rep, 10.0);
-	struct step *st = report_step_begin(&rep, a);
+	struct step *st = report_step_begin(&rep, a, 0);
 	step_value(st, b, 1.5, c);
-	report_step_end(st, (int)(param % 4), (int)(param / 4 % 4), "%s", b);
-	st = report_step_begin(&rep, "greeting");
-	report_step_end(st, STEP_FAILED, STATE_CRITICAL, "server said: %s", c);
+	report_step_end(st, 0, (int)(param % 4), (int)(param / 4 % 4), "%s", b);
+	st = report_step_begin(&rep, "greeting", 0);
+	report_step_end(st, 0, STEP_FAILED, STATE_CRITICAL, "server said: %s", c);
 	struct thresholds th = { 0 };
 	char err[128];
 	(void)range_parse("1:2", &th.warn, err, sizeof(err));
@@ -178,7 +178,7 @@ static void t_report(const struct field *fs, unsigned nf, unsigned param)
 		report_fail(&rep, STATE_CRITICAL, a, "auth failed: %s", d);
 	else
 		report_set_summary(&rep, "%s", a);
-	report_finish(&rep);
+	report_finish(&rep, 0);
 
 	for (int fmt = 0; fmt < 3; fmt++) {
 		struct sbuf out;

@@ -14,6 +14,7 @@
 
 #include "net/tls.h"
 #include "oauth/http.h"
+#include "sasl/sasl.h"
 #include "util/util.h"
 
 enum {
@@ -136,20 +137,6 @@ static const struct option long_opts[] = {
 	{ NULL, 0, NULL, 0 },
 };
 static const char short_opts[] = "H:p:46t:SD:U:P:m:w:c:vhV";
-
-void probe_config_defaults(struct probe_config *cfg)
-{
-	*cfg = (struct probe_config){
-		.family = AF_UNSPEC,
-		.timeout_s = 10,
-		.timeout_state = STATE_CRITICAL,
-		.auth = "auto",
-		.mailbox = "INBOX",
-		.fetch = FETCH_HEADERS,
-		.output = OUTPUT_NAGIOS,
-		.repeat = 1,
-	};
-}
 
 void options_help(struct sbuf *out)
 {
@@ -463,8 +450,10 @@ static int check_auth(struct options *o, const char *arg)
 {
 	for (const char *const *n = auth_names; *n; n++) {
 		if (!strcasecmp(arg, *n)) {
-			o->cfg.auth = *n;
-			o->cfg.auth_explicit = strcmp(*n, "auto") != 0;
+			o->cfg.auth = !strcmp(*n, "auto") ? AUTH_AUTO : !strcmp(*n, "none") ? AUTH_NONE :
+				      !strcmp(*n, "all") ? AUTH_ALL : !strcmp(*n, "login") ? AUTH_LOGIN : AUTH_SASL;
+			o->cfg.auth_mech = o->cfg.auth == AUTH_SASL ? *n : NULL;
+			o->cfg.auth_explicit = o->cfg.auth != AUTH_AUTO;
 			return OPTIONS_OK;
 		}
 	}
@@ -522,7 +511,7 @@ static int handle_oauth(struct options *o, int c, const char *arg)
 static int check_oauth(struct options *o)
 {
 	const struct probe_config *cfg = &o->cfg;
-	const char *a = cfg->auth;
+	const struct sasl_mech *m = cfg->auth == AUTH_SASL ? sasl_find(cfg->auth_mech) : NULL;
 
 	if (!cfg->oauth_token_url) {
 		if (cfg->oauth_client_id || cfg->oauth_client_secret_file || cfg->oauth_client_secret_env ||
@@ -539,8 +528,9 @@ static int check_oauth(struct options *o)
 			    "(client credentials), or --oauth-refresh-token-file");
 	if (cfg->oauth_client_secret_file && cfg->oauth_client_secret_env)
 		return fail(o, "--oauth-client-secret-file and --oauth-client-secret-env exclude each other");
-	if (strcmp(a, "auto") && strcmp(a, "xoauth2") && strcmp(a, "oauthbearer"))
-		return fail(o, "--oauth-token-url is for --auth xoauth2, oauthbearer or auto, not %s", a);
+	if (cfg->auth != AUTH_AUTO && !(m && (m->flags & SASL_F_TOKEN)))
+		return fail(o, "--oauth-token-url is for --auth xoauth2, oauthbearer or auto, not %s",
+			    probe_auth_name(cfg));
 	if (!cfg->username)
 		return fail(o, "--oauth-token-url needs the mailbox user name (-U)");
 	if (cfg->password)
@@ -799,26 +789,28 @@ static int check_config(struct options *o)
 	/* a token from --token-file, or one the oauth_token step fetches */
 	int has_token = cfg->token || cfg->oauth_token_url;
 
-	const char *a = cfg->auth;
-	int wants_password = strcmp(a, "none") && strcmp(a, "xoauth2") && strcmp(a, "oauthbearer") &&
-			     strcmp(a, "external") && strcmp(a, "auto") && strcmp(a, "all");
-	if (cfg->authzid && (!strcmp(a, "login") || !strcmp(a, "auth-login") || !strcmp(a, "cram-md5") ||
-			     !strcmp(a, "xoauth2")))
+	/* what the mechanism needs, from its flags (sasl.h) */
+	const char *a = probe_auth_name(cfg);
+	enum auth_mode mode = cfg->auth;
+	const struct sasl_mech *m = mode == AUTH_SASL ? sasl_find(cfg->auth_mech) : NULL;
+	unsigned needs = m ? m->flags : 0;
+	int wants_password = mode == AUTH_LOGIN || (needs & SASL_F_PASSWORD);
+	if (cfg->authzid && (mode == AUTH_LOGIN || (m && !(needs & SASL_F_AUTHZID))))
 		return fail(o, "--auth %s cannot carry an authorization identity (--authzid): use plain, "
 			    "scram-sha-256, scram-sha-1, external or oauthbearer (or auto)", a);
-	if (!strcmp(a, "all") && (!cfg->username || (!cfg->password && !has_token && !cfg->client_cert)))
+	if (mode == AUTH_ALL && (!cfg->username || (!cfg->password && !has_token && !cfg->client_cert)))
 		return fail(o, "--auth all needs a user name (-U) and a password or token");
 	if (wants_password && !cfg->username)
 		return fail(o, "--auth %s needs a user name (-U)", a);
 	if (wants_password && !cfg->password)
 		return fail(o, "--auth %s needs a password (--password-file, --password-env or -P)", a);
-	if ((!strcmp(a, "xoauth2") || !strcmp(a, "oauthbearer")) && (!has_token || !cfg->username))
+	if ((needs & SASL_F_TOKEN) && (!has_token || !cfg->username))
 		return fail(o, "--auth %s needs a user name (-U) and a token (--token-file)", a);
-	if (!strcmp(a, "external") && !cfg->client_cert)
+	if ((needs & SASL_F_CLIENTCERT) && !cfg->client_cert)
 		return fail(o, "--auth external needs a client certificate (--client-cert)");
-	if (!strcmp(a, "auto") && cfg->username && !cfg->password && !has_token && !cfg->client_cert)
+	if (mode == AUTH_AUTO && cfg->username && !cfg->password && !has_token && !cfg->client_cert)
 		return fail(o, "-U given without a password or token (--password-file, --password-env, -P or --token-file)");
-	if (cfg->authzid && !cfg->username && strcmp(a, "external"))
+	if (cfg->authzid && !cfg->username && !(needs & SASL_F_CLIENTCERT))
 		return fail(o, "--authzid needs a user name (-U) to authenticate as");
 	if ((cfg->client_cert != NULL) != (cfg->client_key != NULL))
 		return fail(o, "--client-cert and --client-key go together");

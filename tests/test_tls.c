@@ -284,7 +284,7 @@ static struct transport *tcp_connect(int port)
 	cr_assert(fd >= 0);
 	cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0, "connect: %s", strerror(errno));
 	cr_assert_eq(fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK), 0);
-	struct transport *t = transport_tcp_new(fd);
+	struct transport *t = transport_tcp_new(fd, NULL);
 	cr_assert(t);
 	return t;
 }
@@ -821,4 +821,47 @@ Test(tls, sequential_connections_share_configuration)
 		transport_close(r.t);
 		server_stop(&s);
 	}
+}
+
+/* Round trips are turns of the conversation (transport.h): a read counts
+ * once after the client sent something, however many reads the answer
+ * takes; a NULL counter counts nothing. */
+Test(tls, round_trip_counter_counts_turns)
+{
+	struct rt_counter rt = { 0 };
+	rt_counter_wait(&rt);
+	cr_assert_eq(rt.count, 0, "nothing sent yet: no round trip");
+	rt_counter_sent(&rt);
+	rt_counter_sent(&rt);
+	rt_counter_wait(&rt);
+	rt_counter_wait(&rt);
+	cr_assert_eq(rt.count, 1, "two sends then two reads are one turn");
+	rt_counter_sent(&rt);
+	rt_counter_wait(&rt);
+	cr_assert_eq(rt.count, 2);
+	rt_counter_sent(NULL);
+	rt_counter_wait(NULL);
+}
+
+/* The TLS transport counts into the counter of the plain transport it
+ * took over: the handshake (TLS 1.3: one round trip; 1.2: two), then one
+ * for a line and its echo. */
+Test(tls, handshake_and_echo_count_round_trips)
+{
+	struct server s = server_start("server", NULL);
+	struct tls_options o = verified_opts();
+	struct rt_counter rt = { 0 };
+	struct transport *plain = tcp_connect(s.port);
+	plain->rt = &rt;
+	struct transport *t = NULL;
+	struct tls_info info;
+	char err[256] = "";
+	int rc = tls_start(plain, &o, clock_now_ns() + 5 * SEC, &t, &info, err, sizeof(err));
+	cr_assert_eq(rc, TLS_OK, "%s", err);
+	unsigned want = strcmp(info.version, "TLSv1.3") == 0 ? 1 : 2;
+	cr_assert_eq(rt.count, want, "%s handshake: %u round trips, want %u", info.version, rt.count, want);
+	echo_check(t);
+	cr_assert_eq(rt.count, want + 1, "a line and its echo: one more round trip, got %u", rt.count - want);
+	transport_close(t);
+	server_stop(&s);
 }

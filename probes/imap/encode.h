@@ -101,11 +101,4 @@ void imap_cmd_put_mailbox(struct imap_cmd *cmd, const char *utf8, size_t n);
 /* 1 if s[0..n) holds a CR, LF or NUL (cannot go on a command line). */
 int imap_has_crlf_nul(const char *s, size_t n);
 
-/* compat: old names, removed by the coordinator after merge */
-#define imap_cmd_atom imap_cmd_add_text
-#define imap_cmd_raw_checked imap_cmd_add_text
-#define imap_cmd_astring imap_cmd_add_astring
-#define imap_cmd_string imap_cmd_add_string
-#define imap_cmd_literal imap_cmd_add_literal
-
 #endif

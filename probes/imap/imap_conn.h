@@ -191,8 +191,4 @@ const char *imap_conn_bye_text(const struct imap_conn *c);
  * summed over every transport the connection used. */
 unsigned imap_conn_waits(const struct imap_conn *c);
 
-/* compat: old names, removed by the coordinator after merge (files that
- * call imap_utf7_* include "imap/utf7.h" themselves then) */
-#include "imap/utf7.h"
-
 #endif

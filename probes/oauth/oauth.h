@@ -32,6 +32,8 @@ enum oauth_client_auth { OAUTH_AUTH_POST = 0, OAUTH_AUTH_BASIC };
 
 typedef void (*oauth_trace_fn)(void *ud, const char *dir, const char *line, size_t len);
 
+struct rt_counter;   /* net/transport.h */
+
 struct oauth_params {
 	const char *token_url;      /* https://... (http_url_parse) */
 	const char *client_id;
@@ -46,6 +48,7 @@ struct oauth_params {
 	int family;                 /* AF_UNSPEC, AF_INET, AF_INET6 */
 	oauth_trace_fn trace;       /* NULL: no trace; dir "C" / "S" / "*" */
 	void *trace_ud;
+	struct rt_counter *rt;      /* round trips count here (NULL: nowhere) */
 };
 
 struct oauth_token {
@@ -166,6 +169,7 @@ struct oauth_config {
 	int family;
 	oauth_trace_fn trace;
 	void *trace_ud;
+	struct rt_counter *rt;          /* round trips count here (may be NULL) */
 };
 
 struct oauth_outcome {

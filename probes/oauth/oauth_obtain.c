@@ -125,6 +125,7 @@ int oauth_obtain(const struct oauth_config *c, int fresh, int64_t deadline_ns, t
 		.family = c->family,
 		.trace = c->trace,
 		.trace_ud = c->trace_ud,
+		.rt = c->rt,
 	};
 	int rc = oauth_fetch(&p, deadline_ns, tok, &out->res);
 	oauth_secret_free(secret);

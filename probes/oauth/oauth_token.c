@@ -333,14 +333,14 @@ static int connect_endpoint(const struct oauth_params *p, const struct http_url 
 			timed_out ? "timed out resolving the name" : err);
 		return -1;
 	}
-	int fd = net_connect(&addrs, deadline, &used, &timed_out, err, sizeof(err));
+	int fd = net_connect(&addrs, deadline, p->rt, &used, &timed_out, err, sizeof(err));
 	if (fd < 0) {
 		set_msg(res, timed_out ? OAUTH_ERR_TIMEOUT : OAUTH_ERR_NET, "%s: %s", u->authority,
 			timed_out ? "timed out connecting" : err);
 		return -1;
 	}
 	net_format_addr(&addrs.addr[used], res->peer, sizeof(res->peer));
-	struct transport *plain = transport_tcp_new(fd);
+	struct transport *plain = transport_tcp_new(fd, p->rt);
 	if (!plain) {
 		set_msg(res, OAUTH_ERR_INTERNAL, "out of memory");
 		return -1;

@@ -9,7 +9,9 @@
 #include <time.h>
 
 #include "oauth/oauth.h"
-#include "session/session_int.h"
+#include "report/report.h"
+#include "session/state.h"
+#include "session/step.h"
 
 static void config_of(const struct sess *s, struct oauth_config *c)
 {
@@ -30,11 +32,12 @@ static void config_of(const struct sess *s, struct oauth_config *c)
 	c->family = cfg->family;
 	c->trace = s->env ? s->env->trace : NULL;
 	c->trace_ud = s->env ? s->env->trace_ud : NULL;
+	c->rt = s->rt;
 }
 
 int sess_oauth_wanted(const struct sess *s)
 {
-	return s->cfg->oauth_token_url != NULL && strcmp(s->cfg->auth, "none") != 0;
+	return s->cfg->oauth_token_url != NULL && s->cfg->auth != AUTH_NONE;
 }
 
 int sess_oauth_token(struct sess *s, int fresh)
@@ -58,7 +61,7 @@ int sess_oauth_token(struct sess *s, int fresh)
 		return -1;
 	}
 	sess_oauth_release(s);
-	s->oauth_token = tok.access_token;   /* ownership moves to the session */
+	s->oauth.token = tok.access_token;   /* ownership moves to the session */
 	tok.access_token = NULL;
 	long long left = tok.expires_at ? (long long)(tok.expires_at - time(NULL)) : -1;
 	if (out.from_cache)
@@ -84,11 +87,6 @@ void sess_oauth_forget(struct sess *s)
 
 void sess_oauth_release(struct sess *s)
 {
-	oauth_secret_free(s->oauth_token);
-	s->oauth_token = NULL;
-}
-
-const char *sess_token(const struct sess *s)
-{
-	return s->oauth_token ? s->oauth_token : s->cfg->token;
+	oauth_secret_free(s->oauth.token);
+	s->oauth.token = NULL;
 }

@@ -13,10 +13,8 @@ int sess_oauth_wanted(const struct sess *s);
 int sess_oauth_token(struct sess *s, int fresh);
 /* The server refused the token: drop its cache entry. */
 void sess_oauth_forget(struct sess *s);
-/* Wipe and release the session's token; safe twice. */
+/* Wipe and release the session's token; safe twice.  (The login reads it
+ * with sess_token(), state.h.) */
 void sess_oauth_release(struct sess *s);
-/* The bearer token for the login: the fetched one, else --token-file's
- * (NULL: none).  Owned by the session or the options. */
-const char *sess_token(const struct sess *s);
 
 #endif

@@ -74,9 +74,9 @@ static void add_series(struct report *rep, const struct series *x, double timeou
 	double vals[] = { p50, p95, p99, max };
 
 	if (!is_total) {
-		struct step *st = report_step_begin(rep, x->name);
+		struct step *st = report_step_begin(rep, x->name, clock_now_ns());
 		if (st) {
-			report_step_end(st, STEP_OK, STATE_OK, "p50 %.6fs p95 %.6fs p99 %.6fs max %.6fs (%zu runs)",
+			report_step_end(st, clock_now_ns(), STEP_OK, STATE_OK, "p50 %.6fs p95 %.6fs p99 %.6fs max %.6fs (%zu runs)",
 					p50, p95, p99, max, x->n);
 			st->dur_ns = (int64_t)(p50 * 1e9);
 			for (int i = 0; i < 4; i++)
@@ -119,118 +119,167 @@ static int is_check_perf(const struct report *r, const struct perf *p)
 	return 1;
 }
 
-int sla_run(const struct probe_config *cfg, const struct session_env *env, struct report *rep)
+/* What the repeated sessions add up to. */
+struct sla_acc {
+	unsigned n;                         /* sessions to run */
+	unsigned ok;                        /* ... that did not fail */
+	int worst;                          /* worst session state */
+	struct series series[SLA_MAX_NAMES];    /* [0] the session time, then
+	                                           each step's durations */
+	unsigned nseries;
+	struct series *total;               /* series[0], NULL without memory */
+	struct perf checks[REPORT_MAX_PERF];    /* the latest good session's
+	                                           check items */
+	unsigned nchecks;
+	int checks_state;                   /* worst state of a good session */
+	char check_note[512];               /* ... its summary */
+	char last_failure[512];             /* the last failed session's summary */
+	struct report one;                  /* the session being run */
+};
+
+/* A local or configuration problem in run i (options this server cannot
+ * serve, TLS set-up, out of memory): repeating cannot change it and it
+ * says nothing about availability.  1 (rep is that session's report,
+ * failed as "run i: ..."), or 0. */
+static int local_problem(struct report *rep, const struct report *one, unsigned i)
 {
-	static struct report one;
-	static struct perf checks[REPORT_MAX_PERF];
-	struct series series[SLA_MAX_NAMES];
-	unsigned nseries = 0, ok = 0, n = cfg->repeat ? cfg->repeat : 1, nchecks = 0;
-	char last_failure[512] = "", check_note[512] = "";
-	int worst = STATE_OK, checks_state = STATE_OK;
-	/* -w/-c apply to the p95 session time here, not to each session; the
-	 * other thresholds (-D, message counts, quota, age...) stay per session */
-	struct probe_config one_cfg = *cfg;
+	if (!one->failed || one->state != STATE_UNKNOWN || timed_out(one))
+		return 0;
+	int64_t start = rep->start_ns;
+	char summary[sizeof(one->summary)];
+	memcpy(rep, one, sizeof(*rep));
+	rep->start_ns = start;
+	memcpy(summary, one->summary, sizeof(summary));
+	rep->failed = 0;
+	report_fail(rep, STATE_UNKNOWN, one->failed_step[0] ? one->failed_step : NULL, "run %u: %s", i + 1, summary);
+	return 1;
+}
 
-	memset(&one_cfg.time, 0, sizeof(one_cfg.time));
-	memset(series, 0, sizeof(series));
-	struct series *total = series_get(series, &nseries, "time", n);
-	for (unsigned i = 0; i < n; i++) {
-		if (i)
-			sleep_s(cfg->interval_s);
-		report_init(&one, cfg->timeout_s);
-		session_run(&one_cfg, env, &one);
-		if (one.failed && one.state == STATE_UNKNOWN && !timed_out(&one)) {
-			/* a local or configuration problem (options this server cannot
-			 * serve, TLS set-up, out of memory): repeating cannot change
-			 * it and it says nothing about availability */
-			int64_t start = rep->start_ns;
-			char summary[sizeof(one.summary)];
-			memcpy(rep, &one, sizeof(*rep));
-			rep->start_ns = start;
-			memcpy(summary, one.summary, sizeof(summary));
-			rep->failed = 0;
-			report_fail(rep, STATE_UNKNOWN, one.failed_step[0] ? one.failed_step : NULL, "run %u: %s",
-				    i + 1, summary);
-			for (unsigned k = 0; k < nseries; k++)
-				free(series[k].v);
-			return rep->state;
+/* Add run i (acc->one) to the counts, the check items and the series. */
+static void add_run(struct sla_acc *acc, struct report *rep, unsigned i)
+{
+	const struct report *one = &acc->one;
+
+	if (!one->failed) {
+		acc->ok++;
+		/* the check items and states of the latest good session */
+		acc->nchecks = 0;
+		for (unsigned k = 0; k < one->nperf && k < REPORT_MAX_PERF; k++)
+			if (is_check_perf(one, &one->perf[k]))
+				acc->checks[acc->nchecks++] = one->perf[k];
+		if (one->state != STATE_OK && state_worst(acc->checks_state, one->state) == one->state) {
+			acc->checks_state = one->state;
+			snprintf(acc->check_note, sizeof(acc->check_note), "run %u: %s", i + 1, one->summary);
 		}
-		if (!one.failed) {
-			ok++;
-			/* the check items and states of the latest good session */
-			nchecks = 0;
-			for (unsigned k = 0; k < one.nperf && k < REPORT_MAX_PERF; k++)
-				if (is_check_perf(&one, &one.perf[k]))
-					checks[nchecks++] = one.perf[k];
-			if (one.state != STATE_OK && state_worst(checks_state, one.state) == one.state) {
-				checks_state = one.state;
-				snprintf(check_note, sizeof(check_note), "run %u: %s", i + 1, one.summary);
-			}
-		} else {
-			snprintf(last_failure, sizeof(last_failure), "run %u: %s", i + 1, one.summary);
-		}
-		worst = state_worst(worst, one.state);
-		if (total)
-			total->v[total->n++] = clock_ns_to_s(one.total_ns);
-		for (unsigned k = 0; k < one.nsteps; k++) {
-			const struct step *st = &one.steps[k];
-			if (st->outcome == STEP_SKIPPED)
-				continue;
-			struct series *x = series_get(series, &nseries, st->name, n);
-			if (x && x->n < n)
-				x->v[x->n++] = clock_ns_to_s(st->dur_ns);
-		}
-		/* keep the facts of the last run (TLS version, mechanism...) */
-		for (unsigned k = 0; k < one.ninfo; k++)
-			report_info(rep, one.info[k].key, "%s", one.info[k].value);
+	} else {
+		snprintf(acc->last_failure, sizeof(acc->last_failure), "run %u: %s", i + 1, one->summary);
 	}
+	acc->worst = state_worst(acc->worst, one->state);
+	if (acc->total)
+		acc->total->v[acc->total->n++] = clock_ns_to_s(one->total_ns);
+	for (unsigned k = 0; k < one->nsteps; k++) {
+		const struct step *st = &one->steps[k];
+		if (st->outcome == STEP_SKIPPED)
+			continue;
+		struct series *x = series_get(acc->series, &acc->nseries, st->name, acc->n);
+		if (x && x->n < acc->n)
+			x->v[x->n++] = clock_ns_to_s(st->dur_ns);
+	}
+	/* keep the facts of the last run (TLS version, mechanism...) */
+	for (unsigned k = 0; k < one->ninfo; k++)
+		report_info(rep, one->info[k].key, "%s", one->info[k].value);
+}
 
-	for (unsigned i = 0; i < nseries; i++)
-		qsort(series[i].v, series[i].n, sizeof(double), cmp_double);
-	double availability = 100.0 * ok / n;
-
-	/* the items that carry the state first, so a full perfdata table can
-	 * only ever drop step percentiles */
-	add_series(rep, &series[0], cfg->timeout_s, 1, &cfg->time);
+/* The perfdata: the items that carry the state first, so a full table
+ * can only ever drop step percentiles. */
+static void add_sla_perf(const struct probe_config *cfg, struct report *rep, struct sla_acc *acc,
+			 double availability)
+{
+	add_series(rep, &acc->series[0], cfg->timeout_s, 1, &cfg->time);
 	struct perf *p = report_perf(rep, "availability", availability, "%", 2, &cfg->availability);
 	if (p) {
 		p->has_min = p->has_max = 1;
 		p->min = 0;
 		p->max = 100;
 	}
-	report_perf(rep, "sessions", n, "", 0, NULL);
-	report_perf(rep, "sessions_ok", ok, "", 0, NULL);
-	for (unsigned i = 0; i < nchecks; i++) {
-		struct perf *c = report_perf(rep, checks[i].label, checks[i].value, checks[i].uom,
-					     checks[i].decimals, &checks[i].th);
+	report_perf(rep, "sessions", acc->n, "", 0, NULL);
+	report_perf(rep, "sessions_ok", acc->ok, "", 0, NULL);
+	for (unsigned i = 0; i < acc->nchecks; i++) {
+		const struct perf *k = &acc->checks[i];
+		struct perf *c = report_perf(rep, k->label, k->value, k->uom, k->decimals, &k->th);
 		if (c) {
-			c->has_min = checks[i].has_min;
-			c->has_max = checks[i].has_max;
-			c->min = checks[i].min;
-			c->max = checks[i].max;
+			c->has_min = k->has_min;
+			c->has_max = k->has_max;
+			c->min = k->min;
+			c->max = k->max;
 		}
 	}
-	for (unsigned i = 1; i < nseries; i++)
-		add_series(rep, &series[i], cfg->timeout_s, 0, NULL);
+	for (unsigned i = 1; i < acc->nseries; i++)
+		add_series(rep, &acc->series[i], cfg->timeout_s, 0, NULL);
+}
 
+/* The state and the summary from the percentiles and the availability. */
+static void sla_verdict(const struct probe_config *cfg, struct report *rep, const struct sla_acc *acc,
+			double availability)
+{
+	const struct series *total = acc->total;
 	double p95 = total ? sla_percentile(total->v, total->n, 95) : 0;
-	int st_avail = thresholds_check(&cfg->availability, availability);
-	int st_time = thresholds_check(&cfg->time, p95);
-	report_raise(rep, st_avail);
-	report_raise(rep, st_time);
-	report_raise(rep, checks_state);
+
+	report_raise(rep, thresholds_check(&cfg->availability, availability));
+	report_raise(rep, thresholds_check(&cfg->time, p95));
+	report_raise(rep, acc->checks_state);
 	report_info(rep, "availability", "%.2f", availability);
-	report_info(rep, "worst_session_state", "%s", state_name(worst));
-	if (last_failure[0])
-		report_line(rep, "last failure: %s", last_failure);
-	if (check_note[0])
-		report_line(rep, "%s session: %s", state_name(checks_state), check_note);
+	report_info(rep, "worst_session_state", "%s", state_name(acc->worst));
+	if (acc->last_failure[0])
+		report_line(rep, "last failure: %s", acc->last_failure);
+	if (acc->check_note[0])
+		report_line(rep, "%s session: %s", state_name(acc->checks_state), acc->check_note);
 	report_set_summary(rep, "availability %.2f%% (%u of %u sessions OK), session time p50 %.3fs p95 %.3fs max %.3fs%s%s%s%s",
-			   availability, ok, n, total ? sla_percentile(total->v, total->n, 50) : 0, p95,
-			   total && total->n ? total->v[total->n - 1] : 0, last_failure[0] ? "; " : "",
-			   last_failure, check_note[0] ? "; " : "", check_note);
-	rep->total_ns = clock_now_ns() - rep->start_ns;
-	for (unsigned i = 0; i < nseries; i++)
-		free(series[i].v);
+			   availability, acc->ok, acc->n, total ? sla_percentile(total->v, total->n, 50) : 0, p95,
+			   total && total->n ? total->v[total->n - 1] : 0, acc->last_failure[0] ? "; " : "",
+			   acc->last_failure, acc->check_note[0] ? "; " : "", acc->check_note);
+}
+
+static void sla_free(struct sla_acc *acc)
+{
+	for (unsigned i = 0; i < acc->nseries; i++)
+		free(acc->series[i].v);
+	free(acc);
+}
+
+int sla_run(const struct probe_config *cfg, const struct session_env *env, struct report *rep)
+{
+	/* -w/-c apply to the p95 session time here, not to each session; the
+	 * other thresholds (-D, message counts, quota, age...) stay per session */
+	struct probe_config one_cfg = *cfg;
+	struct sla_acc *acc = calloc(1, sizeof(*acc));   /* too big for the stack */
+
+	rep->start_ns = clock_now_ns();
+	if (!acc) {
+		report_fail(rep, STATE_UNKNOWN, NULL, "out of memory");
+		return rep->state;
+	}
+	memset(&one_cfg.time, 0, sizeof(one_cfg.time));
+	acc->n = cfg->repeat ? cfg->repeat : 1;
+	acc->worst = acc->checks_state = STATE_OK;
+	acc->total = series_get(acc->series, &acc->nseries, "time", acc->n);
+	for (unsigned i = 0; i < acc->n; i++) {
+		if (i)
+			sleep_s(cfg->interval_s);
+		report_init(&acc->one, cfg->timeout_s);
+		session_run(&one_cfg, env, &acc->one);
+		if (local_problem(rep, &acc->one, i)) {
+			sla_free(acc);
+			return rep->state;
+		}
+		add_run(acc, rep, i);
+	}
+	for (unsigned i = 0; i < acc->nseries; i++)
+		qsort(acc->series[i].v, acc->series[i].n, sizeof(double), cmp_double);
+	double availability = 100.0 * acc->ok / acc->n;
+	add_sla_perf(cfg, rep, acc, availability);
+	sla_verdict(cfg, rep, acc, availability);
+	report_finish(rep, clock_now_ns());
+	sla_free(acc);
 	return rep->state;
 }
