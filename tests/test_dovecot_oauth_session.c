@@ -320,3 +320,22 @@ Test(oauth_session, hostile_endpoint, .timeout = 120)
 		done(&c);
 	}
 }
+
+/* While the probe holds the client secret and waits for the endpoint, it
+ * cannot dump core (RLIMIT_CORE 0). */
+Test(oauth_session, no_core_dump_while_holding_secrets, .timeout = 60)
+{
+	char cmd[2048], line[256] = "";
+	snprintf(cmd, sizeof(cmd),
+		 "ulimit -c unlimited 2>/dev/null || ulimit -c 1024; "
+		 "'%s' -H 127.0.0.1 -p %s --ssl --cafile '%s' -U u --oauth-token-url '%s/silent' "
+		 "--oauth-client-id probe --oauth-client-secret-file '%s' -t 3 > /dev/null & "
+		 "sleep 1; grep 'Max core file size' /proc/$!/limits; wait",
+		 getenv("PROBE") ? getenv("PROBE") : TOP_BUILDDIR "/check_imap_session", fixture_env("OAUTH_IMAPS_PORT"),
+		 fixture_env("OAUTH_CA"), fixture_env("OAUTH_HOSTILE_URL"), fixture_env("OAUTH_CLIENT_SECRET_FILE"));
+	FILE *p = popen(cmd, "r");
+	cr_assert_not_null(p);
+	cr_assert_not_null(fgets(line, sizeof(line), p), "no limits line");
+	pclose(p);
+	cr_assert(strstr(line, "Max core file size") && strstr(line, " 0 ") && strstr(line, "bytes"), "%s", line);
+}
