@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/base64.h"
+
 /* ------------------------------------------------------------ URL */
 
 static int url_char_ok(unsigned char c)
@@ -161,20 +163,21 @@ void http_form_add(struct sbuf *sb, const char *name, const char *value)
 
 /* ------------------------------------------------------------ request */
 
+/* Append the base64 of n bytes (util/base64.h) to sb; the scratch copy is
+ * wiped (it holds the client secret). */
 static void base64_put(struct sbuf *sb, const unsigned char *in, size_t n)
 {
-	static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	size_t cap = base64_enc_len(n);
+	char *b64 = malloc(cap);
 
-	for (size_t i = 0; i < n; i += 3) {
-		unsigned v = (unsigned)in[i] << 16;
-		if (i + 1 < n)
-			v |= (unsigned)in[i + 1] << 8;
-		if (i + 2 < n)
-			v |= in[i + 2];
-		char q[4] = { tab[v >> 18 & 63], tab[v >> 12 & 63], i + 1 < n ? tab[v >> 6 & 63] : '=',
-			      i + 2 < n ? tab[v & 63] : '=' };
-		sb_append(sb, q, 4);
+	if (!b64) {
+		sb->truncated = 1;
+		return;
 	}
+	size_t len = base64_encode(in, n, b64);
+	sb_append(sb, b64, len);
+	secure_zero(b64, cap);
+	free(b64);
 }
 
 static int has_crlf(const char *s)
