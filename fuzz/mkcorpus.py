@@ -282,7 +282,27 @@ def session_seeds():
                           "* 3 FETCH (BODY[] {18446744073709551615}\r\n"])
 
 
+def http_seeds():
+    """fuzz_http: one selector byte (body cap, chunking), then the answer."""
+    jwt = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ1c2VyIn0.c2lnbmF0dXJl"
+    ok = '{"token_type":"Bearer","expires_in":3599,"access_token":"%s","refresh_token":"rt-1"}' % jwt
+    w("http", "ok-length", "\x04HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+      "Content-Length: %d\r\n\r\n%s" % (len(ok), ok))
+    chunked = "".join("%x\r\n%s\r\n" % (len(ok[i:i + 40]), ok[i:i + 40]) for i in range(0, len(ok), 40))
+    w("http", "ok-chunked", "\x0cHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n%s0\r\nX-T: 1\r\n\r\n"
+      % chunked)
+    w("http", "ok-close", "\x05HTTP/1.0 200 OK\nContent-Type: application/json\n\n" + ok)
+    err = '{"error":"invalid_client","error_description":"AADSTS7000215: Invalid client secret provided."}'
+    w("http", "invalid-client", "\x04HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=x\r\n"
+      "Content-Length: %d\r\n\r\n%s" % (len(err), err))
+    w("http", "continue", "\x04HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 503 Busy\r\nContent-Length: 4\r\n\r\ndown")
+    w("http", "no-token", "\x04HTTP/1.1 200 OK\r\nContent-Length: 24\r\n\r\n{\"token_type\":\"Bearer\"}")
+    w("http", "huge-length", "\x02HTTP/1.1 200 OK\r\nContent-Length: 99999999999\r\n\r\n{}")
+    w("http", "endless-chunks", "\x05HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + "1;x=y\r\n{\r\n" * 50)
+
+
 def main():
+    http_seeds()
     parse_seeds()
     conn_seeds()
     sasl_seeds()

@@ -5,7 +5,7 @@
 #
 #   fuzz/run.sh [SECONDS [TARGET...]]     default: 20 s, every target
 #
-# Targets: parse conn sasl range script text session smtp (fuzz/fuzz_TARGET.c).  They
+# Targets: parse conn sasl range script text session http smtp (fuzz/fuzz_TARGET.c).  They
 # run two at a time on a 2-core machine (FUZZ_JOBS, default: the number of
 # cores).  Seeds come from fuzz/corpus/TARGET/ (read only); what the
 # fuzzer learns goes to BUILDDIR/corpus/TARGET/ and is reused by the next
@@ -27,7 +27,7 @@ set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 secs=${1:-20}
 [ $# -gt 0 ] && shift
-targets=${*:-parse conn sasl range script text session smtp}
+targets=${*:-parse conn sasl range script text session http smtp}
 bdir=${FUZZ_BUILDDIR:-$top/build-fuzz}
 cc=${FUZZ_CC:-clang}
 tls=${FUZZ_TLS:-openssl}

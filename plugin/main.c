@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "options.h"
@@ -61,6 +62,13 @@ int main(int argc, char **argv)
 		options_free(&opts);
 		sb_free(&out);
 		return STATE_UNKNOWN;
+	}
+
+	/* a core dump would hold the secrets in memory (password, tokens,
+	 * the OAuth client secret): none while we have any */
+	if (opts.cfg.password || opts.cfg.token || opts.cfg.oauth_token_url) {
+		struct rlimit nocore = { 0, 0 };
+		setrlimit(RLIMIT_CORE, &nocore);
 	}
 
 	struct session_env env = { 0 };

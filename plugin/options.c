@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "net/tls.h"
+#include "oauth/http.h"
 #include "sasl/sasl.h"
 #include "smtp/smtp_cmd.h"
 #include "util/util.h"
@@ -73,6 +74,13 @@ enum {
 	OPT_DELIVERY_WARN,
 	OPT_DELIVERY_CRIT,
 	OPT_DELIVERY_POLL,
+	OPT_OAUTH_TOKEN_URL,
+	OPT_OAUTH_CLIENT_ID,
+	OPT_OAUTH_CLIENT_SECRET_FILE,
+	OPT_OAUTH_CLIENT_SECRET_ENV,
+	OPT_OAUTH_SCOPE,
+	OPT_OAUTH_REFRESH_TOKEN_FILE,
+	OPT_OAUTH_CLIENT_AUTH,
 };
 
 static const struct option long_opts[] = {
@@ -98,6 +106,13 @@ static const struct option long_opts[] = {
 	{ "authzid", required_argument, NULL, OPT_AUTHZID },
 	{ "auth", required_argument, NULL, OPT_AUTH },
 	{ "token-file", required_argument, NULL, OPT_TOKEN_FILE },
+	{ "oauth-token-url", required_argument, NULL, OPT_OAUTH_TOKEN_URL },
+	{ "oauth-client-id", required_argument, NULL, OPT_OAUTH_CLIENT_ID },
+	{ "oauth-client-secret-file", required_argument, NULL, OPT_OAUTH_CLIENT_SECRET_FILE },
+	{ "oauth-client-secret-env", required_argument, NULL, OPT_OAUTH_CLIENT_SECRET_ENV },
+	{ "oauth-scope", required_argument, NULL, OPT_OAUTH_SCOPE },
+	{ "oauth-refresh-token-file", required_argument, NULL, OPT_OAUTH_REFRESH_TOKEN_FILE },
+	{ "oauth-client-auth", required_argument, NULL, OPT_OAUTH_CLIENT_AUTH },
 	{ "mailbox", required_argument, NULL, 'm' },
 	{ "select", no_argument, NULL, OPT_SELECT },
 	{ "search", required_argument, NULL, OPT_SEARCH },
@@ -208,6 +223,27 @@ void options_help(struct sbuf *out)
 "                           one connection each), scram-sha-1-plus,\n"
 "                           scram-sha-256-plus (channel binding)\n"
 "      --token-file FILE    OAuth 2 bearer token for xoauth2 / oauthbearer\n"
+"\n"
+"OAuth 2 (the probe fetches, caches and renews its own token):\n"
+"      --oauth-token-url URL  the token endpoint (https), e.g.\n"
+"                           https://login.microsoftonline.com/TENANT/oauth2/v2.0/token\n"
+"      --oauth-client-id ID   the application (client) id\n"
+"      --oauth-client-secret-file FILE\n"
+"                           first line of FILE is the client secret\n"
+"      --oauth-client-secret-env VAR\n"
+"                           client secret from environment variable VAR\n"
+"      --oauth-scope SCOPE    e.g. https://outlook.office365.com/.default\n"
+"      --oauth-refresh-token-file FILE\n"
+"                           refresh-token grant instead of client credentials;\n"
+"                           a rotated refresh token is written back (0600)\n"
+"      --oauth-client-auth post|basic\n"
+"                           how the secret is sent: in the form (post, default)\n"
+"                           or as HTTP Basic (RFC 6749 2.3.1)\n"
+"                           The token request is a timed step (oauth_token),\n"
+"                           verified with the TLS options below, under -t;\n"
+"                           with --cache-dir the token is reused until shortly\n"
+"                           before it expires; a token the server refuses is\n"
+"                           fetched anew once\n"
 "\n"
 "Mailbox:\n"
 "  -m, --mailbox NAME       mailbox to examine (default INBOX; UTF-8 allowed)\n"
@@ -527,14 +563,91 @@ static int check_delivery(struct options *o)
 		m = sasl_find(!strcasecmp(cfg->smtp_auth, "login") ? "auth-login" : cfg->smtp_auth);
 	unsigned needs = m ? m->flags : 0;
 	int none = cfg->smtp_auth && !strcmp(cfg->smtp_auth, "none");
-	if (!none && (m ? (needs & SASL_F_PASSWORD) != 0 : !cfg->token && !cfg->client_cert) && !cfg->smtp_password &&
+	int has_token = cfg->token || cfg->oauth_token_url;
+	if (!none && (m ? (needs & SASL_F_PASSWORD) != 0 : !has_token && !cfg->client_cert) && !cfg->smtp_password &&
 	    !cfg->password)
 		return fail(o, "--deliver-via: no SMTP password (--smtp-password-file, --smtp-password-env, or the "
 			    "IMAP one), or --smtp-auth none");
-	if ((needs & SASL_F_TOKEN) && !cfg->token)
-		return fail(o, "--smtp-auth %s needs a token (--token-file)", cfg->smtp_auth);
+	if ((needs & SASL_F_TOKEN) && !has_token)
+		return fail(o, "--smtp-auth %s needs a token (--token-file or --oauth-token-url)", cfg->smtp_auth);
 	if ((needs & SASL_F_CLIENTCERT) && !cfg->client_cert)
 		return fail(o, "--smtp-auth %s needs a client certificate (--client-cert)", cfg->smtp_auth);
+	return OPTIONS_OK;
+}
+
+/* --oauth-*: stored as given; check_oauth() judges them together. */
+static int handle_oauth(struct options *o, int c, const char *arg)
+{
+	struct probe_config *cfg = &o->cfg;
+	char err[256];
+	struct http_url u;
+
+	switch (c) {
+	case OPT_OAUTH_TOKEN_URL:
+		if (http_url_parse(arg, &u, err, sizeof(err)) < 0)
+			return fail(o, "--oauth-token-url: %s", err);
+		cfg->oauth_token_url = arg;
+		break;
+	case OPT_OAUTH_CLIENT_ID:
+		if (!*arg || strlen(arg) > 1000)
+			return fail(o, "--oauth-client-id: empty or too long");
+		cfg->oauth_client_id = arg;
+		break;
+	case OPT_OAUTH_CLIENT_SECRET_FILE:
+		cfg->oauth_client_secret_file = arg;
+		break;
+	case OPT_OAUTH_CLIENT_SECRET_ENV:
+		cfg->oauth_client_secret_env = arg;
+		break;
+	case OPT_OAUTH_SCOPE:
+		if (strlen(arg) > 1000)
+			return fail(o, "--oauth-scope: too long");
+		cfg->oauth_scope = arg;
+		break;
+	case OPT_OAUTH_REFRESH_TOKEN_FILE:
+		cfg->oauth_refresh_token_file = arg;
+		break;
+	case OPT_OAUTH_CLIENT_AUTH:
+		if (!strcmp(arg, "post") || !strcmp(arg, "basic"))
+			cfg->oauth_client_auth = !strcmp(arg, "basic");
+		else
+			return fail(o, "--oauth-client-auth %s: choices are post and basic", arg);
+		break;
+	default:
+		return fail(o, "unknown option");
+	}
+	return OPTIONS_OK;
+}
+
+/* The --oauth-* options as a whole; local problems are UNKNOWN here,
+ * before anything goes on the wire. */
+static int check_oauth(struct options *o)
+{
+	const struct probe_config *cfg = &o->cfg;
+	const struct sasl_mech *m = cfg->auth == AUTH_SASL ? sasl_find(cfg->auth_mech) : NULL;
+
+	if (!cfg->oauth_token_url) {
+		if (cfg->oauth_client_id || cfg->oauth_client_secret_file || cfg->oauth_client_secret_env ||
+		    cfg->oauth_scope || cfg->oauth_refresh_token_file)
+			return fail(o, "--oauth-* options need --oauth-token-url");
+		return OPTIONS_OK;
+	}
+	if (!cfg->oauth_client_id)
+		return fail(o, "--oauth-token-url needs --oauth-client-id");
+	if (o->token_buf)
+		return fail(o, "--token-file and --oauth-token-url exclude each other");
+	if (!cfg->oauth_client_secret_file && !cfg->oauth_client_secret_env && !cfg->oauth_refresh_token_file)
+		return fail(o, "--oauth-token-url needs --oauth-client-secret-file or --oauth-client-secret-env "
+			    "(client credentials), or --oauth-refresh-token-file");
+	if (cfg->oauth_client_secret_file && cfg->oauth_client_secret_env)
+		return fail(o, "--oauth-client-secret-file and --oauth-client-secret-env exclude each other");
+	if (cfg->auth != AUTH_AUTO && !(m && (m->flags & SASL_F_TOKEN)))
+		return fail(o, "--oauth-token-url is for --auth xoauth2, oauthbearer or auto, not %s",
+			    probe_auth_name(cfg));
+	if (!cfg->username)
+		return fail(o, "--oauth-token-url needs the mailbox user name (-U)");
+	if (cfg->password)
+		return fail(o, "--oauth-token-url and a password exclude each other");
 	return OPTIONS_OK;
 }
 
@@ -823,7 +936,7 @@ static int handle(struct options *o, int c, const char *arg)
 		break;
 	}
 	default:
-		return fail(o, "unknown option");
+		return handle_oauth(o, c, arg);
 	}
 	return OPTIONS_OK;
 }
@@ -844,6 +957,10 @@ static int check_config(struct options *o)
 	if (cfg->interval_s > 0 && cfg->repeat < 2)
 		return fail(o, "--interval needs --repeat N (N > 1)");
 	cfg->token = o->token_buf;
+	if (check_oauth(o) != OPTIONS_OK)
+		return OPTIONS_ERROR;
+	/* a token from --token-file, or one the oauth_token step fetches */
+	int has_token = cfg->token || cfg->oauth_token_url;
 
 	/* what the mechanism needs, from its flags (sasl.h) */
 	const char *a = probe_auth_name(cfg);
@@ -854,17 +971,17 @@ static int check_config(struct options *o)
 	if (cfg->authzid && (mode == AUTH_LOGIN || (m && !(needs & SASL_F_AUTHZID))))
 		return fail(o, "--auth %s cannot carry an authorization identity (--authzid): use plain, "
 			    "scram-sha-256, scram-sha-1, external or oauthbearer (or auto)", a);
-	if (mode == AUTH_ALL && (!cfg->username || (!cfg->password && !cfg->token && !cfg->client_cert)))
+	if (mode == AUTH_ALL && (!cfg->username || (!cfg->password && !has_token && !cfg->client_cert)))
 		return fail(o, "--auth all needs a user name (-U) and a password or token");
 	if (wants_password && !cfg->username)
 		return fail(o, "--auth %s needs a user name (-U)", a);
 	if (wants_password && !cfg->password)
 		return fail(o, "--auth %s needs a password (--password-file, --password-env or -P)", a);
-	if ((needs & SASL_F_TOKEN) && (!cfg->token || !cfg->username))
+	if ((needs & SASL_F_TOKEN) && (!has_token || !cfg->username))
 		return fail(o, "--auth %s needs a user name (-U) and a token (--token-file)", a);
 	if ((needs & SASL_F_CLIENTCERT) && !cfg->client_cert)
 		return fail(o, "--auth external needs a client certificate (--client-cert)");
-	if (mode == AUTH_AUTO && cfg->username && !cfg->password && !cfg->token && !cfg->client_cert)
+	if (mode == AUTH_AUTO && cfg->username && !cfg->password && !has_token && !cfg->client_cert)
 		return fail(o, "-U given without a password or token (--password-file, --password-env, -P or --token-file)");
 	if (cfg->authzid && !cfg->username && !(needs & SASL_F_CLIENTCERT))
 		return fail(o, "--authzid needs a user name (-U) to authenticate as");

@@ -82,7 +82,7 @@ pfixture="$TOP_SRCDIR/tests/postfix/fixture.sh"
 statedir=$(mktemp -d "${TMPDIR:-/tmp}/cis-$name.XXXXXX") || exit 99
 
 show_logs() { # LINES
-	for f in "$statedir"/dovecot-*.log; do
+	for f in "$statedir"/dovecot-*.log "$statedir"/oauth/dovecot-oauth.log "$statedir"/oauth/tokenserver.out; do
 		[ -f "$f" ] || continue
 		echo "----- last $1 lines of $f"
 		tail -n "$1" "$f"
@@ -97,6 +97,10 @@ cleanup() {
 	trap '' INT TERM HUP
 	if [ $mta = 1 ]; then
 		bash "$pfixture" stop "$statedir" || echo "$name: Postfix fixture stop FAILED (see above)" >&2
+	fi
+	if [ -f "$statedir/oauth/env" ] || [ -f "$statedir/oauth/tokenserver.pid" ]; then
+		bash "$TOP_SRCDIR/tests/oauth/fixture.sh" stop "$statedir/oauth" ||
+			echo "$name: OAuth fixture stop FAILED (see above)" >&2
 	fi
 	bash "$fixture" stop "$statedir" || echo "$name: fixture stop FAILED (see above)" >&2
 	if [ "${CIS_KEEP_FIXTURE:-0}" = 1 ]; then
@@ -127,6 +131,26 @@ set -a
 . "$statedir/env"
 if [ $mta = 1 ]; then . "$statedir/postfix/env"; fi
 set +a
+
+# test_dovecot_oauth*: also the token server and the Dovecot oauth2 instance
+# (tests/oauth/fixture.sh), which the other tests never see.
+case $name in
+test_dovecot_oauth*)
+	if ! "${CIS_PYTHON:-/usr/bin/python3}" -c 'import authlib, jwt, cryptography' 2> /dev/null; then
+		echo "$name: python3-authlib/python3-jwt missing (tools/install-deps.sh)" >&2
+		if [ "${CIS_REQUIRE_DOVECOT:-0}" = 1 ]; then exit 99; fi
+		exit 77
+	fi
+	if ! DOVECOT_STATEDIR="$statedir" bash "$TOP_SRCDIR/tests/oauth/fixture.sh" start "$statedir/oauth"; then
+		echo "$name: could not start the OAuth fixture" >&2
+		tail -n 20 "$statedir/oauth/tokenserver.out" "$statedir/oauth/dovecot-oauth.log" >&2 2> /dev/null
+		exit 99
+	fi
+	set -a
+	. "$statedir/oauth/env"
+	set +a
+	;;
+esac
 
 "$@"
 rc=$?

@@ -5,11 +5,12 @@
 set -eu
 
 pkgs="build-essential autoconf automake libtool pkg-config libssl-dev libmbedtls-dev
-libcriterion-dev dovecot-imapd openssl python3 ca-certificates procps iproute2
+libcriterion-dev libjansson-dev dovecot-imapd openssl python3 ca-certificates procps iproute2
 icinga2-bin icinga2-common nagios4-core groff-base prometheus
 clang libclang-rt-14-dev llvm-14 valgrind cppcheck clang-tidy
 debhelper dpkg-dev lintian rpm
-dovecot-lmtpd postfix"
+dovecot-lmtpd postfix
+python3-authlib python3-jwt python3-cryptography"
 [ $# -gt 0 ] && pkgs="$pkgs $*"
 
 missing=

@@ -7,6 +7,7 @@
 #include "config.h"
 #include "sasl/sasl.h"
 
+#include <jansson.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -114,224 +115,47 @@ static int oauthbearer_start(struct sasl *s, struct sbuf *out, int *has_initial)
 
 /* ------------------------------------------------------------ error JSON */
 
-/* A minimal, bounded reader for the one flat object servers send, e.g.
- * {"status":"invalid_token","schemes":"bearer","scope":"https://..."}.
- * It extracts two string members and rejects anything malformed; nested
- * values are skipped up to a small depth. */
-struct jscan {
-	const unsigned char *p, *end;
-};
-
-#define JSON_MAX_DEPTH 16
-
-static void js_ws(struct jscan *j)
-{
-	while (j->p < j->end && (*j->p == ' ' || *j->p == '\t' || *j->p == '\n' || *j->p == '\r'))
-		j->p++;
-}
-
-static int js_peek(struct jscan *j)
-{
-	return j->p < j->end ? *j->p : -1;
-}
-
-static int hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/* \uXXXX: ASCII is kept, anything else becomes '?' (surrogates too). */
-static int js_unicode(struct jscan *j)
-{
-	int v = 0;
-
-	if (j->end - j->p < 4)
-		return -1;
-	for (int i = 0; i < 4; i++) {
-		int h = hexval(*j->p++);
-		if (h < 0)
-			return -1;
-		v = v << 4 | h;
-	}
-	return v > 0 && v < 0x80 ? v : '?';
-}
-
-static int js_escape(struct jscan *j)
-{
-	if (j->p >= j->end)
-		return -1;
-	switch (*j->p++) {
-	case '"':
-		return '"';
-	case '\\':
-		return '\\';
-	case '/':
-		return '/';
-	case 'b':
-		return '\b';
-	case 'f':
-		return '\f';
-	case 'n':
-		return '\n';
-	case 'r':
-		return '\r';
-	case 't':
-		return '\t';
-	case 'u':
-		return js_unicode(j);
-	default:
-		return -1;
-	}
-}
-
-/* A string at j->p; its text (cut to dstsz-1) goes to dst unless dst is
- * NULL.  Returns the full decoded length, or -1. */
-static long js_string(struct jscan *j, char *dst, size_t dstsz)
-{
-	long n = 0;
-
-	if (js_peek(j) != '"')
-		return -1;
-	j->p++;
-	while (j->p < j->end) {
-		int c = *j->p++;
-		if (c == '"') {
-			if (dst && dstsz)
-				dst[(size_t)n < dstsz ? (size_t)n : dstsz - 1] = '\0';
-			return n;
-		}
-		if (c < 0x20)
-			return -1;
-		if (c == '\\' && (c = js_escape(j)) < 0)
-			return -1;
-		if (dst && (size_t)n + 1 < dstsz)
-			dst[n] = (char)c;
-		n++;
-	}
-	return -1;
-}
-
-static int js_scalar_char(int c)
-{
-	return c == '+' || c == '-' || c == '.' || (c >= '0' && c <= '9') ||
-	       (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-}
-
-/* number, true, false, null: copied as text. */
-static int js_scalar(struct jscan *j, char *dst, size_t dstsz)
-{
-	size_t n = 0;
-
-	while (j->p < j->end && js_scalar_char(*j->p)) {
-		if (dst && n + 1 < dstsz)
-			dst[n] = (char)*j->p;
-		n++;
-		j->p++;
-	}
-	if (dst && dstsz)
-		dst[n < dstsz ? n : dstsz - 1] = '\0';
-	return n ? 0 : -1;
-}
-
-/* Skip an object or array (bracket balance only, strings honoured). */
-static int js_skip_nested(struct jscan *j)
-{
-	int depth = 0;
-
-	while (j->p < j->end) {
-		int c = *j->p;
-		if (c == '"') {
-			if (js_string(j, NULL, 0) < 0)
-				return -1;
-			continue;
-		}
-		j->p++;
-		if (c == '{' || c == '[') {
-			if (++depth > JSON_MAX_DEPTH)
-				return -1;
-		} else if (c == '}' || c == ']') {
-			if (--depth == 0)
-				return 0;
-		}
-	}
-	return -1;
-}
-
-static int js_value(struct jscan *j, char *dst, size_t dstsz)
-{
-	int c = js_peek(j);
-
-	if (c == '"')
-		return js_string(j, dst, dstsz) < 0 ? -1 : 0;
-	if (c == '{' || c == '[')
-		return js_skip_nested(j);
-	return js_scalar(j, dst, dstsz);
-}
-
+/* The one flat object servers send, e.g.
+ * {"status":"invalid_token","schemes":"bearer","scope":"https://..."},
+ * parsed with jansson (strict: one value, nothing after it).  A member
+ * that is a string or a number is kept as text, ASCII only (RFC 7628
+ * status codes and scopes are ASCII; anything else becomes '?'). */
 struct oauth_error {
 	char status[64];
 	char scope[128];
 };
 
-static int js_member(struct jscan *j, struct oauth_error *e)
+static void json_member_text(const json_t *obj, const char *key, char *dst, size_t dstsz)
 {
-	char key[16];
-	char *dst = NULL;
-	size_t dstsz = 0;
-	long klen = js_string(j, key, sizeof(key));
+	const json_t *v = json_object_get(obj, key);
+	const char *text = NULL;
+	char num[32];
+	size_t n = 0;
 
-	if (klen < 0)
-		return -1;
-	if (klen == 6 && !strcmp(key, "status")) {
-		dst = e->status;
-		dstsz = sizeof(e->status);
-	} else if (klen == 5 && !strcmp(key, "scope")) {
-		dst = e->scope;
-		dstsz = sizeof(e->scope);
+	if (json_is_string(v)) {
+		text = json_string_value(v);
+	} else if (json_is_integer(v)) {
+		snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+		text = num;
 	}
-	js_ws(j);
-	if (js_peek(j) != ':')
-		return -1;
-	j->p++;
-	js_ws(j);
-	return js_value(j, dst, dstsz);
+	for (; text && text[n] && n + 1 < dstsz; n++)
+		dst[n] = (unsigned char)text[n] < 0x80 ? text[n] : '?';
+	dst[n] = '\0';
 }
 
 static int parse_error_json(const unsigned char *in, size_t len, struct oauth_error *e)
 {
-	struct jscan j = { in, in + len };
+	json_error_t jerr;
+	json_t *root = json_loadb((const char *)in, len, JSON_REJECT_DUPLICATES, &jerr);
 
-	js_ws(&j);
-	if (js_peek(&j) != '{')
+	if (!json_is_object(root)) {
+		json_decref(root);
 		return -1;
-	j.p++;
-	js_ws(&j);
-	if (js_peek(&j) == '}') {
-		j.p++;
-	} else {
-		for (;;) {
-			js_ws(&j);
-			if (js_member(&j, e) != 0)
-				return -1;
-			js_ws(&j);
-			if (js_peek(&j) == ',') {
-				j.p++;
-				continue;
-			}
-			if (js_peek(&j) != '}')
-				return -1;
-			j.p++;
-			break;
-		}
 	}
-	js_ws(&j);
-	return j.p == j.end ? 0 : -1;
+	json_member_text(root, "status", e->status, sizeof(e->status));
+	json_member_text(root, "scope", e->scope, sizeof(e->scope));
+	json_decref(root);
+	return 0;
 }
 
 static void record_server_error(struct sasl *s, const unsigned char *in, size_t inlen)

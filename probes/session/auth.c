@@ -78,7 +78,7 @@ int sess_mech_usable(struct sess *s, const struct sasl_mech *m, int explicit)
 	const struct probe_config *cfg = s->cfg;
 	if ((m->flags & SASL_F_PASSWORD) && !cfg->password)
 		return 0;
-	if ((m->flags & SASL_F_TOKEN) && !cfg->token)
+	if ((m->flags & SASL_F_TOKEN) && !sess_token(s))
 		return 0;
 	if ((m->flags & SASL_F_CLIENTCERT) && !(cfg->client_cert && s->link.encrypted))
 		return 0;
@@ -164,7 +164,7 @@ static int sasl_creds_for(struct sess *s, struct step *st, const struct sasl_mec
 		.username = cfg->username,
 		.authzid = cfg->authzid,
 		.password = cfg->password,
-		.token = cfg->token,
+		.token = sess_token(s),
 		.host = cfg->host,
 		.port = cfg->port,
 	};
@@ -266,6 +266,7 @@ static int sasl_refused(struct sess *s, struct step *st, const struct sasl *sa, 
 	report_fail(s->rep, STATE_CRITICAL, sess_step_name(st), "%s failed (%s): %s%s%s", sess_step_name(st), cmdname,
 		    words, dash, sa->err);
 	s->failed = 1;
+	s->login.token_refused |= (sa->mech->flags & SASL_F_TOKEN) != 0;
 	return -1;
 }
 

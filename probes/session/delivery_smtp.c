@@ -263,7 +263,7 @@ static int smtp_login(struct sess *s, struct smtp_conn *c)
 	struct sasl_creds cr = {
 		.username = cfg->smtp_user ? cfg->smtp_user : cfg->username,
 		.password = cfg->smtp_password ? cfg->smtp_password : cfg->password,
-		.token = cfg->token,
+		.token = sess_token(s),
 		.host = cfg->deliver_via,
 	};
 	char why[512];

@@ -60,6 +60,15 @@ struct probe_config {
 	                               mechanism ("plain", "scram-sha-256"...);
 	                               NULL otherwise */
 	int auth_explicit;          /* the user named --auth */
+	/* OAuth 2 (--oauth-*): the probe fetches its own access token from
+	 * the token endpoint (oauth/oauth.h); NULL url: not used */
+	const char *oauth_token_url;
+	const char *oauth_client_id;
+	const char *oauth_client_secret_file;
+	const char *oauth_client_secret_env;
+	const char *oauth_scope;
+	const char *oauth_refresh_token_file;
+	int oauth_client_auth;      /* 0: client_secret_post, 1: client_secret_basic */
 
 	/* mailbox */
 	const char *mailbox;        /* default INBOX */

@@ -17,6 +17,7 @@
  *   caps.c  untagged.c   capabilities and the deferred login; the
  *                        untagged-response router
  *   prepare.c summary.c  before connecting; after the session
+ *   oauth_step.c         the oauth_token step (before connecting)
  *   step.c               the step helpers (the bottom)
  * and state.h, the state they share. */
 #include "config.h"
@@ -36,6 +37,7 @@
 #include "session/delivery.h"
 #include "session/idle.h"
 #include "session/mailbox.h"
+#include "session/oauth_step.h"
 #include "session/open.h"
 #include "session/prepare.h"
 #include "session/caps.h"
@@ -217,9 +219,9 @@ static void cache_store(struct sess *s)
 
 /* One session on a fresh struct sess; 1 when it should be run again
  * without the cache (a stale entry was found out in time). */
-static int run_once(struct sess *s)
+static int run_once(struct sess *s, int fresh_token)
 {
-	if (sess_mailbox_prepare(s) == 0) {
+	if (sess_mailbox_prepare(s) == 0 && (!sess_oauth_wanted(s) || sess_oauth_token(s, fresh_token) == 0)) {
 		cache_load(s);
 		run_steps(s);
 		cache_store(s);
@@ -228,7 +230,18 @@ static int run_once(struct sess *s)
 		imap_conn_free(s->link.conn);
 	s->link.conn = NULL;
 	sess_mailbox_release(s);
+	sess_oauth_release(s);
 	return s->cache.stale && !s->timed_out && !clock_expired(s->deadline);
+}
+
+/* The server refused the token the oauth_token step got: it leaves the
+ * cache, and (once) the session runs again with a fresh one. */
+static int token_refused(struct sess *s)
+{
+	if (!s->login.token_refused || !sess_oauth_wanted(s))
+		return 0;
+	sess_oauth_forget(s);
+	return !s->timed_out && !clock_expired(s->deadline);
 }
 
 int session_run(const struct probe_config *cfg, const struct session_env *env, struct report *rep)
@@ -244,18 +257,23 @@ int session_run(const struct probe_config *cfg, const struct session_env *env, s
 	int64_t start = clock_now_ns();
 	int64_t deadline = start + (int64_t)(cfg->timeout_s * 1e9);
 
-	int attempt;
+	int attempt, fresh_token = 0;
 	for (attempt = 0;; attempt++) {
 		rep->start_ns = start;
 		s.deadline = deadline;
 		s.cache.no_assume = attempt > 0;
 		report_info(rep, "host", "%s", cfg->host);
 		report_info(rep, "port", "%u", cfg->port);
-		if (attempt > 0)
+		if (attempt > 0 && fresh_token)
+			report_line(rep, "the server refused the OAuth token: dropped, session repeated with a new one");
+		else if (attempt > 0)
 			report_line(rep, "the capabilities remembered in --cache-dir were stale: session repeated "
 				    "without them");
-		if (!run_once(&s) || attempt > 0)
+		int stale = run_once(&s, fresh_token);
+		int refused = token_refused(&s);
+		if ((!stale && !refused) || attempt > 0)
 			break;
+		fresh_token = refused;
 		/* a stale cache entry: start over, with a clean report */
 		report_init(rep, cfg->timeout_s);
 		memset(&s, 0, sizeof(s));
@@ -265,8 +283,10 @@ int session_run(const struct probe_config *cfg, const struct session_env *env, s
 		s.rt = &rt;
 	}
 
-	if (attempt > 0)
+	if (attempt > 0 && !fresh_token)
 		report_info(rep, "caps_cache", "stale, session repeated");
+	if (attempt > 0 && fresh_token)
+		report_info(rep, "oauth_token_refused", "once, fetched again");
 	report_finish(rep, clock_now_ns());
 	/* what the client waited for the server (see struct rt_counter) */
 	report_info(rep, "round_trips", "%u", rt.count);

@@ -224,6 +224,15 @@ struct sess_login {
 	struct sess_pending_login pending;
 	int64_t done_ns;            /* when the deferred login was answered */
 	int pipelined;              /* the login went out with a flight */
+	int token_refused;          /* the server refused a bearer token (a
+	                               tagged NO to XOAUTH2 / OAUTHBEARER) */
+};
+
+/* --oauth-token-url (oauth_step.c): the access token the oauth_token step
+ * got for this session. */
+struct sess_oauth {
+	char *token;                /* owned, wiped by sess_oauth_release();
+	                               NULL: none (then cfg->token applies) */
 };
 
 /* --cache-dir (main connection only): the entry read at the start, the
@@ -273,6 +282,7 @@ struct sess {
 	struct sess_link link;
 	struct sess_cert cert;
 	struct sess_login login;
+	struct sess_oauth oauth;
 	struct sess_cache cache;
 	struct sess_prep prep;
 	struct mailbox_state mb;
@@ -295,6 +305,13 @@ struct sess {
 static inline int age_thresholds(const struct probe_config *cfg)
 {
 	return cfg->age.warn.set || cfg->age.crit.set;
+}
+
+/* The bearer token for the login: the one the oauth_token step fetched,
+ * else --token-file's; NULL: none.  Owned by the session or the options. */
+static inline const char *sess_token(const struct sess *s)
+{
+	return s->oauth.token ? s->oauth.token : s->cfg->token;
 }
 
 #endif

@@ -21,10 +21,10 @@ struct step *sess_begin(struct sess *s, const char *name)
 	return report_step_begin(s->rep, name, clock_now_ns());
 }
 
-/* End st (NULL: nothing) now with outcome and state OK. */
-static void step_end_ok(struct step *st, enum step_outcome outcome, const char *fmt, va_list ap)
+/* End st (NULL: nothing) now with outcome (enum step_outcome) and state OK. */
+static void step_end_ok(struct step *st, int outcome, const char *fmt, va_list ap)
 	__attribute__((format(printf, 3, 0)));
-static void step_end_ok(struct step *st, enum step_outcome outcome, const char *fmt, va_list ap)
+static void step_end_ok(struct step *st, int outcome, const char *fmt, va_list ap)
 {
 	char msg[512];
 	vsnprintf(msg, sizeof(msg), fmt, ap);
