@@ -417,3 +417,82 @@ Test(e2e_delivery, hostile_smtp_server)
 	}
 	cr_assert_eq(probes_left(user), 0);
 }
+
+/* ---------------------------------------------------------------- a probe message that stays */
+
+/* The IMAP side against tests/fake/fakeimap.py: the message arrives, is
+ * found and fetched, but the server refuses UID EXPUNGE.  The delivery
+ * worked: WARNING, naming the UID and the server's words. */
+static const char delete_refused[] =
+	"line * OK [CAPABILITY IMAP4rev1 IDLE UIDPLUS AUTH=PLAIN SASL-IR] fake ready\n"
+	"expect AUTHENTICATE PLAIN .*\n"
+	"line $TAG OK [CAPABILITY IMAP4rev1 IDLE UIDPLUS] Logged in\n"
+	"expect STATUS\n"
+	"line * STATUS INBOX (UNSEEN 0)\n"
+	"line $TAG OK STATUS completed\n"
+	"expect SELECT\n"
+	"line * 1 EXISTS\n"
+	"line * OK [UIDVALIDITY 1700000000] UIDs valid\n"
+	"line $TAG OK [READ-WRITE] SELECT completed\n"
+	"expect IDLE\n"
+	"line + idling\n"
+	"sleep 1\n"
+	"line * 2 EXISTS\n"
+	"expectline DONE\n"
+	"line $TAG OK Idle completed\n"
+	"expect UID SEARCH HEADER X-Check-Imap-Session probe .*\n"
+	"line * SEARCH\n"
+	"line $TAG OK search done\n"
+	"expect UID SEARCH HEADER X-Check-Imap-Session \"(?P<TOKEN>cis-[^\"]*)\"\n"
+	"line * SEARCH 7\n"
+	"line $TAG OK search done\n"
+	"expect UID FETCH 7 .*\n"
+	"send * 2 FETCH (UID 7 BODY[HEADER] \n"
+	"sendliteral X-Check-Imap-Session: probe (delivery) $TOKEN; sent=1\\r\\nSubject: x\\r\\n\\r\\n\n"
+	"line )\n"
+	"line $TAG OK fetch done\n"
+	"expect UID STORE 7 .*\n"
+	"line $TAG OK store done\n"
+	"expect UID EXPUNGE 7\n"
+	"line $TAG NO [CANNOT] expunge refused by policy\n"
+	"expect LOGOUT\n"
+	"line * BYE bye\n"
+	"line $TAG OK Logout completed\n"
+	"close\n";
+
+Test(e2e_delivery, delete_refused_is_warning)
+{
+	char scen[256], cmd[1024], line[64], imap_port[16], smtp_port[16];
+	struct run x;
+
+	snprintf(scen, sizeof(scen), "%s/delete-refused.scenario", env("DOVECOT_STATEDIR"));
+	FILE *f = fopen(scen, "w");
+	cr_assert_not_null(f);
+	fputs(delete_refused, f);
+	fclose(f);
+	snprintf(cmd, sizeof(cmd), "python3 '%s/tests/fake/fakeimap.py' --max-seconds 20 '%s'", env("TOP_SRCDIR"), scen);
+	FILE *fi = popen(cmd, "r");
+	cr_assert_not_null(fi);
+	cr_assert_not_null(fgets(line, sizeof(line), fi), "fakeimap did not start");
+	cr_assert(sscanf(line, "PORT %15s", imap_port) == 1, "fakeimap said: %s", line);
+	snprintf(cmd, sizeof(cmd), "python3 '%s/tests/fake/fakesmtp.py' accept", env("TOP_SRCDIR"));
+	FILE *fs = popen(cmd, "r");
+	cr_assert_not_null(fs);
+	cr_assert_not_null(fgets(smtp_port, sizeof(smtp_port), fs), "fakesmtp did not start");
+	smtp_port[strcspn(smtp_port, "\n")] = '\0';
+
+	const char *argv[] = { "-H", "127.0.0.1", "-p", imap_port, "-U", "user@example.org", "--password-env", "CIS_PW",
+			       "--auth", "plain", "--fetch", "none", "--deliver-via", "127.0.0.1", "--smtp-port", smtp_port,
+			       "--smtp-auth", "none", "-t", "10", "-v", NULL };
+	const char *envv[] = { "CIS_PW=pw-fake", NULL };
+	cr_assert_eq(probe_run(&x.r, HARD_TIMEOUT_S, envv, argv), 0);
+	snprintf(x.line, sizeof(x.line), "(against fakeimap.py and fakesmtp.py accept)");
+	int ri = pclose(fi), rs = pclose(fs);
+	expect_state(&x, 1, "delete failed: the probe message UID 7 arrived but could not be deleted "
+			    "(UID EXPUNGE: NO [CANNOT] expunge refused by policy)");
+	cr_assert(strstr(x.r.out, "the probe message UID 7 stays in INBOX"), DIAG_FMT, DIAG_ARGS(&x));
+	cr_assert(strstr(x.r.first_line, " delivery="), DIAG_FMT, DIAG_ARGS(&x));
+	cr_assert_eq(ri, 0, "fakeimap: the scenario did not play to its end (status %d)" DIAG_FMT, ri, DIAG_ARGS(&x));
+	cr_assert_eq(rs, 0, "fakesmtp exit %d", rs);
+	probe_run_free(&x.r);
+}

@@ -60,7 +60,8 @@
 #                        DOTALL) against the text after the tag.  No match:
 #                        the connection is dropped, exit status 3.
 #                        $NAME variables are substituted in REGEX, escapes
-#                        are not (REGEX has its own).
+#                        are not (REGEX has its own).  A named group
+#                        (?P<NAME>...) sets $NAME to what it matched.
 #   expectline REGEX     the same for a whole line with no tag (the answer
 #                        to a "+" continuation); $TAG is left alone
 #   autocontinue on|off  whether expect answers synchronising literals
@@ -975,11 +976,15 @@ def play(conn, block, variables):
             else:
                 tag, rest = None, got
             pattern = expand(arg, variables, escapes=False).decode("latin-1")
-            if not re.match(pattern, rest.decode("latin-1"), re.I | re.S):
+            mm = re.match(pattern, rest.decode("latin-1"), re.I | re.S)
+            if not mm:
                 raise Mismatch("line %d: expected /%s/, client sent %s"
                                % (lineno, pattern, show(got)))
             if tag is not None:
                 variables["TAG"] = tag
+            for name, value in mm.groupdict().items():
+                if value is not None:
+                    variables[name] = value.encode("latin-1")
         elif cmd == "autocontinue":
             autocontinue = arg == "on"
         elif cmd == "sleep":

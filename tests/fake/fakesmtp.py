@@ -15,6 +15,7 @@ Modes (what the server does wrong):
   wrong-code      greets with 250
   truncated       sends half a multi-line greeting and closes
   rcpt-multiline  refuses RCPT TO with a three-line 550 reply
+  accept          nothing wrong: takes the message (250) and says goodbye
 The server gives up after 20 s, so a stuck client cannot hang the suite.
 """
 import socket
@@ -103,6 +104,10 @@ try:
         line = rf.readline()
         if not line or line == b".\r\n":
             break
+    if mode == "accept":
+        send("250 2.0.0 Ok: queued as FAKE1\r\n")
+        expect("QUIT")
+        send("221 2.0.0 Bye\r\n")
     # close-after-data: no answer to the message
     sys.exit(0)
 finally:
