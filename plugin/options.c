@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "net/tls.h"
+#include "session/capcache.h"
 #include "util/util.h"
 
 enum {
@@ -58,6 +59,7 @@ enum {
 	OPT_INTERVAL,
 	OPT_AVAIL_WARN,
 	OPT_AVAIL_CRIT,
+	OPT_TOTAL_TIMEOUT,
 };
 
 static const struct option long_opts[] = {
@@ -114,6 +116,7 @@ static const struct option long_opts[] = {
 	{ "cache-dir", required_argument, NULL, OPT_CACHE_DIR },
 	{ "repeat", required_argument, NULL, OPT_REPEAT },
 	{ "interval", required_argument, NULL, OPT_INTERVAL },
+	{ "total-timeout", required_argument, NULL, OPT_TOTAL_TIMEOUT },
 	{ "availability-warning", required_argument, NULL, OPT_AVAIL_WARN },
 	{ "availability-critical", required_argument, NULL, OPT_AVAIL_CRIT },
 	{ "help", no_argument, NULL, 'h' },
@@ -133,6 +136,7 @@ void probe_config_defaults(struct probe_config *cfg)
 		.fetch = FETCH_HEADERS,
 		.output = OUTPUT_NAGIOS,
 		.repeat = 1,
+		.total_timeout_s = 55,
 	};
 }
 
@@ -244,6 +248,12 @@ void options_help(struct sbuf *out)
 "      --repeat N           run the session N times and report availability\n"
 "                           and latency percentiles\n"
 "      --interval SECONDS   pause between repeated sessions (default 0)\n"
+"      --total-timeout SECONDS\n"
+"                           with --repeat: the whole run never takes longer\n"
+"                           (default 55, below the usual 60 s plugin limit); a\n"
+"                           run that cannot fit (N x -t + (N-1) x --interval)\n"
+"                           is UNKNOWN at once, one that reaches the bound\n"
+"                           stops and reports the sessions that finished\n"
 "      --availability-warning RANGE, --availability-critical RANGE\n"
 "                           thresholds on the percentage of sessions that\n"
 "                           worked (default: WARNING below 100, CRITICAL at\n"
@@ -630,19 +640,9 @@ static int handle(struct options *o, int c, const char *arg)
 	case OPT_PIPELINE:
 		cfg->pipeline = 1;
 		break;
-	case OPT_CACHE_DIR: {
-		struct stat st;
-		if (!*arg || stat(arg, &st) < 0)
-			return fail(o, "--cache-dir %s: %s", arg, *arg ? strerror(errno) : "empty name");
-		if (!S_ISDIR(st.st_mode))
-			return fail(o, "--cache-dir %s: not a directory", arg);
-		if (access(arg, W_OK | X_OK) < 0)
-			return fail(o, "--cache-dir %s: not writable: %s", arg, strerror(errno));
-		if (strlen(arg) > 3000)
-			return fail(o, "--cache-dir: name too long");
-		cfg->cache_dir = arg;
+	case OPT_CACHE_DIR:
+		cfg->cache_dir = arg;   /* checked (and created) in check_config */
 		break;
-	}
 	case OPT_REPEAT:
 		if (parse_uint(arg, 100000, &v) < 0 || v == 0)
 			return fail(o, "--repeat %s: a number of sessions from 1 to 100000", arg);
@@ -657,6 +657,10 @@ static int handle(struct options *o, int c, const char *arg)
 		cfg->interval_s = d;
 		break;
 	}
+	case OPT_TOTAL_TIMEOUT:
+		if (parse_seconds(arg, &cfg->total_timeout_s) < 0)
+			return fail(o, "--total-timeout %s: seconds > 0 (up to 86400) that a --repeat run may take", arg);
+		break;
 	case OPT_AVAIL_WARN:
 		return parse_range_opt(o, "--availability-warning", arg, &cfg->availability.warn);
 	case OPT_AVAIL_CRIT:
@@ -710,6 +714,12 @@ static int check_config(struct options *o)
 	if (cfg->tls == TLSMODE_NONE && (cfg->client_cert || cfg->cafile || cfg->capath || cfg->sni ||
 					 cfg->insecure || cfg->cert_days_set || cfg->tls_min))
 		return fail(o, "TLS options given without --ssl or --starttls");
+	/* last: it may create the directory, which a bad option must not do */
+	if (cfg->cache_dir) {
+		char why[512];
+		if (capcache_dir_prepare(cfg->cache_dir, why, sizeof(why)) < 0)
+			return fail(o, "%s", why);
+	}
 	return OPTIONS_OK;
 }
 

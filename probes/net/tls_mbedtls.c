@@ -977,6 +977,7 @@ int tls_start(struct transport *plain, const struct tls_options *opt, int64_t de
 	t->ops = &mtls_ops;
 	t->ctx = c;
 	t->fd = plain->fd;
+	t->stop = plain->stop;   /* a signal ends the handshake as a timeout */
 
 	rc = conn_setup(c, opt, err, errlen);
 	if (rc == TLS_OK)

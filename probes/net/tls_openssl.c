@@ -816,6 +816,7 @@ int tls_start(struct transport *plain, const struct tls_options *opt, int64_t de
 	t->ops = &ossl_ops;
 	t->ctx = c;
 	t->fd = plain->fd;
+	t->stop = plain->stop;   /* a signal ends the handshake as a timeout */
 
 	rc = ssl_setup(c, ctx, opt, err, errlen);
 	if (rc == TLS_OK)

@@ -166,7 +166,8 @@ static int do_connect(struct sess *s, struct transport **out)
 	int timed_out = 0, used = 0;
 
 	struct step *st = sess_begin(s, "resolve");
-	if (net_resolve(cfg->host, cfg->port, cfg->family, s->deadline, &addrs, &timed_out, err, sizeof(err)) < 0) {
+	if (net_resolve(cfg->host, cfg->port, cfg->family, s->deadline, s->env ? s->env->stop : NULL, &addrs,
+			&timed_out, err, sizeof(err)) < 0) {
 		if (timed_out)
 			sess_timeout(s, st);
 		else
@@ -176,7 +177,7 @@ static int do_connect(struct sess *s, struct transport **out)
 	sess_ok(st, "%d address%s", addrs.count, addrs.count == 1 ? "" : "es");
 
 	st = sess_begin(s, "connect");
-	int fd = net_connect(&addrs, s->deadline, &used, &timed_out, err, sizeof(err));
+	int fd = net_connect(&addrs, s->deadline, s->env ? s->env->stop : NULL, &used, &timed_out, err, sizeof(err));
 	if (fd < 0) {
 		if (timed_out)
 			sess_timeout(s, st);

@@ -16,6 +16,8 @@ struct series {
 	char name[32];
 	double *v;       /* one duration per session in which the step ran */
 	size_t n;
+	unsigned failed; /* sessions in which it failed or timed out */
+	int worst;       /* the worst state it had in one of them */
 };
 
 static int cmp_double(const void *a, const void *b)
@@ -54,12 +56,18 @@ static struct series *series_get(struct series *s, unsigned *ns, const char *nam
 	return x->v ? x : NULL;
 }
 
-static void sleep_s(double s)
+static int stopped(const struct session_env *env)
+{
+	return env && env->stop && *env->stop;
+}
+
+/* Pause s seconds, less when a signal asks the run to end. */
+static void sleep_s(double s, const struct session_env *env)
 {
 	if (s <= 0)
 		return;
 	struct timespec ts = { (time_t)s, (long)((s - (double)(time_t)s) * 1e9) };
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR && !stopped(env))
 		;
 }
 
@@ -74,14 +82,21 @@ static void add_series(struct report *rep, const struct series *x, double timeou
 	double vals[] = { p50, p95, p99, max };
 
 	if (!is_total) {
+		/* a step succeeded only when it worked in every session that
+		 * ran it; else it shows as failed, with the worst state it had */
 		struct step *st = report_step_begin(rep, x->name);
 		if (st) {
-			report_step_end(st, STEP_OK, STATE_OK, "p50 %.6fs p95 %.6fs p99 %.6fs max %.6fs (%zu runs)",
-					p50, p95, p99, max, x->n);
+			char failed[32] = "";
+			if (x->failed)
+				snprintf(failed, sizeof(failed), ", %u failed", x->failed);
+			report_step_end(st, x->failed ? STEP_FAILED : STEP_OK, x->failed ? x->worst : STATE_OK,
+					"p50 %.6fs p95 %.6fs p99 %.6fs max %.6fs (%zu runs%s)", p50, p95, p99, max, x->n,
+					failed);
 			st->dur_ns = (int64_t)(p50 * 1e9);
 			for (int i = 0; i < 4; i++)
 				step_value(st, sfx[i], vals[i], "s");
 			step_value(st, "runs", (double)x->n, "");
+			step_value(st, "failed", (double)x->failed, "");
 		}
 	}
 	for (int i = 0; i < 4; i++) {
@@ -119,26 +134,71 @@ static int is_check_perf(const struct report *r, const struct perf *p)
 	return 1;
 }
 
+/* A run that cannot fit in --total-timeout: UNKNOWN before it starts. */
+static int fits(const struct probe_config *cfg, unsigned n, struct report *rep)
+{
+	double need = n * cfg->timeout_s + (n - 1) * cfg->interval_s;
+
+	if (need <= cfg->total_timeout_s + 1e-9)
+		return 1;
+	report_fail(rep, STATE_UNKNOWN, NULL,
+		    "--repeat %u can take up to %gs (%u x %gs + %u x %gs), more than --total-timeout %gs allows: "
+		    "lower --repeat, -t or --interval, or raise --total-timeout (below the scheduler's own limit)",
+		    n, need, n, cfg->timeout_s, n - 1, cfg->interval_s, cfg->total_timeout_s);
+	return 0;
+}
+
+/* Why the run ended before its last session (stop_why), for the summary:
+ * "terminated (SIGTERM)" or "stopped at the --total-timeout bound (55s)". */
+static void stop_text(const struct probe_config *cfg, const struct session_env *env, char *buf, size_t len)
+{
+	char sig[24];
+
+	if (stopped(env))
+		snprintf(buf, len, "terminated (%s)", signal_name(*env->stop, sig, sizeof(sig)));
+	else
+		snprintf(buf, len, "stopped at the --total-timeout bound (%gs)", cfg->total_timeout_s);
+}
+
 int sla_run(const struct probe_config *cfg, const struct session_env *env, struct report *rep)
 {
 	static struct report one;
 	static struct perf checks[REPORT_MAX_PERF];
 	struct series series[SLA_MAX_NAMES];
-	unsigned nseries = 0, ok = 0, n = cfg->repeat ? cfg->repeat : 1, nchecks = 0;
-	char last_failure[512] = "", check_note[512] = "";
-	int worst = STATE_OK, checks_state = STATE_OK;
+	unsigned nseries = 0, ok = 0, n = cfg->repeat ? cfg->repeat : 1, nchecks = 0, done = 0;
+	char last_failure[512] = "", check_note[512] = "", why[96] = "";
+	int worst = STATE_OK, checks_state = STATE_OK, cut = 0;
 	/* -w/-c apply to the p95 session time here, not to each session; the
 	 * other thresholds (-D, message counts, quota, age...) stay per session */
 	struct probe_config one_cfg = *cfg;
 
+	if (!fits(cfg, n, rep))
+		return rep->state;
+	/* the whole run's bound: no session's deadline goes past it */
+	int64_t run_deadline = rep->start_ns + (int64_t)(cfg->total_timeout_s * 1e9);
 	memset(&one_cfg.time, 0, sizeof(one_cfg.time));
 	memset(series, 0, sizeof(series));
 	struct series *total = series_get(series, &nseries, "time", n);
 	for (unsigned i = 0; i < n; i++) {
 		if (i)
-			sleep_s(cfg->interval_s);
-		report_init(&one, cfg->timeout_s);
+			sleep_s(cfg->interval_s, env);
+		double left = clock_ns_to_s(run_deadline - clock_now_ns());
+		if (stopped(env) || left <= 0) {
+			cut = 1;
+			break;
+		}
+		int clipped = left < cfg->timeout_s;
+		one_cfg.timeout_s = clipped ? left : cfg->timeout_s;
+		report_init(&one, one_cfg.timeout_s);
 		session_run(&one_cfg, env, &one);
+		if (one.failed && timed_out(&one) && (stopped(env) || clipped)) {
+			/* cut off by a signal or the run's bound: neither a success
+			 * nor a failure of the server */
+			report_line(rep, "run %u %s: %s", i + 1, stopped(env) ? "interrupted" : "cut off by --total-timeout",
+				    one.summary);
+			cut = 1;
+			break;
+		}
 		if (one.failed && one.state == STATE_UNKNOWN && !timed_out(&one)) {
 			/* a local or configuration problem (options this server cannot
 			 * serve, TLS set-up, out of memory): repeating cannot change
@@ -155,6 +215,7 @@ int sla_run(const struct probe_config *cfg, const struct session_env *env, struc
 				free(series[k].v);
 			return rep->state;
 		}
+		done++;
 		if (!one.failed) {
 			ok++;
 			/* the check items and states of the latest good session */
@@ -177,17 +238,33 @@ int sla_run(const struct probe_config *cfg, const struct session_env *env, struc
 			if (st->outcome == STEP_SKIPPED)
 				continue;
 			struct series *x = series_get(series, &nseries, st->name, n);
-			if (x && x->n < n)
+			if (x && x->n < n) {
 				x->v[x->n++] = clock_ns_to_s(st->dur_ns);
+				if (st->outcome == STEP_FAILED || st->outcome == STEP_TIMEOUT) {
+					x->failed++;
+					x->worst = state_worst(x->worst, st->state);
+				}
+			}
 		}
 		/* keep the facts of the last run (TLS version, mechanism...) */
 		for (unsigned k = 0; k < one.ninfo; k++)
 			report_info(rep, one.info[k].key, "%s", one.info[k].value);
 	}
+	if (cut)
+		stop_text(cfg, env, why, sizeof(why));
+	report_info(rep, "sessions_planned", "%u", n);
+	if (done == 0) {
+		/* nothing measured: no availability to speak of */
+		report_fail(rep, cfg->timeout_state, NULL, "%s before the first of %u sessions finished", why, n);
+		rep->total_ns = clock_now_ns() - rep->start_ns;
+		for (unsigned i = 0; i < nseries; i++)
+			free(series[i].v);
+		return rep->state;
+	}
 
 	for (unsigned i = 0; i < nseries; i++)
 		qsort(series[i].v, series[i].n, sizeof(double), cmp_double);
-	double availability = 100.0 * ok / n;
+	double availability = 100.0 * ok / done;
 
 	/* the items that carry the state first, so a full perfdata table can
 	 * only ever drop step percentiles */
@@ -198,7 +275,7 @@ int sla_run(const struct probe_config *cfg, const struct session_env *env, struc
 		p->min = 0;
 		p->max = 100;
 	}
-	report_perf(rep, "sessions", n, "", 0, NULL);
+	report_perf(rep, "sessions", done, "", 0, NULL);
 	report_perf(rep, "sessions_ok", ok, "", 0, NULL);
 	for (unsigned i = 0; i < nchecks; i++) {
 		struct perf *c = report_perf(rep, checks[i].label, checks[i].value, checks[i].uom,
@@ -219,14 +296,22 @@ int sla_run(const struct probe_config *cfg, const struct session_env *env, struc
 	report_raise(rep, st_avail);
 	report_raise(rep, st_time);
 	report_raise(rep, checks_state);
+	if (cut) {
+		/* as the deadline of a single session would: the -t state */
+		report_raise(rep, cfg->timeout_state);
+		report_line(rep, "%s after %u of %u sessions", why, done, n);
+	}
 	report_info(rep, "availability", "%.2f", availability);
 	report_info(rep, "worst_session_state", "%s", state_name(worst));
 	if (last_failure[0])
 		report_line(rep, "last failure: %s", last_failure);
 	if (check_note[0])
 		report_line(rep, "%s session: %s", state_name(checks_state), check_note);
-	report_set_summary(rep, "availability %.2f%% (%u of %u sessions OK), session time p50 %.3fs p95 %.3fs max %.3fs%s%s%s%s",
-			   availability, ok, n, total ? sla_percentile(total->v, total->n, 50) : 0, p95,
+	char prefix[160] = "";
+	if (cut)
+		snprintf(prefix, sizeof(prefix), "%s after %u of %u sessions - ", why, done, n);
+	report_set_summary(rep, "%savailability %.2f%% (%u of %u sessions OK), session time p50 %.3fs p95 %.3fs max %.3fs%s%s%s%s",
+			   prefix, availability, ok, done, total ? sla_percentile(total->v, total->n, 50) : 0, p95,
 			   total && total->n ? total->v[total->n - 1] : 0, last_failure[0] ? "; " : "",
 			   last_failure, check_note[0] ? "; " : "", check_note);
 	rep->total_ns = clock_now_ns() - rep->start_ns;
