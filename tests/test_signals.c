@@ -366,16 +366,16 @@ Test(signals, sla_sigterm_between_sessions_reports_what_ran)
  * interrupted one is neither a success nor a failure of the server. */
 Test(signals, sla_sigterm_inside_a_session)
 {
-	struct fake_server *fs = fake(QUICK "connection\n" STALL_IN_FETCH, 2);
+	struct fake_server *fs = fake(QUICK "connection\n" GREET LOGIN_OK "expect STATUS\nstall\n", 2);
 	struct sigrun r;
 	const char *argv[] = {"-H", "127.0.0.1", "-p", fake_port_str(fs), "-U", USER, "-P", PASS, "--auth", "login",
-	                      "-t", "10", "--repeat", "3", "--interval", "0", NULL};
+	                      "--fetch", "none", "-t", "10", "--repeat", "3", "--interval", "0", NULL};
 
 	run_signal(&r, 1.0 * cis_time_factor(), SIGTERM, 8 * cis_time_factor(), argv);
 	expect_ended(&r, 2, 1.0);
 	expect_first(&r, "terminated (SIGTERM) after 1 of 3 sessions");
 	expect_first(&r, "(1 of 1 sessions OK)");
-	expect_out(&r, "run 2 interrupted: terminated during fetch");
+	expect_out(&r, "run 2 interrupted: terminated during examine (SIGTERM)");
 	free(r.diag);
 	fake_free(fs);
 }
