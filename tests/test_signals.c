@@ -178,7 +178,7 @@ static void run_signal(struct sigrun *r, double delay_s, int sig, double hard_s,
 		;
 	double end = now_s();
 	r->wall_s = end - t0;
-	r->after_signal_s = sent ? end - sent : 0;
+	r->after_signal_s = sent > 0 ? end - sent : 0;
 	r->exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 	r->died_of = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
 	size_t l = strcspn(r->out, "\n");
