@@ -21,7 +21,7 @@
  * sticky error stays sticky. */
 #include "config.h"
 
-#include "sasl/base64.h"
+#include "util/base64.h"
 #include "net/clock.h"
 #include "fake_transport.h"
 #include "fuzz_util.h"
@@ -107,8 +107,8 @@ static int op_login(struct imap_conn *c)
 	struct imap_result res;
 
 	imap_cmd_init(&cmd, c, "LOGIN");
-	imap_cmd_astring(&cmd, "user", 4, 0);
-	imap_cmd_astring(&cmd, PASSWORD, sizeof(PASSWORD) - 1, 1);
+	imap_cmd_add_astring(&cmd, "user", 4, 0);
+	imap_cmd_add_astring(&cmd, PASSWORD, sizeof(PASSWORD) - 1, 1);
 	int rc = imap_conn_command(c, &cmd, &res);
 	imap_cmd_free(&cmd);
 	return rc;
@@ -124,7 +124,7 @@ static int op_pipeline(struct imap_conn *c)
 		struct imap_cmd cmd;
 		imap_cmd_init(&cmd, c, verbs[i]);
 		if (i == 2)
-			imap_cmd_string(&cmd, "INBOX", 5, 0);
+			imap_cmd_add_string(&cmd, "INBOX", 5, 0);
 		int q = imap_conn_queue(c, &cmd, &id[nq]);
 		imap_cmd_free(&cmd);
 		if (q < 0)
@@ -153,7 +153,7 @@ static int op_auth(struct imap_conn *c)
 	char tag[16];
 
 	imap_cmd_init(&cmd, c, "AUTHENTICATE");
-	imap_cmd_atom(&cmd, "X-FUZZ");
+	imap_cmd_add_text(&cmd, "X-FUZZ");
 	int rc = imap_conn_send(c, &cmd, &id);
 	imap_cmd_free(&cmd);
 	if (rc < 0)

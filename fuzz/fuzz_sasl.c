@@ -106,7 +106,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		.token = TOKEN,
 		.host = "imap.example.org",
 		.port = 993,
-		.deadline_ns = clock_now_ns() + 10 * 1000000000LL,
 		.max_iterations = 64,
 		.cb_type = mc->cb ? "tls-exporter" : NULL,
 		.cb_data = mc->cb ? cb : NULL,

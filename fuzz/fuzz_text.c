@@ -20,9 +20,9 @@
  *  - base64: decode(encode(x)) == x. */
 #include "config.h"
 
-#include "sasl/base64.h"
+#include "util/base64.h"
 #include "fuzz_util.h"
-#include "imap/imap_conn.h"
+#include "imap/utf7.h"
 #include "imap/mailbox_util.h"
 #include "imap/mime.h"
 #include "report/output.h"
@@ -161,11 +161,11 @@ static void t_report(const struct field *fs, unsigned nf, unsigned param)
 	const char *d = nf > 3 ? fs[3].z : "";
 
 	report_init(&rep, 10.0);
-	struct step *st = report_step_begin(&rep, a);
+	struct step *st = report_step_begin(&rep, a, 0);
 	step_value(st, b, 1.5, c);
-	report_step_end(st, (int)(param % 4), (int)(param / 4 % 4), "%s", b);
-	st = report_step_begin(&rep, "greeting");
-	report_step_end(st, STEP_FAILED, STATE_CRITICAL, "server said: %s", c);
+	report_step_end(st, 0, (int)(param % 4), (int)(param / 4 % 4), "%s", b);
+	st = report_step_begin(&rep, "greeting", 0);
+	report_step_end(st, 0, STEP_FAILED, STATE_CRITICAL, "server said: %s", c);
 	struct thresholds th = { 0 };
 	char err[128];
 	(void)range_parse("1:2", &th.warn, err, sizeof(err));
@@ -178,7 +178,7 @@ static void t_report(const struct field *fs, unsigned nf, unsigned param)
 		report_fail(&rep, STATE_CRITICAL, a, "auth failed: %s", d);
 	else
 		report_set_summary(&rep, "%s", a);
-	report_finish(&rep);
+	report_finish(&rep, 0);
 
 	for (int fmt = 0; fmt < 3; fmt++) {
 		struct sbuf out;
@@ -268,6 +268,18 @@ static void t_base64(const struct field *f)
 	FUZZ_CHECK(dl == (long)f->n && !memcmp(dec, f->p, f->n), "base64 round trip failed");
 	dl = base64_decode(f->p, f->n, dec, f->n + 1);
 	FUZZ_CHECK(dl <= (long)f->n, "decoded longer than its input");
+	/* the unpadded forms: MIME's lax padding takes the padded and the
+	 * unpadded text; every variant decodes at most 3/4 of its input */
+	size_t bare = el;
+	while (bare > 0 && enc[bare - 1] == '=')
+		bare--;
+	dl = base64_decode_ex(enc, bare, dec, f->n + 1, BASE64_PAD_OPTIONAL);
+	FUZZ_CHECK(dl == (long)f->n && !memcmp(dec, f->p, f->n), "unpadded MIME base64 round trip failed");
+	static const unsigned variants[] = { 0, BASE64_PAD_OPTIONAL, BASE64_MUTF7, BASE64_STRICT_BITS };
+	for (size_t v = 0; v < sizeof(variants) / sizeof(variants[0]); v++) {
+		dl = base64_decode_ex(f->p, f->n, dec, f->n + 1, variants[v]);
+		FUZZ_CHECK(dl <= (long)(f->n / 4 * 3 + 2), "variant %zu: decoded %ld bytes from %zu", v, dl, f->n);
+	}
 	free(dec);
 	free(enc);
 }

@@ -14,6 +14,7 @@
 
 #include "net/tls.h"
 #include "session/capcache.h"
+#include "sasl/sasl.h"
 #include "util/util.h"
 
 enum {
@@ -124,21 +125,6 @@ static const struct option long_opts[] = {
 	{ NULL, 0, NULL, 0 },
 };
 static const char short_opts[] = "H:p:46t:SD:U:P:m:w:c:vhV";
-
-void probe_config_defaults(struct probe_config *cfg)
-{
-	*cfg = (struct probe_config){
-		.family = AF_UNSPEC,
-		.timeout_s = 10,
-		.timeout_state = STATE_CRITICAL,
-		.auth = "auto",
-		.mailbox = "INBOX",
-		.fetch = FETCH_HEADERS,
-		.output = OUTPUT_NAGIOS,
-		.repeat = 1,
-		.total_timeout_s = 55,
-	};
-}
 
 void options_help(struct sbuf *out)
 {
@@ -441,8 +427,10 @@ static int check_auth(struct options *o, const char *arg)
 {
 	for (const char *const *n = auth_names; *n; n++) {
 		if (!strcasecmp(arg, *n)) {
-			o->cfg.auth = *n;
-			o->cfg.auth_explicit = strcmp(*n, "auto") != 0;
+			o->cfg.auth = !strcmp(*n, "auto") ? AUTH_AUTO : !strcmp(*n, "none") ? AUTH_NONE :
+				      !strcmp(*n, "all") ? AUTH_ALL : !strcmp(*n, "login") ? AUTH_LOGIN : AUTH_SASL;
+			o->cfg.auth_mech = o->cfg.auth == AUTH_SASL ? *n : NULL;
+			o->cfg.auth_explicit = o->cfg.auth != AUTH_AUTO;
 			return OPTIONS_OK;
 		}
 	}
@@ -692,26 +680,28 @@ static int check_config(struct options *o)
 		return fail(o, "--interval needs --repeat N (N > 1)");
 	cfg->token = o->token_buf;
 
-	const char *a = cfg->auth;
-	int wants_password = strcmp(a, "none") && strcmp(a, "xoauth2") && strcmp(a, "oauthbearer") &&
-			     strcmp(a, "external") && strcmp(a, "auto") && strcmp(a, "all");
-	if (cfg->authzid && (!strcmp(a, "login") || !strcmp(a, "auth-login") || !strcmp(a, "cram-md5") ||
-			     !strcmp(a, "xoauth2")))
+	/* what the mechanism needs, from its flags (sasl.h) */
+	const char *a = probe_auth_name(cfg);
+	enum auth_mode mode = cfg->auth;
+	const struct sasl_mech *m = mode == AUTH_SASL ? sasl_find(cfg->auth_mech) : NULL;
+	unsigned needs = m ? m->flags : 0;
+	int wants_password = mode == AUTH_LOGIN || (needs & SASL_F_PASSWORD);
+	if (cfg->authzid && (mode == AUTH_LOGIN || (m && !(needs & SASL_F_AUTHZID))))
 		return fail(o, "--auth %s cannot carry an authorization identity (--authzid): use plain, "
 			    "scram-sha-256, scram-sha-1, external or oauthbearer (or auto)", a);
-	if (!strcmp(a, "all") && (!cfg->username || (!cfg->password && !cfg->token && !cfg->client_cert)))
+	if (mode == AUTH_ALL && (!cfg->username || (!cfg->password && !cfg->token && !cfg->client_cert)))
 		return fail(o, "--auth all needs a user name (-U) and a password or token");
 	if (wants_password && !cfg->username)
 		return fail(o, "--auth %s needs a user name (-U)", a);
 	if (wants_password && !cfg->password)
 		return fail(o, "--auth %s needs a password (--password-file, --password-env or -P)", a);
-	if ((!strcmp(a, "xoauth2") || !strcmp(a, "oauthbearer")) && (!cfg->token || !cfg->username))
+	if ((needs & SASL_F_TOKEN) && (!cfg->token || !cfg->username))
 		return fail(o, "--auth %s needs a user name (-U) and a token (--token-file)", a);
-	if (!strcmp(a, "external") && !cfg->client_cert)
+	if ((needs & SASL_F_CLIENTCERT) && !cfg->client_cert)
 		return fail(o, "--auth external needs a client certificate (--client-cert)");
-	if (!strcmp(a, "auto") && cfg->username && !cfg->password && !cfg->token && !cfg->client_cert)
+	if (mode == AUTH_AUTO && cfg->username && !cfg->password && !cfg->token && !cfg->client_cert)
 		return fail(o, "-U given without a password or token (--password-file, --password-env, -P or --token-file)");
-	if (cfg->authzid && !cfg->username && strcmp(a, "external"))
+	if (cfg->authzid && !cfg->username && !(needs & SASL_F_CLIENTCERT))
 		return fail(o, "--authzid needs a user name (-U) to authenticate as");
 	if ((cfg->client_cert != NULL) != (cfg->client_key != NULL))
 		return fail(o, "--client-cert and --client-key go together");

@@ -1,7 +1,12 @@
 /* fakeserver.c - start/stop tests/fake/fakeimap.py and read what it
- * recorded.  See fakeserver.h.  Test-only code: plain POSIX + Linux. */
+ * recorded; run the probe against it (struct fake_case).  See
+ * fakeserver.h.  Test-only code: plain POSIX + Linux. */
 #define _GNU_SOURCE
 #include "fakeserver.h"
+#include "runprobe.h"
+#include "testutil.h"
+
+#include <criterion/criterion.h>
 
 #include <dirent.h>
 #include <errno.h>
@@ -92,13 +97,6 @@ static void track_certdir(const char *dir, int add)
 }
 
 /* ---------------------------------------------------------------- utils */
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static void sleep_s(double s)
 {
@@ -358,10 +356,10 @@ struct fake_server *fake_start_opts(const char *scenario, const struct fake_opts
 	}
 
 	/* Wait for "PORT <n>\n". */
-	deadline = now_s() + 10.0;
+	deadline = tu_now_s() + 10.0;
 	while (got < sizeof line - 1 && !memchr(line, '\n', got)) {
 		struct pollfd p = { .fd = pfd[0], .events = POLLIN };
-		double left = deadline - now_s();
+		double left = deadline - tu_now_s();
 		ssize_t n;
 		if (left <= 0)
 			break;
@@ -402,14 +400,14 @@ const char *fake_port_str(const struct fake_server *fs)
 
 static int reap(pid_t pid, int *st, double timeout_s)
 {
-	double end = now_s() + timeout_s;
+	double end = tu_now_s() + timeout_s;
 	for (;;) {
 		pid_t r = waitpid(pid, st, WNOHANG);
 		if (r == pid)
 			return 1;
 		if (r < 0 && errno != EINTR)
 			return -1;
-		if (now_s() >= end)
+		if (tu_now_s() >= end)
 			return 0;
 		sleep_s(0.005);
 	}
@@ -479,30 +477,6 @@ const char *fake_log(struct fake_server *fs)
 	return fs->log;
 }
 
-static const char b64chars[] =
-	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-static size_t b64_encode(const unsigned char *in, size_t n, char *out)
-{
-	size_t i, o = 0;
-	for (i = 0; i + 2 < n; i += 3) {
-		unsigned v = (unsigned)in[i] << 16 | (unsigned)in[i + 1] << 8 | in[i + 2];
-		out[o++] = b64chars[(v >> 18) & 63];
-		out[o++] = b64chars[(v >> 12) & 63];
-		out[o++] = b64chars[(v >> 6) & 63];
-		out[o++] = b64chars[v & 63];
-	}
-	if (i < n) {
-		unsigned v = (unsigned)in[i] << 16 | (i + 1 < n ? (unsigned)in[i + 1] << 8 : 0u);
-		out[o++] = b64chars[(v >> 18) & 63];
-		out[o++] = b64chars[(v >> 12) & 63];
-		out[o++] = i + 1 < n ? b64chars[(v >> 6) & 63] : '=';
-		out[o++] = '=';
-	}
-	out[o] = '\0';
-	return o;
-}
-
 bool fake_buf_contains_secret(const unsigned char *buf, size_t len, const char *secret)
 {
 	size_t sl = strlen(secret), k;
@@ -539,13 +513,13 @@ bool fake_buf_contains_secret(const unsigned char *buf, size_t len, const char *
 		size_t groups = (k + sl) / 3, begin = k ? 4 : 0, end = 4 * groups;
 		memset(tmp, 0, k);
 		memcpy(tmp + k, secret, sl);
-		b64_encode(tmp, k + sl, enc);
+		tu_b64(tmp, k + sl, enc);
 		if (end > begin && end - begin >= 4 && memmem(buf, len, enc + begin, end - begin))
 			found = true;
 	}
 	/* And the whole secret encoded on its own, padding included. */
 	if (!found) {
-		size_t n = b64_encode((const unsigned char *)secret, sl, enc);
+		size_t n = tu_b64((const unsigned char *)secret, sl, enc);
 		if (memmem(buf, len, enc, n))
 			found = true;
 	}
@@ -718,4 +692,118 @@ void fake_blackhole_close(struct fake_blackhole *b)
 		close(b->listen_fd);
 	memset(b, 0, sizeof *b);
 	b->listen_fd = -1;
+}
+
+/* ---------------------------------------------------------------- diagnostics */
+
+char *fake_diag(const struct probe_run *r, struct fake_server *fs, int fake_status, const unsigned char *rec,
+                size_t rec_len)
+{
+	const char *log = fs ? fake_log(fs) : "(no fake server)";
+	size_t loglen = strlen(log);
+	char *out, *err, *got, *logp, *d = NULL;
+
+	if (loglen > 4000)
+		log += loglen - 4000, loglen = 4000;
+	if (rec_len > 3000)
+		rec_len = 3000;
+	out = tu_printable(r->out ? r->out : "", r->out ? r->out_len : 0);
+	err = tu_printable(r->err ? r->err : "", r->err ? r->err_len : 0);
+	got = rec ? tu_printable(rec, rec_len) : NULL;
+	logp = tu_printable(log, loglen);
+	if (asprintf(&d,
+	             "\n--- probe: exit %d, signal %d, wall %.3f s, maxrss %ld kB\n--- stdout:\n%s\n--- stderr:\n%s"
+	             "%s%s\n--- fake server (exit %d), last lines of its log:\n%s",
+	             r->exit_code, r->signal, r->wall_s, r->maxrss_kb, out, err,
+	             got ? "\n--- what the fake received:\n" : "", got ? got : "", fake_status, logp) < 0)
+		abort();
+	free(out);
+	free(err);
+	free(got);
+	free(logp);
+	return d;
+}
+
+/* ---------------------------------------------------------------- a probe run against the fake */
+
+void fake_case_certs(struct fake_case *c)
+{
+	if (!c->have_certs) {
+		cr_assert_eq(fake_certs_make(&c->certs), 0, "could not make test certificates (openssl CLI?)");
+		c->have_certs = true;
+	}
+}
+
+char *fake_case_scenario(struct fake_case *c, const char *tls, const char *caps, const char *body)
+{
+	char *s = NULL, *t = NULL;
+
+	if (tls) {
+		fake_case_certs(c);
+		cr_assert_geq(asprintf(&t, "tls %s %s %s\n", c->certs.cert, c->certs.key, tls), 0);
+	}
+	cr_assert_geq(asprintf(&s, "%sline * OK [CAPABILITY %s] fake ready\n%s", t ? t : "", caps, body), 0);
+	free(t);
+	return s;
+}
+
+void fake_case_start(struct fake_case *c, const char *scn, int connections)
+{
+	struct fake_opts o = {.connections = connections ? connections : 1, .max_seconds = 30, .verbose = true};
+
+	c->fs = fake_start_opts(scn, &o);
+	cr_assert_not_null(c->fs, "the fake IMAP server did not start (python3? tests/fake/fakeimap.py?)");
+}
+
+void fake_case_probe(struct fake_case *c, const char *port, double hard_s, const char *const *fixed,
+                     const char *const *extra)
+{
+	probe_run_local(&c->r, hard_s, port ? port : fake_port_str(c->fs), fixed, extra);
+	if (c->fs) {
+		c->fake_status = fake_stop(c->fs);
+		c->rec = fake_received(c->fs, &c->rec_len);
+	}
+	c->log = strdup(c->fs ? fake_log(c->fs) : "");
+	cr_assert_not_null(c->log);
+	c->diag = fake_diag(&c->r, c->fs, c->fake_status, c->rec, c->rec_len);
+}
+
+void fake_case_run(struct fake_case *c, char *scn, int connections, double hard_s, const char *const *fixed,
+                   const char *const *extra)
+{
+	fake_case_start(c, scn, connections);
+	free(scn);
+	fake_case_probe(c, NULL, hard_s, fixed, extra);
+}
+
+void fake_case_done(struct fake_case *c)
+{
+	fake_free(c->fs);
+	if (c->have_certs)
+		fake_certs_remove(&c->certs);
+	if (c->file[0])
+		unlink(c->file);
+	probe_run_free(&c->r);
+	free(c->log);
+	free(c->diag);
+}
+
+void fake_case_expect_out(struct fake_case *c, const char *text)
+{
+	cr_assert_not_null(strstr(c->r.out, text), "stdout lacks \"%s\"%s", text, c->diag);
+}
+
+void fake_case_expect_no_out(struct fake_case *c, const char *text)
+{
+	cr_assert_null(strstr(c->r.out, text), "stdout has \"%s\"%s", text, c->diag);
+}
+
+void fake_case_expect_log(struct fake_case *c, const char *text)
+{
+	cr_assert_not_null(strstr(c->log, text), "the fake's log lacks \"%s\"%s", text, c->diag);
+}
+
+void fake_case_expect_fake_status(struct fake_case *c, int status)
+{
+	cr_assert_eq(c->fake_status, status, "the fake exited %d, expected %d%s", c->fake_status, status, c->diag);
 }

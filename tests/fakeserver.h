@@ -1,5 +1,6 @@
 /* fakeserver.h - run the scripted fake IMAP server (tests/fake/fakeimap.py)
- * from a C test and inspect what the client sent to it.
+ * from a C test and inspect what the client sent to it; struct fake_case
+ * runs the probe against it and keeps everything for the checks.
  *
  * The scenario language is documented at the top of fakeimap.py.  Each
  * fake_start() runs one private server process on a free loopback port with
@@ -21,6 +22,8 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+
+#include "runprobe.h"
 
 struct fake_server;
 
@@ -103,5 +106,76 @@ struct fake_blackhole {
 };
 int fake_blackhole_open(struct fake_blackhole *b);
 void fake_blackhole_close(struct fake_blackhole *b);
+
+/* What a probe run against the fake did, for failure messages (malloc'd):
+ * the probe's exit, signal, wall time, RSS, stdout and stderr; what the
+ * fake received (REC, REC_LEN; REC NULL: left out); the fake's exit
+ * status and the tail of its log (FS NULL: none).  Non-printable bytes
+ * are escaped. */
+char *fake_diag(const struct probe_run *r, struct fake_server *fs, int fake_status, const unsigned char *rec,
+                size_t rec_len);
+
+/* ---------------------------------------------------------------- scenario building blocks */
+
+/* In the fake's language (fakeimap.py), for the default session after the
+ * greeting: a login that succeeded, the STATUS + EXAMINE of INBOX (3
+ * messages, 1 unseen), the LOGOUT; and the rest of a default session
+ * (--fetch none) after a successful login. */
+#define FAKE_LOGGED_IN "line $TAG OK [CAPABILITY IMAP4rev1] Logged in\n"
+#define FAKE_STATUS_OK \
+	"expect STATUS\n" \
+	"line * STATUS INBOX (UNSEEN 1)\n" \
+	"line $TAG OK STATUS completed\n"
+#define FAKE_EXAMINE_OK \
+	FAKE_STATUS_OK \
+	"expect EXAMINE\n" \
+	"line * 3 EXISTS\n" \
+	"line * OK [UIDVALIDITY 1700000000] UIDs valid\n" \
+	"line $TAG OK [READ-ONLY] EXAMINE completed\n"
+#define FAKE_LOGOUT_OK \
+	"expect LOGOUT\n" \
+	"line * BYE Logging out\n" \
+	"line $TAG OK Logout completed\n" \
+	"close\n"
+#define FAKE_SESSION_REST FAKE_LOGGED_IN FAKE_EXAMINE_OK FAKE_LOGOUT_OK
+
+/* ---------------------------------------------------------------- a probe run against the fake */
+
+/* One case: the fake (with certificates made on first need), the probe's
+ * run and what it left.  Zero it before use; fake_case_done() frees it. */
+struct fake_case {
+	struct fake_certs certs;
+	bool have_certs;
+	char file[256];           /* a file of the case's, removed by fake_case_done ("": none) */
+	struct fake_server *fs;
+	struct probe_run r;
+	int fake_status;
+	char *log;                /* the fake's log */
+	const unsigned char *rec; /* what the probe sent (owned by fs) */
+	size_t rec_len;
+	char *diag;               /* fake_diag(): ends every failure message */
+};
+
+/* Make the test certificates (once). */
+void fake_case_certs(struct fake_case *c);
+/* A scenario: with TLS set ("" or a version, "clientca" to require the
+ * test client certificate) "tls CERT KEY TLS" first, then the greeting
+ * with CAPS, then BODY (every "%" in it taken literally).  malloc'd. */
+char *fake_case_scenario(struct fake_case *c, const char *tls, const char *caps, const char *body);
+/* Start the fake with SCN for CONNECTIONS connections (0: 1). */
+void fake_case_start(struct fake_case *c, const char *scn, int connections);
+/* Run the probe against PORT (NULL: the fake's; see probe_run_local for
+ * FIXED and EXTRA), then stop the fake, if any, and collect everything. */
+void fake_case_probe(struct fake_case *c, const char *port, double hard_s, const char *const *fixed,
+                     const char *const *extra);
+/* Both, with SCN freed. */
+void fake_case_run(struct fake_case *c, char *scn, int connections, double hard_s, const char *const *fixed,
+                   const char *const *extra);
+void fake_case_done(struct fake_case *c);
+/* stdout has (lacks) TEXT; the fake's log has TEXT; the fake exited STATUS. */
+void fake_case_expect_out(struct fake_case *c, const char *text);
+void fake_case_expect_no_out(struct fake_case *c, const char *text);
+void fake_case_expect_log(struct fake_case *c, const char *text);
+void fake_case_expect_fake_status(struct fake_case *c, int status);
 
 #endif

@@ -1,9 +1,11 @@
 /* runprobe.c - run the real check_imap_session binary from a test: fork and
  * exec it with pipes on stdout and stderr, drain both with poll() so neither
  * can fill up and block the child, enforce a hard timeout, and collect the
- * exit status, wall time (CLOCK_MONOTONIC) and peak RSS (wait4). */
+ * exit status, wall time (CLOCK_MONOTONIC) and peak RSS (wait4); and
+ * struct cmd, the command builder with its expectations. */
 #define _GNU_SOURCE
 #include "runprobe.h"
+#include "testutil.h"
 
 #include <criterion/criterion.h>
 
@@ -27,14 +29,6 @@ extern char **environ;
 #define RUNL_TIMEOUT_S 30.0
 #define MAX_ARGS 256
 #define MAX_CAPTURE (16u << 20) /* a runaway probe must not eat the test */
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static const char *probe_path(void)
 {
@@ -165,7 +159,7 @@ int probe_run(struct probe_run *r, double hard_timeout_s, const char *const *env
 		return -1;
 	}
 	fflush(NULL);
-	t0 = now_s();
+	t0 = tu_now_s();
 	pid = fork();
 	if (pid < 0) {
 		close(outp[0]);
@@ -201,7 +195,7 @@ int probe_run(struct probe_run *r, double hard_timeout_s, const char *const *env
 		struct pollfd pfd[2];
 		int nfd = 0, wait_ms, i;
 		struct sink *who[2];
-		double left = deadline - now_s();
+		double left = deadline - tu_now_s();
 
 		if (left <= 0 && !killed) {
 			kill(-pid, SIGKILL);
@@ -246,14 +240,14 @@ int probe_run(struct probe_run *r, double hard_timeout_s, const char *const *env
 			memset(&ru, 0, sizeof ru);
 			break;
 		}
-		if (!killed && now_s() >= deadline) {
+		if (!killed && tu_now_s() >= deadline) {
 			kill(-pid, SIGKILL);
 			kill(pid, SIGKILL);
 			killed = 1;
 		}
 		usleep(2000);
 	}
-	r->wall_s = now_s() - t0;
+	r->wall_s = tu_now_s() - t0;
 	r->maxrss_kb = ru.ru_maxrss;
 	if (WIFEXITED(status)) {
 		r->exit_code = WEXITSTATUS(status);
@@ -308,4 +302,283 @@ const char *fixture_env(const char *name)
 		cr_assert_fail("%s is not set: run this test through tests/run-test.sh "
 		               "(make check), which starts the Dovecot fixture", name);
 	return v;
+}
+
+void probe_run_local(struct probe_run *r, double hard_s, const char *port, const char *const *fixed,
+                     const char *const *extra)
+{
+	const char *argv[96];
+	size_t n = 0;
+
+	argv[n++] = "-H";
+	argv[n++] = "127.0.0.1";
+	argv[n++] = "-p";
+	argv[n++] = port;
+	for (; fixed && *fixed; fixed++) {
+		cr_assert_lt(n, sizeof argv / sizeof *argv - 1, "too many arguments");
+		argv[n++] = *fixed;
+	}
+	for (; extra && *extra; extra++) {
+		cr_assert_lt(n, sizeof argv / sizeof *argv - 1, "too many arguments");
+		argv[n++] = *extra;
+	}
+	argv[n] = NULL;
+	cr_assert_eq(probe_run(r, hard_s, NULL, argv), 0, "could not start the probe ($PROBE)");
+}
+
+void probe_expect_state(const struct probe_run *r, int code, const char *diag)
+{
+	char prefix[32];
+
+	cr_assert_eq(r->signal, 0, "the probe died of signal %d%s", r->signal, diag);
+	cr_assert_eq(r->exit_code, code, "exit code %d, expected %d (%s)%s", r->exit_code, code, tu_state_name[code],
+	             diag);
+	snprintf(prefix, sizeof prefix, "IMAP %s - ", tu_state_name[code]);
+	cr_assert(!strncmp(r->first_line, prefix, strlen(prefix)), "first line does not start with \"%s\"%s", prefix,
+	          diag);
+}
+
+void probe_expect_summary_va(const struct probe_run *r, int icase, const char *diag, va_list ap)
+{
+	const char *s = strstr(r->first_line, " - "), *needle;
+	char *sum;
+
+	cr_assert_not_null(s, "no summary%s", diag);
+	s += 3;
+	sum = strndup(s, strcspn(s, "|"));
+	cr_assert_not_null(sum);
+	while ((needle = va_arg(ap, const char *)) != NULL)
+		cr_assert_not_null(icase ? strcasestr(sum, needle) : strstr(sum, needle),
+		                   "\"%s\" not in the summary \"%s\"%s", needle, sum, diag);
+	free(sum);
+}
+
+void probe_expect_no_stderr(const struct probe_run *r, const char *diag)
+{
+	if (!getenv("CIS_TEST_ALLOW_STDERR"))
+		cr_assert_eq(r->err_len, 0, "unexpected output on stderr%s", diag);
+}
+
+const char *fixture_adduser(char *buf, size_t bufsz, const char *tag, const char *pass)
+{
+	static int serial;
+	const char *argv[] = {"bash", fixture_env("DOVECOT_FIXTURE"), "adduser", fixture_env("DOVECOT_STATEDIR"),
+	                      buf, pass, NULL};
+
+	snprintf(buf, bufsz, "t-%s-%ld-%d", tag, (long)getpid(), serial++);
+	cr_assert_eq(tu_run_argv(argv), 0, "fixture.sh adduser %s failed", buf);
+	return buf;
+}
+
+const char *fixture_file(char *path, size_t pathsz, const char *tag, const char *text)
+{
+	char *p = tu_temp_file(fixture_env("DOVECOT_STATEDIR"), tag, text, strlen(text));
+
+	snprintf(path, pathsz, "%s", p);
+	free(p);
+	return path;
+}
+
+/* ---------------------------------------------------------------- probe commands */
+
+static const char *arena_dup(struct cmd *c, const char *s)
+{
+	size_t n = strlen(s) + 1;
+	char *p;
+
+	cr_assert(c->used + n <= sizeof c->arena, "test command too long");
+	p = c->arena + c->used;
+	memcpy(p, s, n);
+	c->used += n;
+	return p;
+}
+
+struct cmd *cmd_new(void)
+{
+	struct cmd *c = calloc(1, sizeof *c);
+
+	cr_assert_not_null(c);
+	return c;
+}
+
+void cmd_free(struct cmd *c)
+{
+	if (c->ran)
+		probe_run_free(&c->r);
+	free(c);
+}
+
+void cmd_add(struct cmd *c, const char *arg)
+{
+	cr_assert(c->argc + 1 < (int)(sizeof c->argv / sizeof c->argv[0]), "too many arguments");
+	c->argv[c->argc++] = arena_dup(c, arg);
+	c->argv[c->argc] = NULL;
+}
+
+void cmd_addl(struct cmd *c, ...)
+{
+	va_list ap;
+	const char *a;
+
+	va_start(ap, c);
+	while ((a = va_arg(ap, const char *)) != NULL)
+		cmd_add(c, a);
+	va_end(ap);
+}
+
+/* FMT formatted into the arena. */
+__attribute__((format(printf, 2, 0))) static const char *arena_vprintf(struct cmd *c, const char *fmt, va_list ap)
+{
+	char buf[4096];
+
+	vsnprintf(buf, sizeof buf, fmt, ap);
+	return arena_dup(c, buf);
+}
+
+void cmd_addf(struct cmd *c, const char *fmt, ...)
+{
+	va_list ap;
+
+	cr_assert(c->argc + 1 < (int)(sizeof c->argv / sizeof c->argv[0]), "too many arguments");
+	va_start(ap, fmt);
+	c->argv[c->argc++] = arena_vprintf(c, fmt, ap);
+	va_end(ap);
+	c->argv[c->argc] = NULL;
+}
+
+void cmd_env(struct cmd *c, const char *fmt, ...)
+{
+	va_list ap;
+
+	cr_assert(c->envc + 1 < (int)(sizeof c->env / sizeof c->env[0]), "too many environment entries");
+	va_start(ap, fmt);
+	c->env[c->envc++] = arena_vprintf(c, fmt, ap);
+	va_end(ap);
+	c->env[c->envc] = NULL;
+}
+
+void cmd_fixture_conn(struct cmd *c, enum fixture_mode m, const char *port)
+{
+	cmd_addl(c, "-H", fixture_env("DOVECOT_HOST"), "-p",
+	         port ? port : fixture_env(m == FIXTURE_IMPLICIT ? "DOVECOT_IMAPS_PORT" : "DOVECOT_IMAP_PORT"), NULL);
+	if (m == FIXTURE_IMPLICIT)
+		cmd_add(c, "--ssl");
+	if (m == FIXTURE_STARTTLS)
+		cmd_add(c, "--starttls");
+	if (m != FIXTURE_PLAIN)
+		cmd_addl(c, "--cafile", fixture_env("DOVECOT_CA"), NULL);
+}
+
+void cmd_fixture_user(struct cmd *c, const char *user_var, const char *pass_var)
+{
+	(void)fixture_env(pass_var);
+	cmd_addl(c, "-U", fixture_env(user_var), "--password-env", pass_var, NULL);
+}
+
+void cmd_run_for(struct cmd *c, double hard_s)
+{
+	size_t off = (size_t)snprintf(c->line, sizeof c->line, "$PROBE");
+
+	for (int i = 0; i < c->argc && off < sizeof c->line; i++)
+		off += (size_t)snprintf(c->line + off, sizeof c->line - off, " '%s'", c->argv[i]);
+	if (c->ran)
+		probe_run_free(&c->r);
+	cr_assert_eq(probe_run(&c->r, hard_s, c->envc ? c->env : NULL, c->argv), 0,
+	             "could not start the probe (%s): %s", getenv("PROBE") ? getenv("PROBE") : "?", strerror(errno));
+	c->ran = 1;
+	cr_assert_eq(c->r.signal, 0, "probe died of signal %d" DUMP_FMT, c->r.signal, DUMP_ARGS(c));
+}
+
+void cmd_expect_state(struct cmd *c, int state)
+{
+	char prefix[32];
+
+	snprintf(prefix, sizeof prefix, "IMAP %s - ", tu_state_name[state]);
+	cr_assert_eq(c->r.exit_code, state, "exit code %d, expected %d (%s)" DUMP_FMT, c->r.exit_code, state,
+	             tu_state_name[state], DUMP_ARGS(c));
+	cr_assert(strncmp(c->r.first_line, prefix, strlen(prefix)) == 0,
+	          "first line does not start with \"%s\"" DUMP_FMT, prefix, DUMP_ARGS(c));
+}
+
+void cmd_summary(struct cmd *c, char *out, size_t outsz)
+{
+	const char *s = strstr(c->r.first_line, " - ");
+
+	cr_assert_not_null(s, "no summary" DUMP_FMT, DUMP_ARGS(c));
+	s += 3;
+	snprintf(out, outsz, "%.*s", (int)strcspn(s, "|"), s);
+}
+
+void cmd_expect_summary(struct cmd *c, const char *text)
+{
+	char sum[sizeof c->r.first_line];
+
+	cmd_summary(c, sum, sizeof sum);
+	cr_assert_not_null(strstr(sum, text), "summary lacks \"%s\"" DUMP_FMT, text, DUMP_ARGS(c));
+}
+
+void cmd_expect_summary_i(struct cmd *c, const char *text)
+{
+	char sum[sizeof c->r.first_line];
+
+	cmd_summary(c, sum, sizeof sum);
+	cr_assert_not_null(strcasestr(sum, text), "summary lacks \"%s\"" DUMP_FMT, text, DUMP_ARGS(c));
+}
+
+void cmd_expect_out(struct cmd *c, const char *text)
+{
+	cr_assert_not_null(strstr(c->r.out, text), "stdout lacks \"%s\"" DUMP_FMT, text, DUMP_ARGS(c));
+}
+
+void cmd_expect_no_out(struct cmd *c, const char *text)
+{
+	cr_assert_null(strstr(c->r.out, text), "stdout has \"%s\"" DUMP_FMT, text, DUMP_ARGS(c));
+}
+
+int cmd_perf_field(struct cmd *c, const char *label, char *out, size_t outsz)
+{
+	return tu_perf_field(c->r.first_line, label, out, outsz);
+}
+
+int cmd_perf_has(struct cmd *c, const char *label)
+{
+	char v[256];
+
+	return cmd_perf_field(c, label, v, sizeof v);
+}
+
+void cmd_expect_perf(struct cmd *c, const char *label)
+{
+	cr_assert(cmd_perf_has(c, label), "perfdata lacks '%s'" DUMP_FMT, label, DUMP_ARGS(c));
+}
+
+void cmd_expect_no_perf(struct cmd *c, const char *label)
+{
+	cr_assert(!cmd_perf_has(c, label), "perfdata has '%s'" DUMP_FMT, label, DUMP_ARGS(c));
+}
+
+double cmd_perf_value(struct cmd *c, const char *label, char *uom, size_t uomsz)
+{
+	char v[256], *end;
+	double d;
+
+	cr_assert(cmd_perf_field(c, label, v, sizeof v), "perfdata lacks '%s'" DUMP_FMT, label, DUMP_ARGS(c));
+	d = strtod(v, &end);
+	cr_assert(end != v, "perfdata '%s' value \"%s\" is not a number" DUMP_FMT, label, v, DUMP_ARGS(c));
+	if (uom)
+		snprintf(uom, uomsz, "%.*s", (int)strcspn(end, ";"), end);
+	return d;
+}
+
+void cmd_perf_part(struct cmd *c, const char *label, int index, char *out, size_t outsz)
+{
+	char v[256], *p = v;
+
+	cr_assert(cmd_perf_field(c, label, v, sizeof v), "perfdata lacks '%s'" DUMP_FMT, label, DUMP_ARGS(c));
+	for (int i = 0; i < index && p; i++) {
+		p = strchr(p, ';');
+		if (p)
+			p++;
+	}
+	snprintf(out, outsz, "%.*s", p ? (int)strcspn(p, ";") : 0, p ? p : "");
 }

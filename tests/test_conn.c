@@ -13,7 +13,9 @@
 
 #include "net/clock.h"
 #include "fake_transport.h"
+#include "testutil.h"
 #include "imap/imap_conn.h"
+#include "imap/utf7.h"
 
 /* ---------------------------------------------------------------- fixture */
 
@@ -124,25 +126,6 @@ static int contains(const char *hay, size_t n, const char *needle, size_t nl)
 		if (memcmp(hay + i, needle, nl) == 0)
 			return 1;
 	return 0;
-}
-
-static void b64(const unsigned char *in, size_t n, char *out)
-{
-	static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	size_t o = 0;
-
-	for (size_t i = 0; i < n; i += 3) {
-		unsigned v = (unsigned)in[i] << 16;
-		if (i + 1 < n)
-			v |= (unsigned)in[i + 1] << 8;
-		if (i + 2 < n)
-			v |= in[i + 2];
-		out[o++] = tab[(v >> 18) & 63];
-		out[o++] = tab[(v >> 12) & 63];
-		out[o++] = i + 1 < n ? tab[(v >> 6) & 63] : '=';
-		out[o++] = i + 2 < n ? tab[v & 63] : '=';
-	}
-	out[o] = '\0';
 }
 
 /* ---------------------------------------------------------------- greeting */
@@ -389,8 +372,8 @@ static void login(struct fx *x, const char *user, const char *pass, size_t passl
 
 	fake_send_after(x->f, "\r\n", server);
 	imap_cmd_init(&cmd, x->c, "LOGIN");
-	imap_cmd_astring(&cmd, user, strlen(user), 0);
-	imap_cmd_astring(&cmd, pass, passlen, 1);
+	imap_cmd_add_astring(&cmd, user, strlen(user), 0);
+	imap_cmd_add_astring(&cmd, pass, passlen, 1);
 	cr_assert_eq(cmd.bad, 0);
 	cr_assert_eq(imap_conn_command(x->c, &cmd, res), 0, "[%s] %s", x->ck->name, imap_conn_errmsg(x->c));
 	imap_cmd_free(&cmd);
@@ -425,18 +408,18 @@ Test(cmd, astring_choices)
 	const char *tricky[] = { "a{b", "a%b", "a*b", "a]b", "a)b", "a b", "\x7f", "a\tb" };
 
 	imap_cmd_init(&cmd, NULL, "X");
-	imap_cmd_astring(&cmd, "", 0, 0);
-	imap_cmd_astring(&cmd, "NIL", 3, 0);
-	imap_cmd_astring(&cmd, "nil", 3, 0);
-	imap_cmd_astring(&cmd, "INBOX.Sent-Items_2024+&-", 24, 0);
-	imap_cmd_string(&cmd, "INBOX", 5, 0);
+	imap_cmd_add_astring(&cmd, "", 0, 0);
+	imap_cmd_add_astring(&cmd, "NIL", 3, 0);
+	imap_cmd_add_astring(&cmd, "nil", 3, 0);
+	imap_cmd_add_astring(&cmd, "INBOX.Sent-Items_2024+&-", 24, 0);
+	imap_cmd_add_string(&cmd, "INBOX", 5, 0);
 	cr_assert_str_eq(cmd.sb.data, "X \"\" \"NIL\" \"nil\" INBOX.Sent-Items_2024+&- \"INBOX\"");
 	imap_cmd_free(&cmd);
 
 	for (size_t i = 0; i < sizeof(tricky) / sizeof(tricky[0]); i++) {
 		char want[32];
 		imap_cmd_init(&cmd, NULL, "X");
-		imap_cmd_astring(&cmd, tricky[i], strlen(tricky[i]), 0);
+		imap_cmd_add_astring(&cmd, tricky[i], strlen(tricky[i]), 0);
 		snprintf(want, sizeof(want), "X \"%s\"", tricky[i]);
 		cr_assert_str_eq(cmd.sb.data, want, "'%s' must be quoted", tricky[i]);
 		cr_assert_eq(cmd.nsync, 0);
@@ -456,8 +439,8 @@ Test(cmd, crlf_nul_8bit_become_literals)
 		char want[64];
 
 		imap_cmd_init(&cmd, NULL, "LOGIN");
-		imap_cmd_astring(&cmd, "u", 1, 0);
-		imap_cmd_astring(&cmd, cases[i].s, cases[i].n, 1);
+		imap_cmd_add_astring(&cmd, "u", 1, 0);
+		imap_cmd_add_astring(&cmd, cases[i].s, cases[i].n, 1);
 		int hl = snprintf(want, sizeof(want), "LOGIN u {%zu}\r\n", cases[i].n);
 		memcpy(want + hl, cases[i].s, cases[i].n);
 		cr_assert_eq(cmd.sb.len, (size_t)hl + cases[i].n, "case %zu", i);
@@ -480,25 +463,25 @@ Test(cmd, utf8_quoted_after_enable)
 
 		fx_greet(x, "* OK [CAPABILITY IMAP4rev1 ENABLE UTF8=ACCEPT] ready\r\n");
 		imap_cmd_init(&cmd, x->c, "SELECT");
-		imap_cmd_astring(&cmd, "Entw\xc3\xbc" "rfe", 9, 0);
+		imap_cmd_add_astring(&cmd, "Entw\xc3\xbc" "rfe", 9, 0);
 		cr_assert_eq(cmd.nsync, 1, "8-bit needs a literal before ENABLE");
 		imap_cmd_free(&cmd);
 
 		fake_send_after(x->f, "\r\n", "* ENABLED UTF8=ACCEPT\r\na1 OK enabled\r\n");
 		imap_cmd_init(&cmd, x->c, "ENABLE");
-		imap_cmd_atom(&cmd, "UTF8=ACCEPT");
+		imap_cmd_add_text(&cmd, "UTF8=ACCEPT");
 		cr_assert_eq(imap_conn_command(x->c, &cmd, &res), 0, "[%s]", ck->name);
 		imap_cmd_free(&cmd);
 		cr_assert(imap_conn_utf8(x->c), "[%s]", ck->name);
 
 		imap_cmd_init(&cmd, x->c, "SELECT");
-		imap_cmd_astring(&cmd, "Entw\xc3\xbc" "rfe", 9, 0);
+		imap_cmd_add_astring(&cmd, "Entw\xc3\xbc" "rfe", 9, 0);
 		cr_assert_str_eq(cmd.sb.data, "SELECT \"Entw\xc3\xbc" "rfe\"");
 		imap_cmd_free(&cmd);
 
 		/* invalid UTF-8 still needs a literal */
 		imap_cmd_init(&cmd, x->c, "SELECT");
-		imap_cmd_astring(&cmd, "a\xc3", 2, 0);
+		imap_cmd_add_astring(&cmd, "a\xc3", 2, 0);
 		cr_assert_eq(cmd.nsync, 1);
 		imap_cmd_free(&cmd);
 		fx_free(x);
@@ -517,8 +500,8 @@ Test(cmd, sync_literal_waits_for_continuation)
 		unsigned plus = fake_send_after(x->f, "{6}\r\n", "+ Ready for literal data\r\n");
 		unsigned ok = fake_send_after(x->f, "\r\n", "a1 OK Logged in\r\n");
 		imap_cmd_init(&cmd, x->c, "LOGIN");
-		imap_cmd_astring(&cmd, "alice", 5, 0);
-		imap_cmd_astring(&cmd, "pa\r\nss", 6, 1);
+		imap_cmd_add_astring(&cmd, "alice", 5, 0);
+		imap_cmd_add_astring(&cmd, "pa\r\nss", 6, 1);
 		cr_assert_eq(imap_conn_command(x->c, &cmd, &res), 0, "[%s] %s", ck->name, imap_conn_errmsg(x->c));
 		imap_cmd_free(&cmd);
 		cr_assert_eq(res.status, IMAP_ST_OK);
@@ -547,8 +530,8 @@ Test(cmd, sync_literal_refused)
 		fx_greet(x, "* OK ready\r\n");
 		fake_send_after(x->f, "{5000}\r\n", "a1 NO [TOOBIG] Message too large\r\n");
 		imap_cmd_init(&cmd, x->c, "APPEND");
-		imap_cmd_astring(&cmd, "INBOX", 5, 0);
-		imap_cmd_literal(&cmd, big, sizeof(big), 0);
+		imap_cmd_add_astring(&cmd, "INBOX", 5, 0);
+		imap_cmd_add_literal(&cmd, big, sizeof(big), 0);
 		cr_assert_eq(imap_conn_send(x->c, &cmd, &id), 0, "[%s] %s", ck->name, imap_conn_errmsg(x->c));
 		imap_cmd_free(&cmd);
 		cr_assert_str_eq(W(x), "a1 APPEND INBOX {5000}\r\n", "literal data must not be sent");
@@ -582,17 +565,17 @@ Test(cmd, literal_minus_limits)
 
 	fx_greet(x, "* OK [CAPABILITY IMAP4rev1 LITERAL-] ready\r\n");
 	imap_cmd_init(&cmd, x->c, "APPEND");
-	imap_cmd_literal(&cmd, big, 4096, 0);
+	imap_cmd_add_literal(&cmd, big, 4096, 0);
 	cr_assert(strncmp(cmd.sb.data, "APPEND {4096+}\r\n", 16) == 0);
 	cr_assert_eq(cmd.nsync, 0);
-	imap_cmd_literal(&cmd, big, 4097, 0);
+	imap_cmd_add_literal(&cmd, big, 4097, 0);
 	cr_assert(contains(cmd.sb.data, cmd.sb.len, " {4097}\r\n", 9));
 	cr_assert_eq(cmd.nsync, 1);
 	imap_cmd_free(&cmd);
 
 	/* without a connection: always synchronizing */
 	imap_cmd_init(&cmd, NULL, "APPEND");
-	imap_cmd_literal(&cmd, "abc", 3, 0);
+	imap_cmd_add_literal(&cmd, "abc", 3, 0);
 	cr_assert_str_eq(cmd.sb.data, "APPEND {3}\r\nabc");
 	cr_assert_eq(cmd.nsync, 1);
 	imap_cmd_free(&cmd);
@@ -607,13 +590,13 @@ Test(cmd, too_many_literals_and_too_long)
 
 	imap_cmd_init(&cmd, NULL, "X");
 	for (int i = 0; i <= IMAP_CMD_MAX_LITERALS; i++)
-		imap_cmd_literal(&cmd, "a", 1, 0);
+		imap_cmd_add_literal(&cmd, "a", 1, 0);
 	cr_assert_eq(cmd.bad, IMAP_CMD_BAD_TOO_MANY);
 	imap_cmd_free(&cmd);
 
 	imap_cmd_init(&cmd, NULL, "X");
 	for (int i = 0; i <= IMAP_CMD_MAX_SECRETS; i++)
-		imap_cmd_astring(&cmd, "s", 1, 1);
+		imap_cmd_add_astring(&cmd, "s", 1, 1);
 	cr_assert_eq(cmd.bad, IMAP_CMD_BAD_TOO_MANY, "a secret that cannot be redacted is refused");
 	imap_cmd_free(&cmd);
 
@@ -621,7 +604,7 @@ Test(cmd, too_many_literals_and_too_long)
 	cr_assert_not_null(huge);
 	memset(huge, 'a', IMAP_CMD_MAX_BYTES + 1);
 	imap_cmd_init(&cmd, NULL, "APPEND");
-	imap_cmd_literal(&cmd, huge, IMAP_CMD_MAX_BYTES + 1, 0);
+	imap_cmd_add_literal(&cmd, huge, IMAP_CMD_MAX_BYTES + 1, 0);
 	free(huge);
 	cr_assert_eq(cmd.bad, IMAP_CMD_BAD_TOO_LONG);
 
@@ -644,7 +627,7 @@ Test(cmd, raw_checked_rejects_crlf)
 
 		fx_greet(x, "* OK ready\r\n");
 		imap_cmd_init(&cmd, x->c, "SEARCH");
-		imap_cmd_raw_checked(&cmd, "UNSEEN\r\na2 DELETE INBOX");
+		imap_cmd_add_text(&cmd, "UNSEEN\r\na2 DELETE INBOX");
 		cr_assert_eq(cmd.bad, IMAP_CMD_BAD_CRLF);
 		cr_assert_eq(imap_conn_send(x->c, &cmd, &id), -1);
 		imap_cmd_free(&cmd);
@@ -656,18 +639,18 @@ Test(cmd, raw_checked_rejects_crlf)
 
 		/* LF alone, and CR alone */
 		imap_cmd_init(&cmd, x->c, "SEARCH");
-		imap_cmd_raw_checked(&cmd, "UNSEEN\n");
+		imap_cmd_add_text(&cmd, "UNSEEN\n");
 		cr_assert_eq(cmd.bad, IMAP_CMD_BAD_CRLF);
 		imap_cmd_free(&cmd);
 		imap_cmd_init(&cmd, x->c, "SEARCH");
-		imap_cmd_raw_checked(&cmd, "UNSEEN\rX");
+		imap_cmd_add_text(&cmd, "UNSEEN\rX");
 		cr_assert_eq(cmd.bad, IMAP_CMD_BAD_CRLF);
 		imap_cmd_free(&cmd);
 
 		/* the connection is still usable; the refused command used no tag */
 		fake_send_after(x->f, "\r\n", "a1 OK done\r\n");
 		imap_cmd_init(&cmd, x->c, "SEARCH");
-		imap_cmd_raw_checked(&cmd, "SUBJECT \"probe\" UNSEEN");
+		imap_cmd_add_text(&cmd, "SUBJECT \"probe\" UNSEEN");
 		cr_assert_eq(imap_conn_command(x->c, &cmd, &res), 0, "[%s] %s", ck->name, imap_conn_errmsg(x->c));
 		imap_cmd_free(&cmd);
 		cr_assert_str_eq(W(x), "a1 SEARCH SUBJECT \"probe\" UNSEEN\r\n");
@@ -721,7 +704,7 @@ static void assert_no_secret(const char *trace, const char *secret, size_t n)
 	char enc[256];
 
 	cr_assert(!contains(trace, strlen(trace), secret, n), "secret in trace:\n%s", trace);
-	b64((const unsigned char *)secret, n, enc);
+	tu_b64((const unsigned char *)secret, n, enc);
 	cr_assert(strstr(trace, enc) == NULL, "base64 of secret in trace:\n%s", trace);
 	/* the middle of the base64 (alignment-independent part) */
 	if (strlen(enc) > 8) {
@@ -743,8 +726,8 @@ Test(trace, password_never_in_trace)
 
 				fx_greet(x, plus ? "* OK [CAPABILITY IMAP4rev1 LITERAL+] hi\r\n" : "* OK hi\r\n");
 				imap_cmd_init(&cmd, x->c, "LOGIN");
-				imap_cmd_astring(&cmd, "bob", 3, 0);
-				imap_cmd_astring(&cmd, pw[i], strlen(pw[i]), 1);
+				imap_cmd_add_astring(&cmd, "bob", 3, 0);
+				imap_cmd_add_astring(&cmd, pw[i], strlen(pw[i]), 1);
 				if (cmd.nsync)
 					fake_send_after(x->f, "}\r\n", "+ go\r\n");
 				fake_send_after(x->f, "\r\n", "a1 OK [CAPABILITY IMAP4rev1] Logged in\r\n");
@@ -780,14 +763,14 @@ Test(trace, sasl_line_redacted)
 		fake_send_after(x->f, "AUTHENTICATE PLAIN\r\n", "+ \r\n");
 		fake_send_after(x->f, "\r\n", "a1 OK Logged in\r\n");
 		imap_cmd_init(&cmd, x->c, "AUTHENTICATE");
-		imap_cmd_atom(&cmd, "PLAIN");
+		imap_cmd_add_text(&cmd, "PLAIN");
 		cr_assert_eq(imap_conn_send(x->c, &cmd, &id), 0);
 		imap_cmd_free(&cmd);
 		cr_assert_str_eq(imap_conn_last_tag(x->c), "a1");
 
 		cr_assert_eq(imap_conn_read(x->c, &r), 0, "[%s] %s", ck->name, imap_conn_errmsg(x->c));
 		cr_assert_eq(r->type, IMAP_RESP_CONTINUATION);
-		b64(plain, sizeof(plain) - 1, resp);
+		tu_b64(plain, sizeof(plain) - 1, resp);
 		cr_assert_eq(imap_conn_write_line(x->c, resp, strlen(resp), 1), 0);
 		cr_assert_eq(imap_conn_read(x->c, &r), 0);
 		cr_assert_eq(r->type, IMAP_RESP_TAGGED);
@@ -849,12 +832,12 @@ Test(pipeline, out_of_order_completion)
 		imap_conn_set_handler(x->c, on_untagged, x);
 		fx_greet(x, "* OK ready\r\n");
 		imap_cmd_init(&cmd, x->c, "SELECT");
-		imap_cmd_astring(&cmd, "INBOX", 5, 0);
+		imap_cmd_add_astring(&cmd, "INBOX", 5, 0);
 		cr_assert_eq(imap_conn_queue(x->c, &cmd, &id1), 0);
 		imap_cmd_free(&cmd);
 		imap_cmd_init(&cmd, x->c, "STATUS");
-		imap_cmd_astring(&cmd, "Sent", 4, 0);
-		imap_cmd_atom(&cmd, "(MESSAGES)");
+		imap_cmd_add_astring(&cmd, "Sent", 4, 0);
+		imap_cmd_add_text(&cmd, "(MESSAGES)");
 		cr_assert_eq(imap_conn_queue(x->c, &cmd, &id2), 0);
 		imap_cmd_free(&cmd);
 		cr_assert_eq(fake_written_len(x->f), 0, "queued, not written");
@@ -946,7 +929,7 @@ Test(pipeline, flush_and_limits)
 
 	/* queueing a synchronizing literal is refused */
 	imap_cmd_init(&cmd, NULL, "APPEND");
-	imap_cmd_literal(&cmd, "x", 1, 0);
+	imap_cmd_add_literal(&cmd, "x", 1, 0);
 	cr_assert_eq(imap_conn_queue(x->c, &cmd, &id[0]), -1);
 	cr_assert_eq(imap_conn_err(x->c), IMAP_E_LOCAL);
 	imap_cmd_free(&cmd);
@@ -1265,8 +1248,8 @@ Test(proto, timeout_waiting_for_continuation)
 	fx_greet(x, "* OK ready\r\n");
 	imap_conn_set_deadline(x->c, clock_now_ns() + 50000000);
 	imap_cmd_init(&cmd, x->c, "LOGIN");
-	imap_cmd_astring(&cmd, "u", 1, 0);
-	imap_cmd_astring(&cmd, "p\n", 2, 1);
+	imap_cmd_add_astring(&cmd, "u", 1, 0);
+	imap_cmd_add_astring(&cmd, "p\n", 2, 1);
 	cr_assert_eq(imap_conn_send(x->c, &cmd, &id), -1);
 	imap_cmd_free(&cmd);
 	cr_assert_eq(imap_conn_err(x->c), IMAP_E_TIMEOUT);

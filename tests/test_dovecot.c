@@ -3,9 +3,9 @@
  * started by tests/run-test.sh, which exports the DOVECOT_* variables).
  *
  * Adding a case: build a command with cmd_new() + cmd_plain()/cmd_ssl()/
- * cmd_starttls() + cmd_user() + cmd_add(), run it with cmd_run(), and check
- * it with expect_state(), expect_out(), perf_has() / perf_value().  Every
- * assertion message carries the command line and the probe's whole output.
+ * cmd_starttls() + cmd_fixture_user() + cmd_add(), run it with cmd_run(), and check
+ * it with cmd_expect_state(), cmd_expect_out(), cmd_perf_has() /
+ * cmd_perf_value() (runprobe.h).  Every assertion message carries the command line and the probe's whole output.
  * Cases that need an option the probe does not have yet skip themselves
  * (need_option()), so the suite can run ahead of the implementation. */
 #define _GNU_SOURCE
@@ -28,86 +28,13 @@
 #include <unistd.h>
 
 #include "runprobe.h"
+#include "testutil.h"
 
 #define HARD_TIMEOUT_S 30.0
 
 enum { ST_OK = 0, ST_WARNING = 1, ST_CRITICAL = 2, ST_UNKNOWN = 3 };
-static const char *const state_name[] = {"OK", "WARNING", "CRITICAL", "UNKNOWN"};
 
 /* ------------------------------------------------------------ commands */
-
-struct cmd {
-	const char *argv[96];
-	int argc;
-	const char *env[16];
-	int envc;
-	char arena[16384];
-	size_t used;
-	char line[4096]; /* printable command line, for messages */
-	struct probe_run r;
-	int ran;
-};
-
-static const char *arena_dup(struct cmd *c, const char *s)
-{
-	size_t n = strlen(s) + 1;
-	char *p;
-
-	cr_assert(c->used + n <= sizeof c->arena, "test command too long");
-	p = c->arena + c->used;
-	memcpy(p, s, n);
-	c->used += n;
-	return p;
-}
-
-static void cmd_add(struct cmd *c, const char *arg)
-{
-	cr_assert(c->argc + 1 < (int)(sizeof c->argv / sizeof c->argv[0]), "too many arguments");
-	c->argv[c->argc++] = arena_dup(c, arg);
-	c->argv[c->argc] = NULL;
-}
-
-static void cmd_addf(struct cmd *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void cmd_addf(struct cmd *c, const char *fmt, ...)
-{
-	char buf[4096];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(buf, sizeof buf, fmt, ap);
-	va_end(ap);
-	cmd_add(c, buf);
-}
-
-/* Extra environment for the probe, "NAME=value". */
-static void cmd_env(struct cmd *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void cmd_env(struct cmd *c, const char *fmt, ...)
-{
-	char buf[4096];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(buf, sizeof buf, fmt, ap);
-	va_end(ap);
-	cr_assert(c->envc + 1 < (int)(sizeof c->env / sizeof c->env[0]));
-	c->env[c->envc++] = arena_dup(c, buf);
-	c->env[c->envc] = NULL;
-}
-
-static struct cmd *cmd_new(void)
-{
-	struct cmd *c = calloc(1, sizeof *c);
-
-	cr_assert_not_null(c);
-	return c;
-}
-
-static void cmd_free(struct cmd *c)
-{
-	if (c->ran)
-		probe_run_free(&c->r);
-	free(c);
-}
 
 /* -H 127.0.0.1 -p <port from the fixture variable PORT_VAR> */
 static void cmd_host(struct cmd *c, const char *host, const char *port_var)
@@ -118,72 +45,17 @@ static void cmd_host(struct cmd *c, const char *host, const char *port_var)
 	cmd_add(c, fixture_env(port_var));
 }
 
-static void cmd_plain(struct cmd *c) { cmd_host(c, fixture_env("DOVECOT_HOST"), "DOVECOT_IMAP_PORT"); }
-
+static void cmd_plain(struct cmd *c) { cmd_fixture_conn(c, FIXTURE_PLAIN, NULL); }
 static void cmd_ssl_port(struct cmd *c, const char *port_var)
 {
-	cmd_host(c, fixture_env("DOVECOT_HOST"), port_var);
-	cmd_add(c, "--ssl");
-	cmd_add(c, "--cafile");
-	cmd_add(c, fixture_env("DOVECOT_CA"));
+	cmd_fixture_conn(c, FIXTURE_IMPLICIT, fixture_env(port_var));
 }
+static void cmd_ssl(struct cmd *c) { cmd_fixture_conn(c, FIXTURE_IMPLICIT, NULL); }
+static void cmd_starttls(struct cmd *c) { cmd_fixture_conn(c, FIXTURE_STARTTLS, NULL); }
+static void cmd_default_user(struct cmd *c) { cmd_fixture_user(c, "DOVECOT_USER", "DOVECOT_PASS"); }
 
-static void cmd_ssl(struct cmd *c) { cmd_ssl_port(c, "DOVECOT_IMAPS_PORT"); }
+static void cmd_run(struct cmd *c) { cmd_run_for(c, HARD_TIMEOUT_S); }
 
-static void cmd_starttls(struct cmd *c)
-{
-	cmd_plain(c);
-	cmd_add(c, "--starttls");
-	cmd_add(c, "--cafile");
-	cmd_add(c, fixture_env("DOVECOT_CA"));
-}
-
-/* -U <$USER_VAR> --password-env PASS_VAR: the password never is in argv. */
-static void cmd_user(struct cmd *c, const char *user_var, const char *pass_var)
-{
-	cmd_add(c, "-U");
-	cmd_add(c, fixture_env(user_var));
-	cmd_add(c, "--password-env");
-	cmd_add(c, pass_var);
-	(void)fixture_env(pass_var);
-}
-
-static void cmd_default_user(struct cmd *c) { cmd_user(c, "DOVECOT_USER", "DOVECOT_PASS"); }
-
-static void cmd_run_timeout(struct cmd *c, double timeout_s)
-{
-	size_t off = 0;
-	int i;
-
-	off += (size_t)snprintf(c->line, sizeof c->line, "$PROBE");
-	for (i = 0; i < c->argc && off < sizeof c->line; i++)
-		off += (size_t)snprintf(c->line + off, sizeof c->line - off, " '%s'", c->argv[i]);
-	if (c->ran)
-		probe_run_free(&c->r);
-	cr_assert_eq(probe_run(&c->r, timeout_s, c->envc ? c->env : NULL, c->argv), 0,
-	             "could not start the probe (%s): %s", getenv("PROBE") ? getenv("PROBE") : "?",
-	             strerror(errno));
-	c->ran = 1;
-	cr_assert_eq(c->r.signal, 0, "probe died of signal %d\ncommand: %s\n--- stdout:\n%s\n--- stderr:\n%s",
-	             c->r.signal, c->line, c->r.out, c->r.err);
-}
-
-static void cmd_run(struct cmd *c) { cmd_run_timeout(c, HARD_TIMEOUT_S); }
-
-#define DUMP_FMT "\ncommand: %s\n--- stdout:\n%s\n--- stderr:\n%s"
-#define DUMP_ARGS(c) (c)->line, (c)->r.out, (c)->r.err
-
-/* Exit code and first-line prefix agree on the state. */
-static void expect_state(struct cmd *c, int state)
-{
-	char prefix[32];
-
-	snprintf(prefix, sizeof prefix, "IMAP %s - ", state_name[state]);
-	cr_assert_eq(c->r.exit_code, state, "exit code %d, expected %d (%s)" DUMP_FMT, c->r.exit_code,
-	             state, state_name[state], DUMP_ARGS(c));
-	cr_assert(strncmp(c->r.first_line, prefix, strlen(prefix)) == 0,
-	          "first line does not start with \"%s\"" DUMP_FMT, prefix, DUMP_ARGS(c));
-}
 
 static void expect_not_ok(struct cmd *c)
 {
@@ -194,34 +66,6 @@ static void expect_not_ok(struct cmd *c)
 	          DUMP_ARGS(c));
 }
 
-static int icontains(const char *hay, const char *needle)
-{
-	size_t n = strlen(needle);
-
-	for (; *hay; hay++)
-		if (strncasecmp(hay, needle, n) == 0)
-			return 1;
-	return 0;
-}
-
-/* The summary (first line before the perfdata) contains TEXT (ignoring case). */
-static void expect_summary(struct cmd *c, const char *text)
-{
-	char sum[sizeof c->r.first_line];
-	char *bar;
-
-	memcpy(sum, c->r.first_line, sizeof sum);
-	bar = strchr(sum, '|');
-	if (bar)
-		*bar = '\0';
-	cr_assert(icontains(sum, text), "summary lacks \"%s\"" DUMP_FMT, text, DUMP_ARGS(c));
-}
-
-static void expect_out(struct cmd *c, const char *text)
-{
-	cr_assert(strstr(c->r.out, text) != NULL, "stdout lacks \"%s\"" DUMP_FMT, text, DUMP_ARGS(c));
-}
-
 /* Neither stdout nor stderr contains SECRET. */
 static void expect_secret_kept(struct cmd *c, const char *secret, const char *what)
 {
@@ -230,111 +74,6 @@ static void expect_secret_kept(struct cmd *c, const char *secret, const char *wh
 }
 
 /* ------------------------------------------------------------ perfdata */
-
-/* Find LABEL in the perfdata of the first line ('label'=v or label=v).
- * On success copies the whole value field ("0.0012s;1;2;0;10") to out. */
-static int perf_field(struct cmd *c, const char *label, char *out, size_t outsz)
-{
-	const char *p = strchr(c->r.first_line, '|');
-
-	if (p == NULL)
-		return 0;
-	p++;
-	while (*p) {
-		const char *name, *name_end, *val, *val_end;
-
-		while (*p == ' ')
-			p++;
-		if (*p == '\0')
-			break;
-		if (*p == '\'') {
-			name = ++p;
-			while (*p && *p != '\'')
-				p++;
-			name_end = p;
-			if (*p)
-				p++;
-		} else {
-			name = p;
-			while (*p && *p != '=' && *p != ' ')
-				p++;
-			name_end = p;
-		}
-		if (*p != '=')
-			break; /* malformed; perf_wellformed() reports it */
-		val = ++p;
-		while (*p && *p != ' ')
-			p++;
-		val_end = p;
-		if ((size_t)(name_end - name) == strlen(label) &&
-		    strncmp(name, label, (size_t)(name_end - name)) == 0) {
-			size_t n = (size_t)(val_end - val);
-
-			if (n >= outsz)
-				n = outsz - 1;
-			memcpy(out, val, n);
-			out[n] = '\0';
-			return 1;
-		}
-	}
-	return 0;
-}
-
-static int perf_has(struct cmd *c, const char *label)
-{
-	char v[256];
-
-	return perf_field(c, label, v, sizeof v);
-}
-
-static void expect_perf(struct cmd *c, const char *label)
-{
-	cr_assert(perf_has(c, label), "perfdata lacks '%s'" DUMP_FMT, label, DUMP_ARGS(c));
-}
-
-static void expect_no_perf(struct cmd *c, const char *label)
-{
-	cr_assert(!perf_has(c, label), "perfdata has '%s'" DUMP_FMT, label, DUMP_ARGS(c));
-}
-
-/* The numeric value of LABEL (C locale), with its unit in uom (may be NULL). */
-static double perf_value(struct cmd *c, const char *label, char *uom, size_t uomsz)
-{
-	char v[256], *end;
-	double d;
-
-	cr_assert(perf_field(c, label, v, sizeof v), "perfdata lacks '%s'" DUMP_FMT, label,
-	          DUMP_ARGS(c));
-	d = strtod(v, &end);
-	cr_assert(end != v, "perfdata '%s' value \"%s\" is not a number" DUMP_FMT, label, v,
-	          DUMP_ARGS(c));
-	if (uom) {
-		size_t n = strcspn(end, ";");
-
-		if (n >= uomsz)
-			n = uomsz - 1;
-		memcpy(uom, end, n);
-		uom[n] = '\0';
-	}
-	return d;
-}
-
-/* Field INDEX (1 = warn, 2 = crit, 3 = min, 4 = max) of LABEL's perfdata. */
-static void perf_part(struct cmd *c, const char *label, int index, char *out, size_t outsz)
-{
-	char v[256];
-	char *p = v;
-	int i;
-
-	cr_assert(perf_field(c, label, v, sizeof v), "perfdata lacks '%s'" DUMP_FMT, label,
-	          DUMP_ARGS(c));
-	for (i = 0; i < index && p; i++) {
-		p = strchr(p, ';');
-		if (p)
-			p++;
-	}
-	snprintf(out, outsz, "%.*s", p ? (int)strcspn(p, ";") : 0, p ? p : "");
-}
 
 /* Every perfdata item is label=number[uom][;...] with C-locale numbers. */
 static void expect_perf_wellformed(struct cmd *c)
@@ -390,76 +129,11 @@ static void need_option(const char *option)
 
 /* ------------------------------------------------------------ fixture helpers */
 
-static int run_argv(const char *const *argv)
-{
-	int status;
-	pid_t pid = fork();
-
-	if (pid == 0) {
-		execvp(argv[0], (char *const *)argv);
-		_exit(127);
-	}
-	if (pid < 0 || waitpid(pid, &status, 0) != pid)
-		return -1;
-	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-/* A fresh user with the standard seeded mailbox, for tests that change
- * mailbox state or need log lines of their own.  Name returned in buf. */
-static const char *fixture_adduser(char *buf, size_t bufsz, const char *tag, const char *pass)
-{
-	static int serial;
-	const char *argv[] = {"bash", fixture_env("DOVECOT_FIXTURE"), "adduser",
-	                      fixture_env("DOVECOT_STATEDIR"), buf, pass, NULL};
-
-	snprintf(buf, bufsz, "t-%s-%ld-%d", tag, (long)getpid(), serial++);
-	cr_assert_eq(run_argv(argv), 0, "fixture.sh adduser %s failed", buf);
-	return buf;
-}
-
-static char *read_file(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	char *buf = NULL;
-	size_t len = 0, cap = 0;
-	char tmp[8192];
-	size_t n;
-
-	if (f == NULL)
-		return strdup("");
-	while ((n = fread(tmp, 1, sizeof tmp, f)) > 0) {
-		if (len + n + 1 > cap) {
-			cap = (len + n + 1) * 2;
-			buf = realloc(buf, cap);
-			cr_assert_not_null(buf);
-		}
-		memcpy(buf + len, tmp, n);
-		len += n;
-	}
-	fclose(f);
-	if (buf == NULL)
-		return strdup("");
-	buf[len] = '\0';
-	return buf;
-}
-
-static int count_in(const char *hay, const char *needle)
-{
-	int n = 0;
-	size_t l = strlen(needle);
-
-	while ((hay = strstr(hay, needle)) != NULL) {
-		n++;
-		hay += l;
-	}
-	return n;
-}
-
 /* Occurrences of NEEDLE in the main instance's log. */
 static int log_count(const char *needle)
 {
-	char *log = read_file(fixture_env("DOVECOT_LOG"));
-	int n = count_in(log, needle);
+	char *log = tu_read_file(fixture_env("DOVECOT_LOG"));
+	int n = tu_count(log, needle);
 
 	free(log);
 	return n;
@@ -501,43 +175,6 @@ static int loopback_socket(int listen_too, int *port)
 	return -1;
 }
 
-static const char *tmpfile_with(char *path, size_t pathsz, const char *content)
-{
-	int fd;
-
-	snprintf(path, pathsz, "%s/pw-XXXXXX", fixture_env("DOVECOT_STATEDIR"));
-	fd = mkstemp(path);
-	cr_assert(fd >= 0, "mkstemp: %s", strerror(errno));
-	cr_assert_eq(write(fd, content, strlen(content)), (ssize_t)strlen(content));
-	close(fd);
-	return path;
-}
-
-/* Base64 (for checking that encoded secrets do not leak either). */
-static void b64(const unsigned char *in, size_t n, char *out)
-{
-	static const char t[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	size_t i;
-
-	for (i = 0; i + 2 < n; i += 3) {
-		*out++ = t[in[i] >> 2];
-		*out++ = t[((in[i] & 3) << 4) | (in[i + 1] >> 4)];
-		*out++ = t[((in[i + 1] & 15) << 2) | (in[i + 2] >> 6)];
-		*out++ = t[in[i + 2] & 63];
-	}
-	if (n - i == 1) {
-		*out++ = t[in[i] >> 2];
-		*out++ = t[(in[i] & 3) << 4];
-		*out++ = '=';
-		*out++ = '=';
-	} else if (n - i == 2) {
-		*out++ = t[in[i] >> 2];
-		*out++ = t[((in[i] & 3) << 4) | (in[i + 1] >> 4)];
-		*out++ = t[(in[i + 1] & 15) << 2];
-		*out++ = '=';
-	}
-	*out = '\0';
-}
 
 TestSuite(dovecot, .timeout = 120);
 
@@ -553,33 +190,33 @@ Test(dovecot, login_ok_reports_counts_and_every_step)
 	cmd_add(c, "--auth");
 	cmd_add(c, "login");
 	cmd_run(c);
-	expect_state(c, ST_OK);
+	cmd_expect_state(c, ST_OK);
 	snprintf(want, sizeof want, "%s messages", fixture_env("DOVECOT_INBOX_MESSAGES"));
-	expect_summary(c, want);
+	cmd_expect_summary_i(c, want);
 	expect_perf_wellformed(c);
 	static const char *const steps[] = {"resolve", "connect", "greeting", "auth", "examine",
 	                                    "fetch",   "logout",  "time"};
 	for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
 		char uom[16];
-		double v = perf_value(c, steps[i], uom, sizeof uom);
+		double v = cmd_perf_value(c, steps[i], uom, sizeof uom);
 
 		cr_assert_str_eq(uom, "s", "'%s' has unit \"%s\"" DUMP_FMT, steps[i], uom, DUMP_ARGS(c));
 		cr_assert(v >= 0 && v < 10, "'%s'=%g out of range" DUMP_FMT, steps[i], v, DUMP_ARGS(c));
 	}
-	cr_assert_eq((int)perf_value(c, "messages", NULL, 0), atoi(fixture_env("DOVECOT_INBOX_MESSAGES")),
+	cr_assert_eq((int)cmd_perf_value(c, "messages", NULL, 0), atoi(fixture_env("DOVECOT_INBOX_MESSAGES")),
 	             "messages count" DUMP_FMT, DUMP_ARGS(c));
-	cr_assert_eq((int)perf_value(c, "unseen", NULL, 0), atoi(fixture_env("DOVECOT_INBOX_UNSEEN")),
+	cr_assert_eq((int)cmd_perf_value(c, "unseen", NULL, 0), atoi(fixture_env("DOVECOT_INBOX_UNSEEN")),
 	             "unseen count" DUMP_FMT, DUMP_ARGS(c));
-	expect_perf(c, "recent");
+	cmd_expect_perf(c, "recent");
 	/* min 0 and max = the timeout (default 10) on the time values */
 	char part[64];
-	perf_part(c, "time", 3, part, sizeof part);
+	cmd_perf_part(c, "time", 3, part, sizeof part);
 	cr_assert_str_eq(part, "0", "'time' min" DUMP_FMT, DUMP_ARGS(c));
-	perf_part(c, "time", 4, part, sizeof part);
+	cmd_perf_part(c, "time", 4, part, sizeof part);
 	cr_assert(strtod(part, NULL) == 10.0, "'time' max is \"%s\", not the timeout" DUMP_FMT, part,
 	          DUMP_ARGS(c));
 	/* the newest message's subject shows up in the long output */
-	expect_out(c, fixture_env("DOVECOT_INBOX_NEWEST_SUBJECT"));
+	cmd_expect_out(c, fixture_env("DOVECOT_INBOX_NEWEST_SUBJECT"));
 	cmd_free(c);
 }
 
@@ -594,7 +231,7 @@ Test(dovecot, perfdata_uses_c_locale_under_a_comma_locale)
 	cmd_env(c, "LC_ALL=de_DE.UTF-8");
 	cmd_env(c, "LANG=de_DE.UTF-8");
 	cmd_run(c);
-	expect_state(c, ST_OK);
+	cmd_expect_state(c, ST_OK);
 	expect_perf_wellformed(c);
 	cmd_free(c);
 }
@@ -612,13 +249,13 @@ Test(dovecot, wrong_password_is_critical_with_the_server_words)
 	cmd_add(c, "--auth");
 	cmd_add(c, "login");
 	cmd_run(c);
-	expect_state(c, ST_CRITICAL);
-	expect_summary(c, "auth");
-	expect_summary(c, "[AUTHENTICATIONFAILED]");
+	cmd_expect_state(c, ST_CRITICAL);
+	cmd_expect_summary_i(c, "auth");
+	cmd_expect_summary_i(c, "[AUTHENTICATIONFAILED]");
 	/* the steps that ran still have perfdata */
-	expect_perf(c, "connect");
-	expect_perf(c, "greeting");
-	expect_no_perf(c, "examine");
+	cmd_expect_perf(c, "connect");
+	cmd_expect_perf(c, "greeting");
+	cmd_expect_no_perf(c, "examine");
 	expect_secret_kept(c, "not-the-password", "wrong password");
 	cmd_free(c);
 }
@@ -634,9 +271,9 @@ Test(dovecot, unknown_mailbox_is_critical_naming_examine)
 	cmd_add(c, "-m");
 	cmd_add(c, "No Such Mailbox");
 	cmd_run(c);
-	expect_state(c, ST_CRITICAL);
-	expect_summary(c, "examine");
-	expect_perf(c, "auth");
+	cmd_expect_state(c, ST_CRITICAL);
+	cmd_expect_summary_i(c, "examine");
+	cmd_expect_perf(c, "auth");
 	cmd_free(c);
 }
 
@@ -653,8 +290,8 @@ Test(dovecot, closed_port_is_critical_naming_connect)
 	cmd_add(c, "--auth");
 	cmd_add(c, "none");
 	cmd_run(c);
-	expect_state(c, ST_CRITICAL);
-	expect_summary(c, "connect");
+	cmd_expect_state(c, ST_CRITICAL);
+	cmd_expect_summary_i(c, "connect");
 	cr_assert(c->r.wall_s < 5.0, "took %.2f s" DUMP_FMT, c->r.wall_s, DUMP_ARGS(c));
 	cmd_free(c);
 }
@@ -676,12 +313,12 @@ Test(dovecot, silent_server_times_out_during_greeting)
 	cmd_add(c, "login");
 	cmd_add(c, "-t");
 	cmd_add(c, "1");
-	cmd_run_timeout(c, 10.0);
+	cmd_run_for(c, 10.0);
 	close(fd);
-	expect_state(c, ST_CRITICAL);
-	expect_summary(c, "timeout during greeting");
+	cmd_expect_state(c, ST_CRITICAL);
+	cmd_expect_summary_i(c, "timeout during greeting");
 	cr_assert(c->r.wall_s < 1.5, "took %.3f s for -t 1" DUMP_FMT, c->r.wall_s, DUMP_ARGS(c));
-	expect_perf(c, "connect");
+	cmd_expect_perf(c, "connect");
 	cmd_free(c);
 }
 
@@ -698,10 +335,10 @@ Test(dovecot, timeout_state_is_configurable)
 	cmd_add(c, "none");
 	cmd_add(c, "-t");
 	cmd_add(c, "1:warning");
-	cmd_run_timeout(c, 10.0);
+	cmd_run_for(c, 10.0);
 	close(fd);
-	expect_state(c, ST_WARNING);
-	expect_summary(c, "timeout");
+	cmd_expect_state(c, ST_WARNING);
+	cmd_expect_summary_i(c, "timeout");
 	cmd_free(c);
 }
 
@@ -717,9 +354,9 @@ static void threshold_case(const char *opt, const char *range, int state)
 	cmd_add(c, opt);
 	cmd_add(c, range);
 	cmd_run(c);
-	expect_state(c, state);
+	cmd_expect_state(c, state);
 	/* the threshold shows in the 'time' perfdata */
-	perf_part(c, "time", strcmp(opt, "-w") == 0 ? 1 : 2, part, sizeof part);
+	cmd_perf_part(c, "time", strcmp(opt, "-w") == 0 ? 1 : 2, part, sizeof part);
 	cr_assert(part[0] != '\0', "no %s threshold in 'time' perfdata" DUMP_FMT, opt, DUMP_ARGS(c));
 	cmd_free(c);
 }
@@ -740,7 +377,7 @@ Test(dovecot, bad_range_is_unknown)
 	cmd_add(c, "-w");
 	cmd_add(c, "fast");
 	cmd_run(c);
-	expect_state(c, ST_UNKNOWN);
+	cmd_expect_state(c, ST_UNKNOWN);
 	cmd_free(c);
 }
 
@@ -764,15 +401,15 @@ Test(dovecot, no_plaintext_password_on_the_plain_port_by_default)
 		snprintf(needle, sizeof needle, "Login: user=<%s>, method=", user);
 		cr_assert(log_wait(needle, 5.0), "no login line for %s in the log" DUMP_FMT, user,
 		          DUMP_ARGS(c));
-		char *log = read_file(fixture_env("DOVECOT_LOG"));
+		char *log = tu_read_file(fixture_env("DOVECOT_LOG"));
 		const char *m = strstr(log, needle) + strlen(needle);
 		cr_assert(strncmp(m, "PLAIN,", 6) != 0 && strncmp(m, "LOGIN,", 6) != 0,
 		          "default auth sent a plaintext password: %.40s" DUMP_FMT, m, DUMP_ARGS(c));
 		free(log);
 	} else {
 		expect_not_ok(c);
-		cr_assert(icontains(c->r.first_line, "plain") || icontains(c->r.first_line, "encrypt") ||
-		              icontains(c->r.first_line, "tls") || icontains(c->r.first_line, "--auth"),
+		cr_assert(strcasestr(c->r.first_line, "plain") || strcasestr(c->r.first_line, "encrypt") ||
+		              strcasestr(c->r.first_line, "tls") || strcasestr(c->r.first_line, "--auth"),
 		          "the summary does not say why it refused" DUMP_FMT, DUMP_ARGS(c));
 		/* control: an explicit --auth login for the same user now logs in;
 		 * once that shows in the log, nothing from the first run can be
@@ -787,7 +424,7 @@ Test(dovecot, no_plaintext_password_on_the_plain_port_by_default)
 		cmd_add(k, "--auth");
 		cmd_add(k, "login");
 		cmd_run(k);
-		expect_state(k, ST_OK);
+		cmd_expect_state(k, ST_OK);
 		snprintf(needle, sizeof needle, "Login: user=<%s>,", user);
 		cr_assert(log_wait(needle, 5.0), "control login not logged");
 		cr_assert_eq(log_count(needle), 1, "more than one login for %s" DUMP_FMT, user,
@@ -815,8 +452,8 @@ Test(dovecot, plaintext_only_server_is_refused_without_explicit_auth)
 	cmd_env(c, "CIS_PW=pw-plainonly");
 	cmd_run(c);
 	expect_not_ok(c);
-	cr_assert(icontains(c->r.first_line, "plain") || icontains(c->r.first_line, "encrypt") ||
-	              icontains(c->r.first_line, "tls") || icontains(c->r.first_line, "--auth"),
+	cr_assert((strcasestr(c->r.first_line, "plain") != NULL) || (strcasestr(c->r.first_line, "encrypt") != NULL) ||
+	              (strcasestr(c->r.first_line, "tls") != NULL) || (strcasestr(c->r.first_line, "--auth") != NULL),
 	          "the summary does not say why it refused" DUMP_FMT, DUMP_ARGS(c));
 	expect_secret_kept(c, "pw-plainonly", "password");
 
@@ -831,7 +468,7 @@ Test(dovecot, plaintext_only_server_is_refused_without_explicit_auth)
 	cmd_add(k, "--auth");
 	cmd_add(k, "login");
 	cmd_run(k);
-	expect_state(k, ST_OK);
+	cmd_expect_state(k, ST_OK);
 	/* this instance logs to its own file */
 	char path[4096];
 	snprintf(path, sizeof path, "%s/dovecot-plainonly.log", fixture_env("DOVECOT_STATEDIR"));
@@ -839,15 +476,15 @@ Test(dovecot, plaintext_only_server_is_refused_without_explicit_auth)
 	char *log = NULL;
 	for (int i = 0; i < 250; i++) {
 		free(log);
-		log = read_file(path);
+		log = tu_read_file(path);
 		if (strstr(log, needle))
 			break;
 		usleep(20000);
 	}
-	cr_assert_eq(count_in(log, needle), 1, "expected exactly the control login" DUMP_FMT,
+	cr_assert_eq(tu_count(log, needle), 1, "expected exactly the control login" DUMP_FMT,
 	             DUMP_ARGS(c));
 	snprintf(needle, sizeof needle, "passwd-file(%s,", user);
-	cr_assert_eq(count_in(log, needle), 0, "Dovecot saw an authentication attempt" DUMP_FMT,
+	cr_assert_eq(tu_count(log, needle), 0, "Dovecot saw an authentication attempt" DUMP_FMT,
 	             DUMP_ARGS(c));
 	free(log);
 	cmd_free(k);
@@ -867,7 +504,7 @@ Test(dovecot, logindisabled_is_respected_even_with_auth_login)
 	cmd_add(c, "login");
 	cmd_run(c);
 	expect_not_ok(c);
-	expect_summary(c, "LOGINDISABLED");
+	cmd_expect_summary_i(c, "LOGINDISABLED");
 	cmd_free(c);
 }
 
@@ -879,12 +516,12 @@ Test(dovecot, auth_none_checks_availability_only)
 	cmd_add(c, "--auth");
 	cmd_add(c, "none");
 	cmd_run(c);
-	expect_state(c, ST_OK);
-	expect_perf(c, "connect");
-	expect_perf(c, "greeting");
-	expect_perf(c, "time");
-	expect_no_perf(c, "auth");
-	expect_no_perf(c, "examine");
+	cmd_expect_state(c, ST_OK);
+	cmd_expect_perf(c, "connect");
+	cmd_expect_perf(c, "greeting");
+	cmd_expect_perf(c, "time");
+	cmd_expect_no_perf(c, "auth");
+	cmd_expect_no_perf(c, "examine");
 	cmd_free(c);
 }
 
@@ -894,7 +531,7 @@ Test(dovecot, password_from_file)
 	char path[4096], content[256];
 
 	snprintf(content, sizeof content, "%s\n", fixture_env("DOVECOT_PASS"));
-	tmpfile_with(path, sizeof path, content);
+	fixture_file(path, sizeof path, "pw", content);
 	cmd_plain(c);
 	cmd_add(c, "-U");
 	cmd_add(c, fixture_env("DOVECOT_USER"));
@@ -904,7 +541,7 @@ Test(dovecot, password_from_file)
 	cmd_add(c, "login");
 	cmd_run(c);
 	unlink(path);
-	expect_state(c, ST_OK);
+	cmd_expect_state(c, ST_OK);
 	cmd_free(c);
 }
 
@@ -921,7 +558,7 @@ Test(dovecot, password_from_env)
 	cmd_add(c, "--auth");
 	cmd_add(c, "login");
 	cmd_run(c);
-	expect_state(c, ST_OK);
+	cmd_expect_state(c, ST_OK);
 	cmd_free(c);
 }
 
@@ -937,7 +574,7 @@ Test(dovecot, password_on_the_command_line)
 	cmd_add(c, "--auth");
 	cmd_add(c, "login");
 	cmd_run(c);
-	expect_state(c, ST_OK);
+	cmd_expect_state(c, ST_OK);
 	cmd_free(c);
 }
 
@@ -955,7 +592,7 @@ Test(dovecot, unreadable_password_file_is_unknown)
 	cmd_add(c, "--auth");
 	cmd_add(c, "login");
 	cmd_run(c);
-	expect_state(c, ST_UNKNOWN);
+	cmd_expect_state(c, ST_UNKNOWN);
 	cmd_free(c);
 }
 
@@ -971,7 +608,7 @@ Test(dovecot, unset_password_env_is_unknown)
 	cmd_add(c, "--auth");
 	cmd_add(c, "login");
 	cmd_run(c);
-	expect_state(c, ST_UNKNOWN);
+	cmd_expect_state(c, ST_UNKNOWN);
 	cmd_free(c);
 }
 
@@ -981,11 +618,11 @@ static void login_as(const char *user_var, const char *pass_var)
 	struct cmd *c = cmd_new();
 
 	cmd_plain(c);
-	cmd_user(c, user_var, pass_var);
+	cmd_fixture_user(c, user_var, pass_var);
 	cmd_add(c, "--auth");
 	cmd_add(c, "login");
 	cmd_run(c);
-	expect_state(c, ST_OK);
+	cmd_expect_state(c, ST_OK);
 	expect_secret_kept(c, fixture_env(pass_var), "password");
 	cmd_free(c);
 }
@@ -1005,13 +642,13 @@ static void trace_keeps_secret(const char *user_var, const char *pass_var, int o
 		cmd_add(c, "-P");
 		cmd_add(c, pw);
 	} else {
-		cmd_user(c, user_var, pass_var);
+		cmd_fixture_user(c, user_var, pass_var);
 	}
 	cmd_add(c, "--auth");
 	cmd_add(c, "login");
 	cmd_add(c, "-vvv");
 	cmd_run(c);
-	expect_state(c, ST_OK);
+	cmd_expect_state(c, ST_OK);
 	/* it is a protocol trace: the commands are there ... */
 	cr_assert(strstr(c->r.out, "LOGOUT") || strstr(c->r.err, "LOGOUT"),
 	          "-vvv shows no protocol trace" DUMP_FMT, DUMP_ARGS(c));
@@ -1038,7 +675,7 @@ Test(dovecot, ipv6_loopback)
 	cmd_add(c, "--auth");
 	cmd_add(c, "login");
 	cmd_run(c);
-	expect_state(c, ST_OK);
+	cmd_expect_state(c, ST_OK);
 	cmd_free(c);
 }
 
@@ -1068,8 +705,8 @@ Test(dovecot, implicit_tls_ok)
 	cmd_ssl(c);
 	cmd_default_user(c);
 	cmd_run(c);
-	expect_state(c, ST_OK);
-	expect_perf(c, "tls");
+	cmd_expect_state(c, ST_OK);
+	cmd_expect_perf(c, "tls");
 	cmd_free(c);
 }
 
@@ -1083,7 +720,7 @@ Test(dovecot, starttls_ok)
 	cmd_add(c, "--auth");
 	cmd_add(c, "login"); /* fine once encrypted */
 	cmd_run(c);
-	expect_state(c, ST_OK);
+	cmd_expect_state(c, ST_OK);
 	cmd_free(c);
 }
 
@@ -1098,7 +735,7 @@ Test(dovecot, starttls_on_logindisabled_server_then_logs_in)
 	cmd_add(c, fixture_env("DOVECOT_CA"));
 	cmd_default_user(c);
 	cmd_run(c);
-	expect_state(c, ST_OK);
+	cmd_expect_state(c, ST_OK);
 	cmd_free(c);
 }
 
@@ -1113,7 +750,7 @@ Test(dovecot, unknown_ca_is_critical)
 	cmd_add(c, fixture_env("DOVECOT_OTHER_CA"));
 	cmd_default_user(c);
 	cmd_run(c);
-	expect_state(c, ST_CRITICAL);
+	cmd_expect_state(c, ST_CRITICAL);
 	expect_secret_kept(c, fixture_env("DOVECOT_PASS"), "password");
 	cmd_free(c);
 }
@@ -1128,7 +765,7 @@ Test(dovecot, insecure_accepts_unknown_ca)
 	cmd_add(c, "--insecure");
 	cmd_default_user(c);
 	cmd_run(c);
-	expect_state(c, ST_OK);
+	cmd_expect_state(c, ST_OK);
 	cmd_free(c);
 }
 
@@ -1140,7 +777,7 @@ Test(dovecot, expired_certificate_is_critical)
 	cmd_ssl_port(c, "DOVECOT_IMAPS_EXPIRED_PORT");
 	cmd_default_user(c);
 	cmd_run(c);
-	expect_state(c, ST_CRITICAL);
+	cmd_expect_state(c, ST_CRITICAL);
 	cmd_free(c);
 }
 
@@ -1154,7 +791,7 @@ Test(dovecot, expired_certificate_is_critical_even_insecure)
 	cmd_add(c, "--insecure");
 	cmd_default_user(c);
 	cmd_run(c);
-	expect_state(c, ST_CRITICAL);
+	cmd_expect_state(c, ST_CRITICAL);
 	cmd_free(c);
 }
 
@@ -1166,7 +803,7 @@ Test(dovecot, wrong_host_name_is_critical)
 	cmd_ssl_port(c, "DOVECOT_IMAPS_WRONGNAME_PORT");
 	cmd_default_user(c);
 	cmd_run(c);
-	expect_state(c, ST_CRITICAL);
+	cmd_expect_state(c, ST_CRITICAL);
 	cmd_free(c);
 }
 
@@ -1180,7 +817,7 @@ Test(dovecot, wrong_host_name_ok_when_insecure)
 	cmd_add(c, "--insecure");
 	cmd_default_user(c);
 	cmd_run(c);
-	expect_state(c, ST_OK);
+	cmd_expect_state(c, ST_OK);
 	cmd_free(c);
 }
 
@@ -1194,8 +831,8 @@ static void soon_case(const char *days, int state)
 	cmd_add(c, "-D");
 	cmd_add(c, days);
 	cmd_run(c);
-	expect_state(c, state);
-	double d = perf_value(c, "cert_days", NULL, 0);
+	cmd_expect_state(c, state);
+	double d = cmd_perf_value(c, "cert_days", NULL, 0);
 	cr_assert(d > 3.5 && d <= 5.0, "cert_days=%g for a certificate with 5 days left" DUMP_FMT, d,
 	          DUMP_ARGS(c));
 	cmd_free(c);
@@ -1221,7 +858,7 @@ Test(dovecot, client_certificate_external)
 	cmd_add(c, "-U");
 	cmd_add(c, fixture_env("DOVECOT_CLIENT_CERT_USER"));
 	cmd_run(c);
-	expect_state(c, ST_OK);
+	cmd_expect_state(c, ST_OK);
 	cmd_free(c);
 }
 
@@ -1243,15 +880,15 @@ static void mech_case(const char *mech, int tls, const char *user_var, const cha
 		cmd_ssl(c);
 	else
 		cmd_plain(c);
-	cmd_user(c, user_var, pass_var);
+	cmd_fixture_user(c, user_var, pass_var);
 	cmd_add(c, "--auth");
 	cmd_add(c, mech);
 	cmd_add(c, "-vvv");
 	cmd_run(c);
-	expect_state(c, state);
+	cmd_expect_state(c, state);
 	expect_secret_kept(c, fixture_env("DOVECOT_PASS"), "password");
 	if (state == ST_CRITICAL)
-		expect_summary(c, "[AUTHENTICATIONFAILED]");
+		cmd_expect_summary_i(c, "[AUTHENTICATIONFAILED]");
 	cmd_free(c);
 }
 
@@ -1283,16 +920,16 @@ Test(dovecot, plain_with_authzid_through_master_user)
 
 	need_option("--authzid");
 	cmd_ssl(c);
-	cmd_user(c, "DOVECOT_MASTER_USER", "DOVECOT_MASTER_PASS");
+	cmd_fixture_user(c, "DOVECOT_MASTER_USER", "DOVECOT_MASTER_PASS");
 	cmd_add(c, "--authzid");
 	cmd_add(c, fixture_env("DOVECOT_USER"));
 	cmd_add(c, "--auth");
 	cmd_add(c, "plain");
 	cmd_run(c);
-	expect_state(c, ST_OK);
+	cmd_expect_state(c, ST_OK);
 	char want[64];
 	snprintf(want, sizeof want, "%s messages", fixture_env("DOVECOT_INBOX_MESSAGES"));
-	expect_summary(c, want);
+	cmd_expect_summary_i(c, want);
 	cmd_free(c);
 }
 
@@ -1304,8 +941,8 @@ Test(dovecot, auto_over_tls_picks_the_strongest)
 	cmd_ssl(c);
 	cmd_default_user(c);
 	cmd_run(c);
-	expect_state(c, ST_OK);
-	expect_summary(c, "SCRAM-SHA-256");
+	cmd_expect_state(c, ST_OK);
+	cmd_expect_summary_i(c, "SCRAM-SHA-256");
 	cmd_free(c);
 }
 
@@ -1318,9 +955,9 @@ Test(dovecot, traces_of_every_mechanism_keep_secrets)
 	size_t n;
 
 	need_option("--authzid");
-	b64((const unsigned char *)pw, strlen(pw), enc_pw);
+	tu_b64((const unsigned char *)pw, strlen(pw), enc_pw);
 	n = (size_t)snprintf((char *)raw, sizeof raw, "%c%s%c%s", 0, user, 0, pw);
-	b64(raw, n, enc_plain);
+	tu_b64(raw, n, enc_plain);
 	for (size_t i = 0; i < sizeof mechs_tls / sizeof mechs_tls[0]; i++) {
 		struct cmd *c = cmd_new();
 
@@ -1331,7 +968,7 @@ Test(dovecot, traces_of_every_mechanism_keep_secrets)
 		cmd_add(c, mechs_tls[i]);
 		cmd_add(c, "-vvv");
 		cmd_run(c);
-		expect_state(c, ST_OK);
+		cmd_expect_state(c, ST_OK);
 		expect_secret_kept(c, pw, "password");
 		expect_secret_kept(c, enc_pw, "base64 password");
 		expect_secret_kept(c, enc_plain, "base64 PLAIN message");
@@ -1352,8 +989,8 @@ static void mailbox_count(const char *mailbox_var, const char *count_var)
 	cmd_add(c, "-m");
 	cmd_add(c, fixture_env(mailbox_var));
 	cmd_run(c);
-	expect_state(c, ST_OK);
-	cr_assert_eq((int)perf_value(c, "messages", NULL, 0), count_var ? atoi(fixture_env(count_var)) : 0,
+	cmd_expect_state(c, ST_OK);
+	cr_assert_eq((int)cmd_perf_value(c, "messages", NULL, 0), count_var ? atoi(fixture_env(count_var)) : 0,
 	             "message count of %s" DUMP_FMT, fixture_env(mailbox_var), DUMP_ARGS(c));
 	cmd_free(c);
 }

@@ -49,87 +49,20 @@ TestSuite(sla, .timeout = 120);
 
 /* ================================================================ commands */
 
-struct cmd {
-	const char *argv[64];
-	int argc;
-	char arena[8192];
-	size_t used;
-	char line[4096]; /* printable command line, for messages */
-	struct probe_run r;
-	int ran;
-};
-
-static void add(struct cmd *c, const char *arg)
-{
-	size_t n = strlen(arg) + 1;
-
-	cr_assert(c->used + n <= sizeof c->arena && c->argc + 1 < 64, "test command too long");
-	memcpy(c->arena + c->used, arg, n);
-	c->argv[c->argc++] = c->arena + c->used;
-	c->argv[c->argc] = NULL;
-	c->used += n;
-}
-
-/* Add every argument up to NULL. */
-static void addl(struct cmd *c, ...)
-{
-	va_list ap;
-	const char *a;
-
-	va_start(ap, c);
-	while ((a = va_arg(ap, const char *)) != NULL)
-		add(c, a);
-	va_end(ap);
-}
-
-static struct cmd *cmd_new(void)
-{
-	struct cmd *c = calloc(1, sizeof *c);
-
-	cr_assert_not_null(c);
-	return c;
-}
-
-static void cmd_free(struct cmd *c)
-{
-	if (c->ran)
-		probe_run_free(&c->r);
-	free(c);
-}
-
 /* The shared seeded user, password from the environment, at PORT_VAR; with
  * implicit TLS (and the fixture's CA) when tls is set. */
 static struct cmd *fixture_cmd(const char *port_var, int tls)
 {
 	struct cmd *c = cmd_new();
 
-	addl(c, "-H", fixture_env("DOVECOT_HOST"), "-p", fixture_env(port_var), "-U", fixture_env("DOVECOT_USER"),
-	     "--password-env", "DOVECOT_PASS", NULL);
-	(void)fixture_env("DOVECOT_PASS");
-	if (tls)
-		addl(c, "--ssl", "--cafile", fixture_env("DOVECOT_CA"), NULL);
+	cmd_fixture_conn(c, tls ? FIXTURE_IMPLICIT : FIXTURE_PLAIN, fixture_env(port_var));
+	cmd_fixture_user(c, "DOVECOT_USER", "DOVECOT_PASS");
 	return c;
 }
 
-static void run_limit(struct cmd *c, double hard_s)
-{
-	size_t off = (size_t)snprintf(c->line, sizeof c->line, "$PROBE");
-
-	for (int i = 0; i < c->argc && off < sizeof c->line; i++)
-		off += (size_t)snprintf(c->line + off, sizeof c->line - off, " '%s'", c->argv[i]);
-	if (c->ran)
-		probe_run_free(&c->r);
-	cr_assert_eq(probe_run(&c->r, hard_s * cis_time_factor(), NULL, c->argv), 0, "could not start the probe: %s",
-	             strerror(errno));
-	c->ran = 1;
-	cr_assert_eq(c->r.signal, 0, "probe died of signal %d\ncommand: %s\n--- stdout:\n%s\n--- stderr:\n%s",
-	             c->r.signal, c->line, c->r.out, c->r.err);
-}
+static void run_limit(struct cmd *c, double hard_s) { cmd_run_for(c, hard_s * cis_time_factor()); }
 
 static void run(struct cmd *c) { run_limit(c, HARD_TIMEOUT_S); }
-
-#define DUMP_FMT "\ncommand: %s\n--- stdout:\n%s\n--- stderr:\n%s"
-#define DUMP_ARGS(c) (c)->line, (c)->r.out, (c)->r.err
 
 static void expect_exit(struct cmd *c, int code)
 {
@@ -141,109 +74,28 @@ static void expect_exit(struct cmd *c, int code)
 /* Exit code and "IMAP <STATE> - " agree (the nagios format). */
 static void expect_state(struct cmd *c, int state)
 {
-	static const char *const names[] = { "OK", "WARNING", "CRITICAL", "UNKNOWN" };
-	char prefix[32];
-
 	expect_exit(c, state);
-	snprintf(prefix, sizeof prefix, "IMAP %s - ", names[state]);
-	cr_assert(strncmp(c->r.first_line, prefix, strlen(prefix)) == 0,
-	          "first line does not start with \"%s\"" DUMP_FMT, prefix, DUMP_ARGS(c));
-}
-
-/* The status line (before the perfdata) contains TEXT. */
-static void expect_summary(struct cmd *c, const char *text)
-{
-	char sum[sizeof c->r.first_line];
-	char *bar;
-
-	memcpy(sum, c->r.first_line, sizeof sum);
-	bar = strchr(sum, '|');
-	if (bar)
-		*bar = '\0';
-	cr_assert_not_null(strstr(sum, text), "summary lacks \"%s\"" DUMP_FMT, text, DUMP_ARGS(c));
-}
-
-static void expect_out(struct cmd *c, const char *text)
-{
-	cr_assert_not_null(strstr(c->r.out, text), "stdout lacks \"%s\"" DUMP_FMT, text, DUMP_ARGS(c));
+	cmd_expect_state(c, state);
 }
 
 /* ================================================================ nagios perfdata */
 
-/* The value field ("0.0012s;1;2;0;10") of LABEL in the first line's perfdata. */
-static int perf_field(struct cmd *c, const char *label, char *out, size_t outsz)
-{
-	const char *p = strchr(c->r.first_line, '|');
-
-	if (!p)
-		return 0;
-	for (p++; *p;) {
-		const char *name, *name_end, *val;
-
-		while (*p == ' ')
-			p++;
-		if (!*p)
-			break;
-		if (*p == '\'') {
-			name = ++p;
-			while (*p && *p != '\'')
-				p++;
-			name_end = p;
-			if (*p)
-				p++;
-		} else {
-			name = p;
-			while (*p && *p != '=' && *p != ' ')
-				p++;
-			name_end = p;
-		}
-		if (*p != '=')
-			return 0;
-		val = ++p;
-		while (*p && *p != ' ')
-			p++;
-		if ((size_t)(name_end - name) == strlen(label) && !strncmp(name, label, strlen(label))) {
-			snprintf(out, outsz, "%.*s", (int)(p - val), val);
-			return 1;
-		}
-	}
-	return 0;
-}
-
 /* Value of LABEL; its unit must be UOM. */
 static double perf_value(struct cmd *c, const char *label, const char *uom)
 {
-	char v[256], *end;
-	double d;
+	char got[64];
+	double d = cmd_perf_value(c, label, got, sizeof got);
 
-	cr_assert(perf_field(c, label, v, sizeof v), "perfdata lacks '%s'" DUMP_FMT, label, DUMP_ARGS(c));
-	d = strtod(v, &end);
-	cr_assert(end != v && isfinite(d), "perfdata '%s' value \"%s\" is not a number" DUMP_FMT, label, v,
-	          DUMP_ARGS(c));
-	cr_assert(strncmp(end, uom, strlen(uom)) == 0 && (end[strlen(uom)] == ';' || end[strlen(uom)] == '\0'),
-	          "perfdata '%s' = \"%s\": unit is not \"%s\"" DUMP_FMT, label, v, uom, DUMP_ARGS(c));
+	cr_assert(isfinite(d), "perfdata '%s' is not a finite number" DUMP_FMT, label, DUMP_ARGS(c));
+	cr_assert_str_eq(got, uom, "perfdata '%s': unit is \"%s\", not \"%s\"" DUMP_FMT, label, got, uom, DUMP_ARGS(c));
 	return d;
-}
-
-/* Field INDEX (1 warn, 2 crit, 3 min, 4 max) of LABEL, "" if absent. */
-static void perf_part(struct cmd *c, const char *label, int index, char *out, size_t outsz)
-{
-	char v[256], *p = v;
-
-	cr_assert(perf_field(c, label, v, sizeof v), "perfdata lacks '%s'" DUMP_FMT, label, DUMP_ARGS(c));
-	for (int i = 0; i < index && p; i++) {
-		p = strchr(p, ';');
-		if (p)
-			p++;
-	}
-	snprintf(out, outsz, "%.*s", p ? (int)strcspn(p, ";") : 0, p ? p : "");
 }
 
 static void expect_perf_part(struct cmd *c, const char *label, int index, const char *want)
 {
 	char got[128];
 
-	perf_part(c, label, index, got, sizeof got);
+	cmd_perf_part(c, label, index, got, sizeof got);
 	cr_assert_str_eq(got, want, "perfdata '%s' field %d is \"%s\", expected \"%s\"" DUMP_FMT, label, index, got,
 	                 want, DUMP_ARGS(c));
 }
@@ -338,57 +190,18 @@ struct jdoc {
 	struct cmd *c; /* for messages */
 };
 
-static char *write_temp(const char *tag, const char *data, size_t len)
-{
-	char *path = NULL;
-	const char *tmp = getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
-	int fd;
-
-	cr_assert_geq(asprintf(&path, "%s/cis-outputs-%s-XXXXXX", tmp, tag), 0);
-	fd = mkstemp(path);
-	cr_assert_geq(fd, 0, "mkstemp %s: %s", path, strerror(errno));
-	cr_assert_eq(write(fd, data, len), (ssize_t)len);
-	close(fd);
-	return path;
-}
-
-/* Run SHELL_CMD, collect its stdout (2>&1 if asked in the command). */
-static char *run_capture(const char *shell_cmd, int *status)
-{
-	FILE *f = popen(shell_cmd, "r");
-	char *buf = NULL;
-	size_t len = 0, cap = 0, n;
-	char tmp[8192];
-
-	cr_assert_not_null(f, "popen %s", shell_cmd);
-	while ((n = fread(tmp, 1, sizeof tmp, f)) > 0) {
-		if (len + n + 1 > cap) {
-			cap = (len + n + 1) * 2;
-			buf = realloc(buf, cap);
-			cr_assert_not_null(buf);
-		}
-		memcpy(buf + len, tmp, n);
-		len += n;
-	}
-	if (!buf)
-		buf = calloc(1, 1);
-	buf[len] = '\0';
-	*status = pclose(f);
-	return buf;
-}
-
 /* Validate the probe's stdout as the JSON document and load its listing. */
 static void json_load(struct jdoc *d, struct cmd *c)
 {
-	char *script = write_temp("checker", json_checker, strlen(json_checker));
-	char *doc = write_temp("doc", c->r.out, c->r.out_len);
+	char *script = tu_temp_file(NULL, "outputs-checker", json_checker, strlen(json_checker));
+	char *doc = tu_temp_file(NULL, "outputs-doc", c->r.out, c->r.out_len);
 	char *sh = NULL;
 	int status;
 
 	memset(d, 0, sizeof *d);
 	d->c = c;
 	cr_assert_geq(asprintf(&sh, "python3 '%s' '%s' 2>&1", script, doc), 0);
-	d->buf = run_capture(sh, &status);
+	d->buf = tu_capture(sh, &status);
 	unlink(script);
 	unlink(doc);
 	free(script);
@@ -525,168 +338,11 @@ static void jexpect_steps_sane(const struct jdoc *d)
 
 /* ================================================================ Prometheus */
 
-struct prom_series {
-	char key[256]; /* name{labels} exactly as written */
-	double value;
-};
-
 struct prom {
-	struct prom_series s[256];
-	int n;
+	struct tu_prom e; /* the series */
 	struct cmd *c;
 };
 
-static int prom_name_ok(const char *s, size_t n, int metric)
-{
-	if (n == 0 || !(isalpha((unsigned char)s[0]) || s[0] == '_' || (metric && s[0] == ':')))
-		return 0;
-	for (size_t i = 1; i < n; i++)
-		if (!(isalnum((unsigned char)s[i]) || s[i] == '_' || (metric && s[i] == ':')))
-			return 0;
-	return 1;
-}
-
-/* Value as the Go parser takes it: a float, NaN, +Inf, -Inf. */
-static int prom_value_ok(const char *s, double *v)
-{
-	char *end;
-
-	if (!strcmp(s, "NaN") || !strcmp(s, "+Inf") || !strcmp(s, "-Inf")) {
-		*v = !strcmp(s, "NaN") ? NAN : s[0] == '+' ? INFINITY : -INFINITY;
-		return 1;
-	}
-	if (!*s || strspn(s, "+-0123456789.eE") != strlen(s))
-		return 0;
-	*v = strtod(s, &end);
-	return *end == '\0';
-}
-
-/* {name="value",...} at l[i]; the index after '}' or 0. */
-static size_t prom_labels(const char *l, size_t i, size_t n)
-{
-	char seen[8][64];
-	int nseen = 0;
-
-	if (l[i++] != '{')
-		return 0;
-	while (i < n && l[i] != '}') {
-		size_t s = i;
-		while (i < n && l[i] != '=')
-			i++;
-		if (i >= n || !prom_name_ok(l + s, i - s, 0) || i - s >= 64 || nseen >= 8 ||
-		    (i - s >= 2 && l[s] == '_' && l[s + 1] == '_'))
-			return 0;
-		for (int k = 0; k < nseen; k++)
-			if (strlen(seen[k]) == i - s && !strncmp(seen[k], l + s, i - s))
-				return 0;
-		memcpy(seen[nseen], l + s, i - s);
-		seen[nseen++][i - s] = '\0';
-		if (l[++i] != '"')
-			return 0;
-		for (i++; i < n && l[i] != '"'; i++)
-			if (l[i] == '\\' && (++i >= n || !strchr("\\\"n", l[i])))
-				return 0;
-		if (i >= n)
-			return 0;
-		i++;
-		if (l[i] == ',')
-			i++;
-		else if (l[i] != '}')
-			return 0;
-	}
-	return i < n ? i + 1 : 0;
-}
-
-/* Strict check of the text exposition format (0.0.4) as the probe writes
- * it: every family is "# HELP" then "# TYPE" then its samples, no family
- * twice, no series twice, UTF-8, no timestamps, newline at the end.
- * Returns NULL or what is wrong; fills p. */
-static const char *prom_parse(struct prom *p, const char *text, size_t len)
-{
-	static char why[1400];
-	char families[128][96], cur[96] = "", helped[96] = "";
-	int nfam = 0;
-	size_t pos = 0;
-
-	p->n = 0;
-	if (len == 0 || text[len - 1] != '\n')
-		return "empty, or does not end in a newline";
-	if (memchr(text, '\0', len))
-		return "NUL byte";
-	while (pos < len) {
-		const char *l = text + pos;
-		size_t n = (size_t)((const char *)memchr(l, '\n', len - pos) - l), i = 0;
-		char line[1200];
-		double v;
-
-		pos += n + 1;
-		if (n == 0 || n >= sizeof line)
-			return "empty or huge line";
-		memcpy(line, l, n);
-		line[n] = '\0';
-		for (const unsigned char *u = (const unsigned char *)line; *u; u++)
-			if (*u < 0x20 || *u == 0x7f) {
-				snprintf(why, sizeof why, "control byte in: %s", line);
-				return why;
-			}
-		if (!strncmp(line, "# HELP ", 7)) {
-			const char *sp = strchr(line + 7, ' ');
-			if (!sp || !prom_name_ok(line + 7, (size_t)(sp - line - 7), 1) || sp - line - 7 >= 96)
-				return "bad HELP line";
-			snprintf(helped, sizeof helped, "%.*s", (int)(sp - line - 7), line + 7);
-			for (const char *c = sp; *c; c++)
-				if (*c == '\\' && c[1] != '\\' && c[1] != 'n')
-					return "bad escape in HELP";
-				else if (*c == '\\')
-					c++;
-			continue;
-		}
-		if (!strncmp(line, "# TYPE ", 7)) {
-			char name[96], type[32], extra[8];
-			if (sscanf(line + 7, "%95s %31s %7s", name, type, extra) != 2 || strcmp(name, helped) ||
-			    (strcmp(type, "gauge") && strcmp(type, "counter") && strcmp(type, "untyped")))
-				return "bad TYPE line (or no HELP just before it)";
-			for (int k = 0; k < nfam; k++)
-				if (!strcmp(families[k], name)) {
-					snprintf(why, sizeof why, "family %s twice", name);
-					return why;
-				}
-			if (nfam >= 128)
-				return "too many families";
-			strcpy(families[nfam++], name);
-			strcpy(cur, name);
-			helped[0] = '\0';
-			continue;
-		}
-		if (line[0] == '#')
-			return "a comment that is neither HELP nor TYPE";
-		while (i < n && line[i] != '{' && line[i] != ' ')
-			i++;
-		if (!prom_name_ok(line, i, 1) || strlen(cur) != i || strncmp(line, cur, i)) {
-			snprintf(why, sizeof why, "sample outside its family: %s", line);
-			return why;
-		}
-		if (line[i] == '{' && !(i = prom_labels(line, i, n))) {
-			snprintf(why, sizeof why, "bad labels: %s", line);
-			return why;
-		}
-		if (line[i] != ' ' || !prom_value_ok(line + i + 1, &v)) {
-			snprintf(why, sizeof why, "bad value (or a timestamp): %s", line);
-			return why;
-		}
-		if (i >= sizeof p->s[0].key || p->n >= 256)
-			return "series name too long, or too many series";
-		for (int k = 0; k < p->n; k++)
-			if (strlen(p->s[k].key) == i && !strncmp(p->s[k].key, line, i)) {
-				snprintf(why, sizeof why, "series repeated: %s", line);
-				return why;
-			}
-		memcpy(p->s[p->n].key, line, i);
-		p->s[p->n].key[i] = '\0';
-		p->s[p->n++].value = v;
-	}
-	return NULL;
-}
 
 static int have_promtool(void)
 {
@@ -701,14 +357,14 @@ static void prom_load(struct prom *p, struct cmd *c)
 
 	memset(p, 0, sizeof *p);
 	p->c = c;
-	why = prom_parse(p, c->r.out, c->r.out_len);
+	why = tu_prom_parse(&p->e, c->r.out, c->r.out_len);
 	cr_assert_null(why, "not a valid exposition: %s" DUMP_FMT, why, DUMP_ARGS(c));
 	if (have_promtool()) {
-		char *file = write_temp("prom", c->r.out, c->r.out_len), *sh = NULL, *res;
+		char *file = tu_temp_file(NULL, "outputs-prom", c->r.out, c->r.out_len), *sh = NULL, *res;
 		int status;
 
 		cr_assert_geq(asprintf(&sh, "promtool check metrics < '%s' 2>&1", file), 0);
-		res = run_capture(sh, &status);
+		res = tu_capture(sh, &status);
 		unlink(file);
 		cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0,
 		          "promtool check metrics: exit %d: %s" DUMP_FMT, WIFEXITED(status) ? WEXITSTATUS(status) : -1,
@@ -723,17 +379,17 @@ static void prom_load(struct prom *p, struct cmd *c)
 	}
 }
 
-static const struct prom_series *prom_find(const struct prom *p, const char *key)
+static const struct tu_prom_series *prom_find(const struct prom *p, const char *key)
 {
-	for (int i = 0; i < p->n; i++)
-		if (!strcmp(p->s[i].key, key))
-			return &p->s[i];
+	for (int i = 0; i < p->e.n; i++)
+		if (!strcmp(p->e.s[i].key, key))
+			return &p->e.s[i];
 	return NULL;
 }
 
 static double prom_get(const struct prom *p, const char *key)
 {
-	const struct prom_series *s = prom_find(p, key);
+	const struct tu_prom_series *s = prom_find(p, key);
 
 	cr_assert_not_null(s, "no series %s" DUMP_FMT, key, DUMP_ARGS(p->c));
 	return s->value;
@@ -756,7 +412,7 @@ static long long cert_not_after(const char *pem)
 	struct tm tm;
 
 	cr_assert_geq(asprintf(&sh, "openssl x509 -noout -enddate -in '%s' 2>&1", pem), 0);
-	res = run_capture(sh, &status);
+	res = tu_capture(sh, &status);
 	free(sh);
 	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0 && !strncmp(res, "notAfter=", 9),
 	          "openssl x509 -enddate %s: %s", pem, res);
@@ -797,13 +453,8 @@ static char *certdir_file(const char *name)
 	"line * OK [UIDVALIDITY 1700000000] UIDs valid\n" \
 	"line * OK [UIDNEXT 4] Predicted next UID\n" \
 	"line $TAG OK [READ-ONLY] EXAMINE completed\n"
-#define FAKE_LOGOUT \
-	"expect LOGOUT\n" \
-	"line * BYE Logging out\n" \
-	"line $TAG OK Logout completed\n" \
-	"close\n"
-#define FAKE_GOOD FAKE_GREETING FAKE_AUTH_OK FAKE_EXAMINE FAKE_LOGOUT
-#define FAKE_BAD FAKE_GREETING FAKE_AUTH_NO FAKE_LOGOUT
+#define FAKE_GOOD FAKE_GREETING FAKE_AUTH_OK FAKE_EXAMINE FAKE_LOGOUT_OK
+#define FAKE_BAD FAKE_GREETING FAKE_AUTH_NO FAKE_LOGOUT_OK
 
 static struct fake_server *fake(const char *scenario, int connections)
 {
@@ -820,7 +471,7 @@ static struct cmd *fake_cmd(struct fake_server *fs)
 {
 	struct cmd *c = cmd_new();
 
-	addl(c, "-H", "127.0.0.1", "-p", fake_port_str(fs), "-U", "probe", "-P", "fake-secret-pw", "--auth", "plain",
+	cmd_addl(c, "-H", "127.0.0.1", "-p", fake_port_str(fs), "-U", "probe", "-P", "fake-secret-pw", "--auth", "plain",
 	     "--fetch", "none", NULL);
 	return c;
 }
@@ -835,7 +486,7 @@ Test(json, ok_session_has_every_field)
 	struct jdoc d;
 	char want[64];
 
-	addl(c, "-w", "5", "-c", "8", "-t", "12", "--output", "json", NULL);
+	cmd_addl(c, "-w", "5", "-c", "8", "-t", "12", "--output", "json", NULL);
 	run(c);
 	expect_exit(c, ST_OK);
 	cr_assert_eq(c->r.out[0], '{', "stdout does not start with the JSON object" DUMP_FMT, DUMP_ARGS(c));
@@ -896,7 +547,7 @@ Test(json, tls_session_reports_tls_and_certificate_expiry)
 	long long not_after = cert_not_after(pem);
 	struct jdoc d;
 
-	addl(c, "-D", "3,1", "-w", "5", "-c", "8", "--output", "json", NULL);
+	cmd_addl(c, "-D", "3,1", "-w", "5", "-c", "8", "--output", "json", NULL);
 	run(c);
 	expect_exit(c, ST_OK);
 	json_load(&d, c);
@@ -940,7 +591,7 @@ Test(json, expiring_certificate_warns)
 	double soon = atof(fixture_env("DOVECOT_SOON_DAYS"));
 	struct jdoc d;
 
-	addl(c, "-D", "10,2", "--output", "json", NULL);
+	cmd_addl(c, "-D", "10,2", "--output", "json", NULL);
 	run(c);
 	expect_exit(c, ST_WARNING);
 	json_load(&d, c);
@@ -966,7 +617,7 @@ Test(json, failing_login_names_the_step)
 	struct jdoc d;
 
 	setenv("CIS_WRONG_PASS", "not-the-password", 1);
-	addl(c, "-H", fixture_env("DOVECOT_HOST"), "-p", fixture_env("DOVECOT_IMAPS_PORT"), "--ssl", "--cafile",
+	cmd_addl(c, "-H", fixture_env("DOVECOT_HOST"), "-p", fixture_env("DOVECOT_IMAPS_PORT"), "--ssl", "--cafile",
 	     fixture_env("DOVECOT_CA"), "-U", fixture_env("DOVECOT_USER"), "--password-env", "CIS_WRONG_PASS",
 	     "--output", "json", NULL);
 	run(c);
@@ -1007,12 +658,12 @@ Test(json, failing_login_names_the_step)
 	HOSTILE_GREETING \
 	"expect AUTHENTICATE PLAIN\n" \
 	"line $TAG NO [AUTHENTICATIONFAILED] denied " HOSTILE_BYTES " {5} done\n" \
-	FAKE_LOGOUT
+	FAKE_LOGOUT_OK
 #define HOSTILE_NUL_SCENARIO \
 	HOSTILE_GREETING \
 	"expect AUTHENTICATE PLAIN\n" \
 	"line $TAG NO [AUTHENTICATIONFAILED] denied " HOSTILE_BYTES " nul\\0after {5} done\n" \
-	FAKE_LOGOUT
+	FAKE_LOGOUT_OK
 
 static void hostile_json_case(const char *scenario, const char *extra)
 {
@@ -1020,9 +671,9 @@ static void hostile_json_case(const char *scenario, const char *extra)
 	struct cmd *c = fake_cmd(fs);
 	struct jdoc d;
 
-	addl(c, "--output", "json", NULL);
+	cmd_addl(c, "--output", "json", NULL);
 	if (extra)
-		add(c, extra);
+		cmd_add(c, extra);
 	run(c);
 	fake_stop(fs);
 	expect_exit(c, ST_CRITICAL);
@@ -1067,7 +718,7 @@ Test(prometheus, hostile_server_still_valid)
 	struct cmd *c = fake_cmd(fs);
 	struct prom p;
 
-	addl(c, "--output", "prometheus", "-vvv", NULL);
+	cmd_addl(c, "--output", "prometheus", "-vvv", NULL);
 	run(c);
 	fake_stop(fs);
 	expect_exit(c, ST_CRITICAL);
@@ -1089,7 +740,7 @@ Test(prometheus, tls_session_is_a_valid_exposition)
 	long long not_after = cert_not_after(pem);
 	struct prom p;
 
-	addl(c, "-D", "3,1", "-w", "5", "--output", "prometheus", NULL);
+	cmd_addl(c, "-D", "3,1", "-w", "5", "--output", "prometheus", NULL);
 	run(c);
 	expect_exit(c, ST_OK);
 	cr_assert(!strncmp(c->r.out, "# HELP probe_success ", 21), "stdout does not start with probe_success" DUMP_FMT,
@@ -1126,7 +777,7 @@ Test(prometheus, failing_login_is_probe_success_0)
 	struct prom p;
 
 	setenv("CIS_WRONG_PASS", "not-the-password", 1);
-	addl(c, "-H", fixture_env("DOVECOT_HOST"), "-p", fixture_env("DOVECOT_IMAP_PORT"), "-U",
+	cmd_addl(c, "-H", fixture_env("DOVECOT_HOST"), "-p", fixture_env("DOVECOT_IMAP_PORT"), "-U",
 	     fixture_env("DOVECOT_USER"), "--password-env", "CIS_WRONG_PASS", "--output", "prometheus", NULL);
 	run(c);
 	expect_exit(c, ST_CRITICAL);
@@ -1151,7 +802,7 @@ Test(prometheus, refused_connection_is_still_valid)
 
 	cr_assert_geq(fd, 0);
 	snprintf(ps, sizeof ps, "%d", port);
-	addl(c, "-H", "127.0.0.1", "-p", ps, "--auth", "none", "--output", "prometheus", NULL);
+	cmd_addl(c, "-H", "127.0.0.1", "-p", ps, "--auth", "none", "--output", "prometheus", NULL);
 	run(c);
 	close(fd);
 	expect_exit(c, ST_CRITICAL);
@@ -1170,11 +821,11 @@ Test(sla, five_sessions_all_ok)
 	struct cmd *c = fixture_cmd("DOVECOT_IMAP_PORT", 0);
 	char label[64];
 
-	addl(c, "--repeat", "5", NULL);
+	cmd_addl(c, "--repeat", "5", NULL);
 	run(c);
 	expect_state(c, ST_OK);
-	expect_summary(c, "availability 100.00% (5 of 5 sessions OK)");
-	expect_summary(c, "session time p50 ");
+	cmd_expect_summary(c, "availability 100.00% (5 of 5 sessions OK)");
+	cmd_expect_summary(c, "session time p50 ");
 	double last = 0;
 	for (const char *const *q = (const char *const[]){ "p50", "p95", "p99", "max", NULL }; *q; q++) {
 		snprintf(label, sizeof label, "time_%s", *q);
@@ -1196,9 +847,9 @@ Test(sla, five_sessions_all_ok)
 		snprintf(label, sizeof label, "%s_max", *s);
 		cr_assert_geq(perf_value(c, label, "s"), p95, "%s below its p95" DUMP_FMT, label, DUMP_ARGS(c));
 		snprintf(line, sizeof line, "\n%s: OK ", *s);
-		expect_out(c, line);
+		cmd_expect_out(c, line);
 	}
-	expect_out(c, "(5 runs)");
+	cmd_expect_out(c, "(5 runs)");
 	cr_assert_eq(perf_value(c, "availability", "%"), 100.0);
 	expect_perf_part(c, "availability", 1, "100:");
 	expect_perf_part(c, "availability", 2, "@0:0");
@@ -1218,7 +869,7 @@ Test(sla, json_carries_the_percentiles)
 	struct cmd *c = fixture_cmd("DOVECOT_IMAPS_PORT", 1);
 	struct jdoc d;
 
-	addl(c, "--repeat", "3", "-w", "5", "--output", "json", NULL);
+	cmd_addl(c, "--repeat", "3", "-w", "5", "--output", "json", NULL);
 	run(c);
 	expect_exit(c, ST_OK);
 	json_load(&d, c);
@@ -1262,7 +913,7 @@ Test(sla, prometheus_of_an_sla_run)
 	struct cmd *c = fixture_cmd("DOVECOT_IMAPS_PORT", 1);
 	struct prom p;
 
-	addl(c, "--repeat", "3", "--output", "prometheus", NULL);
+	cmd_addl(c, "--repeat", "3", "--output", "prometheus", NULL);
 	run(c);
 	expect_exit(c, ST_OK);
 	prom_load(&p, c);
@@ -1282,10 +933,10 @@ Test(sla, interval_paces_the_sessions)
 {
 	struct cmd *c = fixture_cmd("DOVECOT_IMAP_PORT", 0);
 
-	addl(c, "--repeat", "4", "--interval", "0.2", NULL);
+	cmd_addl(c, "--repeat", "4", "--interval", "0.2", NULL);
 	run(c);
 	expect_state(c, ST_OK);
-	expect_summary(c, "(4 of 4 sessions OK)");
+	cmd_expect_summary(c, "(4 of 4 sessions OK)");
 	cr_assert_geq(c->r.wall_s, 0.6, "4 sessions 0.2 s apart took %.3f s" DUMP_FMT, c->r.wall_s, DUMP_ARGS(c));
 	cr_assert_lt(c->r.wall_s, 10.0 * cis_time_factor(), "took %.3f s" DUMP_FMT, c->r.wall_s, DUMP_ARGS(c));
 	cmd_free(c);
@@ -1302,22 +953,22 @@ Test(sla, half_failing_is_warning_by_default)
 	struct fake_server *fs = half_failing();
 	struct cmd *c = fake_cmd(fs);
 
-	addl(c, "--repeat", "4", NULL);
+	cmd_addl(c, "--repeat", "4", NULL);
 	run(c);
 	fake_stop(fs);
 	expect_state(c, ST_WARNING);
-	expect_summary(c, "availability 50.00% (2 of 4 sessions OK)");
-	expect_summary(c, "run 4: auth failed");
-	expect_out(c, "\nlast failure: run 4: auth failed");
+	cmd_expect_summary(c, "availability 50.00% (2 of 4 sessions OK)");
+	cmd_expect_summary(c, "run 4: auth failed");
+	cmd_expect_out(c, "\nlast failure: run 4: auth failed");
 	cr_assert_eq(perf_value(c, "availability", "%"), 50);
 	cr_assert_eq(perf_value(c, "sessions", ""), 4);
 	cr_assert_eq(perf_value(c, "sessions_ok", ""), 2);
-	expect_out(c, "(4 runs)"); /* greeting ran in every session */
+	cmd_expect_out(c, "(4 runs)"); /* greeting ran in every session */
 	/* auth too, but failed in two: not a success of the step */
-	expect_out(c, "\nauth: FAILED ");
-	expect_out(c, "(4 runs, 2 failed)");
-	expect_out(c, "\nexamine: OK "); /* only in the good ones, always OK */
-	expect_out(c, "(2 runs)");
+	cmd_expect_out(c, "\nauth: FAILED ");
+	cmd_expect_out(c, "(4 runs, 2 failed)");
+	cmd_expect_out(c, "\nexamine: OK "); /* only in the good ones, always OK */
+	cmd_expect_out(c, "(2 runs)");
 	cr_assert_null(strstr(c->r.out, "fake-secret-pw"), "password in the output" DUMP_FMT, DUMP_ARGS(c));
 	cmd_free(c);
 	fake_free(fs);
@@ -1331,7 +982,7 @@ Test(sla, half_failing_prometheus_success_values)
 	struct cmd *c = fake_cmd(fs);
 	struct prom p;
 
-	addl(c, "--repeat", "4", "--output", "prometheus", NULL);
+	cmd_addl(c, "--repeat", "4", "--output", "prometheus", NULL);
 	run(c);
 	fake_stop(fs);
 	expect_exit(c, ST_WARNING);
@@ -1352,11 +1003,11 @@ Test(sla, half_failing_is_critical_below_the_critical_availability)
 	struct fake_server *fs = half_failing();
 	struct cmd *c = fake_cmd(fs);
 
-	addl(c, "--repeat", "4", "--availability-critical", "60:", NULL);
+	cmd_addl(c, "--repeat", "4", "--availability-critical", "60:", NULL);
 	run(c);
 	fake_stop(fs);
 	expect_state(c, ST_CRITICAL);
-	expect_summary(c, "availability 50.00% (2 of 4 sessions OK)");
+	cmd_expect_summary(c, "availability 50.00% (2 of 4 sessions OK)");
 	expect_perf_part(c, "availability", 2, "60:");
 	cmd_free(c);
 	fake_free(fs);
@@ -1367,7 +1018,7 @@ Test(sla, half_failing_is_ok_inside_a_relaxed_warning)
 	struct fake_server *fs = half_failing();
 	struct cmd *c = fake_cmd(fs);
 
-	addl(c, "--repeat", "4", "--availability-warning", "50:", "--output", "json", NULL);
+	cmd_addl(c, "--repeat", "4", "--availability-warning", "50:", "--output", "json", NULL);
 	run(c);
 	fake_stop(fs);
 	expect_exit(c, ST_OK);
@@ -1387,12 +1038,12 @@ Test(sla, all_sessions_failing_is_critical)
 	struct cmd *c = cmd_new();
 
 	setenv("CIS_WRONG_PASS", "not-the-password", 1);
-	addl(c, "-H", fixture_env("DOVECOT_HOST"), "-p", fixture_env("DOVECOT_IMAP_PORT"), "-U",
+	cmd_addl(c, "-H", fixture_env("DOVECOT_HOST"), "-p", fixture_env("DOVECOT_IMAP_PORT"), "-U",
 	     fixture_env("DOVECOT_USER"), "--password-env", "CIS_WRONG_PASS", "--repeat", "3", NULL);
 	run(c);
 	expect_state(c, ST_CRITICAL);
-	expect_summary(c, "availability 0.00% (0 of 3 sessions OK)");
-	expect_summary(c, "run 3: auth failed");
+	cmd_expect_summary(c, "availability 0.00% (0 of 3 sessions OK)");
+	cmd_expect_summary(c, "run 3: auth failed");
 	cr_assert_eq(perf_value(c, "availability", "%"), 0);
 	cr_assert_eq(perf_value(c, "sessions_ok", ""), 0);
 	cmd_free(c);
@@ -1403,10 +1054,10 @@ Test(sla, critical_on_p95_session_time)
 {
 	struct cmd *c = fixture_cmd("DOVECOT_IMAP_PORT", 0);
 
-	addl(c, "--repeat", "3", "-c", "0.000001", NULL);
+	cmd_addl(c, "--repeat", "3", "-c", "0.000001", NULL);
 	run(c);
 	expect_state(c, ST_CRITICAL);
-	expect_summary(c, "availability 100.00% (3 of 3 sessions OK)");
+	cmd_expect_summary(c, "availability 100.00% (3 of 3 sessions OK)");
 	expect_perf_part(c, "time_p95", 2, "0.000001");
 	cr_assert_eq(perf_value(c, "availability", "%"), 100);
 	cmd_free(c);
@@ -1417,13 +1068,13 @@ Test(sla, warning_on_p95_session_time)
 {
 	struct cmd *c = fixture_cmd("DOVECOT_IMAP_PORT", 0);
 
-	addl(c, "--repeat", "2", "-w", "0.000001", NULL);
+	cmd_addl(c, "--repeat", "2", "-w", "0.000001", NULL);
 	run(c);
 	expect_state(c, ST_WARNING);
 	expect_perf_part(c, "time_p95", 1, "0.000001");
 	cmd_free(c);
 	c = fixture_cmd("DOVECOT_IMAP_PORT", 0);
-	addl(c, "--repeat", "2", "-w", "30", NULL);
+	cmd_addl(c, "--repeat", "2", "-w", "30", NULL);
 	run(c);
 	expect_state(c, ST_OK);
 	cmd_free(c);
@@ -1433,13 +1084,13 @@ Test(sla, interval_without_repeat_is_unknown)
 {
 	struct cmd *c = fixture_cmd("DOVECOT_IMAP_PORT", 0);
 
-	addl(c, "--interval", "0.5", NULL);
+	cmd_addl(c, "--interval", "0.5", NULL);
 	run(c);
 	expect_state(c, ST_UNKNOWN);
-	expect_summary(c, "--repeat");
+	cmd_expect_summary(c, "--repeat");
 	cmd_free(c);
 	c = fixture_cmd("DOVECOT_IMAP_PORT", 0);
-	addl(c, "--repeat", "0", NULL);
+	cmd_addl(c, "--repeat", "0", NULL);
 	run(c);
 	expect_state(c, ST_UNKNOWN);
 	cmd_free(c);
@@ -1451,11 +1102,11 @@ Test(sla, certificate_threshold_still_applies)
 {
 	struct cmd *c = fixture_cmd("DOVECOT_IMAPS_SOON_PORT", 1);
 
-	addl(c, "--repeat", "2", "-D", "10,2", NULL);
+	cmd_addl(c, "--repeat", "2", "-D", "10,2", NULL);
 	run(c);
 	expect_state(c, ST_WARNING);
-	expect_summary(c, "availability 100.00% (2 of 2 sessions OK)");
-	expect_summary(c, "certificate expires in");
+	cmd_expect_summary(c, "availability 100.00% (2 of 2 sessions OK)");
+	cmd_expect_summary(c, "certificate expires in");
 	expect_perf_part(c, "cert_days", 1, "10:");
 	expect_perf_part(c, "cert_days", 2, "2:");
 	cmd_free(c);
@@ -1468,10 +1119,10 @@ Test(sla, configuration_problem_is_unknown_at_once)
 {
 	struct cmd *c = fixture_cmd("DOVECOT_IMAPS_PORT", 1);
 
-	addl(c, "--auth", "all", "--search", "ALL", "--repeat", "2", "--interval", "20", NULL);
+	cmd_addl(c, "--auth", "all", "--search", "ALL", "--repeat", "2", "--interval", "20", NULL);
 	run(c);
 	expect_state(c, ST_UNKNOWN);
-	expect_summary(c, "--search");
+	cmd_expect_summary(c, "--search");
 	cr_assert_null(strstr(c->r.first_line, "availability"), "reported as an availability" DUMP_FMT, DUMP_ARGS(c));
 	cr_assert_lt(c->r.wall_s, 2.0 * cis_time_factor(), "it waited for the interval (%.3f s)" DUMP_FMT, c->r.wall_s,
 	             DUMP_ARGS(c));
@@ -1488,13 +1139,13 @@ Test(sla, every_session_timing_out_stays_bounded)
 
 	cr_assert_eq(fake_blackhole_open(&bh), 0, "no blackhole port");
 	snprintf(port, sizeof port, "%d", bh.port);
-	addl(c, "-H", "127.0.0.1", "-p", port, "--auth", "none", "-t", "1", "--repeat", "3", "--interval", "0.2",
+	cmd_addl(c, "-H", "127.0.0.1", "-p", port, "--auth", "none", "-t", "1", "--repeat", "3", "--interval", "0.2",
 	     NULL);
 	run_limit(c, 20);
 	fake_blackhole_close(&bh);
 	expect_state(c, ST_CRITICAL);
-	expect_summary(c, "availability 0.00% (0 of 3 sessions OK)");
-	expect_summary(c, "timeout during connect");
+	cmd_expect_summary(c, "availability 0.00% (0 of 3 sessions OK)");
+	cmd_expect_summary(c, "timeout during connect");
 	cr_assert_geq(c->r.wall_s, 3.4, "3 timeouts of 1 s, 0.2 s apart, took only %.3f s" DUMP_FMT, c->r.wall_s,
 	              DUMP_ARGS(c));
 	cr_assert_lt(c->r.wall_s, 3.4 + 1.0 * cis_time_factor(), "took %.3f s, more than 3*t + 2*interval" DUMP_FMT,

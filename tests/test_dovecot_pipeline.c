@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "runprobe.h"
+#include "testutil.h"
 
 TestSuite(dovecot_pipeline, .timeout = 120);
 
@@ -28,60 +29,33 @@ static const char *cache_dir;
 
 static void run(struct res *x, int starttls, int pipeline, const char *search, const char *pass)
 {
-	const char *argv[32];
-	int n = 0;
+	struct cmd *c = cmd_new();
+
 	memset(x, 0, sizeof(*x));
-	argv[n++] = "-H";
-	argv[n++] = fixture_env("DOVECOT_HOST");
-	argv[n++] = "-p";
-	argv[n++] = fixture_env(starttls ? "DOVECOT_IMAP_PORT" : "DOVECOT_IMAPS_PORT");
-	argv[n++] = starttls ? "--starttls" : "--ssl";
-	argv[n++] = "--cafile";
-	argv[n++] = fixture_env("DOVECOT_CA");
-	argv[n++] = "-U";
-	argv[n++] = fixture_env("DOVECOT_USER");
-	argv[n++] = "-P";
-	argv[n++] = pass ? pass : fixture_env("DOVECOT_PASS");
-	argv[n++] = "--auth";
-	argv[n++] = "plain";
-	if (search) {
-		argv[n++] = "--search";
-		argv[n++] = search;
-	}
+	cmd_fixture_conn(c, starttls ? FIXTURE_STARTTLS : FIXTURE_IMPLICIT, NULL);
+	cmd_addl(c, "-U", fixture_env("DOVECOT_USER"), "-P", pass ? pass : fixture_env("DOVECOT_PASS"), "--auth", "plain",
+		 NULL);
+	if (search)
+		cmd_addl(c, "--search", search, NULL);
 	if (pipeline)
-		argv[n++] = "--pipeline";
-	if (cache_dir) {
-		argv[n++] = "--cache-dir";
-		argv[n++] = cache_dir;
-	}
-	argv[n++] = "-v";
-	argv[n] = NULL;
-	cr_assert_eq(probe_run(&x->r, 40.0, NULL, argv), 0, "could not start the probe");
+		cmd_add(c, "--pipeline");
+	if (cache_dir)
+		cmd_addl(c, "--cache-dir", cache_dir, NULL);
+	cmd_add(c, "-v");
+	cmd_run_for(c, 40.0);
+	x->r = c->r; /* the run is x's now */
+	c->ran = 0;
+	cmd_free(c);
 	const char *p = strstr(x->r.out, "\nround_trips: ");
 	cr_assert_not_null(p, "no round_trips in the output:\n%s", x->r.out);
 	x->rt = atoi(p + 14);
 	snprintf(x->line, sizeof(x->line), "%s", x->r.first_line);
 }
 
-/* What follows pre+name+post in text, up to one of stop ("" if none). */
-static void find_value(const char *text, const char *pre, const char *name, const char *post, const char *stop,
-		       char *out, size_t len)
-{
-	char key[64];
-	snprintf(key, sizeof(key), "%s%s%s", pre, name, post);
-	const char *p = strstr(text, key);
-	out[0] = '\0';
-	if (p) {
-		p += strlen(key);
-		size_t n = strcspn(p, stop);
-		snprintf(out, len, "%.*s", (int)(n < len - 1 ? n : len - 1), p);
-	}
-}
-
 /* The perfdata item "label=value" (up to the next ';' or blank). */
 static void perf(const struct res *x, const char *label, char *out, size_t len)
 {
-	find_value(x->r.first_line, " ", label, "=", "; ", out, len);
+	tu_find_value(x->r.first_line, " ", label, "=", "; ", out, len);
 }
 
 static void same_answers(const struct res *a, const struct res *b)
@@ -149,7 +123,7 @@ Test(dovecot_pipeline, round_trips_and_same_answers)
 /* The info value "key: value" of a -v run ("" if none). */
 static void info(const struct res *x, const char *key, char *out, size_t len)
 {
-	find_value(x->r.out, "\n", key, ": ", "\n", out, len);
+	tu_find_value(x->r.out, "\n", key, ": ", "\n", out, len);
 }
 
 /* --cache-dir: the first pipelined run learns what Dovecot lists after
@@ -197,9 +171,7 @@ Test(dovecot_pipeline, cache_dir_makes_the_pipelined_session_four_round_trips)
 	probe_run_free(&c.r);
 	probe_run_free(&d.r);
 	probe_run_free(&e.r);
-	char cmd[128];
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	cr_assert_eq(system(cmd), 0);
+	cr_assert_eq(tu_rm_tree(dir), 0, "could not remove %s", dir);
 }
 
 Test(dovecot_pipeline, refused_pipelined_login_is_an_auth_failure)

@@ -4,7 +4,6 @@
 
 #include <criterion/criterion.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +12,7 @@
 #include <unistd.h>
 
 #include "extra_opts.h"
+#include "testutil.h"
 
 #define PLUGIN "check_imap_session"
 
@@ -26,17 +26,9 @@ static void setup(void)
 	cr_assert_not_null(mkdtemp(dir));
 }
 
-static int rm_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
-{
-	(void)st;
-	(void)type;
-	(void)ftw;
-	return remove(path);
-}
-
 static void teardown(void)
 {
-	if (nftw(dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS) != 0)
+	if (tu_rm_tree(dir) != 0)
 		cr_log_warn("could not remove %s", dir);
 }
 

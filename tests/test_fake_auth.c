@@ -26,17 +26,11 @@
 
 #include "fakeserver.h"
 #include "runprobe.h"
+#include "testutil.h"
 
 #define USER "probeuser"
 #define PASS "S3cret-Pa55word-7x"
 #define HARD_S 20.0
-
-static double time_factor(void)
-{
-	const char *e = getenv("CIS_TEST_TIME_FACTOR");
-	double f = e ? strtod(e, NULL) : 1.0;
-	return f >= 1.0 ? f : 1.0;
-}
 
 /* ---------------------------------------------------------------- scenarios */
 
@@ -45,186 +39,53 @@ static double time_factor(void)
 #define CAPS_PLUS "IMAP4rev1 SASL-IR AUTH=PLAIN AUTH=SCRAM-SHA-1 AUTH=SCRAM-SHA-256 " MECHS_PLUS
 #define CAPS_NOPLUS "IMAP4rev1 SASL-IR AUTH=PLAIN AUTH=SCRAM-SHA-1 AUTH=SCRAM-SHA-256"
 
-#define LOGGED_IN "line $TAG OK [CAPABILITY IMAP4rev1] Logged in\n"
-#define EXAMINE_OK \
-	"expect STATUS\n" \
-	"line * STATUS INBOX (UNSEEN 1)\n" \
-	"line $TAG OK STATUS completed\n" \
-	"expect EXAMINE\n" \
-	"line * 3 EXISTS\n" \
-	"line * OK [UIDVALIDITY 1700000000] UIDs valid\n" \
-	"line $TAG OK [READ-ONLY] EXAMINE completed\n"
-#define LOGOUT_OK \
-	"expect LOGOUT\n" \
-	"line * BYE Logging out\n" \
-	"line $TAG OK Logout completed\n" \
-	"close\n"
-/* after a successful login: the rest of a default session (--fetch none) */
-#define SESSION_REST LOGGED_IN EXAMINE_OK LOGOUT_OK
-
-struct fcase {
-	struct fake_certs certs;
-	bool have_certs;
-	struct fake_server *fs;
-	struct probe_run r;
-	int fake_status;
-	char *log;
-	char *diag;
-};
-
-/* "tls CERT KEY VERSION" (VERSION "" for none), then the greeting with
- * CAPS, then BODY (every "%" in it is taken literally). */
-static char *scenario(struct fcase *c, const char *tls_version, const char *caps, const char *body)
-{
-	char *s = NULL, *tls = NULL;
-
-	if (tls_version) {
-		if (!c->have_certs) {
-			cr_assert_eq(fake_certs_make(&c->certs), 0, "could not make test certificates (openssl CLI?)");
-			c->have_certs = true;
-		}
-		cr_assert_geq(asprintf(&tls, "tls %s %s %s\n", c->certs.cert, c->certs.key, tls_version), 0);
-	}
-	cr_assert_geq(asprintf(&s, "%sline * OK [CAPABILITY %s] fake ready\n%s", tls ? tls : "", caps, body), 0);
-	free(tls);
-	return s;
-}
-
-static char *make_diag(struct fcase *c)
-{
-	char *d = NULL;
-	const char *log = c->log ? c->log : "";
-	size_t n = strlen(log);
-
-	if (n > 4000)
-		log += n - 4000;
-	cr_assert_geq(asprintf(&d, "\n--- probe: exit %d, signal %d, wall %.3f s\n--- stdout:\n%s\n--- stderr:\n%s\n"
-	                           "--- fake server (exit %d), last lines of its log:\n%s",
-	                       c->r.exit_code, c->r.signal, c->r.wall_s, c->r.out ? c->r.out : "",
-	                       c->r.err ? c->r.err : "", c->fake_status, log),
-	              0);
-	return d;
-}
-
 /* Start the fake with SCENARIO (serving CONNECTIONS connections), run the
  * probe with the usual credentials plus the NULL-terminated extra
  * arguments, stop the fake and collect everything. */
-static void run_fake(struct fcase *c, char *scn, int connections, ...)
+static void run_fake(struct fake_case *c, char *scn, int connections, ...)
 {
-	struct fake_opts o = {.connections = connections, .max_seconds = 30, .verbose = true};
-	const char *argv[48];
-	size_t n = 0;
-	const char *a;
+	const char *args[48];
 	va_list ap;
 
-	c->fs = fake_start_opts(scn, &o);
-	free(scn);
-	cr_assert_not_null(c->fs, "the fake IMAP server did not start (python3? tests/fake/fakeimap.py?)");
-	argv[n++] = "-H";
-	argv[n++] = "127.0.0.1";
-	argv[n++] = "-p";
-	argv[n++] = fake_port_str(c->fs);
-	argv[n++] = "-U";
-	argv[n++] = USER;
-	argv[n++] = "-P";
-	argv[n++] = PASS;
-	argv[n++] = "--fetch";
-	argv[n++] = "none";
 	va_start(ap, connections);
-	while ((a = va_arg(ap, const char *)) != NULL && n < sizeof argv / sizeof *argv - 1)
-		argv[n++] = a;
+	tu_va_args(args, sizeof args / sizeof *args, ap);
 	va_end(ap);
-	argv[n] = NULL;
-	cr_assert_eq(probe_run(&c->r, HARD_S * time_factor(), NULL, argv), 0, "could not start the probe ($PROBE)");
-	c->fake_status = fake_stop(c->fs);
-	c->log = strdup(fake_log(c->fs));
-	c->diag = make_diag(c);
+	fake_case_run(c, scn, connections, HARD_S * cis_time_factor(),
+	              (const char *const[]){"-U", USER, "-P", PASS, "--fetch", "none", NULL}, args);
 }
-
-static void done(struct fcase *c)
-{
-	fake_free(c->fs);
-	if (c->have_certs)
-		fake_certs_remove(&c->certs);
-	probe_run_free(&c->r);
-	free(c->log);
-	free(c->diag);
-}
-
-static const char *const state_word[] = {"OK", "WARNING", "CRITICAL", "UNKNOWN"};
 
 /* Exit code, the state word, every needle in the summary, a clean stdout
  * without the password, nothing on stderr. */
-static void check(struct fcase *c, int code, ...)
+static void check(struct fake_case *c, int code, ...)
 {
-	char prefix[32];
-	const char *needle;
 	va_list ap;
 
-	cr_assert_eq(c->r.signal, 0, "the probe died of signal %d%s", c->r.signal, c->diag);
-	cr_assert_eq(c->r.exit_code, code, "exit code %d, expected %d%s", c->r.exit_code, code, c->diag);
-	snprintf(prefix, sizeof prefix, "IMAP %s - ", state_word[code]);
-	cr_assert(!strncmp(c->r.first_line, prefix, strlen(prefix)), "first line does not start with \"%s\"%s", prefix,
-	          c->diag);
-	char *sum = strndup(c->r.first_line, strcspn(c->r.first_line, "|"));
+	probe_expect_state(&c->r, code, c->diag);
 	va_start(ap, code);
-	while ((needle = va_arg(ap, const char *)) != NULL)
-		cr_assert_not_null(strcasestr(sum, needle), "\"%s\" not in the summary \"%s\"%s", needle, sum, c->diag);
+	probe_expect_summary_va(&c->r, 1, c->diag, ap);
 	va_end(ap);
-	free(sum);
 	cr_assert(!fake_buf_contains_secret((const unsigned char *)c->r.out, c->r.out_len, PASS),
 	          "the password appears in stdout%s", c->diag);
-	if (!getenv("CIS_TEST_ALLOW_STDERR"))
-		cr_assert_eq(c->r.err_len, 0, "unexpected output on stderr%s", c->diag);
-	cr_assert_leq(c->r.wall_s, 5.0 * time_factor(), "took %.3f s%s", c->r.wall_s, c->diag);
-}
-
-static void expect_out(struct fcase *c, const char *text)
-{
-	cr_assert_not_null(strstr(c->r.out, text), "stdout lacks \"%s\"%s", text, c->diag);
-}
-
-static void expect_no_out(struct fcase *c, const char *text)
-{
-	cr_assert_null(strstr(c->r.out, text), "stdout has \"%s\"%s", text, c->diag);
-}
-
-/* The fake's log has TEXT (it logs "scram: ..." lines even without -v). */
-static void expect_log(struct fcase *c, const char *text)
-{
-	cr_assert_not_null(strstr(c->log, text), "the fake's log lacks \"%s\"%s", text, c->diag);
-}
-
-static int count(const char *hay, const char *needle)
-{
-	int n = 0;
-
-	for (const char *p = hay; (p = strstr(p, needle)) != NULL; p += strlen(needle))
-		n++;
-	return n;
-}
-
-static void expect_fake_status(struct fcase *c, int status)
-{
-	cr_assert_eq(c->fake_status, status, "the fake exited %d, expected %d%s", c->fake_status, status, c->diag);
+	probe_expect_no_stderr(&c->r, c->diag);
+	cr_assert_leq(c->r.wall_s, 5.0 * cis_time_factor(), "took %.3f s%s", c->r.wall_s, c->diag);
 }
 
 /* ---------------------------------------------------------------- -PLUS */
 
 static void plus_ok(const char *mech, const char *option)
 {
-	struct fcase c = {0};
+	struct fake_case c = {0};
 	char body[512], gs2[64];
 
-	snprintf(body, sizeof body, "scram %s " PASS " user=" USER " gs2=p\n" SESSION_REST, mech);
-	run_fake(&c, scenario(&c, "tls1.2", CAPS_PLUS, body), 1, "-S", "--insecure", "--auth", option, NULL);
+	snprintf(body, sizeof body, "scram %s " PASS " user=" USER " gs2=p\n" FAKE_SESSION_REST, mech);
+	run_fake(&c, fake_case_scenario(&c, "tls1.2", CAPS_PLUS, body), 1, "-S", "--insecure", "--auth", option, NULL);
 	check(&c, 0, mech, "TLSv1.2", NULL);
-	expect_fake_status(&c, 0);
+	fake_case_expect_fake_status(&c, 0);
 	snprintf(gs2, sizeof gs2, "scram: GS2 header 'p=tls-unique,,' (%s over TLSv1.2)", mech);
-	expect_log(&c, gs2);
-	expect_log(&c, "scram: ok");
+	fake_case_expect_log(&c, gs2);
+	fake_case_expect_log(&c, "scram: ok");
 	cr_assert(!fake_saw_clear(c.fs, PASS), "the password crossed the wire in clear%s", c.diag);
-	done(&c);
+	fake_case_done(&c);
 }
 
 Test(fake_auth, scram_sha256_plus_right_binding_ok) { plus_ok("SCRAM-SHA-256-PLUS", "scram-sha-256-plus"); }
@@ -234,15 +95,15 @@ Test(fake_auth, scram_sha1_plus_right_binding_ok) { plus_ok("SCRAM-SHA-1-PLUS", 
  * binding data: the login must fail, and say why. */
 static void plus_wrong_binding(const char *mech, const char *option)
 {
-	struct fcase c = {0};
+	struct fake_case c = {0};
 	char body[512];
 
-	snprintf(body, sizeof body, "scram %s " PASS " user=" USER " wrongcb\n" SESSION_REST, mech);
-	run_fake(&c, scenario(&c, "tls1.2", CAPS_PLUS, body), 1, "-S", "--insecure", "--auth", option, NULL);
+	snprintf(body, sizeof body, "scram %s " PASS " user=" USER " wrongcb\n" FAKE_SESSION_REST, mech);
+	run_fake(&c, fake_case_scenario(&c, "tls1.2", CAPS_PLUS, body), 1, "-S", "--insecure", "--auth", option, NULL);
 	check(&c, 2, "auth", mech, "channel binding mismatch", NULL);
-	expect_fake_status(&c, 5);
-	expect_log(&c, "scram: rejected: channel binding mismatch");
-	done(&c);
+	fake_case_expect_fake_status(&c, 5);
+	fake_case_expect_log(&c, "scram: rejected: channel binding mismatch");
+	fake_case_done(&c);
 }
 
 Test(fake_auth, scram_sha256_plus_wrong_binding_critical) { plus_wrong_binding("SCRAM-SHA-256-PLUS", "scram-sha-256-plus"); }
@@ -251,30 +112,30 @@ Test(fake_auth, scram_sha1_plus_wrong_binding_critical) { plus_wrong_binding("SC
 /* -PLUS with an authorization identity: "p=tls-unique,a=admin,". */
 Test(fake_auth, plus_with_authzid)
 {
-	struct fcase c = {0};
+	struct fake_case c = {0};
 
 	run_fake(&c,
-	         scenario(&c, "tls1.2", CAPS_PLUS, "scram SCRAM-SHA-256-PLUS " PASS " user=" USER "\n" SESSION_REST), 1,
+	         fake_case_scenario(&c, "tls1.2", CAPS_PLUS, "scram SCRAM-SHA-256-PLUS " PASS " user=" USER "\n" FAKE_SESSION_REST), 1,
 	         "-S", "--insecure", "--auth", "scram-sha-256-plus", "--authzid", "admin", NULL);
 	check(&c, 0, "SCRAM-SHA-256-PLUS", NULL);
-	expect_fake_status(&c, 0);
-	expect_log(&c, "scram: GS2 header 'p=tls-unique,a=admin,'");
-	done(&c);
+	fake_case_expect_fake_status(&c, 0);
+	fake_case_expect_log(&c, "scram: GS2 header 'p=tls-unique,a=admin,'");
+	fake_case_done(&c);
 }
 
 /* --auth auto over TLS takes SCRAM-SHA-256-PLUS, listed last. */
 Test(fake_auth, auto_over_tls_prefers_scram_sha256_plus)
 {
-	struct fcase c = {0};
+	struct fake_case c = {0};
 
 	run_fake(&c,
-	         scenario(&c, "tls1.2", CAPS_PLUS,
-	                  "scram SCRAM-SHA-256-PLUS " PASS " user=" USER " gs2=p\n" SESSION_REST),
+	         fake_case_scenario(&c, "tls1.2", CAPS_PLUS,
+	                  "scram SCRAM-SHA-256-PLUS " PASS " user=" USER " gs2=p\n" FAKE_SESSION_REST),
 	         1, "-S", "--insecure", NULL);
 	check(&c, 0, "SCRAM-SHA-256-PLUS", NULL);
-	expect_fake_status(&c, 0);
-	expect_log(&c, "scram: GS2 header 'p=tls-unique,,'");
-	done(&c);
+	fake_case_expect_fake_status(&c, 0);
+	fake_case_expect_log(&c, "scram: GS2 header 'p=tls-unique,,'");
+	fake_case_done(&c);
 }
 
 /* A server that advertises -PLUS but refuses the binding (Cyrus 3.6 on
@@ -284,35 +145,35 @@ Test(fake_auth, auto_over_tls_prefers_scram_sha256_plus)
  * downgrade), and the check is a WARNING that says what failed. */
 Test(fake_auth, auto_falls_back_once_when_the_server_refuses_plus)
 {
-	struct fcase c = {0};
+	struct fake_case c = {0};
 
 	run_fake(&c,
-	         scenario(&c, "tls1.2", CAPS_PLUS,
+	         fake_case_scenario(&c, "tls1.2", CAPS_PLUS,
 	                  "expect AUTHENTICATE SCRAM-SHA-256-PLUS \\S+$\n"
 	                  "line $TAG NO bad protocol / cancel\n"
-	                  "scram SCRAM-SHA-256 " PASS " user=" USER " gs2=n\n" SESSION_REST),
+	                  "scram SCRAM-SHA-256 " PASS " user=" USER " gs2=n\n" FAKE_SESSION_REST),
 	         1, "-S", "--insecure", NULL);
 	check(&c, 1, "SCRAM-SHA-256-PLUS (channel binding tls-unique) refused: NO bad protocol / cancel",
 	      "SCRAM-SHA-256 without channel binding worked", "--auth scram-sha-256", NULL);
-	expect_fake_status(&c, 0);
-	expect_log(&c, "scram: GS2 header 'n,,' (SCRAM-SHA-256 over TLSv1.2)");
-	expect_log(&c, "scram: ok");
-	done(&c);
+	fake_case_expect_fake_status(&c, 0);
+	fake_case_expect_log(&c, "scram: GS2 header 'n,,' (SCRAM-SHA-256 over TLSv1.2)");
+	fake_case_expect_log(&c, "scram: ok");
+	fake_case_done(&c);
 }
 
 /* Named explicitly, -PLUS is what the admin wants checked: no fallback. */
 Test(fake_auth, explicit_plus_refused_is_critical)
 {
-	struct fcase c = {0};
+	struct fake_case c = {0};
 
 	run_fake(&c,
-	         scenario(&c, "tls1.2", CAPS_PLUS,
+	         fake_case_scenario(&c, "tls1.2", CAPS_PLUS,
 	                  "expect AUTHENTICATE SCRAM-SHA-256-PLUS\n"
-	                  "line $TAG NO bad protocol / cancel\n" LOGOUT_OK),
+	                  "line $TAG NO bad protocol / cancel\n" FAKE_LOGOUT_OK),
 	         1, "-S", "--insecure", "--auth", "scram-sha-256-plus", NULL);
 	check(&c, 2, "auth failed (AUTHENTICATE SCRAM-SHA-256-PLUS): NO bad protocol / cancel", NULL);
-	expect_no_out(&c, "without channel binding worked");
-	done(&c);
+	fake_case_expect_no_out(&c, "without channel binding worked");
+	fake_case_done(&c);
 }
 
 /* --authzid: a mechanism without a field for it (CRAM-MD5 here, LOGIN)
@@ -320,16 +181,16 @@ Test(fake_auth, explicit_plus_refused_is_critical)
  * passes over it. */
 Test(fake_auth, auto_with_authzid_skips_mechanisms_that_cannot_carry_it)
 {
-	struct fcase c = {0};
+	struct fake_case c = {0};
 
 	run_fake(&c,
-	         scenario(&c, "tls1.2", "IMAP4rev1 SASL-IR AUTH=CRAM-MD5 AUTH=PLAIN",
-	                  "expect AUTHENTICATE PLAIN \\S+$\n" SESSION_REST),
+	         fake_case_scenario(&c, "tls1.2", "IMAP4rev1 SASL-IR AUTH=CRAM-MD5 AUTH=PLAIN",
+	                  "expect AUTHENTICATE PLAIN \\S+$\n" FAKE_SESSION_REST),
 	         1, "-S", "--insecure", "--authzid", "shared-box", NULL);
 	check(&c, 0, "PLAIN", NULL);
-	expect_fake_status(&c, 0);
-	expect_out(&c, "PLAIN as " USER " for shared-box");
-	done(&c);
+	fake_case_expect_fake_status(&c, 0);
+	fake_case_expect_out(&c, "PLAIN as " USER " for shared-box");
+	fake_case_done(&c);
 }
 
 Test(fake_auth, authzid_with_a_mechanism_that_cannot_carry_it_is_unknown)
@@ -351,7 +212,7 @@ Test(fake_auth, authzid_with_a_mechanism_that_cannot_carry_it_is_unknown)
  * after the STARTTLS command. */
 Test(fake_auth, auto_over_starttls_prefers_plus)
 {
-	struct fcase c = {0};
+	struct fake_case c = {0};
 	char *body = NULL;
 
 	cr_assert_eq(fake_certs_make(&c.certs), 0);
@@ -364,15 +225,15 @@ Test(fake_auth, auto_over_starttls_prefers_plus)
 	                       "expect CAPABILITY\n"
 	                       "line * CAPABILITY " CAPS_PLUS "\n"
 	                       "line $TAG OK CAPABILITY completed\n"
-	                       "scram SCRAM-SHA-256-PLUS " PASS " user=" USER " gs2=p\n" SESSION_REST,
+	                       "scram SCRAM-SHA-256-PLUS " PASS " user=" USER " gs2=p\n" FAKE_SESSION_REST,
 	                       c.certs.cert, c.certs.key),
 	              0);
 	run_fake(&c, body, 1, "--starttls", "--insecure", NULL);
 	check(&c, 0, "SCRAM-SHA-256-PLUS", NULL);
-	expect_fake_status(&c, 0);
-	expect_log(&c, "scram: ok");
+	fake_case_expect_fake_status(&c, 0);
+	fake_case_expect_log(&c, "scram: ok");
 	cr_assert(!fake_saw_clear(c.fs, PASS), "the password crossed the wire in clear%s", c.diag);
-	done(&c);
+	fake_case_done(&c);
 }
 
 /* ---------------------------------------------------------------- the GS2 flag */
@@ -382,15 +243,15 @@ Test(fake_auth, auto_over_starttls_prefers_plus)
  * stripped capability list. */
 Test(fake_auth, no_plus_offered_over_tls_sends_y)
 {
-	struct fcase c = {0};
+	struct fake_case c = {0};
 
-	run_fake(&c, scenario(&c, "tls1.2", CAPS_NOPLUS, "scram SCRAM-SHA-256 " PASS " user=" USER " gs2=y\n" SESSION_REST),
+	run_fake(&c, fake_case_scenario(&c, "tls1.2", CAPS_NOPLUS, "scram SCRAM-SHA-256 " PASS " user=" USER " gs2=y\n" FAKE_SESSION_REST),
 	         1, "-S", "--insecure", NULL);
 	check(&c, 0, "SCRAM-SHA-256", NULL);
-	expect_fake_status(&c, 0);
-	expect_log(&c, "scram: GS2 header 'y,,' (SCRAM-SHA-256 over TLSv1.2)");
-	expect_no_out(&c, "server offers channel binding");
-	done(&c);
+	fake_case_expect_fake_status(&c, 0);
+	fake_case_expect_log(&c, "scram: GS2 header 'y,,' (SCRAM-SHA-256 over TLSv1.2)");
+	fake_case_expect_no_out(&c, "server offers channel binding");
+	fake_case_done(&c);
 }
 
 /* A man in the middle stripped -PLUS from the capabilities, but the real
@@ -398,16 +259,16 @@ Test(fake_auth, no_plus_offered_over_tls_sends_y)
  * CRITICAL with the server's words (the downgrade shows). */
 Test(fake_auth, stripped_plus_is_detected_by_the_server)
 {
-	struct fcase c = {0};
+	struct fake_case c = {0};
 
 	run_fake(&c,
-	         scenario(&c, "tls1.2", CAPS_NOPLUS,
-	                  "scram SCRAM-SHA-256 " PASS " user=" USER " rejecty\n" SESSION_REST),
+	         fake_case_scenario(&c, "tls1.2", CAPS_NOPLUS,
+	                  "scram SCRAM-SHA-256 " PASS " user=" USER " rejecty\n" FAKE_SESSION_REST),
 	         1, "-S", "--insecure", "--auth", "scram-sha-256", NULL);
 	check(&c, 2, "auth", "SCRAM-SHA-256", "downgrade", NULL);
-	expect_fake_status(&c, 5);
-	expect_log(&c, "scram: GS2 header 'y,,'");
-	done(&c);
+	fake_case_expect_fake_status(&c, 5);
+	fake_case_expect_log(&c, "scram: GS2 header 'y,,'");
+	fake_case_done(&c);
 }
 
 /* Told to use the plain variant on a server offering -PLUS: "n" (a "y"
@@ -415,80 +276,80 @@ Test(fake_auth, stripped_plus_is_detected_by_the_server)
  * channel binding was available. */
 Test(fake_auth, explicit_scram_sha256_against_plus_server_sends_n)
 {
-	struct fcase c = {0};
+	struct fake_case c = {0};
 
 	run_fake(&c,
-	         scenario(&c, "tls1.2", CAPS_PLUS,
-	                  "scram SCRAM-SHA-256 " PASS " user=" USER " gs2=n rejecty\n" SESSION_REST),
+	         fake_case_scenario(&c, "tls1.2", CAPS_PLUS,
+	                  "scram SCRAM-SHA-256 " PASS " user=" USER " gs2=n rejecty\n" FAKE_SESSION_REST),
 	         1, "-S", "--insecure", "--auth", "scram-sha-256", NULL);
 	check(&c, 0, "SCRAM-SHA-256", NULL);
-	expect_fake_status(&c, 0);
-	expect_log(&c, "scram: GS2 header 'n,,'");
-	expect_out(&c, "server offers channel binding (SCRAM-SHA-256-PLUS)");
-	expect_no_out(&c, "not encrypted");
-	done(&c);
+	fake_case_expect_fake_status(&c, 0);
+	fake_case_expect_log(&c, "scram: GS2 header 'n,,'");
+	fake_case_expect_out(&c, "server offers channel binding (SCRAM-SHA-256-PLUS)");
+	fake_case_expect_no_out(&c, "not encrypted");
+	fake_case_done(&c);
 }
 
 Test(fake_auth, explicit_scram_sha1_against_plus_server_sends_n)
 {
-	struct fcase c = {0};
+	struct fake_case c = {0};
 
 	run_fake(&c,
-	         scenario(&c, "tls1.2", CAPS_PLUS, "scram SCRAM-SHA-1 " PASS " user=" USER " gs2=n rejecty\n" SESSION_REST),
+	         fake_case_scenario(&c, "tls1.2", CAPS_PLUS, "scram SCRAM-SHA-1 " PASS " user=" USER " gs2=n rejecty\n" FAKE_SESSION_REST),
 	         1, "-S", "--insecure", "--auth", "scram-sha-1", NULL);
 	check(&c, 0, "SCRAM-SHA-1", NULL);
-	expect_fake_status(&c, 0);
-	expect_log(&c, "scram: GS2 header 'n,,'");
-	expect_out(&c, "server offers channel binding (SCRAM-SHA-256-PLUS)");
-	done(&c);
+	fake_case_expect_fake_status(&c, 0);
+	fake_case_expect_log(&c, "scram: GS2 header 'n,,'");
+	fake_case_expect_out(&c, "server offers channel binding (SCRAM-SHA-256-PLUS)");
+	fake_case_done(&c);
 }
 
 /* No TLS: nothing to bind to, so "n" even though the server offers -PLUS;
  * auto takes SCRAM-SHA-256 and says why not -PLUS. */
 Test(fake_auth, plain_connection_sends_n)
 {
-	struct fcase c = {0};
+	struct fake_case c = {0};
 
-	run_fake(&c, scenario(&c, NULL, CAPS_PLUS, "scram SCRAM-SHA-256 " PASS " user=" USER " gs2=n\n" SESSION_REST), 1,
+	run_fake(&c, fake_case_scenario(&c, NULL, CAPS_PLUS, "scram SCRAM-SHA-256 " PASS " user=" USER " gs2=n\n" FAKE_SESSION_REST), 1,
 	         NULL);
 	check(&c, 0, "SCRAM-SHA-256", NULL);
-	expect_fake_status(&c, 0);
-	expect_log(&c, "scram: GS2 header 'n,,' (SCRAM-SHA-256 over plain TCP)");
-	expect_out(&c, "server offers channel binding (SCRAM-SHA-256-PLUS) but the connection is not encrypted");
-	done(&c);
+	fake_case_expect_fake_status(&c, 0);
+	fake_case_expect_log(&c, "scram: GS2 header 'n,,' (SCRAM-SHA-256 over plain TCP)");
+	fake_case_expect_out(&c, "server offers channel binding (SCRAM-SHA-256-PLUS) but the connection is not encrypted");
+	fake_case_done(&c);
 }
 
 /* -PLUS asked for on a plain connection: UNKNOWN (a configuration problem),
  * saying why, and nothing sent. */
 Test(fake_auth, plus_on_plain_connection_is_unknown)
 {
-	struct fcase c = {0};
+	struct fake_case c = {0};
 
-	run_fake(&c, scenario(&c, NULL, CAPS_PLUS, LOGOUT_OK), 1, "--auth", "scram-sha-256-plus", NULL);
+	run_fake(&c, fake_case_scenario(&c, NULL, CAPS_PLUS, FAKE_LOGOUT_OK), 1, "--auth", "scram-sha-256-plus", NULL);
 	check(&c, 3, "SCRAM-SHA-256-PLUS", "not encrypted", NULL);
 	size_t len;
 	const char *rec = (const char *)fake_received(c.fs, &len);
 	cr_assert_null(strcasestr(rec, "AUTHENTICATE"), "the probe tried to authenticate%s", c.diag);
-	done(&c);
+	fake_case_done(&c);
 }
 
 /* ---------------------------------------------------------------- forged signature */
 
 static void forged(const char *tls, const char *caps, const char *mech, const char *option)
 {
-	struct fcase c = {0};
+	struct fake_case c = {0};
 	char body[512];
 
-	snprintf(body, sizeof body, "scram %s " PASS " user=" USER " forge\n" SESSION_REST, mech);
+	snprintf(body, sizeof body, "scram %s " PASS " user=" USER " forge\n" FAKE_SESSION_REST, mech);
 	if (tls)
-		run_fake(&c, scenario(&c, tls, caps, body), 1, "-S", "--insecure", "--auth", option, NULL);
+		run_fake(&c, fake_case_scenario(&c, tls, caps, body), 1, "-S", "--insecure", "--auth", option, NULL);
 	else
-		run_fake(&c, scenario(&c, NULL, caps, body), 1, "--auth", option, NULL);
+		run_fake(&c, fake_case_scenario(&c, NULL, caps, body), 1, "--auth", option, NULL);
 	check(&c, 2, "auth", mech, "server signature mismatch", NULL);
-	expect_fake_status(&c, 5);
-	expect_log(&c, "scram: sending a forged server signature");
-	expect_log(&c, "scram: client cancelled (after server-final)");
-	done(&c);
+	fake_case_expect_fake_status(&c, 5);
+	fake_case_expect_log(&c, "scram: sending a forged server signature");
+	fake_case_expect_log(&c, "scram: client cancelled (after server-final)");
+	fake_case_done(&c);
 }
 
 Test(fake_auth, forged_signature_scram_sha256_plus) { forged("tls1.2", CAPS_PLUS, "SCRAM-SHA-256-PLUS", "scram-sha-256-plus"); }
@@ -499,14 +360,14 @@ Test(fake_auth, forged_signature_scram_sha256_plain_tcp) { forged(NULL, CAPS_NOP
  * the fake verifies the proof at all). */
 Test(fake_auth, wrong_password_fails_the_proof)
 {
-	struct fcase c = {0};
+	struct fake_case c = {0};
 
 	run_fake(&c,
-	         scenario(&c, "tls1.2", CAPS_PLUS, "scram SCRAM-SHA-256-PLUS not-the-password user=" USER "\n" SESSION_REST),
+	         fake_case_scenario(&c, "tls1.2", CAPS_PLUS, "scram SCRAM-SHA-256-PLUS not-the-password user=" USER "\n" FAKE_SESSION_REST),
 	         1, "-S", "--insecure", NULL);
 	check(&c, 2, "auth", "SCRAM-SHA-256-PLUS", "wrong proof", NULL);
-	expect_fake_status(&c, 5);
-	done(&c);
+	fake_case_expect_fake_status(&c, 5);
+	fake_case_done(&c);
 }
 
 /* ---------------------------------------------------------------- TLS 1.3 */
@@ -517,19 +378,19 @@ Test(fake_auth, wrong_password_fails_the_proof)
 Test(fake_auth, tls13_uses_tls_exporter)
 {
 	struct probe_run v;
-	struct fcase c = {0};
+	struct fake_case c = {0};
 
 	cr_assert_eq(probe_runl(&v, "--version", NULL), 0);
 	bool mbed2 = strstr(v.out, "mbed TLS 2.") != NULL;
 	probe_run_free(&v);
 	if (mbed2)
 		cr_skip_test("mbed TLS 2.x speaks no TLS 1.3 (tls-unique on TLS 1.2 is tested above)");
-	run_fake(&c, scenario(&c, "tls1.3", CAPS_PLUS, "scram SCRAM-SHA-256-PLUS " PASS "\n" SESSION_REST), 1, "-S",
+	run_fake(&c, fake_case_scenario(&c, "tls1.3", CAPS_PLUS, "scram SCRAM-SHA-256-PLUS " PASS "\n" FAKE_SESSION_REST), 1, "-S",
 	         "--insecure", "--auth", "scram-sha-256-plus", NULL);
-	expect_log(&c, "scram: GS2 header 'p=tls-exporter,,' (SCRAM-SHA-256-PLUS over TLSv1.3)");
+	fake_case_expect_log(&c, "scram: GS2 header 'p=tls-exporter,,' (SCRAM-SHA-256-PLUS over TLSv1.3)");
 	/* the fake then gives up (scenario error) and hangs up */
 	cr_assert_eq(c.r.exit_code, 2, "exit %d%s", c.r.exit_code, c.diag);
-	done(&c);
+	fake_case_done(&c);
 }
 
 /* ---------------------------------------------------------------- --auth all */
@@ -538,7 +399,7 @@ Test(fake_auth, tls13_uses_tls_exporter)
  * plain SCRAMs (with "n": the server offers -PLUS), PLAIN and IMAP LOGIN. */
 Test(fake_auth, auth_all_with_plus_variants)
 {
-	struct fcase c = {0};
+	struct fake_case c = {0};
 	char *scn = NULL;
 	const char *blocks[] = {
 		"scram SCRAM-SHA-256-PLUS " PASS " user=" USER " gs2=p\n",
@@ -556,15 +417,15 @@ Test(fake_auth, auth_all_with_plus_variants)
 		char *prev = scn;
 		cr_assert_geq(asprintf(&scn, "%s%stls %s %s tls1.2\n"
 		                             "line * OK [CAPABILITY " CAPS_PLUS "] fake ready\n"
-		                             "%s" LOGGED_IN LOGOUT_OK,
+		                             "%s" FAKE_LOGGED_IN FAKE_LOGOUT_OK,
 		                       prev ? prev : "", prev ? "connection\n" : "", c.certs.cert, c.certs.key, blocks[i]),
 		              0);
 		free(prev);
 	}
 	run_fake(&c, scn, (int)nb, "-S", "--insecure", "--auth", "all", NULL);
 	check(&c, 0, "6/6 mechanisms", NULL);
-	expect_fake_status(&c, 0);
-	cr_assert_eq(count(c.log, "scram: ok"), 4, "%s", c.diag);
+	fake_case_expect_fake_status(&c, 0);
+	cr_assert_eq(tu_count(c.log, "scram: ok"), 4, "%s", c.diag);
 	const char *labels[] = {"auth_scram-sha-256-plus=", "auth_scram-sha-1-plus=", "auth_scram-sha-256=",
 	                        "auth_scram-sha-1=", "auth_plain=", "auth_login="};
 	const char *prev = c.r.first_line;
@@ -574,20 +435,20 @@ Test(fake_auth, auth_all_with_plus_variants)
 		cr_assert_geq(p, prev, "%s out of order%s", labels[i], c.diag);
 		prev = p;
 	}
-	done(&c);
+	fake_case_done(&c);
 }
 
 /* A mechanism that fails does not stop the others (each has its own
  * connection): CRITICAL naming the failed one, the rest still measured. */
 Test(fake_auth, auth_all_goes_on_after_a_failure)
 {
-	struct fcase c = {0};
+	struct fake_case c = {0};
 	char *scn = NULL;
 	const char *blocks[] = {
-		"scram SCRAM-SHA-256 " PASS " user=" USER "\n" LOGGED_IN LOGOUT_OK,
+		"scram SCRAM-SHA-256 " PASS " user=" USER "\n" FAKE_LOGGED_IN FAKE_LOGOUT_OK,
 		"expect AUTHENTICATE PLAIN\n"
-		"line $TAG NO [AUTHENTICATIONFAILED] PLAIN is broken today\n" LOGOUT_OK,
-		"expect LOGIN\n" LOGGED_IN LOGOUT_OK,
+		"line $TAG NO [AUTHENTICATIONFAILED] PLAIN is broken today\n" FAKE_LOGOUT_OK,
+		"expect LOGIN\n" FAKE_LOGGED_IN FAKE_LOGOUT_OK,
 	};
 	size_t nb = sizeof blocks / sizeof blocks[0];
 
@@ -604,64 +465,64 @@ Test(fake_auth, auth_all_goes_on_after_a_failure)
 	}
 	run_fake(&c, scn, (int)nb, "-S", "--insecure", "--auth", "all", NULL);
 	check(&c, 2, "auth_plain", "AUTHENTICATE PLAIN", "[AUTHENTICATIONFAILED] PLAIN is broken today", NULL);
-	expect_fake_status(&c, 0);
+	fake_case_expect_fake_status(&c, 0);
 	cr_assert_not_null(strstr(c.r.first_line, "auth_scram-sha-256="), "%s", c.diag);
 	cr_assert_not_null(strstr(c.r.first_line, "auth_login="), "IMAP LOGIN was not tried after PLAIN failed%s",
 	                   c.diag);
-	expect_out(&c, "\nauth_scram-sha-256: OK ");
-	expect_out(&c, "\nauth_plain: FAILED ");
-	expect_out(&c, "\nauth_login: OK ");
-	expect_out(&c, "mechanisms that failed: plain\n");
-	expect_out(&c, "X-UNKNOWN (not implemented)");
-	done(&c);
+	fake_case_expect_out(&c, "\nauth_scram-sha-256: OK ");
+	fake_case_expect_out(&c, "\nauth_plain: FAILED ");
+	fake_case_expect_out(&c, "\nauth_login: OK ");
+	fake_case_expect_out(&c, "mechanisms that failed: plain\n");
+	fake_case_expect_out(&c, "X-UNKNOWN (not implemented)");
+	fake_case_done(&c);
 }
 
 /* No TLS: the -PLUS variants are skipped (and say why), the plain SCRAMs
  * run with "n", the plaintext mechanisms are skipped. */
 Test(fake_auth, auth_all_on_a_plain_connection_skips_plus)
 {
-	struct fcase c = {0};
+	struct fake_case c = {0};
 
 	run_fake(&c,
-	         scenario(&c, NULL, CAPS_PLUS,
-	                  "scram SCRAM-SHA-256 " PASS " user=" USER " gs2=n\n" LOGGED_IN LOGOUT_OK
+	         fake_case_scenario(&c, NULL, CAPS_PLUS,
+	                  "scram SCRAM-SHA-256 " PASS " user=" USER " gs2=n\n" FAKE_LOGGED_IN FAKE_LOGOUT_OK
 	                  "connection\n"
 	                  "line * OK [CAPABILITY " CAPS_PLUS "] fake ready\n"
-	                  "scram SCRAM-SHA-1 " PASS " user=" USER " gs2=n\n" LOGGED_IN LOGOUT_OK),
+	                  "scram SCRAM-SHA-1 " PASS " user=" USER " gs2=n\n" FAKE_LOGGED_IN FAKE_LOGOUT_OK),
 	         2, "--auth", "all", NULL);
 	check(&c, 0, "2/2 mechanisms", NULL);
-	expect_fake_status(&c, 0);
-	cr_assert_eq(count(c.log, "scram: ok"), 2, "%s", c.diag);
-	expect_out(&c, "SCRAM-SHA-256-PLUS (channel binding needs TLS)");
-	expect_out(&c, "SCRAM-SHA-1-PLUS (channel binding needs TLS)");
-	expect_no_out(&c, "server offers channel binding"); /* the skipped list says it */
-	expect_out(&c, "PLAIN (plaintext on an unencrypted connection)");
-	expect_out(&c, "IMAP LOGIN (plaintext on an unencrypted connection)");
+	fake_case_expect_fake_status(&c, 0);
+	cr_assert_eq(tu_count(c.log, "scram: ok"), 2, "%s", c.diag);
+	fake_case_expect_out(&c, "SCRAM-SHA-256-PLUS (channel binding needs TLS)");
+	fake_case_expect_out(&c, "SCRAM-SHA-1-PLUS (channel binding needs TLS)");
+	fake_case_expect_no_out(&c, "server offers channel binding"); /* the skipped list says it */
+	fake_case_expect_out(&c, "PLAIN (plaintext on an unencrypted connection)");
+	fake_case_expect_out(&c, "IMAP LOGIN (plaintext on an unencrypted connection)");
 	cr_assert(!fake_saw(c.fs, PASS), "the password was sent%s", c.diag);
-	done(&c);
+	fake_case_done(&c);
 }
 
 /* A long list of skipped mechanisms is split over several lines, never cut
  * off (a long-output line holds 255 bytes). */
 Test(fake_auth, auth_all_long_skipped_list_is_complete)
 {
-	struct fcase c = {0};
+	struct fake_case c = {0};
 	char caps[2048] = "IMAP4rev1 SASL-IR AUTH=SCRAM-SHA-256 AUTH=PLAIN";
 	char want[64];
 
 	for (int i = 1; i <= 12; i++)
 		snprintf(caps + strlen(caps), sizeof caps - strlen(caps), " AUTH=X-VENDOR-MECHANISM-NUMBER-%02d", i);
-	run_fake(&c, scenario(&c, NULL, caps, "scram SCRAM-SHA-256 " PASS " user=" USER "\n" LOGGED_IN LOGOUT_OK), 1,
+	run_fake(&c, fake_case_scenario(&c, NULL, caps, "scram SCRAM-SHA-256 " PASS " user=" USER "\n" FAKE_LOGGED_IN FAKE_LOGOUT_OK), 1,
 	         "--auth", "all", NULL);
 	check(&c, 0, "1/1 mechanisms", NULL);
 	for (int i = 1; i <= 12; i++) {
 		snprintf(want, sizeof want, "X-VENDOR-MECHANISM-NUMBER-%02d (not implemented)", i);
-		expect_out(&c, want);
+		fake_case_expect_out(&c, want);
 	}
-	expect_out(&c, "PLAIN (plaintext on an unencrypted connection)");
-	expect_no_out(&c, "...");
-	cr_assert_geq(count(c.r.out, "\nmechanisms skipped: "), 2, "%s", c.diag);
-	done(&c);
+	fake_case_expect_out(&c, "PLAIN (plaintext on an unencrypted connection)");
+	fake_case_expect_no_out(&c, "...");
+	cr_assert_geq(tu_count(c.r.out, "\nmechanisms skipped: "), 2, "%s", c.diag);
+	fake_case_done(&c);
 }
 
 /* ---------------------------------------------------------------- --pipeline and server quirks */
@@ -672,43 +533,43 @@ Test(fake_auth, auth_all_long_skipped_list_is_complete)
  * it gets its login alone; the rest still goes in one flight. */
 Test(fake_auth, pipeline_waits_for_the_login_answer_on_courier)
 {
-	struct fcase c = {0};
+	struct fake_case c = {0};
 
 	run_fake(&c,
 	         strdup("line * OK [CAPABILITY IMAP4rev1 UIDPLUS CHILDREN NAMESPACE QUOTA IDLE] Courier-IMAP ready. "
 	                "Copyright 1998-2018 Double Precision, Inc.  See COPYING for distribution information.\n"
 	                "expect LOGIN\n"
 	                "discard 0.3\n"
-	                SESSION_REST),
+	                FAKE_SESSION_REST),
 	         1, "--auth", "login", "--pipeline", "-t", "4", NULL);
 	check(&c, 0, "INBOX", NULL);
-	expect_fake_status(&c, 0);
-	done(&c);
+	fake_case_expect_fake_status(&c, 0);
+	fake_case_done(&c);
 }
 
 /* Cyrus 3.x garbles commands pipelined behind an AUTHENTICATE with
  * SASL-IR (and answers the login twice): the AUTHENTICATE goes alone. */
 Test(fake_auth, pipeline_waits_for_the_authenticate_answer_on_cyrus)
 {
-	struct fcase c = {0};
+	struct fake_case c = {0};
 
 	run_fake(&c,
 	         strdup("line * OK [CAPABILITY IMAP4rev1 SASL-IR AUTH=PLAIN] imap.example.org Cyrus IMAP 3.6.1-Debian "
 	                "server ready\n"
 	                "expect AUTHENTICATE PLAIN \\S+$\n"
 	                "discard 0.3\n"
-	                SESSION_REST),
+	                FAKE_SESSION_REST),
 	         1, "--auth", "plain", "--pipeline", "-t", "4", NULL);
 	check(&c, 0, "INBOX", NULL);
-	expect_fake_status(&c, 0);
-	done(&c);
+	fake_case_expect_fake_status(&c, 0);
+	fake_case_done(&c);
 }
 
 /* Any other server that drops the commands pipelined behind the login:
  * the timeout names the step, and the long output the likely cause. */
 Test(fake_auth, pipeline_timeout_after_the_login_names_the_likely_cause)
 {
-	struct fcase c = {0};
+	struct fake_case c = {0};
 
 	run_fake(&c,
 	         strdup("line * OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] fake ready\n"
@@ -718,7 +579,7 @@ Test(fake_auth, pipeline_timeout_after_the_login_names_the_likely_cause)
 	                "stall\n"),
 	         1, "--auth", "login", "--pipeline", "-t", "2", NULL);
 	check(&c, 2, "timeout during", NULL);
-	expect_out(&c, "auth: OK");
-	expect_out(&c, "check without --pipeline");
-	done(&c);
+	fake_case_expect_out(&c, "auth: OK");
+	fake_case_expect_out(&c, "check without --pipeline");
+	fake_case_done(&c);
 }

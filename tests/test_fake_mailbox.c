@@ -21,6 +21,7 @@
 #include "session/capcache.h"
 #include "fakeserver.h"
 #include "runprobe.h"
+#include "testutil.h"
 
 #define USER "probeuser"
 #define PASS "Fake-Pa55word-9z"
@@ -58,13 +59,6 @@
 
 /* ---------------------------------------------------------------- helpers */
 
-struct run {
-	struct probe_run r;
-	struct fake_server *fs;
-	int fake_status;
-	const char *received;   /* what the probe sent (owned by fs) */
-};
-
 /* For the next run: connections the fake serves (0: 1), and a --cache-dir
  * entry to plant for its port before the probe starts (dir NULL: none). */
 static struct {
@@ -77,16 +71,12 @@ static void cache_key(char *key, size_t len, struct fake_server *fs)
 	capcache_key(key, len, "127.0.0.1", (unsigned)fake_port(fs), "plain", USER);
 }
 
-static void run_v(struct run *c, const char *scenario, va_list ap)
+static void run_v(struct fake_case *c, const char *scenario, va_list ap)
 {
-	const char *argv[48];
-	size_t n = 0, len = 0;
-	const char *a;
+	const char *args[48];
 
 	memset(c, 0, sizeof(*c));
-	struct fake_opts fo = { .connections = pre.connections, .verbose = true };
-	c->fs = pre.connections ? fake_start_opts(scenario, &fo) : fake_start(scenario);
-	cr_assert_not_null(c->fs, "the fake IMAP server did not start");
+	fake_case_start(c, scenario, pre.connections);
 	if (pre.dir && pre.before) {
 		struct capcache_entry e;
 		char key[CAPCACHE_LIST_MAX], err[512];
@@ -96,25 +86,11 @@ static void run_v(struct run *c, const char *scenario, va_list ap)
 		cache_key(key, sizeof(key), c->fs);
 		cr_assert_eq(capcache_store(pre.dir, key, &e, err, sizeof(err)), 0, "%s", err);
 	}
-	argv[n++] = "-H";
-	argv[n++] = "127.0.0.1";
-	argv[n++] = "-p";
-	argv[n++] = fake_port_str(c->fs);
-	argv[n++] = "-U";
-	argv[n++] = USER;
-	argv[n++] = "-P";
-	argv[n++] = PASS;
-	argv[n++] = "--auth";
-	argv[n++] = "login";
-	while ((a = va_arg(ap, const char *)) != NULL && n < sizeof(argv) / sizeof(argv[0]) - 1)
-		argv[n++] = a;
-	argv[n] = NULL;
-	cr_assert_eq(probe_run(&c->r, HARD_S, NULL, argv), 0, "could not start the probe ($PROBE)");
-	c->fake_status = fake_stop(c->fs);
-	c->received = (const char *)fake_received(c->fs, &len);
+	tu_va_args(args, sizeof(args) / sizeof(args[0]), ap);
+	fake_case_probe(c, NULL, HARD_S, (const char *const[]){ "-U", USER, "-P", PASS, "--auth", "login", NULL }, args);
 }
 
-static void run(struct run *c, const char *scenario, ...)
+static void run(struct fake_case *c, const char *scenario, ...)
 {
 	va_list ap;
 	va_start(ap, scenario);
@@ -122,91 +98,74 @@ static void run(struct run *c, const char *scenario, ...)
 	va_end(ap);
 }
 
-static void done(struct run *c)
-{
-	fake_free(c->fs);
-	probe_run_free(&c->r);
-}
 
-static const char *tail(const char *s)
-{
-	size_t n = strlen(s);
-	return n > 2500 ? s + n - 2500 : s;
-}
 
-/* What happened, for failure messages (the test process is forked: the
- * string may leak). */
-static char *diag(struct run *c)
+static void expect_exit(struct fake_case *c, int code, const char *first_line_has)
 {
-	char *d = NULL;
-	if (asprintf(&d, "\n--- probe exit %d:\n%s\n--- fake exit %d, log tail:\n%s", c->r.exit_code,
-		     c->r.out ? c->r.out : "", c->fake_status, tail(fake_log(c->fs))) < 0)
-		d = NULL;
-	return d ? d : (char *)"(no diagnostics)";
-}
-
-static void expect_exit(struct run *c, int code, const char *first_line_has)
-{
-	cr_assert_eq(c->r.exit_code, code, "exit code %d, wanted %d%s", c->r.exit_code, code, diag(c));
+	cr_assert_eq(c->r.exit_code, code, "exit code %d, wanted %d%s", c->r.exit_code, code, c->diag);
 	if (first_line_has)
 		cr_assert_not_null(strstr(c->r.first_line, first_line_has), "first line lacks \"%s\"%s",
-				   first_line_has, diag(c));
+				   first_line_has, c->diag);
 }
 
-static void expect_fake_ok(struct run *c)
+static void expect_fake_ok(struct fake_case *c)
 {
 	cr_assert_eq(c->fake_status, 0, "the fake server's scenario did not play to its end (exit %d)%s",
-		     c->fake_status, diag(c));
+		     c->fake_status, c->diag);
 }
 
-static void out_has(struct run *c, const char *s)
+static void out_has(struct fake_case *c, const char *s)
 {
-	cr_assert_not_null(strstr(c->r.out, s), "output lacks \"%s\"%s", s, diag(c));
+	cr_assert_not_null(strstr(c->r.out, s), "output lacks \"%s\"%s", s, c->diag);
 }
 
-static void out_lacks(struct run *c, const char *s)
+static void out_lacks(struct fake_case *c, const char *s)
 {
-	cr_assert_null(strstr(c->r.out, s), "output has \"%s\"%s", s, diag(c));
+	cr_assert_null(strstr(c->r.out, s), "output has \"%s\"%s", s, c->diag);
 }
 
-static void sent(struct run *c, const char *s)
+static void sent(struct fake_case *c, const char *s)
 {
-	cr_assert_not_null(strstr(c->received, s), "the probe did not send \"%s\"; it sent:\n%s", s, c->received);
+	const char *got = (const char *)c->rec;
+
+	cr_assert_not_null(strstr(got, s), "the probe did not send \"%s\"; it sent:\n%s", s, got);
 }
 
-static void not_sent(struct run *c, const char *s)
+static void not_sent(struct fake_case *c, const char *s)
 {
-	cr_assert_null(strstr(c->received, s), "the probe sent \"%s\":\n%s", s, c->received);
+	const char *got = (const char *)c->rec;
+
+	cr_assert_null(strstr(got, s), "the probe sent \"%s\":\n%s", s, got);
 }
 
 /* ================================================================ QUOTA */
 
 Test(fake_mailbox, no_quota_capability_is_a_clear_message_not_a_failure)
 {
-	struct run c;
+	struct fake_case c;
 	run(&c, GREET LOGIN_CAPS("IMAP4rev1 LITERAL+") EXAMINE_INBOX("3") LOGOUT, "--quota", "--fetch", "none", NULL);
 	expect_exit(&c, 0, "IMAP OK");
 	expect_fake_ok(&c);
 	out_has(&c, "server does not support QUOTA");
 	out_lacks(&c, "quota_storage=");
 	not_sent(&c, "GETQUOTAROOT");
-	done(&c);
+	fake_case_done(&c);
 }
 
 Test(fake_mailbox, no_quota_capability_with_thresholds_is_critical)
 {
-	struct run c;
+	struct fake_case c;
 	run(&c, GREET LOGIN_CAPS("IMAP4rev1 LITERAL+") EXAMINE_INBOX("3") LOGOUT, "--quota-warning", "80", "--fetch",
 	    "none", NULL);
 	expect_exit(&c, 2, "IMAP CRITICAL - server does not support QUOTA");
 	expect_fake_ok(&c);
 	not_sent(&c, "GETQUOTAROOT");
-	done(&c);
+	fake_case_done(&c);
 }
 
 Test(fake_mailbox, getquotaroot_refused_is_reported)
 {
-	struct run c;
+	struct fake_case c;
 	run(&c, GREET LOGIN_CAPS("IMAP4rev1 LITERAL+ QUOTA")
 		"expect STATUS\nline $TAG OK STATUS done\n"
 		"expect EXAMINE\nline * 3 EXISTS\nline $TAG OK [READ-ONLY] done\n"
@@ -215,12 +174,12 @@ Test(fake_mailbox, getquotaroot_refused_is_reported)
 	expect_exit(&c, 0, "IMAP OK");
 	expect_fake_ok(&c);
 	out_has(&c, "quota not available: NO Quota is switched off");
-	done(&c);
+	fake_case_done(&c);
 }
 
 Test(fake_mailbox, quota_percentages_and_thresholds)
 {
-	struct run c;
+	struct fake_case c;
 	run(&c, GREET LOGIN_CAPS("IMAP4rev1 LITERAL+ QUOTA")
 		"expect STATUS\nline $TAG OK STATUS done\n"
 		"expect EXAMINE\nline * 3 EXISTS\nline $TAG OK [READ-ONLY] done\n"
@@ -234,36 +193,36 @@ Test(fake_mailbox, quota_percentages_and_thresholds)
 	expect_fake_ok(&c);
 	out_has(&c, "quota_storage=90.00%;50;85;0;100");
 	out_has(&c, "quota_messages=5.00%;50;85;0;100");
-	done(&c);
+	fake_case_done(&c);
 }
 
 /* ================================================================ UIDPLUS */
 
 Test(fake_mailbox, delete_matched_without_uidplus_is_refused_before_anything_is_touched)
 {
-	struct run c;
+	struct fake_case c;
 	run(&c, GREET LOGIN_CAPS("IMAP4rev1 LITERAL+ IDLE") LOGOUT, "--search", "ALL", "--delete-matched", NULL);
 	expect_exit(&c, 3, "--delete-matched refused: the server does not offer UIDPLUS");
 	expect_fake_ok(&c);
 	not_sent(&c, "SELECT");
 	not_sent(&c, "STORE");
 	not_sent(&c, "EXPUNGE");
-	done(&c);
+	fake_case_done(&c);
 }
 
 Test(fake_mailbox, append_without_uidplus_is_refused)
 {
-	struct run c;
+	struct fake_case c;
 	run(&c, GREET LOGIN_CAPS("IMAP4rev1 LITERAL+ IDLE") LOGOUT, "--append", NULL);
 	expect_exit(&c, 3, "--append refused");
 	expect_fake_ok(&c);
 	not_sent(&c, "APPEND");
-	done(&c);
+	fake_case_done(&c);
 }
 
 Test(fake_mailbox, delete_matched_with_uidplus_deletes_exactly_the_matched_uids)
 {
-	struct run c;
+	struct fake_case c;
 	run(&c, GREET LOGIN_CAPS("IMAP4rev1 LITERAL+ UIDPLUS ESEARCH") SELECT_INBOX("9")
 		"expect UID SEARCH RETURN \\(COUNT MIN MAX ALL\\) SUBJECT old$\n"
 		"line * ESEARCH (TAG \"$TAG\") UID COUNT 3 MIN 2 MAX 9 ALL 2:3,9\n"
@@ -280,12 +239,12 @@ Test(fake_mailbox, delete_matched_with_uidplus_deletes_exactly_the_matched_uids)
 	expect_fake_ok(&c);
 	out_has(&c, "deleted=3");
 	out_has(&c, "expunge: OK");
-	done(&c);
+	fake_case_done(&c);
 }
 
 Test(fake_mailbox, hostile_esearch_uid_set_is_never_sent_back)
 {
-	struct run c;
+	struct fake_case c;
 	run(&c, GREET LOGIN_CAPS("IMAP4rev1 LITERAL+ UIDPLUS ESEARCH") SELECT_INBOX("9")
 		"expect UID SEARCH RETURN \\(COUNT MIN MAX ALL\\) ALL$\n"
 		"line * ESEARCH (TAG \"$TAG\") UID COUNT 9 MIN 1 MAX 9 ALL 1:*\n"
@@ -294,28 +253,28 @@ Test(fake_mailbox, hostile_esearch_uid_set_is_never_sent_back)
 	expect_exit(&c, 3, "malformed");
 	expect_fake_ok(&c);
 	not_sent(&c, "STORE");
-	done(&c);
+	fake_case_done(&c);
 }
 
 /* ================================================================ IDLE */
 
 Test(fake_mailbox, idle_without_the_capability_is_critical_and_appends_nothing)
 {
-	struct run c;
+	struct fake_case c;
 	run(&c, GREET LOGIN_CAPS("IMAP4rev1 LITERAL+ UIDPLUS") EXAMINE_INBOX("3") LOGOUT, "--idle", "--fetch", "none",
 	    NULL);
 	expect_exit(&c, 2, "server does not offer IDLE");
 	expect_fake_ok(&c);
 	not_sent(&c, "APPEND");
 	not_sent(&c, " IDLE\r\n");
-	done(&c);
+	fake_case_done(&c);
 }
 
 /* ================================================================ SEARCH and FETCH */
 
 Test(fake_mailbox, uid_vanished_between_search_and_fetch)
 {
-	struct run c;
+	struct fake_case c;
 	run(&c, GREET LOGIN_CAPS("IMAP4rev1 LITERAL+") EXAMINE_INBOX("3")
 		"expect UID SEARCH ALL$\n"
 		"line * SEARCH 7 9\n"
@@ -332,26 +291,26 @@ Test(fake_mailbox, uid_vanished_between_search_and_fetch)
 	out_has(&c, "matched message UID 9 vanished before it could be fetched");
 	out_has(&c, "matched=2");
 	out_lacks(&c, "size=");
-	done(&c);
+	fake_case_done(&c);
 }
 
 Test(fake_mailbox, vanished_uid_makes_the_age_unknown)
 {
-	struct run c;
+	struct fake_case c;
 	run(&c, GREET LOGIN_CAPS("IMAP4rev1 LITERAL+") EXAMINE_INBOX("3")
 		"expect UID SEARCH ALL$\nline * SEARCH 7 9\nline $TAG OK done\n"
 		"expect UID FETCH 9 \nline * 3 EXPUNGE\nline $TAG OK done\n" LOGOUT,
 	    "--search", "ALL", "--age-critical", "3600", NULL);
 	expect_exit(&c, 3, "age unknown: the message vanished");
 	expect_fake_ok(&c);
-	done(&c);
+	fake_case_done(&c);
 }
 
 /* go-imap answers "UID FETCH *" with a bare OK: no EXPUNGE came, so the
  * newest of the 6 messages did not vanish - the server withheld it. */
 Test(fake_mailbox, empty_fetch_of_the_newest_without_expunge_is_a_server_fault)
 {
-	struct run c;
+	struct fake_case c;
 	run(&c, GREET LOGIN_CAPS("IMAP4rev1 LITERAL+") EXAMINE_INBOX("6")
 		"expect UID FETCH \\* \\(UID RFC822.SIZE INTERNALDATE BODY.PEEK\n"
 		"line $TAG OK Success\n" LOGOUT,
@@ -361,13 +320,13 @@ Test(fake_mailbox, empty_fetch_of_the_newest_without_expunge_is_a_server_fault)
 	expect_fake_ok(&c);
 	out_lacks(&c, "vanished");
 	out_lacks(&c, "expunged meanwhile");
-	done(&c);
+	fake_case_done(&c);
 }
 
 /* The same with --pipeline (UID FETCH * in the EXAMINE flight). */
 Test(fake_mailbox, empty_pipelined_fetch_of_the_newest_without_expunge_is_a_server_fault)
 {
-	struct run c;
+	struct fake_case c;
 	run(&c, GREET LOGIN_CAPS("IMAP4rev1 LITERAL+")
 		"expect STATUS INBOX \\(UNSEEN\\)$\nline * STATUS INBOX (UNSEEN 0)\nline $TAG OK done\n"
 		"expect EXAMINE INBOX$\nline * 6 EXISTS\nline $TAG OK [READ-ONLY] done\n"
@@ -375,14 +334,14 @@ Test(fake_mailbox, empty_pipelined_fetch_of_the_newest_without_expunge_is_a_serv
 	    "--pipeline", NULL);
 	expect_exit(&c, 2, "fetch failed: server returned no data for UID FETCH * although the mailbox has 6 messages");
 	expect_fake_ok(&c);
-	done(&c);
+	fake_case_done(&c);
 }
 
 /* A real race: another client expunged the newest message between
  * EXAMINE and FETCH, and the server said so - still OK. */
 Test(fake_mailbox, newest_expunged_before_the_fetch_is_ok)
 {
-	struct run c;
+	struct fake_case c;
 	run(&c, GREET LOGIN_CAPS("IMAP4rev1 LITERAL+") EXAMINE_INBOX("6")
 		"expect UID FETCH \\* \\(UID RFC822.SIZE INTERNALDATE BODY.PEEK\n"
 		"line * 6 EXPUNGE\n"
@@ -392,13 +351,13 @@ Test(fake_mailbox, newest_expunged_before_the_fetch_is_ok)
 	expect_fake_ok(&c);
 	out_has(&c, "fetch: OK");
 	out_has(&c, "the newest message vanished before it could be fetched (expunged meanwhile)");
-	done(&c);
+	fake_case_done(&c);
 }
 
 /* [EXPUNGEISSUED] (RFC 5530) on the answer says the same. */
 Test(fake_mailbox, newest_missing_with_expungeissued_is_a_race)
 {
-	struct run c;
+	struct fake_case c;
 	run(&c, GREET LOGIN_CAPS("IMAP4rev1 LITERAL+") EXAMINE_INBOX("6")
 		"expect UID FETCH \\* \n"
 		"line $TAG OK [EXPUNGEISSUED] Some messages were expunged\n" LOGOUT,
@@ -406,12 +365,12 @@ Test(fake_mailbox, newest_missing_with_expungeissued_is_a_race)
 	expect_exit(&c, 0, "IMAP OK");
 	expect_fake_ok(&c);
 	out_has(&c, "(expunged meanwhile)");
-	done(&c);
+	fake_case_done(&c);
 }
 
 Test(fake_mailbox, empty_fetch_of_the_matched_uid_without_expunge_is_a_server_fault)
 {
-	struct run c;
+	struct fake_case c;
 	run(&c, GREET LOGIN_CAPS("IMAP4rev1 LITERAL+") EXAMINE_INBOX("3")
 		"expect UID SEARCH ALL$\nline * SEARCH 7 9\nline $TAG OK done\n"
 		"expect UID FETCH 9 \nline $TAG OK done\n" LOGOUT,
@@ -421,14 +380,14 @@ Test(fake_mailbox, empty_fetch_of_the_matched_uid_without_expunge_is_a_server_fa
 	expect_fake_ok(&c);
 	out_lacks(&c, "vanished");
 	out_lacks(&c, "age unknown");
-	done(&c);
+	fake_case_done(&c);
 }
 
 /* --age-oldest-unseen with nothing unseen: the newest message vanishing
  * (a race) says nothing about a stuck queue - OK, not "age unknown". */
 Test(fake_mailbox, oldest_unseen_with_nothing_unseen_ignores_a_vanished_newest_message)
 {
-	struct run c;
+	struct fake_case c;
 	run(&c, GREET LOGIN_CAPS("IMAP4rev1 LITERAL+")
 		"expect STATUS INBOX \\(UNSEEN\\)$\nline * STATUS INBOX (UNSEEN 0)\nline $TAG OK done\n"
 		"expect EXAMINE INBOX$\nline * 6 EXISTS\nline $TAG OK [READ-ONLY] done\n"
@@ -441,14 +400,14 @@ Test(fake_mailbox, oldest_unseen_with_nothing_unseen_ignores_a_vanished_newest_m
 	out_has(&c, " age=0s;");
 	out_lacks(&c, "age unknown");
 	not_sent(&c, "SEARCH");
-	done(&c);
+	fake_case_done(&c);
 }
 
 /* The oldest unseen message named by [UNSEEN n] is not there and nothing
  * was expunged: a server fault, not a vanished message. */
 Test(fake_mailbox, empty_fetch_of_the_oldest_unseen_without_expunge_is_a_server_fault)
 {
-	struct run c;
+	struct fake_case c;
 	run(&c, GREET LOGIN_CAPS("IMAP4rev1 LITERAL+")
 		"expect STATUS\nline * STATUS INBOX (UNSEEN 2)\nline $TAG OK done\n"
 		"expect EXAMINE INBOX$\nline * 3 EXISTS\nline * OK [UNSEEN 2] first unseen\n"
@@ -457,12 +416,12 @@ Test(fake_mailbox, empty_fetch_of_the_oldest_unseen_without_expunge_is_a_server_
 	    "--fetch", "none", "--age-oldest-unseen", "--age-warning", "86400", NULL);
 	expect_exit(&c, 2, "age_fetch failed: server returned no data for FETCH 2 although [UNSEEN] named it");
 	expect_fake_ok(&c);
-	done(&c);
+	fake_case_done(&c);
 }
 
 Test(fake_mailbox, no_on_examine_is_critical_and_stops)
 {
-	struct run c;
+	struct fake_case c;
 	run(&c, GREET LOGIN_CAPS("IMAP4rev1 LITERAL+")
 		"expect STATUS\nline $TAG NO [NONEXISTENT] Mailbox doesn't exist\n"
 		"expect EXAMINE Nope$\nline $TAG NO [NONEXISTENT] Mailbox doesn't exist\n" LOGOUT,
@@ -472,12 +431,12 @@ Test(fake_mailbox, no_on_examine_is_critical_and_stops)
 	not_sent(&c, "SEARCH");
 	not_sent(&c, "FETCH");
 	sent(&c, "LOGOUT");
-	done(&c);
+	fake_case_done(&c);
 }
 
 Test(fake_mailbox, imap4rev2_esearch_and_no_recent)
 {
-	struct run c;
+	struct fake_case c;
 	run(&c, GREET LOGIN_CAPS("IMAP4rev2 LITERAL+")
 		"expect STATUS\nline * STATUS INBOX (UNSEEN 2)\nline $TAG OK done\n"
 		"expect EXAMINE INBOX$\n"
@@ -500,14 +459,14 @@ Test(fake_mailbox, imap4rev2_esearch_and_no_recent)
 	out_has(&c, "UID 8, 99 bytes");
 	out_has(&c, "\"café\"");
 	out_lacks(&c, "recent=");
-	done(&c);
+	fake_case_done(&c);
 }
 
 Test(fake_mailbox, esearch_all_only_gives_the_count)
 {
 	/* a server without ESEARCH in its capabilities that answers a plain
 	 * UID SEARCH the IMAP4rev2 way anyway */
-	struct run c;
+	struct fake_case c;
 	run(&c, GREET LOGIN_CAPS("IMAP4rev1 LITERAL+") EXAMINE_INBOX("5")
 		"expect UID SEARCH ALL$\n"
 		"line * ESEARCH (TAG \"$TAG\") UID ALL 2,5:6\n"
@@ -516,12 +475,12 @@ Test(fake_mailbox, esearch_all_only_gives_the_count)
 	expect_exit(&c, 1, "matched 3 outside the warning range 2");
 	expect_fake_ok(&c);
 	out_has(&c, "matched=3;2");
-	done(&c);
+	fake_case_done(&c);
 }
 
 Test(fake_mailbox, eight_bit_criteria_go_as_literals_with_charset)
 {
-	struct run c;
+	struct fake_case c;
 	run(&c, GREET LOGIN_CAPS("IMAP4rev1") EXAMINE_INBOX("3")
 		"expect UID SEARCH CHARSET UTF-8 SUBJECT \\{7\\}\\r\\nGrüße$\n"
 		"line * SEARCH\n"
@@ -531,14 +490,14 @@ Test(fake_mailbox, eight_bit_criteria_go_as_literals_with_charset)
 	expect_fake_ok(&c);
 	out_lacks(&c, "fetch=");
 	not_sent(&c, "FETCH");
-	done(&c);
+	fake_case_done(&c);
 }
 
 Test(fake_mailbox, pipelined_answers_out_of_order_are_attributed_by_uid_and_sequence)
 {
 	/* newest (UID FETCH *) and oldest unseen ([UNSEEN 2] -> FETCH 2) go in
 	 * one flight; the server answers the second first, as Dovecot may */
-	struct run c;
+	struct fake_case c;
 	run(&c, GREET LOGIN_CAPS("IMAP4rev1 LITERAL+")
 		"expect STATUS\nline * STATUS INBOX (UNSEEN 2)\nline $TAG OK done\n"
 		"expect EXAMINE INBOX$\n"
@@ -559,7 +518,7 @@ Test(fake_mailbox, pipelined_answers_out_of_order_are_attributed_by_uid_and_sequ
 	out_has(&c, "UID 9, 77 bytes");
 	out_has(&c, "age_fetch: OK");
 	out_has(&c, "oldest unseen message UID 5 is");
-	done(&c);
+	fake_case_done(&c);
 }
 
 /* ================================================================ --pipeline */
@@ -568,7 +527,7 @@ Test(fake_mailbox, pipeline_sends_the_fetch_with_the_examine)
 {
 	/* the fake reads all three commands before it answers any: a probe
 	 * waiting for the EXAMINE reply first would run into the timeout */
-	struct run c;
+	struct fake_case c;
 	run(&c, GREET LOGIN_CAPS("IMAP4rev1 LITERAL+")
 		"expect STATUS INBOX \\(UNSEEN\\)$\nset T1 $TAG\n"
 		"expect EXAMINE INBOX$\nset T2 $TAG\n"
@@ -588,12 +547,12 @@ Test(fake_mailbox, pipeline_sends_the_fetch_with_the_examine)
 	out_has(&c, "UID 30, 50 bytes");
 	out_has(&c, "\"pipelined\"");
 	cr_assert_lt(c.r.wall_s, 3.0);
-	done(&c);
+	fake_case_done(&c);
 }
 
 Test(fake_mailbox, pipeline_with_a_failing_examine_names_the_examine)
 {
-	struct run c;
+	struct fake_case c;
 	run(&c, GREET LOGIN_CAPS("IMAP4rev1 LITERAL+")
 		"expect STATUS\nset T1 $TAG\n"
 		"expect EXAMINE Nope$\nset T2 $TAG\n"
@@ -604,12 +563,12 @@ Test(fake_mailbox, pipeline_with_a_failing_examine_names_the_examine)
 	    "--pipeline", "-m", "Nope", NULL);
 	expect_exit(&c, 2, "examine failed (EXAMINE): NO [NONEXISTENT] no such mailbox");
 	expect_fake_ok(&c);
-	done(&c);
+	fake_case_done(&c);
 }
 
 Test(fake_mailbox, pipeline_with_a_server_that_hangs_up_after_a_bad_examine)
 {
-	struct run c;
+	struct fake_case c;
 	run(&c, GREET LOGIN_CAPS("IMAP4rev1 LITERAL+")
 		"expect STATUS\nset T1 $TAG\n"
 		"expect EXAMINE\nset T2 $TAG\n"
@@ -619,12 +578,12 @@ Test(fake_mailbox, pipeline_with_a_server_that_hangs_up_after_a_bad_examine)
 		"close\n",
 	    "--pipeline", NULL);
 	expect_exit(&c, 2, "examine failed (EXAMINE): BAD what?");
-	done(&c);
+	fake_case_done(&c);
 }
 
 Test(fake_mailbox, pipeline_sends_the_searches_with_the_examine)
 {
-	struct run c;
+	struct fake_case c;
 	/* --pipeline sends the LOGIN with this flight, so only what the
 	 * greeting lists counts: ESEARCH there */
 	run(&c, "line * OK [CAPABILITY IMAP4rev1 AUTH=PLAIN ESEARCH] fake ready\n"
@@ -649,12 +608,12 @@ Test(fake_mailbox, pipeline_sends_the_searches_with_the_examine)
 	out_has(&c, "matched=2");
 	out_has(&c, "search: OK");
 	out_has(&c, "age_search: OK");
-	done(&c);
+	fake_case_done(&c);
 }
 
 Test(fake_mailbox, pipeline_with_every_read_option_in_one_flight)
 {
-	struct run c;
+	struct fake_case c;
 	run(&c, GREET LOGIN_CAPS("IMAP4rev1 LITERAL+ ESEARCH NAMESPACE QUOTA")
 		"expect NAMESPACE$\nset T1 $TAG\n"
 		"expect LIST\nset T2 $TAG\n"
@@ -679,14 +638,14 @@ Test(fake_mailbox, pipeline_with_every_read_option_in_one_flight)
 	out_has(&c, "quota_storage=25.00%");
 	out_has(&c, "age=0s");
 	out_has(&c, "age_search: OK");
-	done(&c);
+	fake_case_done(&c);
 }
 
 /* ================================================================ NAMESPACE and LIST */
 
 Test(fake_mailbox, personal_namespace_prefix_and_expected_folders)
 {
-	struct run c;
+	struct fake_case c;
 	run(&c, GREET LOGIN_CAPS("IMAP4rev1 LITERAL+ NAMESPACE")
 		"expect NAMESPACE$\n"
 		"line * NAMESPACE ((\"INBOX.\" \".\")) ((\"#users.\" \".\")) NIL\n"
@@ -708,12 +667,12 @@ Test(fake_mailbox, personal_namespace_prefix_and_expected_folders)
 	out_has(&c, "expected folders: 1 of 3 present");
 	out_has(&c, "folders=3");
 	out_has(&c, "INBOX.Sent: 0 messages");
-	done(&c);
+	fake_case_done(&c);
 }
 
 Test(fake_mailbox, list_asks_for_special_use_where_offered)
 {
-	struct run c;
+	struct fake_case c;
 	run(&c, GREET LOGIN_CAPS("IMAP4rev1 LITERAL+ LIST-EXTENDED SPECIAL-USE")
 		"expect LIST \"\" \"\\*\" RETURN \\(SPECIAL-USE\\)$\n"
 		"line * LIST (\\Trash) \"/\" \"Deleted Items\"\n"
@@ -726,31 +685,46 @@ Test(fake_mailbox, list_asks_for_special_use_where_offered)
 	out_has(&c, "expected folders: 1 of 1 present");
 	out_lacks(&c, "fetch=");
 	not_sent(&c, "FETCH");
-	done(&c);
+	fake_case_done(&c);
 }
 
 Test(fake_mailbox, utf8_mailbox_name_goes_as_modified_utf7_and_quotes_survive)
 {
-	struct run c;
+	struct fake_case c;
 	run(&c, GREET LOGIN_CAPS("IMAP4rev1 LITERAL+")
 		"expect STATUS \"Entw&APw-rfe \\\\\"x\\\\\"\" \\(UNSEEN\\)$\nline $TAG OK done\n"
 		"expect EXAMINE \"Entw&APw-rfe \\\\\"x\\\\\"\"$\nline * 0 EXISTS\nline $TAG OK [READ-ONLY] done\n" LOGOUT,
 	    "-m", "Entwürfe \"x\"", NULL);
 	expect_exit(&c, 0, "Entwürfe \"x\": 0 messages");
 	expect_fake_ok(&c);
-	done(&c);
+	fake_case_done(&c);
 }
 
 /* ================================================================ --append */
 
+/* SELECT of EXISTS messages, the search for probe messages earlier runs
+ * left (LEFTOVERS: their UIDs after a blank, or "" for none), then the
+ * APPEND; the scenario goes on with the APPEND's answer. */
+#define APPEND_START_IN(exists, leftovers) \
+	GREET LOGIN_CAPS("IMAP4rev1 LITERAL+ UIDPLUS") SELECT_INBOX(exists) \
+	"expect UID SEARCH HEADER X-Check-Imap-Session probe BEFORE \\d+-\\w+-\\d{4}$\n" \
+	"line * SEARCH" leftovers "\n" \
+	"line $TAG OK SEARCH done.\n" \
+	"expect APPEND INBOX \\(\\\\Seen\\) \\{\\d+\\+\\}\\r\\n.*X-Check-Imap-Session: probe.*\\r\\n$\n"
+#define APPEND_START(leftovers) APPEND_START_IN("5", leftovers)
+/* The same with WITHIN (the leftover search is OLDER 600, none found) and
+ * 3 messages. */
+#define APPEND_START_WITHIN \
+	GREET LOGIN_CAPS("IMAP4rev1 LITERAL+ UIDPLUS WITHIN") SELECT_INBOX("3") \
+	"expect UID SEARCH HEADER X-Check-Imap-Session probe OLDER 600$\n" \
+	"line * SEARCH\n" \
+	"line $TAG OK done\n" \
+	"expect APPEND INBOX\n"
+
 Test(fake_mailbox, append_without_appenduid_finds_by_message_id_and_leaves_a_mismatch_alone)
 {
-	struct run c;
-	run(&c, GREET LOGIN_CAPS("IMAP4rev1 LITERAL+ UIDPLUS") SELECT_INBOX("3")
-		"expect UID SEARCH HEADER X-Check-Imap-Session probe BEFORE \\d+-\\w+-\\d{4}$\n"
-		"line * SEARCH 4\n"
-		"line $TAG OK done\n"
-		"expect APPEND INBOX \\(\\\\Seen\\) \\{\\d+\\+\\}\\r\\n.*X-Check-Imap-Session: probe.*\\r\\n$\n"
+	struct fake_case c;
+	run(&c, APPEND_START_IN("3", " 4")
 		"line * 5 EXISTS\n"
 		"line $TAG OK APPEND done\n"
 		"expect UID SEARCH HEADER Message-ID \"<cis\\.\\d+\\.\\d+\\.[0-9a-f]{16}@check-imap-session\\.invalid>\"$\n"
@@ -769,19 +743,15 @@ Test(fake_mailbox, append_without_appenduid_finds_by_message_id_and_leaves_a_mis
 	out_has(&c, "append_find: OK");
 	out_lacks(&c, "append_delete: OK");
 	not_sent(&c, "STORE");
-	done(&c);
+	fake_case_done(&c);
 }
 
 /* An APPENDUID whose UID is no nz-number (past 2^64 here, which sscanf
  * would have clamped): not trusted, the message is looked up instead. */
 Test(fake_mailbox, append_with_an_impossible_appenduid_finds_by_message_id)
 {
-	struct run c;
-	run(&c, GREET LOGIN_CAPS("IMAP4rev1 LITERAL+ UIDPLUS") SELECT_INBOX("3")
-		"expect UID SEARCH HEADER X-Check-Imap-Session probe BEFORE \\d+-\\w+-\\d{4}$\n"
-		"line * SEARCH 4\n"
-		"line $TAG OK done\n"
-		"expect APPEND INBOX \\(\\\\Seen\\) \\{\\d+\\+\\}\\r\\n.*X-Check-Imap-Session: probe.*\\r\\n$\n"
+	struct fake_case c;
+	run(&c, APPEND_START_IN("3", " 4")
 		"line * 5 EXISTS\n"
 		"line $TAG OK [APPENDUID 1 18446744073709551617] APPEND done\n"
 		"expect UID SEARCH HEADER Message-ID \"<cis\\.\\d+\\.\\d+\\.[0-9a-f]{16}@check-imap-session\\.invalid>\"$\n"
@@ -800,23 +770,19 @@ Test(fake_mailbox, append_with_an_impossible_appenduid_finds_by_message_id)
 	out_has(&c, "append_find: OK");
 	out_lacks(&c, "append_delete: OK");
 	not_sent(&c, "STORE");
-	done(&c);
+	fake_case_done(&c);
 }
 
 Test(fake_mailbox, append_refused_by_quota_is_critical_with_the_servers_words)
 {
-	struct run c;
-	run(&c, GREET LOGIN_CAPS("IMAP4rev1 LITERAL+ UIDPLUS WITHIN") SELECT_INBOX("3")
-		"expect UID SEARCH HEADER X-Check-Imap-Session probe OLDER 600$\n"
-		"line * SEARCH\n"
-		"line $TAG OK done\n"
-		"expect APPEND\n"
+	struct fake_case c;
+	run(&c, APPEND_START_WITHIN
 		"line $TAG NO [OVERQUOTA] Quota exceeded (mailbox for user is full)\n" LOGOUT,
 	    "--append", "--fetch", "none", NULL);
 	expect_exit(&c, 2, "append failed (APPEND): NO [OVERQUOTA] Quota exceeded");
 	expect_fake_ok(&c);
 	not_sent(&c, "STORE");
-	done(&c);
+	fake_case_done(&c);
 }
 
 /* ---------------------------------------------------------------- --append against an echoing fake */
@@ -848,25 +814,18 @@ static const char echo_wrapper[] =
 	"sys.exit(fake.main(sys.argv[1:]))\n";
 
 /* run() with the echoing fake. */
-static void run_echo(struct run *c, const char *scenario, ...)
+static void run_echo(struct fake_case *c, const char *scenario, ...)
 {
-	char dir[4096], wrapper[4200], real[4096];
-	const char *env = getenv("FAKEIMAP"), *top = getenv("TOP_SRCDIR"), *tmp = getenv("TMPDIR");
+	char real[4096];
+	const char *env = getenv("FAKEIMAP"), *top = getenv("TOP_SRCDIR");
+	char *wrapper = tu_temp_file(NULL, "echofake", echo_wrapper, strlen(echo_wrapper));
 	va_list ap;
-	FILE *f;
 
 	/* the script fakeserver.c would run */
 	if (env && *env)
 		snprintf(real, sizeof(real), "%s", env);
 	else
 		snprintf(real, sizeof(real), "%s/tests/fake/fakeimap.py", top && *top ? top : TOP_SRCDIR);
-	snprintf(dir, sizeof(dir), "%s/cis-echo-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-	cr_assert_not_null(mkdtemp(dir), "mkdtemp %s failed", dir);
-	snprintf(wrapper, sizeof(wrapper), "%s/echofake.py", dir);
-	f = fopen(wrapper, "w");
-	cr_assert_not_null(f);
-	fputs(echo_wrapper, f);
-	cr_assert_eq(fclose(f), 0);
 	setenv("CIS_ECHO_FAKEIMAP", real, 1);
 	setenv("FAKEIMAP", wrapper, 1);
 	va_start(ap, scenario);
@@ -877,17 +836,9 @@ static void run_echo(struct run *c, const char *scenario, ...)
 	else
 		unsetenv("FAKEIMAP");
 	unlink(wrapper);
-	rmdir(dir);
+	free(wrapper);
 }
 
-/* SELECT of 5 messages, no leftovers, then the APPEND; the scenario goes
- * on with the APPEND's answer. */
-#define APPEND_START(leftovers) \
-	GREET LOGIN_CAPS("IMAP4rev1 LITERAL+ UIDPLUS") SELECT_INBOX("5") \
-	"expect UID SEARCH HEADER X-Check-Imap-Session probe BEFORE \\d+-\\w+-\\d{4}$\n" \
-	"line * SEARCH" leftovers "\n" \
-	"line $TAG OK SEARCH done.\n" \
-	"expect APPEND INBOX \\(\\\\Seen\\) \\{\\d+\\+\\}\\r\\n.*X-Check-Imap-Session: probe.*\\r\\n$\n"
 /* The probe message comes back as message SEQ, UID 7, byte for byte. */
 #define ECHO_FETCH_7(seq) \
 	"send * " seq " FETCH (UID 7 RFC822.SIZE 600 BODY[] \n" \
@@ -902,7 +853,7 @@ static void run_echo(struct run *c, const char *scenario, ...)
  * UID FETCH has arrived, so a probe waiting in between would time out. */
 Test(fake_mailbox, append_unannounced_by_exists_sends_noop_with_the_fetch)
 {
-	struct run c;
+	struct fake_case c;
 	run_echo(&c, APPEND_START("")
 		"line $TAG OK [APPENDUID 1700000000 7] APPEND Ok.\n"
 		"expect NOOP$\nset NOOPTAG $TAG\n"
@@ -922,14 +873,14 @@ Test(fake_mailbox, append_unannounced_by_exists_sends_noop_with_the_fetch)
 	out_has(&c, "append_delete: OK");
 	out_has(&c, "probe message UID 7 removed");
 	cr_assert_lt(c.r.wall_s, 3.0);
-	done(&c);
+	fake_case_done(&c);
 }
 
 /* The same server if even NOOP does not announce it: the fetch fails and
  * says why, and the probe message is not claimed removed. */
 Test(fake_mailbox, append_never_announced_fails_the_fetch_and_the_delete)
 {
-	struct run c;
+	struct fake_case c;
 	run(&c, APPEND_START("")
 		"line $TAG OK [APPENDUID 1700000000 7] APPEND Ok.\n"
 		"expect NOOP$\nline $TAG OK NOOP completed\n"
@@ -944,7 +895,7 @@ Test(fake_mailbox, append_never_announced_fails_the_fetch_and_the_delete)
 	out_has(&c, "probe message UID 7 was not expunged (the server reported no EXPUNGE): it stays in INBOX, "
 		    "flagged \\Deleted");
 	out_lacks(&c, "removed");
-	done(&c);
+	fake_case_done(&c);
 }
 
 /* EXISTS with the APPEND's answer (Dovecot): no NOOP, and a server that
@@ -952,7 +903,7 @@ Test(fake_mailbox, append_never_announced_fails_the_fetch_and_the_delete)
  * message - CRITICAL, or probe messages pile up, one per run. */
 Test(fake_mailbox, append_delete_without_expunge_is_critical)
 {
-	struct run c;
+	struct fake_case c;
 	run_echo(&c, APPEND_START("")
 		"line * 6 EXISTS\n"
 		"line $TAG OK [APPENDUID 1700000000 7] APPEND done\n"
@@ -968,14 +919,14 @@ Test(fake_mailbox, append_delete_without_expunge_is_critical)
 	out_lacks(&c, "removed");
 	out_lacks(&c, "append/fetch/delete OK");
 	not_sent(&c, "NOOP");
-	done(&c);
+	fake_case_done(&c);
 }
 
 /* The probe message is message 6; the leftover UID 4 (message 4) goes,
  * the probe message does not: its own EXPUNGE is missing. */
 Test(fake_mailbox, append_delete_expunging_only_the_leftover_is_critical)
 {
-	struct run c;
+	struct fake_case c;
 	run_echo(&c, APPEND_START(" 4")
 		"line * 6 EXISTS\n"
 		"line $TAG OK [APPENDUID 1700000000 7] APPEND done\n"
@@ -987,13 +938,13 @@ Test(fake_mailbox, append_delete_expunging_only_the_leftover_is_critical)
 	expect_exit(&c, 2, "append_delete failed: probe message UID 7 was not expunged (the server reported 1 "
 			   "EXPUNGE, none for it)");
 	expect_fake_ok(&c);
-	done(&c);
+	fake_case_done(&c);
 }
 
 /* Both go; the leftover's EXPUNGE renumbers the probe message from 6 to 5. */
 Test(fake_mailbox, append_delete_follows_the_renumbering)
 {
-	struct run c;
+	struct fake_case c;
 	run_echo(&c, APPEND_START(" 4")
 		"line * 6 EXISTS\n"
 		"line $TAG OK [APPENDUID 1700000000 7] APPEND done\n"
@@ -1006,13 +957,13 @@ Test(fake_mailbox, append_delete_follows_the_renumbering)
 	expect_fake_ok(&c);
 	out_has(&c, "probe message UID 7 removed, and 1 left by earlier runs (2 expunged)");
 	not_sent(&c, "NOOP");
-	done(&c);
+	fake_case_done(&c);
 }
 
 /* VANISHED (QRESYNC) names the UID: removed. */
 Test(fake_mailbox, append_delete_accepts_vanished)
 {
-	struct run c;
+	struct fake_case c;
 	run_echo(&c, APPEND_START("")
 		"line * 6 EXISTS\n"
 		"line $TAG OK [APPENDUID 1700000000 7] APPEND done\n"
@@ -1024,25 +975,21 @@ Test(fake_mailbox, append_delete_accepts_vanished)
 	expect_exit(&c, 0, "append/fetch/delete OK");
 	expect_fake_ok(&c);
 	out_has(&c, "probe message UID 7 removed");
-	done(&c);
+	fake_case_done(&c);
 }
 
 /* ================================================================ --script */
 
 Test(fake_mailbox, script_literals_expectations_and_line_numbers)
 {
-	char path[] = "/tmp/cis-script-XXXXXX";
-	int fd = mkstemp(path);
-	cr_assert_geq(fd, 0);
 	const char *text = "# test script\n"
 			   "ping: NOOP\n"
 			   "drafts: APPEND m\"Entwürfe\" (\\Draft) \"Subject: hi\\r\\n\\r\\nA9 LOGOUT\\r\\n\"\n"
 			   "gone: expect NO SELECT \"No Such\"\n"
 			   "oops: expect NO SELECT INBOX\n";
-	cr_assert_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
-	close(fd);
+	char *path = tu_temp_file(NULL, "script", text, strlen(text));
 
-	struct run c;
+	struct fake_case c;
 	run(&c, GREET LOGIN_CAPS("IMAP4rev1") EXAMINE_INBOX("1")
 		"expect NOOP$\nline $TAG OK done\n"
 		/* no LITERAL+: a synchronizing literal, the fake sends "+" */
@@ -1052,6 +999,7 @@ Test(fake_mailbox, script_literals_expectations_and_line_numbers)
 		"expect SELECT INBOX$\nline * 1 EXISTS\nline $TAG OK [READ-WRITE] done\n" LOGOUT,
 	    "--fetch", "none", "--script", path, NULL);
 	unlink(path);
+	free(path);
 	expect_exit(&c, 2, "oops failed: SELECT (script line 5): OK [READ-WRITE] done, expected NO");
 	expect_fake_ok(&c);
 	out_has(&c, "ping: OK");
@@ -1061,55 +1009,52 @@ Test(fake_mailbox, script_literals_expectations_and_line_numbers)
 	/* the CRLF inside the string never became a command of its own: the
 	 * fake saw it inside the APPEND literal and then the next command */
 	sent(&c, "{26}\r\nSubject: hi\r\n\r\nA9 LOGOUT\r\n\r\n");
-	done(&c);
+	fake_case_done(&c);
 }
 
 Test(fake_mailbox, malformed_script_is_unknown_before_connecting)
 {
-	char path[] = "/tmp/cis-script-XXXXXX";
-	int fd = mkstemp(path);
-	cr_assert_geq(fd, 0);
 	const char *text = "NOOP\n\nSELECT \"unterminated\n";
-	cr_assert_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
-	close(fd);
+	char *path = tu_temp_file(NULL, "script", text, strlen(text));
 
-	struct run c;
+	struct fake_case c;
 	run(&c, "stall\n", "--script", path, NULL);
 	unlink(path);
+	free(path);
 	expect_exit(&c, 3, " line 3: unterminated quoted string");
-	cr_assert_eq(c.received[0], '\0', "nothing may be sent for a malformed script");
-	done(&c);
+	cr_assert_eq(c.rec[0], '\0', "nothing may be sent for a malformed script");
+	fake_case_done(&c);
 }
 
 Test(fake_mailbox, missing_script_file_is_unknown)
 {
-	struct run c;
+	struct fake_case c;
 	run(&c, "stall\n", "--script", "/nonexistent/cis.script", NULL);
 	expect_exit(&c, 3, "cannot read script /nonexistent/cis.script");
-	done(&c);
+	fake_case_done(&c);
 }
 
 Test(fake_mailbox, delete_matched_needs_search)
 {
-	struct run c;
+	struct fake_case c;
 	run(&c, "stall\n", "--delete-matched", NULL);
 	expect_exit(&c, 3, "--delete-matched needs --search");
-	cr_assert_eq(c.received[0], '\0');
-	done(&c);
+	cr_assert_eq(c.rec[0], '\0');
+	fake_case_done(&c);
 }
 
 Test(fake_mailbox, mailbox_options_without_a_login_are_refused)
 {
-	struct run c;
+	struct fake_case c;
 	run(&c, "stall\n", "--quota", "--auth", "none", NULL);
 	expect_exit(&c, 3, "--quota needs a mailbox, and --auth none opens none");
-	cr_assert_eq(c.received[0], '\0');
-	done(&c);
+	cr_assert_eq(c.rec[0], '\0');
+	fake_case_done(&c);
 }
 
 Test(fake_mailbox, unexpected_continuation_is_a_protocol_error_not_a_hang)
 {
-	struct run c;
+	struct fake_case c;
 	run(&c, GREET LOGIN_CAPS("IMAP4rev1 LITERAL+") EXAMINE_INBOX("3")
 		"expect UID SEARCH\n"
 		"line + go on\n"
@@ -1117,14 +1062,14 @@ Test(fake_mailbox, unexpected_continuation_is_a_protocol_error_not_a_hang)
 	    "--search", "ALL", "-t", "8", NULL);
 	expect_exit(&c, 2, "unexpected continuation request");
 	cr_assert_lt(c.r.wall_s, 4.0, "the probe waited for the deadline");
-	done(&c);
+	fake_case_done(&c);
 }
 
 /* --pipeline sends the login with the first flight: a refused login is
  * "auth failed", not the EXAMINE that the server then also refuses. */
 Test(fake_mailbox, pipeline_refused_login_in_the_flight_is_an_auth_failure)
 {
-	struct run c;
+	struct fake_case c;
 	run(&c, GREET
 		"expect LOGIN\nset T0 $TAG\n"
 		"expect STATUS INBOX \\(UNSEEN\\)$\nset T1 $TAG\n"
@@ -1138,14 +1083,14 @@ Test(fake_mailbox, pipeline_refused_login_in_the_flight_is_an_auth_failure)
 	expect_exit(&c, 2, "auth failed (LOGIN): NO [AUTHENTICATIONFAILED] Authentication failed.");
 	out_lacks(&c, "examine failed");
 	cr_assert_lt(c.r.wall_s, 3.0);
-	done(&c);
+	fake_case_done(&c);
 }
 
 /* A server without ESEARCH/SEARCHRES: plain UID SEARCH in the login
  * flight, the FETCH of the newest match and the LOGOUT in the next one. */
 Test(fake_mailbox, pipeline_without_esearch_or_searchres)
 {
-	struct run c;
+	struct fake_case c;
 	run(&c, GREET
 		"expect LOGIN\nset T0 $TAG\n"
 		"expect STATUS INBOX \\(UNSEEN\\)$\nset T1 $TAG\n"
@@ -1165,14 +1110,14 @@ Test(fake_mailbox, pipeline_without_esearch_or_searchres)
 	expect_exit(&c, 0, "IMAP OK");
 	expect_fake_ok(&c);
 	out_has(&c, "2 matched (UIDs 7..9)");
-	done(&c);
+	fake_case_done(&c);
 }
 
 /* ================================================================ --cache-dir */
 
 /* What the server listed after login, as the cache dir now remembers it
  * for this fake ("" when there is no entry). */
-static void cached_after(struct run *c, const char *dir, char *out, size_t len)
+static void cached_after(struct fake_case *c, const char *dir, char *out, size_t len)
 {
 	struct capcache_entry e;
 	char key[CAPCACHE_LIST_MAX], err[512];
@@ -1196,9 +1141,7 @@ static char *cache_dir_new(const char *before, const char *after, int connection
 
 static void cache_dir_free(char *d)
 {
-	char cmd[128];
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", d);
-	cr_assert_eq(system(cmd), 0);
+	cr_assert_eq(tu_rm_tree(d), 0, "could not remove %s", d);
 	free(d);
 	memset(&pre, 0, sizeof(pre));
 }
@@ -1231,7 +1174,7 @@ static void cache_dir_free(char *d)
  * reads all of it before it answers anything. */
 Test(fake_mailbox, cache_dir_entry_puts_searchres_fetch_in_the_login_flight)
 {
-	struct run c;
+	struct fake_case c;
 	char after[CAPCACHE_LIST_MAX];
 	char *dir = cache_dir_new("IMAP4rev1 AUTH=PLAIN", "IMAP4rev1 LITERAL+ ESEARCH SEARCHRES", 0);
 	run(&c, GREET FLIGHT_HEAD("RETURN \\(COUNT MIN MAX\\) UNSEEN$")
@@ -1254,7 +1197,7 @@ Test(fake_mailbox, cache_dir_entry_puts_searchres_fetch_in_the_login_flight)
 	cr_assert_lt(c.r.wall_s, 3.0);
 	cached_after(&c, dir, after, sizeof(after));
 	cr_assert_str_eq(after, "IMAP4rev1 LITERAL+ ESEARCH SEARCHRES");
-	done(&c);
+	fake_case_done(&c);
 	cache_dir_free(dir);
 }
 
@@ -1264,7 +1207,7 @@ Test(fake_mailbox, cache_dir_entry_puts_searchres_fetch_in_the_login_flight)
  * and remembers the new list. */
 Test(fake_mailbox, cache_dir_stale_entry_repeats_the_session_without_it)
 {
-	struct run c;
+	struct fake_case c;
 	char after[CAPCACHE_LIST_MAX];
 	char *dir = cache_dir_new("IMAP4rev1 AUTH=PLAIN", "IMAP4rev1 LITERAL+ ESEARCH SEARCHRES", 2);
 	run(&c, GREET FLIGHT_HEAD("RETURN \\(COUNT MIN MAX\\) UNSEEN$")
@@ -1292,7 +1235,7 @@ Test(fake_mailbox, cache_dir_stale_entry_repeats_the_session_without_it)
 	out_lacks(&c, "BAD");
 	cached_after(&c, dir, after, sizeof(after));
 	cr_assert_str_eq(after, "IMAP4rev1 LITERAL+");
-	done(&c);
+	fake_case_done(&c);
 	cache_dir_free(dir);
 }
 
@@ -1302,7 +1245,7 @@ Test(fake_mailbox, cache_dir_stale_entry_repeats_the_session_without_it)
  * tagged OK here, as Gmail does: those are the post-login list). */
 Test(fake_mailbox, cache_dir_entry_for_another_greeting_is_not_used)
 {
-	struct run c;
+	struct fake_case c;
 	char after[CAPCACHE_LIST_MAX];
 	char *dir = cache_dir_new("IMAP4rev1 AUTH=PLAIN STARTTLS", "IMAP4rev1 LITERAL+ ESEARCH SEARCHRES", 0);
 	run(&c, GREET FLIGHT_HEAD("UNSEEN$")
@@ -1317,7 +1260,7 @@ Test(fake_mailbox, cache_dir_entry_for_another_greeting_is_not_used)
 	out_has(&c, "\ncaps_cache: written\n");
 	cached_after(&c, dir, after, sizeof(after));
 	cr_assert_str_eq(after, "IMAP4rev1 LITERAL+ ESEARCH SEARCHRES X-GM-EXT-1");
-	done(&c);
+	fake_case_done(&c);
 	cache_dir_free(dir);
 }
 
@@ -1351,12 +1294,8 @@ Test(fake_mailbox, cache_dir_must_be_a_directory)
  * as no APPENDUID: find the message by its Message-ID instead. */
 Test(fake_mailbox, appenduid_with_a_sign_is_not_a_uid)
 {
-	struct run c;
-	run(&c, GREET LOGIN_CAPS("IMAP4rev1 LITERAL+ UIDPLUS WITHIN") SELECT_INBOX("3")
-		"expect UID SEARCH HEADER X-Check-Imap-Session probe OLDER 600$\n"
-		"line * SEARCH\n"
-		"line $TAG OK done\n"
-		"expect APPEND INBOX\n"
+	struct fake_case c;
+	run(&c, APPEND_START_WITHIN
 		"line * 4 EXISTS\n"
 		"line $TAG OK [APPENDUID 1700000000 -18446744073709551615] APPEND done\n"
 		"expect UID SEARCH HEADER Message-ID\n"
@@ -1367,19 +1306,15 @@ Test(fake_mailbox, appenduid_with_a_sign_is_not_a_uid)
 	expect_fake_ok(&c);
 	not_sent(&c, "UID FETCH 1 ");
 	not_sent(&c, "STORE");
-	done(&c);
+	fake_case_done(&c);
 }
 
 /* The same for a uid-set, a '+' sign or trailing bytes: "+7:9junk" was
  * read as UID 7. */
 Test(fake_mailbox, appenduid_uid_set_or_junk_is_not_a_uid)
 {
-	struct run c;
-	run(&c, GREET LOGIN_CAPS("IMAP4rev1 LITERAL+ UIDPLUS WITHIN") SELECT_INBOX("3")
-		"expect UID SEARCH HEADER X-Check-Imap-Session probe OLDER 600$\n"
-		"line * SEARCH\n"
-		"line $TAG OK done\n"
-		"expect APPEND INBOX\n"
+	struct fake_case c;
+	run(&c, APPEND_START_WITHIN
 		"line * 4 EXISTS\n"
 		"line $TAG OK [APPENDUID 1700000000 +7:9junk] APPEND done\n"
 		"expect UID SEARCH HEADER Message-ID\n"
@@ -1390,19 +1325,15 @@ Test(fake_mailbox, appenduid_uid_set_or_junk_is_not_a_uid)
 	expect_fake_ok(&c);
 	not_sent(&c, "UID FETCH 7");
 	not_sent(&c, "STORE");
-	done(&c);
+	fake_case_done(&c);
 }
 
 /* A well-formed APPENDUID that names another message: the probe fetches
  * UID 12, sees someone else's Message-ID - and must not then delete it. */
 Test(fake_mailbox, append_fetch_mismatch_never_deletes_the_other_message)
 {
-	struct run c;
-	run(&c, GREET LOGIN_CAPS("IMAP4rev1 LITERAL+ UIDPLUS WITHIN") SELECT_INBOX("3")
-		"expect UID SEARCH HEADER X-Check-Imap-Session probe OLDER 600$\n"
-		"line * SEARCH\n"
-		"line $TAG OK done\n"
-		"expect APPEND INBOX\n"
+	struct fake_case c;
+	run(&c, APPEND_START_WITHIN
 		"line * 4 EXISTS\n"
 		"line $TAG OK [APPENDUID 1700000000 12] APPEND done\n"
 		"expect UID FETCH 12 \\(UID RFC822.SIZE BODY.PEEK\\[\\]\\)$\n"
@@ -1415,7 +1346,7 @@ Test(fake_mailbox, append_fetch_mismatch_never_deletes_the_other_message)
 	expect_fake_ok(&c);
 	not_sent(&c, "STORE");
 	not_sent(&c, "EXPUNGE");
-	done(&c);
+	fake_case_done(&c);
 }
 
 /* Two plain UID SEARCHes in one flight (no ESEARCH): a server that runs
@@ -1427,7 +1358,7 @@ Test(fake_mailbox, append_fetch_mismatch_never_deletes_the_other_message)
  * first, stalls into the timeout - and nothing is deleted. */
 Test(fake_mailbox, ambiguous_plain_searches_never_feed_delete_matched)
 {
-	struct run c;
+	struct fake_case c;
 	run(&c, GREET LOGIN_CAPS("IMAP4rev1 LITERAL+ UIDPLUS")
 		"expect STATUS INBOX \\(UNSEEN\\)\n"
 		"line * STATUS INBOX (UNSEEN 2)\n"
@@ -1447,13 +1378,13 @@ Test(fake_mailbox, ambiguous_plain_searches_never_feed_delete_matched)
 	    "--fetch", "none", "--search", "FLAGGED", "--delete-matched", "--age-oldest-unseen", "-t", "2", NULL);
 	not_sent(&c, "UID STORE");
 	not_sent(&c, "UID EXPUNGE");
-	done(&c);
+	fake_case_done(&c);
 }
 
 /* STATUS counts are 32-bit: 4294967297 used to show as "1 unseen". */
 Test(fake_mailbox, status_count_above_32_bits_is_not_truncated)
 {
-	struct run c;
+	struct fake_case c;
 	run(&c, GREET LOGIN_CAPS("IMAP4rev1 LITERAL+")
 		"expect STATUS INBOX \\(UNSEEN\\)\n"
 		"line * STATUS INBOX (UNSEEN 4294967297)\n"
@@ -1465,7 +1396,7 @@ Test(fake_mailbox, status_count_above_32_bits_is_not_truncated)
 	expect_exit(&c, 0, "IMAP OK");
 	expect_fake_ok(&c);
 	out_lacks(&c, "unseen=1");
-	done(&c);
+	fake_case_done(&c);
 }
 
 /* A tagged OK instead of the "+" a synchronizing literal waits for: the
@@ -1473,20 +1404,17 @@ Test(fake_mailbox, status_count_above_32_bits_is_not_truncated)
  * server may yet read the next command as literal data). */
 Test(fake_mailbox, tagged_ok_instead_of_continuation_is_a_protocol_error)
 {
-	char path[] = "/tmp/cis-script-XXXXXX";
-	int fd = mkstemp(path);
-	cr_assert_geq(fd, 0);
 	const char *text = "app: APPEND INBOX \"Subject: x\\r\\n\\r\\nbody\"\n";
-	cr_assert_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
-	close(fd);
+	char *path = tu_temp_file(NULL, "script", text, strlen(text));
 
-	struct run c;
+	struct fake_case c;
 	run(&c, GREET LOGIN_CAPS("IMAP4rev1") EXAMINE_INBOX("1")
 		"sleep 0.3\n"
 		"line a4 OK [APPENDUID 1 99] APPEND completed\n"
 		"drain 2\n",
 	    "--fetch", "none", "--script", path, NULL);
 	unlink(path);
+	free(path);
 	expect_exit(&c, 2, "tagged OK before the literal was sent");
-	done(&c);
+	fake_case_done(&c);
 }

@@ -48,32 +48,7 @@
 /* ---------------------------------------------------------------- base64 (independent of the probe's) */
 
 static const char b64chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-/* malloc'd, NUL-terminated */
-static char *b64enc(const void *data, size_t n)
-{
-	const unsigned char *in = data;
-	char *out = malloc((n + 2) / 3 * 4 + 1);
-	size_t o = 0, i;
-
-	cr_assert_not_null(out);
-	for (i = 0; i + 2 < n; i += 3) {
-		unsigned v = (unsigned)in[i] << 16 | (unsigned)in[i + 1] << 8 | in[i + 2];
-		out[o++] = b64chars[v >> 18 & 63];
-		out[o++] = b64chars[v >> 12 & 63];
-		out[o++] = b64chars[v >> 6 & 63];
-		out[o++] = b64chars[v & 63];
-	}
-	if (i < n) {
-		unsigned v = (unsigned)in[i] << 16 | (i + 1 < n ? (unsigned)in[i + 1] << 8 : 0u);
-		out[o++] = b64chars[v >> 18 & 63];
-		out[o++] = b64chars[v >> 12 & 63];
-		out[o++] = i + 1 < n ? b64chars[v >> 6 & 63] : '=';
-		out[o++] = '=';
-	}
-	out[o] = '\0';
-	return out;
-}
+/* (the encoder is tu_b64_dup, testutil.h) */
 
 /* Strict decode (padding required); malloc'd with a NUL after *outlen
  * bytes, or NULL if TEXT is not base64. */
@@ -116,172 +91,50 @@ static unsigned char *b64dec(const char *text, size_t n, size_t *outlen)
 
 /* ---------------------------------------------------------------- scenarios */
 
-#define LOGGED_IN "line $TAG OK [CAPABILITY IMAP4rev1] Logged in\n"
-#define EXAMINE_OK \
-	"expect STATUS\n" \
-	"line * STATUS INBOX (UNSEEN 1)\n" \
-	"line $TAG OK STATUS completed\n" \
-	"expect EXAMINE\n" \
-	"line * 3 EXISTS\n" \
-	"line * OK [UIDVALIDITY 1700000000] UIDs valid\n" \
-	"line $TAG OK [READ-ONLY] EXAMINE completed\n"
-#define LOGOUT_OK \
-	"expect LOGOUT\n" \
-	"line * BYE Logging out\n" \
-	"line $TAG OK Logout completed\n" \
-	"close\n"
-/* after a successful login: the rest of a default session (--fetch none) */
-#define SESSION_REST LOGGED_IN EXAMINE_OK LOGOUT_OK
 /* after a failed one: the probe logs out (or just goes) */
-#define TAIL LOGOUT_OK
+#define TAIL FAKE_LOGOUT_OK
 
 /* the RFC 7628 error JSON Gmail sends (base64 on the wire) */
 #define GMAIL_ERROR_JSON "{\"status\":\"401\",\"schemes\":\"bearer\",\"scope\":\"https://mail.google.com/\"}"
 
-struct fcase {
-	struct fake_certs certs;
-	bool have_certs;
-	char tokfile[64];
-	struct fake_server *fs;
-	struct probe_run r;
-	int fake_status;
-	char *log;
-	const unsigned char *rec;  /* what the probe sent (owned by fs) */
-	size_t rec_len;
-	char *diag;
-};
-
-static void need_certs(struct fcase *c)
-{
-	if (!c->have_certs) {
-		cr_assert_eq(fake_certs_make(&c->certs), 0, "could not make test certificates (openssl CLI?)");
-		c->have_certs = true;
-	}
-}
-
-static char *certpath(struct fcase *c, const char *name)
+static char *certpath(struct fake_case *c, const char *name)
 {
 	char *p = NULL;
-	need_certs(c);
+	fake_case_certs(c);
 	cr_assert_geq(asprintf(&p, "%s/%s", c->certs.dir, name), 0);
 	return p;
 }
 
 /* The token file, with the trailing newline an editor leaves. */
-static const char *token_file(struct fcase *c)
+static const char *token_file(struct fake_case *c)
 {
-	if (!c->tokfile[0]) {
-		snprintf(c->tokfile, sizeof c->tokfile, "%s/cis-token.XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-		int fd = mkstemp(c->tokfile);
-		cr_assert_geq(fd, 0);
-		cr_assert_eq(write(fd, TOKEN "\n", strlen(TOKEN) + 1), (ssize_t)strlen(TOKEN) + 1);
-		close(fd);
+	if (!c->file[0]) {
+		char *p = tu_temp_file(NULL, "token", TOKEN "\n", strlen(TOKEN) + 1);
+
+		cr_assert_lt(strlen(p), sizeof c->file, "TMPDIR too long");
+		snprintf(c->file, sizeof c->file, "%s", p);
+		free(p);
 	}
-	return c->tokfile;
-}
-
-/* The greeting with CAPS (implicit TLS first when TLS is set: "" or a
- * version, "clientca" to require the test client certificate), then BODY. */
-static char *scenario(struct fcase *c, const char *tls, const char *caps, const char *body)
-{
-	char *s = NULL, *t = NULL;
-
-	if (tls) {
-		need_certs(c);
-		cr_assert_geq(asprintf(&t, "tls %s %s %s\n", c->certs.cert, c->certs.key, tls), 0);
-	}
-	cr_assert_geq(asprintf(&s, "%sline * OK [CAPABILITY %s] fake ready\n%s", t ? t : "", caps, body), 0);
-	free(t);
-	return s;
-}
-
-/* Printable rendering of possibly binary bytes, for failure messages. */
-static char *printable(const unsigned char *b, size_t n)
-{
-	char *out = malloc(n * 4 + 1), *o = out;
-	cr_assert_not_null(out);
-	for (size_t i = 0; i < n; i++) {
-		if (b[i] == '\n' || (b[i] >= 0x20 && b[i] < 0x7f))
-			*o++ = (char)b[i];
-		else
-			o += sprintf(o, "\\x%02x", b[i]);
-	}
-	*o = '\0';
-	return out;
-}
-
-static char *make_diag(struct fcase *c)
-{
-	char *d = NULL, *rec = printable(c->rec, c->rec_len > 3000 ? 3000 : c->rec_len);
-	const char *log = c->log ? c->log : "";
-	size_t n = strlen(log);
-
-	if (n > 4000)
-		log += n - 4000;
-	cr_assert_geq(asprintf(&d, "\n--- probe: exit %d, signal %d, wall %.3f s\n--- stdout:\n%s\n--- stderr:\n%s\n"
-	                           "--- what the fake received:\n%s\n--- fake server (exit %d), last lines of its log:\n%s",
-	                       c->r.exit_code, c->r.signal, c->r.wall_s, c->r.out ? c->r.out : "",
-	                       c->r.err ? c->r.err : "", rec, c->fake_status, log),
-	              0);
-	free(rec);
-	return d;
+	return c->file;
 }
 
 /* Start the fake with SCN (freed), run the probe with -H/-p/--fetch none
  * plus the NULL-terminated ARGS, stop the fake, collect everything. */
-static void run_argv(struct fcase *c, char *scn, const char *const *args)
+static void run_argv(struct fake_case *c, char *scn, const char *const *args)
 {
-	struct fake_opts o = {.connections = 1, .max_seconds = 30, .verbose = true};
-	const char *argv[64];
-	size_t n = 0;
-
-	c->fs = fake_start_opts(scn, &o);
-	free(scn);
-	cr_assert_not_null(c->fs, "the fake IMAP server did not start (python3? tests/fake/fakeimap.py?)");
-	argv[n++] = "-H";
-	argv[n++] = "127.0.0.1";
-	argv[n++] = "-p";
-	argv[n++] = fake_port_str(c->fs);
-	argv[n++] = "--fetch";
-	argv[n++] = "none";
-	for (; *args && n < sizeof argv / sizeof *argv - 1; args++)
-		argv[n++] = *args;
-	argv[n] = NULL;
-	cr_assert_eq(probe_run(&c->r, HARD_S * cis_time_factor(), NULL, argv), 0, "could not start the probe ($PROBE)");
-	c->fake_status = fake_stop(c->fs);
-	c->log = strdup(fake_log(c->fs));
-	c->rec = fake_received(c->fs, &c->rec_len);
-	c->diag = make_diag(c);
+	fake_case_run(c, scn, 1, HARD_S * cis_time_factor(), (const char *const[]){"--fetch", "none", NULL}, args);
 }
 
-static void run_fake(struct fcase *c, char *scn, ...)
+static void run_fake(struct fake_case *c, char *scn, ...)
 {
 	const char *args[48];
-	size_t n = 0;
-	const char *a;
 	va_list ap;
 
 	va_start(ap, scn);
-	while ((a = va_arg(ap, const char *)) != NULL && n < sizeof args / sizeof *args - 1)
-		args[n++] = a;
+	tu_va_args(args, sizeof args / sizeof *args, ap);
 	va_end(ap);
-	args[n] = NULL;
 	run_argv(c, scn, args);
 }
-
-static void done(struct fcase *c)
-{
-	fake_free(c->fs);
-	if (c->have_certs)
-		fake_certs_remove(&c->certs);
-	if (c->tokfile[0])
-		unlink(c->tokfile);
-	probe_run_free(&c->r);
-	free(c->log);
-	free(c->diag);
-}
-
-static const char *const state_word[] = {"OK", "WARNING", "CRITICAL", "UNKNOWN"};
 
 /* Does B (N bytes) contain SECRET in any form: raw, quoted, or base64 at
  * any alignment (fakeserver.h)? */
@@ -293,51 +146,26 @@ static bool has_secret(const char *b, size_t n, const char *secret)
 /* Exit code, the state word, every needle in the summary (the first line
  * before '|'), neither password nor token anywhere in stdout or stderr,
  * nothing on stderr, a wall-time bound. */
-static void check(struct fcase *c, int code, ...)
+static void check(struct fake_case *c, int code, ...)
 {
-	char prefix[32];
-	const char *needle;
 	va_list ap;
 
-	cr_assert_eq(c->r.signal, 0, "the probe died of signal %d%s", c->r.signal, c->diag);
-	cr_assert_eq(c->r.exit_code, code, "exit code %d, expected %d%s", c->r.exit_code, code, c->diag);
-	snprintf(prefix, sizeof prefix, "IMAP %s - ", state_word[code]);
-	cr_assert(!strncmp(c->r.first_line, prefix, strlen(prefix)), "first line does not start with \"%s\"%s", prefix,
-	          c->diag);
-	char *sum = strndup(c->r.first_line, strcspn(c->r.first_line, "|"));
+	probe_expect_state(&c->r, code, c->diag);
 	va_start(ap, code);
-	while ((needle = va_arg(ap, const char *)) != NULL)
-		cr_assert_not_null(strstr(sum, needle), "\"%s\" not in the summary \"%s\"%s", needle, sum, c->diag);
+	probe_expect_summary_va(&c->r, 0, c->diag, ap);
 	va_end(ap);
-	free(sum);
 	cr_assert(!has_secret(c->r.out, c->r.out_len, PASS), "the password appears in stdout%s", c->diag);
 	cr_assert(!has_secret(c->r.out, c->r.out_len, TOKEN), "the token appears in stdout%s", c->diag);
 	cr_assert(!has_secret(c->r.err, c->r.err_len, PASS), "the password appears in stderr%s", c->diag);
 	cr_assert(!has_secret(c->r.err, c->r.err_len, TOKEN), "the token appears in stderr%s", c->diag);
-	if (!getenv("CIS_TEST_ALLOW_STDERR"))
-		cr_assert_eq(c->r.err_len, 0, "unexpected output on stderr%s", c->diag);
+	probe_expect_no_stderr(&c->r, c->diag);
 	cr_assert_leq(c->r.wall_s, 5.0 * cis_time_factor(), "took %.3f s%s", c->r.wall_s, c->diag);
 }
 
-static void expect_out(struct fcase *c, const char *text)
-{
-	cr_assert_not_null(strstr(c->r.out, text), "stdout lacks \"%s\"%s", text, c->diag);
-}
-
-static void expect_log(struct fcase *c, const char *text)
-{
-	cr_assert_not_null(strstr(c->log, text), "the fake's log lacks \"%s\"%s", text, c->diag);
-}
-
-static void expect_fake_status(struct fcase *c, int status)
-{
-	cr_assert_eq(c->fake_status, status, "the fake exited %d, expected %d%s", c->fake_status, status, c->diag);
-}
-
 /* The record has (has = true) or lacks the N bytes at WHAT. */
-static void expect_sent_n(struct fcase *c, const void *what, size_t n, bool has)
+static void expect_sent_n(struct fake_case *c, const void *what, size_t n, bool has)
 {
-	char *p = printable(what, n);
+	char *p = tu_printable(what, n);
 	if (has)
 		cr_assert_not_null(memmem(c->rec, c->rec_len, what, n), "the probe did not send \"%s\"%s", p, c->diag);
 	else
@@ -345,19 +173,19 @@ static void expect_sent_n(struct fcase *c, const void *what, size_t n, bool has)
 	free(p);
 }
 
-static void expect_sent(struct fcase *c, const char *what)
+static void expect_sent(struct fake_case *c, const char *what)
 {
 	expect_sent_n(c, what, strlen(what), true);
 }
 
-static void expect_not_sent(struct fcase *c, const char *what)
+static void expect_not_sent(struct fake_case *c, const char *what)
 {
 	expect_sent_n(c, what, strlen(what), false);
 }
 
 /* The client line that contains NEEDLE (CRLF stripped), from just after
  * NEEDLE; or, with LATER > 0, the LATER-th line after it.  malloc'd. */
-static char *sent_line(struct fcase *c, const char *needle, int later)
+static char *sent_line(struct fake_case *c, const char *needle, int later)
 {
 	const unsigned char *p = memmem(c->rec, c->rec_len, needle, strlen(needle));
 	const unsigned char *end = c->rec + c->rec_len;
@@ -377,14 +205,14 @@ static char *sent_line(struct fcase *c, const char *needle, int later)
 
 /* The base64 client message in that line, decoded, must be exactly WANT
  * (WANT_LEN bytes). */
-static void expect_b64(struct fcase *c, const char *needle, int later, const void *want, size_t want_len)
+static void expect_b64(struct fake_case *c, const char *needle, int later, const void *want, size_t want_len)
 {
 	char *line = sent_line(c, needle, later);
 	size_t n = 0;
 	unsigned char *got = b64dec(line, strlen(line), &n);
 
 	cr_assert_not_null(got, "\"%s\" is not base64%s", line, c->diag);
-	char *pg = printable(got, n), *pw = printable(want, want_len);
+	char *pg = tu_printable(got, n), *pw = tu_printable(want, want_len);
 	cr_assert(n == want_len && !memcmp(got, want, n), "the probe sent \"%s\", expected \"%s\"%s", pg, pw, c->diag);
 	free(pg);
 	free(pw);
@@ -398,18 +226,18 @@ static void expect_b64(struct fcase *c, const char *needle, int later, const voi
 
 static void xoauth2_ok(const char *caps, const char *exchange, int later)
 {
-	struct fcase c = {0};
+	struct fake_case c = {0};
 	char body[1024];
 
-	snprintf(body, sizeof body, "%s" SESSION_REST, exchange);
-	run_fake(&c, scenario(&c, NULL, caps, body), "-U", USER, "--token-file", token_file(&c), "--auth", "xoauth2",
+	snprintf(body, sizeof body, "%s" FAKE_SESSION_REST, exchange);
+	run_fake(&c, fake_case_scenario(&c, NULL, caps, body), "-U", USER, "--token-file", token_file(&c), "--auth", "xoauth2",
 	         NULL);
 	check(&c, 0, "XOAUTH2", NULL);
-	expect_fake_status(&c, 0);
+	fake_case_expect_fake_status(&c, 0);
 	/* the initial response: after the command, or on the line after it */
 	expect_b64(&c, later ? "AUTHENTICATE XOAUTH2\r\n" : "AUTHENTICATE XOAUTH2 ", 0, XOAUTH2_BLOB,
 	           strlen(XOAUTH2_BLOB));
-	done(&c);
+	fake_case_done(&c);
 }
 
 Test(fake_sasl, xoauth2_sasl_ir)
@@ -432,8 +260,8 @@ Test(fake_sasl, xoauth2_without_sasl_ir_bare_plus)
  * and the JSON's status and scope. */
 static void xoauth2_error(bool sasl_ir)
 {
-	struct fcase c = {0};
-	char *json = b64enc(GMAIL_ERROR_JSON, strlen(GMAIL_ERROR_JSON));
+	struct fake_case c = {0};
+	char *json = tu_b64_dup(GMAIL_ERROR_JSON, strlen(GMAIL_ERROR_JSON));
 	char *body = NULL;
 
 	cr_assert_geq(asprintf(&body,
@@ -445,19 +273,19 @@ static void xoauth2_error(bool sasl_ir)
 	                               : "expect AUTHENTICATE XOAUTH2$\nline + \nexpectline \\S+$\n",
 	                       json),
 	              0);
-	run_fake(&c, scenario(&c, NULL, sasl_ir ? "IMAP4rev1 SASL-IR AUTH=XOAUTH2" : "IMAP4rev1 AUTH=XOAUTH2", body),
+	run_fake(&c, fake_case_scenario(&c, NULL, sasl_ir ? "IMAP4rev1 SASL-IR AUTH=XOAUTH2" : "IMAP4rev1 AUTH=XOAUTH2", body),
 	         "-U", USER, "--token-file", token_file(&c), "--auth", "xoauth2", NULL);
 	free(body);
 	free(json);
 	check(&c, 2, "auth failed (AUTHENTICATE XOAUTH2)", "[AUTHENTICATIONFAILED] Invalid credentials (Failure)",
 	      "401", "https://mail.google.com/", NULL);
-	expect_fake_status(&c, 0);
-	expect_out(&c, "XOAUTH2 error from server: 401 (scope: https://mail.google.com/)");
+	fake_case_expect_fake_status(&c, 0);
+	fake_case_expect_out(&c, "XOAUTH2 error from server: 401 (scope: https://mail.google.com/)");
 	/* the answer to the error challenge is an empty line */
 	char *answer = sent_line(&c, "AUTHENTICATE XOAUTH2", sasl_ir ? 1 : 2);
 	cr_assert_str_empty(answer, "the answer to the error challenge is \"%s\", not empty%s", answer, c.diag);
 	free(answer);
-	done(&c);
+	fake_case_done(&c);
 }
 
 Test(fake_sasl, xoauth2_error_json_is_reported) { xoauth2_error(true); }
@@ -474,17 +302,17 @@ static size_t oauthbearer_blob(char *buf, size_t n, const char *authz, const cha
 
 static void oauthbearer_ok(const char *caps, const char *exchange, int later, const char *user, const char *authz)
 {
-	struct fcase c = {0};
+	struct fake_case c = {0};
 	char body[1024], want[512];
 
-	snprintf(body, sizeof body, "%s" SESSION_REST, exchange);
-	run_fake(&c, scenario(&c, NULL, caps, body), "-U", user, "--token-file", token_file(&c), "--auth",
+	snprintf(body, sizeof body, "%s" FAKE_SESSION_REST, exchange);
+	run_fake(&c, fake_case_scenario(&c, NULL, caps, body), "-U", user, "--token-file", token_file(&c), "--auth",
 	         "oauthbearer", NULL);
 	check(&c, 0, "OAUTHBEARER", NULL);
-	expect_fake_status(&c, 0);
+	fake_case_expect_fake_status(&c, 0);
 	size_t n = oauthbearer_blob(want, sizeof want, authz, fake_port_str(c.fs));
 	expect_b64(&c, later ? "AUTHENTICATE OAUTHBEARER\r\n" : "AUTHENTICATE OAUTHBEARER ", 0, want, n);
-	done(&c);
+	fake_case_done(&c);
 }
 
 Test(fake_sasl, oauthbearer_sasl_ir)
@@ -515,10 +343,10 @@ Test(fake_sasl, oauthbearer_escapes_the_user_name)
  * ^A (base64 "AQ=="); CRITICAL with the server's words, status and scope. */
 static void oauthbearer_error(bool sasl_ir)
 {
-	struct fcase c = {0};
+	struct fake_case c = {0};
 	const char *err = "{\"status\":\"invalid_token\",\"scope\":\"https://mail.example.org/imap\","
 	                  "\"openid-configuration\":\"https://auth.example.org/.well-known/openid-configuration\"}";
-	char *json = b64enc(err, strlen(err));
+	char *json = tu_b64_dup(err, strlen(err));
 	char *body = NULL;
 
 	cr_assert_geq(asprintf(&body,
@@ -531,16 +359,16 @@ static void oauthbearer_error(bool sasl_ir)
 	                       json),
 	              0);
 	run_fake(&c,
-	         scenario(&c, NULL, sasl_ir ? "IMAP4rev1 SASL-IR AUTH=OAUTHBEARER" : "IMAP4rev1 AUTH=OAUTHBEARER", body),
+	         fake_case_scenario(&c, NULL, sasl_ir ? "IMAP4rev1 SASL-IR AUTH=OAUTHBEARER" : "IMAP4rev1 AUTH=OAUTHBEARER", body),
 	         "-U", USER, "--token-file", token_file(&c), "--auth", "oauthbearer", NULL);
 	free(body);
 	free(json);
 	check(&c, 2, "auth failed (AUTHENTICATE OAUTHBEARER)", "[AUTHENTICATIONFAILED] Token expired", "invalid_token",
 	      "https://mail.example.org/imap", NULL);
-	expect_fake_status(&c, 0);
-	expect_out(&c, "OAUTHBEARER error from server: invalid_token (scope: https://mail.example.org/imap)");
+	fake_case_expect_fake_status(&c, 0);
+	fake_case_expect_out(&c, "OAUTHBEARER error from server: invalid_token (scope: https://mail.example.org/imap)");
 	expect_b64(&c, "AUTHENTICATE OAUTHBEARER", sasl_ir ? 1 : 2, "\x01", 1);
-	done(&c);
+	fake_case_done(&c);
 }
 
 Test(fake_sasl, oauthbearer_error_is_answered_with_ctrl_a) { oauthbearer_error(true); }
@@ -552,10 +380,10 @@ Test(fake_sasl, oauthbearer_error_without_sasl_ir) { oauthbearer_error(false); }
  * test CA and logs its subject. */
 static void external(bool sasl_ir, const char *authzid)
 {
-	struct fcase c = {0};
+	struct fake_case c = {0};
 	char *ca = certpath(&c, "ca.pem"), *cert = certpath(&c, "client.pem"), *key = certpath(&c, "client.key");
 	char *tls = NULL, *exch = NULL, *body = NULL;
-	char *b64 = authzid ? b64enc(authzid, strlen(authzid)) : NULL;
+	char *b64 = authzid ? tu_b64_dup(authzid, strlen(authzid)) : NULL;
 
 	cr_assert_geq(asprintf(&tls, "clientca=%s", ca), 0);
 	if (sasl_ir)
@@ -563,17 +391,17 @@ static void external(bool sasl_ir, const char *authzid)
 	else
 		cr_assert_geq(asprintf(&exch, "expect AUTHENTICATE EXTERNAL$\nline + \nexpectline %s$\n", b64 ? b64 : ""),
 		              0);
-	cr_assert_geq(asprintf(&body, "%s" SESSION_REST, exch), 0);
+	cr_assert_geq(asprintf(&body, "%s" FAKE_SESSION_REST, exch), 0);
 	/* the options insist on -U with --authzid, although EXTERNAL takes
 	 * the authentication identity from the certificate */
 	const char *args[] = {"-S", "--cafile", ca, "--client-cert", cert, "--client-key", key, "--auth", "external",
 	                      authzid ? "--authzid" : NULL, authzid, "-U", USER, NULL};
-	run_argv(&c, scenario(&c, tls, sasl_ir ? "IMAP4rev1 SASL-IR AUTH=EXTERNAL" : "IMAP4rev1 AUTH=EXTERNAL", body),
+	run_argv(&c, fake_case_scenario(&c, tls, sasl_ir ? "IMAP4rev1 SASL-IR AUTH=EXTERNAL" : "IMAP4rev1 AUTH=EXTERNAL", body),
 	         args);
 	check(&c, 0, "EXTERNAL", NULL);
-	expect_fake_status(&c, 0);
-	expect_log(&c, "tls: client certificate CN=probe-client");
-	expect_out(&c, "auth: OK");
+	fake_case_expect_fake_status(&c, 0);
+	fake_case_expect_log(&c, "tls: client certificate CN=probe-client");
+	fake_case_expect_out(&c, "auth: OK");
 	if (sasl_ir) {
 		char *ir = sent_line(&c, "AUTHENTICATE EXTERNAL ", 0);
 		cr_assert_str_eq(ir, b64 ? b64 : "=", "%s", c.diag);
@@ -591,7 +419,7 @@ static void external(bool sasl_ir, const char *authzid)
 	free(ca);
 	free(cert);
 	free(key);
-	done(&c);
+	fake_case_done(&c);
 }
 
 Test(fake_sasl, external_client_cert_sasl_ir_empty) { external(true, NULL); }
@@ -603,16 +431,16 @@ Test(fake_sasl, external_client_cert_without_sasl_ir_authzid) { external(false, 
  * error), nothing sent. */
 Test(fake_sasl, external_needs_tls)
 {
-	struct fcase c = {0};
+	struct fake_case c = {0};
 	char *cert = certpath(&c, "client.pem"), *key = certpath(&c, "client.key");
 	const char *args[] = {"--client-cert", cert, "--client-key", key, "--auth", "external", NULL};
 
-	run_argv(&c, scenario(&c, NULL, "IMAP4rev1 SASL-IR AUTH=EXTERNAL", TAIL), args);
+	run_argv(&c, fake_case_scenario(&c, NULL, "IMAP4rev1 SASL-IR AUTH=EXTERNAL", TAIL), args);
 	check(&c, 3, "without --ssl or --starttls", NULL);
 	expect_not_sent(&c, "AUTHENTICATE");
 	free(cert);
 	free(key);
-	done(&c);
+	fake_case_done(&c);
 }
 
 /* ================================================================ continuations */
@@ -623,16 +451,16 @@ Test(fake_sasl, external_needs_tls)
 
 static void plain_without_sasl_ir(const char *cont)
 {
-	struct fcase c = {0};
+	struct fake_case c = {0};
 	char body[1024];
 
-	snprintf(body, sizeof body, "expect AUTHENTICATE PLAIN$\n%s\nexpectline " PLAIN_B64 "$\n" SESSION_REST, cont);
-	run_fake(&c, scenario(&c, NULL, "IMAP4rev1 AUTH=PLAIN", body), "-U", USER, "-P", PASS, "--auth", "plain", NULL);
+	snprintf(body, sizeof body, "expect AUTHENTICATE PLAIN$\n%s\nexpectline " PLAIN_B64 "$\n" FAKE_SESSION_REST, cont);
+	run_fake(&c, fake_case_scenario(&c, NULL, "IMAP4rev1 AUTH=PLAIN", body), "-U", USER, "-P", PASS, "--auth", "plain", NULL);
 	check(&c, 0, "PLAIN", NULL);
-	expect_fake_status(&c, 0);
+	fake_case_expect_fake_status(&c, 0);
 	expect_sent(&c, "AUTHENTICATE PLAIN\r\n" PLAIN_B64 "\r\n");
 	expect_b64(&c, "AUTHENTICATE PLAIN\r\n", 0, PLAIN_BLOB, sizeof PLAIN_BLOB - 1);
-	done(&c);
+	fake_case_done(&c);
 }
 
 Test(fake_sasl, plain_bare_plus) { plain_without_sasl_ir("send +\\r\\n"); }
@@ -641,19 +469,19 @@ Test(fake_sasl, plain_plus_space_empty_challenge) { plain_without_sasl_ir("line 
 /* base64 "Username:" / "Password:" prompts, as "+ X", bare "+" or "+ ". */
 static void auth_login(const char *p1, const char *p2)
 {
-	struct fcase c = {0};
+	struct fake_case c = {0};
 	char body[1024];
 
 	snprintf(body, sizeof body,
 	         "expect AUTHENTICATE LOGIN$\n%s\nexpectline cHJvYmV1c2Vy$\n%s\nexpectline UzNjcmV0LVBhNTV3b3JkLTd4$\n"
-	         SESSION_REST, p1, p2);
-	run_fake(&c, scenario(&c, NULL, "IMAP4rev1 SASL-IR AUTH=LOGIN", body), "-U", USER, "-P", PASS, "--auth",
+	         FAKE_SESSION_REST, p1, p2);
+	run_fake(&c, fake_case_scenario(&c, NULL, "IMAP4rev1 SASL-IR AUTH=LOGIN", body), "-U", USER, "-P", PASS, "--auth",
 	         "auth-login", NULL);
 	check(&c, 0, "LOGIN", NULL);
-	expect_fake_status(&c, 0);
+	fake_case_expect_fake_status(&c, 0);
 	/* LOGIN has no initial response, even with SASL-IR */
 	expect_sent(&c, "AUTHENTICATE LOGIN\r\ncHJvYmV1c2Vy\r\nUzNjcmV0LVBhNTV3b3JkLTd4\r\n");
-	done(&c);
+	fake_case_done(&c);
 }
 
 Test(fake_sasl, auth_login_bare_plus) { auth_login("send +\\r\\n", "send +\\r\\n"); }
@@ -667,10 +495,10 @@ Test(fake_sasl, auth_login_mixed_prompts) { auth_login("line + VXNlcm5hbWU6", "s
  * ALERT and the warning show. */
 Test(fake_sasl, untagged_data_in_the_middle_of_auth_login)
 {
-	struct fcase c = {0};
+	struct fake_case c = {0};
 
 	run_fake(&c,
-	         scenario(&c, NULL, "IMAP4rev1 AUTH=LOGIN",
+	         fake_case_scenario(&c, NULL, "IMAP4rev1 AUTH=LOGIN",
 	                  "expect AUTHENTICATE LOGIN$\n"
 	                  "line * CAPABILITY IMAP4rev1 AUTH=LOGIN\n"
 	                  "line * OK still thinking\n"
@@ -681,13 +509,13 @@ Test(fake_sasl, untagged_data_in_the_middle_of_auth_login)
 	                  "line + UGFzc3dvcmQ6\n"
 	                  "expectline UzNjcmV0LVBhNTV3b3JkLTd4$\n"
 	                  "line * NO Password expires in 3 days\n"
-	                  "line * CAPABILITY IMAP4rev1 NAMESPACE\n" SESSION_REST),
+	                  "line * CAPABILITY IMAP4rev1 NAMESPACE\n" FAKE_SESSION_REST),
 	         "-U", USER, "-P", PASS, "--auth", "auth-login", NULL);
 	check(&c, 0, "LOGIN", NULL);
-	expect_fake_status(&c, 0);
-	expect_out(&c, "ALERT from server: Maintenance tonight at 22:00");
-	expect_out(&c, "Password expires in 3 days");
-	done(&c);
+	fake_case_expect_fake_status(&c, 0);
+	fake_case_expect_out(&c, "ALERT from server: Maintenance tonight at 22:00");
+	fake_case_expect_out(&c, "Password expires in 3 days");
+	fake_case_done(&c);
 }
 
 /* The same around a real SCRAM exchange is not scriptable (the fake's
@@ -695,8 +523,8 @@ Test(fake_sasl, untagged_data_in_the_middle_of_auth_login)
  * untagged data between the error challenge and the tagged NO. */
 Test(fake_sasl, untagged_data_in_the_middle_of_an_oauth_error)
 {
-	struct fcase c = {0};
-	char *json = b64enc(GMAIL_ERROR_JSON, strlen(GMAIL_ERROR_JSON));
+	struct fake_case c = {0};
+	char *json = tu_b64_dup(GMAIL_ERROR_JSON, strlen(GMAIL_ERROR_JSON));
 	char *body = NULL;
 
 	cr_assert_geq(asprintf(&body,
@@ -708,14 +536,14 @@ Test(fake_sasl, untagged_data_in_the_middle_of_an_oauth_error)
 	                       "line $TAG NO [AUTHENTICATIONFAILED] Invalid credentials (Failure)\n" TAIL,
 	                       json),
 	              0);
-	run_fake(&c, scenario(&c, NULL, "IMAP4rev1 SASL-IR AUTH=XOAUTH2", body), "-U", USER, "--token-file",
+	run_fake(&c, fake_case_scenario(&c, NULL, "IMAP4rev1 SASL-IR AUTH=XOAUTH2", body), "-U", USER, "--token-file",
 	         token_file(&c), "--auth", "xoauth2", NULL);
 	free(body);
 	free(json);
 	check(&c, 2, "auth failed (AUTHENTICATE XOAUTH2)", "401", NULL);
-	expect_fake_status(&c, 0);
-	expect_out(&c, "ALERT from server: Please re-authorize the application");
-	done(&c);
+	fake_case_expect_fake_status(&c, 0);
+	fake_case_expect_out(&c, "ALERT from server: Please re-authorize the application");
+	fake_case_done(&c);
 }
 
 /* ================================================================ capabilities after the login */
@@ -739,12 +567,12 @@ Test(fake_sasl, untagged_data_in_the_middle_of_an_oauth_error)
 static void caps_case(const char *greeting_caps, const char *auth, const char *status, bool namespace_sent,
                       const char *const *extra)
 {
-	struct fcase c = {0};
+	struct fake_case c = {0};
 	char *body = NULL;
 	const char *args[32] = {"-U", USER, "-P", PASS, "--auth", "plain"};
 	size_t n = 6;
 
-	cr_assert_geq(asprintf(&body, "%s%s%s" EXAMINE_ONLY LOGOUT_OK, auth,
+	cr_assert_geq(asprintf(&body, "%s%s%s" EXAMINE_ONLY FAKE_LOGOUT_OK, auth,
 	                       namespace_sent ? "expect NAMESPACE$\n"
 	                                        "line * NAMESPACE ((\"\" \"/\")) NIL NIL\n"
 	                                        "line $TAG OK NAMESPACE completed\n"
@@ -754,14 +582,14 @@ static void caps_case(const char *greeting_caps, const char *auth, const char *s
 	for (; extra && *extra; extra++)
 		args[n++] = *extra;
 	args[n] = NULL;
-	run_argv(&c, scenario(&c, NULL, greeting_caps, body), args);
+	run_argv(&c, fake_case_scenario(&c, NULL, greeting_caps, body), args);
 	free(body);
 	check(&c, 0, "PLAIN", NULL);
-	expect_fake_status(&c, 0);
+	fake_case_expect_fake_status(&c, 0);
 	/* never a CAPABILITY command: the greeting had them before the login,
 	 * and after it they came with the OK, or no step needed them */
 	expect_not_sent(&c, "CAPABILITY\r\n");
-	done(&c);
+	fake_case_done(&c);
 }
 
 /* The tagged OK carries the list: it replaces the greeting's. */
@@ -813,16 +641,16 @@ Test(fake_sasl, caps_not_in_the_ok_are_not_read_when_not_needed)
 
 Test(fake_sasl, caps_not_in_the_login_ok_either)
 {
-	struct fcase c = {0};
+	struct fake_case c = {0};
 
 	run_fake(&c,
-	         scenario(&c, NULL, "IMAP4rev1 SASL-IR AUTH=PLAIN STATUS=SIZE",
-	                  "expect LOGIN " USER " " PASS "$\nline $TAG OK Logged in\n" STATUS_NOSIZE EXAMINE_ONLY LOGOUT_OK),
+	         fake_case_scenario(&c, NULL, "IMAP4rev1 SASL-IR AUTH=PLAIN STATUS=SIZE",
+	                  "expect LOGIN " USER " " PASS "$\nline $TAG OK Logged in\n" STATUS_NOSIZE EXAMINE_ONLY FAKE_LOGOUT_OK),
 	         "-U", USER, "-P", PASS, "--auth", "login", NULL);
 	check(&c, 0, "IMAP LOGIN", NULL);
-	expect_fake_status(&c, 0);
+	fake_case_expect_fake_status(&c, 0);
 	expect_not_sent(&c, "CAPABILITY\r\n");
-	done(&c);
+	fake_case_done(&c);
 }
 
 /* A step that needs them (--delete-matched: UIDPLUS) asks with CAPABILITY
@@ -830,10 +658,10 @@ Test(fake_sasl, caps_not_in_the_login_ok_either)
  * (the greeting, before the login, did not offer UIDPLUS). */
 Test(fake_sasl, caps_not_in_the_ok_are_read_when_needed)
 {
-	struct fcase c = {0};
+	struct fake_case c = {0};
 
 	run_fake(&c,
-	         scenario(&c, NULL, "IMAP4rev1 SASL-IR AUTH=PLAIN",
+	         fake_case_scenario(&c, NULL, "IMAP4rev1 SASL-IR AUTH=PLAIN",
 	                  "expect AUTHENTICATE PLAIN \\S+$\n"
 	                  "line $TAG OK Logged in\n"
 	                  "expect CAPABILITY$\n"
@@ -851,15 +679,15 @@ Test(fake_sasl, caps_not_in_the_ok_are_read_when_needed)
 	                  "line $TAG OK STORE completed\n"
 	                  "expect UID EXPUNGE 9$\n"
 	                  "line * 9 EXPUNGE\n"
-	                  "line $TAG OK EXPUNGE completed\n" LOGOUT_OK),
+	                  "line $TAG OK EXPUNGE completed\n" FAKE_LOGOUT_OK),
 	         "-U", USER, "-P", PASS, "--auth", "plain", "--search", "SUBJECT old", "--delete-matched", NULL);
 	check(&c, 0, "PLAIN", NULL);
-	expect_fake_status(&c, 0);
+	fake_case_expect_fake_status(&c, 0);
 	char *cap = sent_line(&c, "AUTHENTICATE PLAIN ", 1);
 	cr_assert(strlen(cap) > 11 && !strcmp(cap + strlen(cap) - 11, " CAPABILITY"),
 	          "the command after the login is \"%s\", not CAPABILITY%s", cap, c.diag);
 	free(cap);
-	done(&c);
+	fake_case_done(&c);
 }
 
 /* ================================================================ SCRAM against a misbehaving server */
@@ -869,14 +697,14 @@ Test(fake_sasl, caps_not_in_the_ok_are_read_when_needed)
 static void scram_bad(const char *mech, const char *option, const char *opts, const char *after, int fake_status,
                       const char *why)
 {
-	struct fcase c = {0};
+	struct fake_case c = {0};
 	char body[1024];
 
 	snprintf(body, sizeof body, "scram %s " PASS " user=" USER " %s\n%s", mech, opts, after);
-	run_fake(&c, scenario(&c, NULL, SCRAM_CAPS, body), "-U", USER, "-P", PASS, "--auth", option, NULL);
+	run_fake(&c, fake_case_scenario(&c, NULL, SCRAM_CAPS, body), "-U", USER, "-P", PASS, "--auth", option, NULL);
 	check(&c, 2, "auth failed", mech, why, NULL);
-	expect_fake_status(&c, fake_status);
-	done(&c);
+	fake_case_expect_fake_status(&c, fake_status);
+	fake_case_done(&c);
 }
 
 /* The server nonce must extend the client's: else cancel ("*"). */
@@ -892,32 +720,32 @@ Test(fake_sasl, scram_sha1_nonce_not_extended)
 
 Test(fake_sasl, scram_wrong_nonce_cancels_with_star)
 {
-	struct fcase c = {0};
+	struct fake_case c = {0};
 
-	run_fake(&c, scenario(&c, NULL, SCRAM_CAPS, "scram SCRAM-SHA-256 " PASS " user=" USER " badnonce\n" TAIL), "-U",
+	run_fake(&c, fake_case_scenario(&c, NULL, SCRAM_CAPS, "scram SCRAM-SHA-256 " PASS " user=" USER " badnonce\n" TAIL), "-U",
 	         USER, "-P", PASS, "--auth", "scram-sha-256", NULL);
 	check(&c, 2, "auth failed", "nonce", NULL);
-	expect_fake_status(&c, 5);
-	expect_log(&c, "scram: client cancelled (instead of client-final)");
+	fake_case_expect_fake_status(&c, 5);
+	fake_case_expect_log(&c, "scram: client cancelled (instead of client-final)");
 	char *cancel = sent_line(&c, "AUTHENTICATE SCRAM-SHA-256 ", 1);
 	cr_assert_str_eq(cancel, "*", "%s", c.diag);
 	free(cancel);
-	done(&c);
+	fake_case_done(&c);
 }
 
 /* i=1000000000: refused at once (the cap), not computed until the deadline. */
 static void scram_billion(const char *mech, const char *option)
 {
-	struct fcase c = {0};
+	struct fake_case c = {0};
 	char body[512];
 
 	snprintf(body, sizeof body, "scram %s " PASS " user=" USER " iter=1000000000\n" TAIL, mech);
-	run_fake(&c, scenario(&c, NULL, SCRAM_CAPS, body), "-U", USER, "-P", PASS, "--auth", option, "-t", "10", NULL);
+	run_fake(&c, fake_case_scenario(&c, NULL, SCRAM_CAPS, body), "-U", USER, "-P", PASS, "--auth", option, "-t", "10", NULL);
 	check(&c, 2, "auth failed", mech, "iteration count 1000000000 exceeds the limit", NULL);
-	expect_fake_status(&c, 5);
-	expect_log(&c, "scram: client cancelled (instead of client-final)");
+	fake_case_expect_fake_status(&c, 5);
+	fake_case_expect_log(&c, "scram: client cancelled (instead of client-final)");
 	cr_assert_lt(c.r.wall_s, 2.0 * cis_time_factor(), "a billion iterations took %.3f s%s", c.r.wall_s, c.diag);
-	done(&c);
+	fake_case_done(&c);
 }
 
 Test(fake_sasl, scram_sha256_billion_iterations) { scram_billion("SCRAM-SHA-256", "scram-sha-256"); }
@@ -927,15 +755,15 @@ Test(fake_sasl, scram_sha1_billion_iterations) { scram_billion("SCRAM-SHA-1", "s
  * SCRAM-SHA-1-PLUS; this is the remaining one. */
 Test(fake_sasl, scram_sha1_forged_server_signature)
 {
-	struct fcase c = {0};
+	struct fake_case c = {0};
 
-	run_fake(&c, scenario(&c, NULL, SCRAM_CAPS, "scram SCRAM-SHA-1 " PASS " user=" USER " forge\n" SESSION_REST),
+	run_fake(&c, fake_case_scenario(&c, NULL, SCRAM_CAPS, "scram SCRAM-SHA-1 " PASS " user=" USER " forge\n" FAKE_SESSION_REST),
 	         "-U", USER, "-P", PASS, "--auth", "scram-sha-1", NULL);
 	check(&c, 2, "auth failed", "SCRAM-SHA-1", "server signature mismatch", NULL);
-	expect_fake_status(&c, 5);
-	expect_log(&c, "scram: sending a forged server signature");
-	expect_log(&c, "scram: client cancelled (after server-final)");
-	done(&c);
+	fake_case_expect_fake_status(&c, 5);
+	fake_case_expect_log(&c, "scram: sending a forged server signature");
+	fake_case_expect_log(&c, "scram: client cancelled (after server-final)");
+	fake_case_done(&c);
 }
 
 /* server-final "e=invalid-proof": CRITICAL with the server's error. */
@@ -947,33 +775,33 @@ Test(fake_sasl, scram_server_final_error)
 /* server-first "e=unknown-user" (scripted by hand: no nonce needed). */
 Test(fake_sasl, scram_server_first_error)
 {
-	struct fcase c = {0};
-	char *e = b64enc("e=unknown-user", 14), *body = NULL;
+	struct fake_case c = {0};
+	char *e = tu_b64_dup("e=unknown-user", 14), *body = NULL;
 
 	cr_assert_geq(asprintf(&body, "expect AUTHENTICATE SCRAM-SHA-256 \\S+$\nline + %s\nexpectline \\*$\n"
 	                              "line $TAG BAD cancelled\n" TAIL, e), 0);
-	run_fake(&c, scenario(&c, NULL, SCRAM_CAPS, body), "-U", USER, "-P", PASS, "--auth", "scram-sha-256", NULL);
+	run_fake(&c, fake_case_scenario(&c, NULL, SCRAM_CAPS, body), "-U", USER, "-P", PASS, "--auth", "scram-sha-256", NULL);
 	free(body);
 	free(e);
 	check(&c, 2, "auth failed", "SCRAM-SHA-256", "server error: unknown-user", NULL);
-	expect_fake_status(&c, 0);
-	done(&c);
+	fake_case_expect_fake_status(&c, 0);
+	fake_case_done(&c);
 }
 
 /* A server that says OK without the server-final message never proved it
  * knows the password (it may be an impostor that just says yes). */
 static void scram_nofinal(const char *mech, const char *option)
 {
-	struct fcase c = {0};
+	struct fake_case c = {0};
 	char body[512];
 
-	snprintf(body, sizeof body, "scram %s " PASS " user=" USER " nofinal\n" LOGGED_IN TAIL, mech);
-	run_fake(&c, scenario(&c, NULL, SCRAM_CAPS, body), "-U", USER, "-P", PASS, "--auth", option, NULL);
+	snprintf(body, sizeof body, "scram %s " PASS " user=" USER " nofinal\n" FAKE_LOGGED_IN TAIL, mech);
+	run_fake(&c, fake_case_scenario(&c, NULL, SCRAM_CAPS, body), "-U", USER, "-P", PASS, "--auth", option, NULL);
 	check(&c, 2, "auth", mech, "without completing the exchange", "did not prove itself", NULL);
-	expect_fake_status(&c, 0);
-	expect_log(&c, "scram: ok (no server-final sent)");
+	fake_case_expect_fake_status(&c, 0);
+	fake_case_expect_log(&c, "scram: ok (no server-final sent)");
 	expect_not_sent(&c, "EXAMINE");
-	done(&c);
+	fake_case_done(&c);
 }
 
 Test(fake_sasl, scram_sha256_ok_without_server_final) { scram_nofinal("SCRAM-SHA-256", "scram-sha-256"); }
@@ -1012,21 +840,21 @@ static const struct mech_case every_mech[] = {
 };
 
 /* NEEDLE (N bytes) must not be in B. */
-static void absent(const struct fcase *c, const char *where, const char *b, size_t blen, const char *what,
+static void absent(const struct fake_case *c, const char *where, const char *b, size_t blen, const char *what,
                    const void *needle, size_t n, const char *mech)
 {
 	cr_assert_null(memmem(b, blen, needle, n), "--auth %s -vvv: %s appears in %s%s", mech, what, where, c->diag);
 }
 
-static void no_secrets_in(const struct fcase *c, const char *where, const char *b, size_t blen, const char *mech)
+static void no_secrets_in(const struct fake_case *c, const char *where, const char *b, size_t blen, const char *mech)
 {
 	char oauth[512];
 	size_t on = oauthbearer_blob(oauth, sizeof oauth, USER, fake_port_str(c->fs));
-	char *plain64 = b64enc(PLAIN_BLOB, sizeof PLAIN_BLOB - 1);
-	char *xoauth64 = b64enc(XOAUTH2_BLOB, strlen(XOAUTH2_BLOB));
-	char *oauth64 = b64enc(oauth, on);
-	char *pass64 = b64enc(PASS, strlen(PASS));
-	char *tok64 = b64enc(TOKEN, strlen(TOKEN));
+	char *plain64 = tu_b64_dup(PLAIN_BLOB, sizeof PLAIN_BLOB - 1);
+	char *xoauth64 = tu_b64_dup(XOAUTH2_BLOB, strlen(XOAUTH2_BLOB));
+	char *oauth64 = tu_b64_dup(oauth, on);
+	char *pass64 = tu_b64_dup(PASS, strlen(PASS));
+	char *tok64 = tu_b64_dup(TOKEN, strlen(TOKEN));
 
 	cr_assert(!has_secret(b, blen, PASS), "--auth %s -vvv: the password (or a base64 form) is in %s%s", mech, where,
 	          c->diag);
@@ -1052,14 +880,14 @@ Test(fake_sasl, every_mechanism_with_vvv_keeps_the_secrets, .timeout = 120)
 {
 	for (size_t i = 0; i < sizeof every_mech / sizeof every_mech[0]; i++) {
 		const struct mech_case *m = &every_mech[i];
-		struct fcase c = {0};
+		struct fake_case c = {0};
 		char caps[256], body[1024], *tls = NULL;
 		char *ca = NULL, *cert = NULL, *key = NULL;
 		const char *args[32] = {"-vvv", "-U", USER, "-P", PASS, "--token-file", token_file(&c), "--auth", m->option};
 		size_t n = 9;
 
 		snprintf(caps, sizeof caps, "IMAP4rev1 %s", m->caps);
-		snprintf(body, sizeof body, "%s" SESSION_REST, m->exchange);
+		snprintf(body, sizeof body, "%s" FAKE_SESSION_REST, m->exchange);
 		if (m->external) {
 			ca = certpath(&c, "ca.pem");
 			cert = certpath(&c, "client.pem");
@@ -1074,13 +902,13 @@ Test(fake_sasl, every_mechanism_with_vvv_keeps_the_secrets, .timeout = 120)
 			args[n++] = key;
 		}
 		args[n] = NULL;
-		run_argv(&c, scenario(&c, tls, caps, body), args);
+		run_argv(&c, fake_case_scenario(&c, tls, caps, body), args);
 		check(&c, 0, m->word, NULL);
-		expect_fake_status(&c, 0);
+		fake_case_expect_fake_status(&c, 0);
 		/* the trace is there, with the credentials blacked out */
-		expect_out(&c, "Protocol trace (credentials redacted):");
+		fake_case_expect_out(&c, "Protocol trace (credentials redacted):");
 		if (!m->external)       /* EXTERNAL's "=" carries nothing to hide */
-			expect_out(&c, "<redacted>");
+			fake_case_expect_out(&c, "<redacted>");
 		no_secrets_in(&c, "stdout", c.r.out, c.r.out_len, m->option);
 		no_secrets_in(&c, "stderr", c.r.err, c.r.err_len, m->option);
 		/* the check means something: the secret did reach the server
@@ -1090,12 +918,12 @@ Test(fake_sasl, every_mechanism_with_vvv_keeps_the_secrets, .timeout = 120)
 		cr_assert_eq(fake_saw(c.fs, TOKEN), m->sends == 2, "--auth %s: the token was%s sent%s", m->option,
 		             m->sends == 2 ? " not" : "", c.diag);
 		if (m->external)
-			expect_log(&c, "tls: client certificate CN=probe-client");
+			fake_case_expect_log(&c, "tls: client certificate CN=probe-client");
 		free(tls);
 		free(ca);
 		free(cert);
 		free(key);
-		done(&c);
+		fake_case_done(&c);
 	}
 }
 
@@ -1105,16 +933,16 @@ Test(fake_sasl, every_mechanism_with_vvv_keeps_the_secrets, .timeout = 120)
  * the record must hold exactly WIRE (WIRE_LEN bytes) after the tag. */
 static void login_wire(const char *caps, const char *user, const char *password, const void *wire, size_t wire_len)
 {
-	struct fcase c = {0};
+	struct fake_case c = {0};
 
-	run_fake(&c, scenario(&c, NULL, caps, "expect LOGIN \n" SESSION_REST), "-U", user, "-P", password, "--auth",
+	run_fake(&c, fake_case_scenario(&c, NULL, caps, "expect LOGIN \n" FAKE_SESSION_REST), "-U", user, "-P", password, "--auth",
 	         "login", NULL);
 	check(&c, 0, "IMAP LOGIN", NULL);
-	expect_fake_status(&c, 0);
+	fake_case_expect_fake_status(&c, 0);
 	/* the whole command: tag, LOGIN, the two strings, CRLF */
 	cr_assert(c.rec_len >= 3 + wire_len && !memcmp(c.rec, "a1 ", 3) && !memcmp(c.rec + 3, wire, wire_len),
 	          "the LOGIN command is not as expected%s", c.diag);
-	done(&c);
+	fake_case_done(&c);
 }
 
 /* Quotes, backslashes and spaces: a quoted string with \" and \\. */
@@ -1198,40 +1026,40 @@ Test(fake_sasl, login_600_byte_utf8_password)
 /* PLAIN carries any bytes: the decoded initial response is exact. */
 Test(fake_sasl, plain_awkward_credentials_with_authzid)
 {
-	struct fcase c = {0};
+	struct fake_case c = {0};
 	char pw[601], want[1024];
 	const char *user = "probe \"user\\\" j\xc3\xbcrgen", *authz = "shared \xe2\x82\xac box";
 	make_600_utf8(pw);
 	int n = snprintf(want, sizeof want, "%s%c%s%c%s", authz, 0, user, 0, pw);
 
-	run_fake(&c, scenario(&c, NULL, "IMAP4rev1 SASL-IR AUTH=PLAIN", "expect AUTHENTICATE PLAIN \\S+$\n" SESSION_REST),
+	run_fake(&c, fake_case_scenario(&c, NULL, "IMAP4rev1 SASL-IR AUTH=PLAIN", "expect AUTHENTICATE PLAIN \\S+$\n" FAKE_SESSION_REST),
 	         "-U", user, "-P", pw, "--authzid", authz, "--auth", "plain", NULL);
 	check(&c, 0, "PLAIN", NULL);
-	expect_fake_status(&c, 0);
+	fake_case_expect_fake_status(&c, 0);
 	expect_b64(&c, "AUTHENTICATE PLAIN ", 0, want, (size_t)n);
 	cr_assert(!has_secret(c.r.out, c.r.out_len, pw), "the password appears in stdout%s", c.diag);
-	done(&c);
+	fake_case_done(&c);
 }
 
 /* AUTHENTICATE LOGIN: each answer is the exact bytes, base64. */
 Test(fake_sasl, auth_login_awkward_credentials)
 {
-	struct fcase c = {0};
+	struct fake_case c = {0};
 	char pw[601];
 	const char *user = "probe \"user\\\" j\xc3\xbcrgen";
 	make_600_utf8(pw);
 
 	run_fake(&c,
-	         scenario(&c, NULL, "IMAP4rev1 AUTH=LOGIN",
+	         fake_case_scenario(&c, NULL, "IMAP4rev1 AUTH=LOGIN",
 	                  "expect AUTHENTICATE LOGIN$\nline + VXNlcm5hbWU6\nexpectline \\S+$\n"
-	                  "line + UGFzc3dvcmQ6\nexpectline \\S+$\n" SESSION_REST),
+	                  "line + UGFzc3dvcmQ6\nexpectline \\S+$\n" FAKE_SESSION_REST),
 	         "-U", user, "-P", pw, "--auth", "auth-login", NULL);
 	check(&c, 0, "LOGIN", NULL);
-	expect_fake_status(&c, 0);
+	fake_case_expect_fake_status(&c, 0);
 	expect_b64(&c, "AUTHENTICATE LOGIN\r\n", 0, user, strlen(user));
 	expect_b64(&c, "AUTHENTICATE LOGIN\r\n", 1, pw, strlen(pw));
 	cr_assert(!has_secret(c.r.out, c.r.out_len, pw), "the password appears in stdout%s", c.diag);
-	done(&c);
+	fake_case_done(&c);
 }
 
 /* SCRAM: the user name is a saslname (',' '=' escaped), the password is
@@ -1239,7 +1067,7 @@ Test(fake_sasl, auth_login_awkward_credentials)
  * password and the decoded user name. */
 Test(fake_sasl, scram_awkward_credentials)
 {
-	struct fcase c = {0};
+	struct fake_case c = {0};
 	char pw[601];
 	const char *user = "probe,user=x j\xc3\xbcrgen";
 	make_600_utf8(pw);
@@ -1253,14 +1081,14 @@ Test(fake_sasl, scram_awkward_credentials)
 	}
 	spw[k] = '\0';
 	char *body = NULL;
-	cr_assert_geq(asprintf(&body, "set PW %s\nset U %s\nscram SCRAM-SHA-256 $PW user=$U\n" SESSION_REST, spw, user),
+	cr_assert_geq(asprintf(&body, "set PW %s\nset U %s\nscram SCRAM-SHA-256 $PW user=$U\n" FAKE_SESSION_REST, spw, user),
 	              0);
-	run_fake(&c, scenario(&c, NULL, SCRAM_CAPS, body), "-U", user, "-P", pw, "--auth", "scram-sha-256", NULL);
+	run_fake(&c, fake_case_scenario(&c, NULL, SCRAM_CAPS, body), "-U", user, "-P", pw, "--auth", "scram-sha-256", NULL);
 	free(body);
 	check(&c, 0, "SCRAM-SHA-256", NULL);
-	expect_fake_status(&c, 0);
-	expect_log(&c, "scram: ok");
+	fake_case_expect_fake_status(&c, 0);
+	fake_case_expect_log(&c, "scram: ok");
 	cr_assert(!has_secret(c.r.out, c.r.out_len, pw), "the password appears in stdout%s", c.diag);
 	cr_assert(!fake_saw(c.fs, pw), "the password reached the server%s", c.diag);
-	done(&c);
+	fake_case_done(&c);
 }

@@ -20,11 +20,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "fakeserver.h"
 #include "runprobe.h"
+#include "testutil.h"
 
 #define USER "probeuser"
 #define PASS "S3cret-Pa55word-7x"
@@ -38,22 +38,6 @@
 
 /* Hard limit after which runprobe kills the binary (a failure in itself). */
 #define HARD_S 20.0
-
-/* Environment:
- *   CIS_TEST_TIME_FACTOR  multiply every upper wall-time bound (and the hard
- *                         limit) by this, for valgrind or sanitizer runs
- *                         where start-up alone takes a second (default 1)
- *   CIS_TEST_ALLOW_STDERR set to 1 when a wrapper (valgrind without -q...)
- *                         writes to the probe's stderr; by default any
- *                         stderr output fails the case
- *   HOSTILE_VERBOSE       print each case's status line, time and RSS
- *   FAKEIMAP, FAKEIMAP_PYTHON, TMPDIR: see fakeserver.h */
-static double time_factor(void)
-{
-	const char *e = getenv("CIS_TEST_TIME_FACTOR");
-	double f = e ? strtod(e, NULL) : 1.0;
-	return f >= 1.0 ? f : 1.0;
-}
 
 /* ---------------------------------------------------------------- scenarios
  * Building blocks in the fake's language (see tests/fake/fakeimap.py).  The
@@ -70,10 +54,6 @@ static double time_factor(void)
 #define AUTH_OK \
 	"expect (LOGIN|AUTHENTICATE)\n" \
 	"line $TAG OK [CAPABILITY IMAP4rev1] Logged in\n"
-#define STATUS_OK \
-	"expect STATUS\n" \
-	"line * STATUS INBOX (UNSEEN 1)\n" \
-	"line $TAG OK STATUS completed\n"
 #define EXAMINE_UNTAGGED \
 	"line * FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)\n" \
 	"line * 3 EXISTS\n" \
@@ -81,7 +61,7 @@ static double time_factor(void)
 	"line * OK [UIDVALIDITY 1700000000] UIDs valid\n" \
 	"line * OK [UIDNEXT 4] Predicted next UID\n"
 #define EXAMINE_OK \
-	STATUS_OK \
+	FAKE_STATUS_OK \
 	"expect EXAMINE\n" \
 	EXAMINE_UNTAGGED \
 	"line $TAG OK [READ-ONLY] EXAMINE completed\n"
@@ -95,166 +75,42 @@ static double time_factor(void)
 	"Date: Mon, 1 Jan 2024 00:00:00 +0000\\r\\n\\r\\n\n" \
 	"line )\n" \
 	"line $TAG OK FETCH completed\n"
-#define LOGOUT_OK \
-	"expect LOGOUT\n" \
-	"line * BYE Logging out\n" \
-	"line $TAG OK Logout completed\n" \
-	"close\n"
 /* After a failure the probe may or may not say LOGOUT: answer it if it
  * does, and otherwise notice it closing. */
-#define TAIL LOGOUT_OK
+#define TAIL FAKE_LOGOUT_OK
 
-#define SESSION_AFTER_AUTH EXAMINE_OK FETCH_OK LOGOUT_OK
+#define SESSION_AFTER_AUTH EXAMINE_OK FETCH_OK FAKE_LOGOUT_OK
 #define SESSION GREETING LOGIN_OK SESSION_AFTER_AUTH
 
 /* ---------------------------------------------------------------- helpers */
 
-struct hcase {
-	struct probe_run r;
-	struct fake_server *fs;
-	int fake_status;
-	char *diag;
-};
-
-static struct fake_server *start(const char *scenario)
+/* Run the probe against PORT (NULL: the fake's) with the usual credentials
+ * plus the extra arguments (NULL-terminated); stop the fake afterwards. */
+static void run_v(struct fake_case *c, const char *port, va_list ap)
 {
-	struct fake_server *fs = fake_start(scenario);
-	cr_assert_not_null(fs, "the fake IMAP server did not start (python3? tests/fake/fakeimap.py?)");
-	return fs;
+	const char *args[48];
+
+	tu_va_args(args, sizeof args / sizeof *args, ap);
+	fake_case_probe(c, port, HARD_S * cis_time_factor(), (const char *const[]){"-U", USER, "-P", PASS, NULL}, args);
 }
 
-/* Printable copy of possibly hostile bytes, for failure messages. */
-static void esc_append(char **buf, size_t *len, size_t *cap, const char *s, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-		char tmp[8];
-		size_t k;
-		if (c == '\n' || (c >= 0x20 && c < 0x7f))
-			k = (size_t)snprintf(tmp, sizeof tmp, "%c", c);
-		else
-			k = (size_t)snprintf(tmp, sizeof tmp, "\\x%02x", c);
-		if (*len + k + 1 > *cap) {
-			*cap = (*cap + k + 1) * 2;
-			*buf = realloc(*buf, *cap);
-			cr_assert_not_null(*buf);
-		}
-		memcpy(*buf + *len, tmp, k);
-		*len += k;
-		(*buf)[*len] = '\0';
-	}
-}
-
-static char *make_diag(const struct probe_run *r, struct fake_server *fs, int fake_status)
-{
-	char *d = NULL, head[256];
-	size_t len = 0, cap = 0;
-	const char *log = fs ? fake_log(fs) : "(no fake server)";
-	size_t loglen = strlen(log);
-
-	snprintf(head, sizeof head, "\n--- probe: exit %d, signal %d, wall %.3f s, maxrss %ld kB\n--- stdout:\n",
-		 r->exit_code, r->signal, r->wall_s, r->maxrss_kb);
-	esc_append(&d, &len, &cap, head, strlen(head));
-	esc_append(&d, &len, &cap, r->out ? r->out : "", r->out ? r->out_len : 0);
-	esc_append(&d, &len, &cap, "\n--- stderr:\n", 13);
-	esc_append(&d, &len, &cap, r->err ? r->err : "", r->err ? r->err_len : 0);
-	snprintf(head, sizeof head, "\n--- fake server (exit %d), last lines of its log:\n", fake_status);
-	esc_append(&d, &len, &cap, head, strlen(head));
-	if (loglen > 3000)
-		log += loglen - 3000, loglen = 3000;
-	esc_append(&d, &len, &cap, log, loglen);
-	return d;
-}
-
-/* Run the probe against PORT with the usual credentials plus the extra
- * arguments (NULL-terminated); stop the fake afterwards. */
-static void run_v(struct hcase *c, const char *port, va_list ap)
-{
-	const char *argv[48];
-	size_t n = 0;
-	const char *a;
-
-	argv[n++] = "-H";
-	argv[n++] = "127.0.0.1";
-	argv[n++] = "-p";
-	argv[n++] = port;
-	argv[n++] = "-U";
-	argv[n++] = USER;
-	argv[n++] = "-P";
-	argv[n++] = PASS;
-	while ((a = va_arg(ap, const char *)) != NULL && n < sizeof argv / sizeof *argv - 1)
-		argv[n++] = a;
-	argv[n] = NULL;
-	cr_assert_eq(probe_run(&c->r, HARD_S * time_factor(), NULL, argv), 0, "could not start the probe ($PROBE)");
-	c->fake_status = c->fs ? fake_stop(c->fs) : 0;
-	c->diag = make_diag(&c->r, c->fs, c->fake_status);
-}
-
-static void run_fake(struct hcase *c, const char *scenario, ...)
+static void run_fake(struct fake_case *c, const char *scenario, ...)
 {
 	va_list ap;
 	memset(c, 0, sizeof *c);
-	c->fs = start(scenario);
+	fake_case_start(c, scenario, 1);
 	va_start(ap, scenario);
-	run_v(c, fake_port_str(c->fs), ap);
+	run_v(c, NULL, ap);
 	va_end(ap);
 }
 
-static void run_port(struct hcase *c, const char *port, ...)
+static void run_port(struct fake_case *c, const char *port, ...)
 {
 	va_list ap;
 	memset(c, 0, sizeof *c);
 	va_start(ap, port);
 	run_v(c, port, ap);
 	va_end(ap);
-}
-
-static void done(struct hcase *c)
-{
-	fake_free(c->fs);
-	probe_run_free(&c->r);
-	free(c->diag);
-}
-
-static const char *state_word(int code)
-{
-	switch (code) {
-	case 0: return "OK";
-	case 1: return "WARNING";
-	case 2: return "CRITICAL";
-	case 3: return "UNKNOWN";
-	default: return "?";
-	}
-}
-
-/* Length of the valid UTF-8 sequence at p (n bytes left), 0 if invalid or
- * a C1 control (U+0080..U+009F). */
-static size_t utf8_ok(const unsigned char *p, size_t n)
-{
-	unsigned cp;
-	size_t len;
-
-	if (p[0] < 0x80)
-		return 1;
-	if ((p[0] & 0xe0) == 0xc0)
-		len = 2, cp = p[0] & 0x1fu;
-	else if ((p[0] & 0xf0) == 0xe0)
-		len = 3, cp = p[0] & 0x0fu;
-	else if ((p[0] & 0xf8) == 0xf0)
-		len = 4, cp = p[0] & 0x07u;
-	else
-		return 0;
-	if (len > n)
-		return 0;
-	for (size_t i = 1; i < len; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (p[i] & 0x3fu);
-	}
-	if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-	    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff) || (cp >= 0x80 && cp <= 0x9f))
-		return 0;
-	return len;
 }
 
 /* Monitoring Plugins perfdata: 'label'=value[UOM];[warn];[crit];[min];[max]
@@ -335,7 +191,7 @@ static const char *perfdata_error(const char *p)
 }
 
 /* The output contract, for every case. */
-static void assert_clean_output(const struct hcase *c)
+static void assert_clean_output(const struct fake_case *c)
 {
 	const struct probe_run *r = &c->r;
 	const unsigned char *o = (const unsigned char *)r->out;
@@ -350,8 +206,9 @@ static void assert_clean_output(const struct hcase *c)
 			pipes++;
 		cr_assert(o[i] == '\n' || (o[i] >= 0x20 && o[i] != 0x7f),
 			  "control byte 0x%02x at offset %zu of stdout%s", o[i], i, c->diag);
-		k = utf8_ok(o + i, r->out_len - i);
-		cr_assert_gt(k, 0, "invalid UTF-8 or C1 control at offset %zu of stdout%s", i, c->diag);
+		k = tu_utf8_len(o + i, r->out_len - i);
+		cr_assert(k > 0 && !(o[i] == 0xc2 && o[i + 1] <= 0x9f), /* C1: U+0080..U+009F */
+			  "invalid UTF-8 or C1 control at offset %zu of stdout%s", i, c->diag);
 		i += k;
 	}
 	cr_assert_eq(pipes, 1, "%zu '|' in stdout; exactly one (the perfdata separator) allowed%s", pipes, c->diag);
@@ -363,7 +220,7 @@ static void assert_clean_output(const struct hcase *c)
 	const char *bar = strchr(first, '|');
 	const char *why;
 
-	snprintf(prefix, sizeof prefix, "IMAP %s - ", state_word(r->exit_code));
+	snprintf(prefix, sizeof prefix, "IMAP %s - ", (unsigned)r->exit_code < 4 ? tu_state_name[r->exit_code] : "?");
 	cr_assert(!strncmp(first, prefix, strlen(prefix)), "first line does not start with \"%s\"%s", prefix, c->diag);
 	cr_assert_not_null(bar, "no perfdata on the first line%s", c->diag);
 	cr_assert(bar > first && bar[-1] == ' ', "no blank before '|'%s", c->diag);
@@ -378,48 +235,27 @@ static void assert_clean_output(const struct hcase *c)
 		  "the password appears in stderr%s", c->diag);
 	/* Everything goes to stdout; stderr output means a sanitizer report
 	 * (UBSan does not change the exit code) or a stray message. */
-	if (!getenv("CIS_TEST_ALLOW_STDERR"))
-		cr_assert_eq(r->err_len, 0, "unexpected output on stderr%s", c->diag);
-}
-
-/* The summary part of the first line (between "IMAP STATE - " and " |"). */
-static char *summary(const struct hcase *c)
-{
-	const char *s = strstr(c->r.out, " - ");
-	const char *e;
-	cr_assert_not_null(s, "%s", c->diag);
-	s += 3;
-	e = strstr(s, " |");
-	if (!e)
-		e = s + strcspn(s, "\n");
-	return strndup(s, (size_t)(e - s));
+	probe_expect_no_stderr(r, c->diag);
 }
 
 /* Exit code, clean output, wall-time bounds, needles in the summary. */
-static void check(const struct hcase *c, int code, double min_wall, double max_wall, ...)
+static void check(const struct fake_case *c, int code, double min_wall, double max_wall, ...)
 {
 	va_list ap;
-	const char *needle;
-	char *sum;
 
-	cr_assert_eq(c->r.signal, 0, "the probe died of signal %d%s", c->r.signal, c->diag);
-	cr_assert_eq(c->r.exit_code, code, "exit code %d, expected %d (%s)%s",
-		     c->r.exit_code, code, state_word(code), c->diag);
+	probe_expect_state(&c->r, code, c->diag);
 	assert_clean_output(c);
-	sum = summary(c);
 	va_start(ap, max_wall);
-	while ((needle = va_arg(ap, const char *)) != NULL)
-		cr_assert_not_null(strcasestr(sum, needle), "\"%s\" not in the summary \"%s\"%s", needle, sum, c->diag);
+	probe_expect_summary_va(&c->r, 1, c->diag, ap);
 	va_end(ap);
 	if (getenv("HOSTILE_VERBOSE"))
 		fprintf(stderr, "[%.3fs %ldkB] %s\n", c->r.wall_s, c->r.maxrss_kb, c->r.first_line);
-	free(sum);
-	max_wall *= time_factor();
+	max_wall *= cis_time_factor();
 	cr_assert_leq(c->r.wall_s, max_wall, "took %.3f s, bound %.1f s%s", c->r.wall_s, max_wall, c->diag);
 	cr_assert_geq(c->r.wall_s, min_wall, "took %.3f s, expected at least %.1f s%s", c->r.wall_s, min_wall, c->diag);
 }
 
-static void check_no_password(struct hcase *c)
+static void check_no_password(struct fake_case *c)
 {
 	cr_assert(!fake_saw(c->fs, PASS), "the password reached the server%s", c->diag);
 }
@@ -427,17 +263,17 @@ static void check_no_password(struct hcase *c)
 /* Peak RSS of a normal plain session, measured the same way. */
 static long baseline_rss_kb(void)
 {
-	struct hcase b;
+	struct fake_case b;
 	long kb;
 
 	run_fake(&b, SESSION, "--auth", "login", "-t", "5", NULL);
 	cr_assert_eq(b.r.exit_code, 0, "baseline session failed%s", b.diag);
 	kb = b.r.maxrss_kb;
-	done(&b);
+	fake_case_done(&b);
 	return kb;
 }
 
-static void check_rss(const struct hcase *c)
+static void check_rss(const struct fake_case *c)
 {
 	long base = baseline_rss_kb();
 	long bound = base + MAX_RSS_OVER_BASELINE_KB > MAX_RSS_KB ? base + MAX_RSS_OVER_BASELINE_KB : MAX_RSS_KB;
@@ -477,40 +313,40 @@ TestSuite(hostile, .timeout = 60);
 
 Test(hostile, control_plain_session_ok)
 {
-	struct hcase c;
+	struct fake_case c;
 	run_fake(&c, SESSION, "--auth", "login", "-t", "5", NULL);
 	check(&c, 0, 0, 2.0, "INBOX", NULL);
 	cr_assert_eq(c.fake_status, 0, "the fake's scenario did not play to its end%s", c.diag);
 	cr_assert(fake_saw(c.fs, PASS), "control: the password should have been sent (LOGIN)%s", c.diag);
-	done(&c);
+	fake_case_done(&c);
 }
 
 Test(hostile, control_one_byte_writes)
 {
-	struct hcase c;
+	struct fake_case c;
 	char *scn = with_split(SESSION, "1 0.0005");
 	run_fake(&c, scn, "--auth", "login", "-t", "8", NULL);
 	check(&c, 0, 0, 6.0, "INBOX", NULL);
 	cr_assert_eq(c.fake_status, 0, "the fake's scenario did not play to its end%s", c.diag);
 	free(scn);
-	done(&c);
+	fake_case_done(&c);
 }
 
 Test(hostile, control_odd_chunks)
 {
-	struct hcase c;
+	struct fake_case c;
 	char *scn = with_split(SESSION, "7 0.001");
 	run_fake(&c, scn, "--auth", "login", "-t", "8", NULL);
 	check(&c, 0, 0, 6.0, "INBOX", NULL);
 	free(scn);
-	done(&c);
+	fake_case_done(&c);
 }
 
 /* ---------------------------------------------------------------- connect */
 
 Test(hostile, connection_refused)
 {
-	struct hcase c;
+	struct fake_case c;
 	char port[16];
 	int p, fd = fake_refusing_port(&p);
 
@@ -519,13 +355,13 @@ Test(hostile, connection_refused)
 	run_port(&c, port, "--auth", "login", "-t", "5", NULL);
 	close(fd);
 	check(&c, 2, 0, 1.5, "connect", NULL);
-	done(&c);
+	fake_case_done(&c);
 }
 
 Test(hostile, connect_timeout)
 {
 	struct fake_blackhole bh;
-	struct hcase c;
+	struct fake_case c;
 	char port[16];
 
 	cr_assert_eq(fake_blackhole_open(&bh), 0, "could not make a blackhole port");
@@ -533,13 +369,13 @@ Test(hostile, connect_timeout)
 	run_port(&c, port, "--auth", "login", "-t", "2", NULL);
 	fake_blackhole_close(&bh);
 	check(&c, 2, 1.8, 2.6, "timeout during connect", NULL);
-	done(&c);
+	fake_case_done(&c);
 }
 
 Test(hostile, connect_timeout_state_warning)
 {
 	struct fake_blackhole bh;
-	struct hcase c;
+	struct fake_case c;
 	char port[16];
 
 	cr_assert_eq(fake_blackhole_open(&bh), 0, "could not make a blackhole port");
@@ -547,82 +383,82 @@ Test(hostile, connect_timeout_state_warning)
 	run_port(&c, port, "--auth", "login", "-t", "2:warning", NULL);
 	fake_blackhole_close(&bh);
 	check(&c, 1, 1.8, 2.6, "timeout during connect", NULL);
-	done(&c);
+	fake_case_done(&c);
 }
 
 /* ---------------------------------------------------------------- greeting */
 
 Test(hostile, silent_server)
 {
-	struct hcase c;
+	struct fake_case c;
 	run_fake(&c, "stall\n", "--auth", "login", "-t", "2", NULL);
 	check(&c, 2, 1.8, 2.6, "timeout during greeting", NULL);
-	done(&c);
+	fake_case_done(&c);
 }
 
 Test(hostile, greeting_bye)
 {
-	struct hcase c;
+	struct fake_case c;
 	run_fake(&c, "line * BYE [UNAVAILABLE] Server overloaded, try later\nclose\n", "--auth", "login", "-t", "5",
 		 NULL);
 	check(&c, 2, 0, 1.5, "greeting", "Server overloaded", NULL);
 	check_no_password(&c);
-	done(&c);
+	fake_case_done(&c);
 }
 
 Test(hostile, greeting_garbage_text)
 {
-	struct hcase c;
+	struct fake_case c;
 	run_fake(&c, "line HTTP/1.1 400 Bad Request\nstall\n", "--auth", "login", "-t", "5", NULL);
 	check(&c, 2, 0, 1.5, "greeting", NULL);
 	check_no_password(&c);
-	done(&c);
+	fake_case_done(&c);
 }
 
 Test(hostile, greeting_garbage_binary)
 {
-	struct hcase c;
+	struct fake_case c;
 	/* a TLS ServerHello-ish record, then a CRLF so the line ends */
 	run_fake(&c, "sendraw 16 03 03 00 2a 02 00 00 26 03 03 ff fe 00 01 0d 0a\nstall\n", "--auth", "login", "-t",
 		 "5", NULL);
 	check(&c, 2, 0, 1.5, "greeting", NULL);
 	check_no_password(&c);
-	done(&c);
+	fake_case_done(&c);
 }
 
 Test(hostile, greeting_then_close)
 {
-	struct hcase c;
+	struct fake_case c;
 	run_fake(&c, GREETING "close\n", "--auth", "login", "-t", "5", NULL);
 	check(&c, 2, 0, 1.5, "auth", NULL);
-	done(&c);
+	fake_case_done(&c);
 }
 
 Test(hostile, drip_one_byte_per_half_second)
 {
-	struct hcase c;
+	struct fake_case c;
 	run_fake(&c, "drip 0.5\n" GREETING LOGIN_OK SESSION_AFTER_AUTH, "--auth", "login", "-t", "2", NULL);
 	check(&c, 2, 1.8, 2.6, "timeout during greeting", NULL);
-	done(&c);
+	fake_case_done(&c);
 }
 
 /* ---------------------------------------------------------------- limits */
 
 Test(hostile, endless_line_in_greeting)
 {
-	struct hcase c;
+	struct fake_case c;
 	run_fake(&c, "send * OK \nsendfill 50000000 x\nstall\n", "--auth", "login", "-t", "10", NULL);
 	check(&c, 2, 0, 3.0, "greeting", NULL);
 	check_rss(&c);
 	check_no_password(&c);
-	done(&c);
+	fake_case_done(&c);
 }
 
 Test(hostile, endless_line_mid_session)
 {
-	struct hcase c;
+	struct fake_case c;
 	run_fake(&c,
-		 GREETING LOGIN_OK STATUS_OK
+		 GREETING LOGIN_OK FAKE_STATUS_OK
 		 "expect EXAMINE\n"
 		 "line * 3 EXISTS\n"
 		 "send * OK [ALERT] \n"
@@ -631,12 +467,12 @@ Test(hostile, endless_line_mid_session)
 		 "--auth", "login", "-t", "10", NULL);
 	check(&c, 2, 0, 3.0, "examine", NULL);
 	check_rss(&c);
-	done(&c);
+	fake_case_done(&c);
 }
 
 static void huge_literal(const char *size)
 {
-	struct hcase c;
+	struct fake_case c;
 	char scn[4096];
 
 	snprintf(scn, sizeof scn,
@@ -649,7 +485,7 @@ static void huge_literal(const char *size)
 	run_fake(&c, scn, "--auth", "login", "-t", "3", NULL);
 	check(&c, 2, 0, 3.6, "fetch", NULL);
 	check_rss(&c);
-	done(&c);
+	fake_case_done(&c);
 }
 
 Test(hostile, literal_99999999999)
@@ -675,7 +511,7 @@ Test(hostile, literal_4294967285)
 
 Test(hostile, literal_cut_short_by_close)
 {
-	struct hcase c;
+	struct fake_case c;
 	run_fake(&c,
 		 GREETING LOGIN_OK EXAMINE_OK
 		 "expect (UID )?FETCH\n"
@@ -683,56 +519,56 @@ Test(hostile, literal_cut_short_by_close)
 		 "close\n",
 		 "--auth", "login", "-t", "5", NULL);
 	check(&c, 2, 0, 1.5, "fetch", NULL);
-	done(&c);
+	fake_case_done(&c);
 }
 
 Test(hostile, untagged_flood_200000)
 {
-	struct hcase c;
+	struct fake_case c;
 	run_fake(&c,
-		 GREETING LOGIN_OK STATUS_OK
+		 GREETING LOGIN_OK FAKE_STATUS_OK
 		 "expect EXAMINE\n"
 		 EXAMINE_UNTAGGED
 		 "linerepeat 200000 * OK flood\n"
 		 "line $TAG OK [READ-ONLY] EXAMINE completed\n"
-		 FETCH_OK LOGOUT_OK,
+		 FETCH_OK FAKE_LOGOUT_OK,
 		 "--auth", "login", "-t", "10", NULL);
 	/* the lead's limit: 100 000 untagged responses per command */
 	check(&c, 2, 0, 5.0, "examine", NULL);
 	check_rss(&c);
-	done(&c);
+	fake_case_done(&c);
 }
 
 Test(hostile, untagged_50000_is_fine)
 {
-	struct hcase c;
+	struct fake_case c;
 	run_fake(&c,
-		 GREETING LOGIN_OK STATUS_OK
+		 GREETING LOGIN_OK FAKE_STATUS_OK
 		 "expect EXAMINE\n"
 		 EXAMINE_UNTAGGED
 		 "linerepeat 50000 * OK flood\n"
 		 "line $TAG OK [READ-ONLY] EXAMINE completed\n"
-		 FETCH_OK LOGOUT_OK,
+		 FETCH_OK FAKE_LOGOUT_OK,
 		 "--auth", "login", "-t", "10", NULL);
 	check(&c, 0, 0, 5.0, "INBOX", NULL);
 	check_rss(&c);
-	done(&c);
+	fake_case_done(&c);
 }
 
 /* ---------------------------------------------------------------- protocol */
 
 Test(hostile, tagged_reply_with_unknown_tag)
 {
-	struct hcase c;
+	struct fake_case c;
 	run_fake(&c, GREETING "expect LOGIN\nline ZZZ999 OK LOGIN completed\nstall\n", "--auth", "login", "-t", "3",
 		 NULL);
 	check(&c, 2, 0, 3.6, "auth", NULL);
-	done(&c);
+	fake_case_done(&c);
 }
 
 Test(hostile, bye_during_examine)
 {
-	struct hcase c;
+	struct fake_case c;
 	run_fake(&c,
 		 GREETING LOGIN_OK
 		 "expect STATUS\n"
@@ -740,17 +576,17 @@ Test(hostile, bye_during_examine)
 		 "close\n",
 		 "--auth", "login", "-t", "5", NULL);
 	check(&c, 2, 0, 1.5, "examine", "Server shutting down", NULL);
-	done(&c);
+	fake_case_done(&c);
 }
 
 /* NO and BAD at each step.  STEP is what the summary must name, TEXT the
  * server's words it must show. */
 static void refusal(const char *scenario, const char *auth, const char *step, const char *text)
 {
-	struct hcase c;
+	struct fake_case c;
 	run_fake(&c, scenario, "--auth", auth, "-t", "5", NULL);
 	check(&c, 2, 0, 2.0, step, text, NULL);
-	done(&c);
+	fake_case_done(&c);
 }
 
 #define REFUSE(kind, words) "line $TAG " kind " " words "\n"
@@ -781,14 +617,14 @@ Test(hostile, auth_plain_bad)
 
 Test(hostile, examine_no)
 {
-	refusal(GREETING LOGIN_OK STATUS_OK "expect EXAMINE\n"
+	refusal(GREETING LOGIN_OK FAKE_STATUS_OK "expect EXAMINE\n"
 		REFUSE("NO", "[NONEXISTENT] Mailbox does not exist") TAIL,
 		"login", "examine failed", "Mailbox does not exist");
 }
 
 Test(hostile, examine_bad)
 {
-	refusal(GREETING LOGIN_OK STATUS_OK "expect EXAMINE\n" REFUSE("BAD", "Unknown command") TAIL,
+	refusal(GREETING LOGIN_OK FAKE_STATUS_OK "expect EXAMINE\n" REFUSE("BAD", "Unknown command") TAIL,
 		"login", "examine failed", "Unknown command");
 }
 
@@ -821,37 +657,37 @@ Test(hostile, status_no_is_reported_at_examine)
 {
 	/* STATUS rides with EXAMINE: its refusal must not be silently lost, nor
 	 * may it break the session (EXAMINE can still count the messages). */
-	struct hcase c;
+	struct fake_case c;
 	run_fake(&c,
 		 GREETING LOGIN_OK
 		 "expect STATUS\n" REFUSE("NO", "STATUS not allowed")
 		 "expect EXAMINE\n" EXAMINE_UNTAGGED "line $TAG OK [READ-ONLY] EXAMINE completed\n"
-		 FETCH_OK LOGOUT_OK,
+		 FETCH_OK FAKE_LOGOUT_OK,
 		 "--auth", "login", "-t", "5", NULL);
 	cr_assert(c.r.exit_code == 0 || c.r.exit_code == 2, "exit %d%s", c.r.exit_code, c.diag);
 	if (c.r.exit_code == 2)
 		check(&c, 2, 0, 2.0, "examine", NULL);
 	else
 		check(&c, 0, 0, 2.0, "INBOX", NULL);
-	done(&c);
+	fake_case_done(&c);
 }
 
 Test(hostile, logout_never_answered)
 {
-	struct hcase c;
+	struct fake_case c;
 	run_fake(&c, GREETING LOGIN_OK EXAMINE_OK FETCH_OK "expect LOGOUT\nstall\n", "--auth", "login", "-t", "10",
 		 NULL);
 	check(&c, 0, 0, 2.0, "INBOX", NULL);
-	done(&c);
+	fake_case_done(&c);
 }
 
 Test(hostile, logout_answered_by_close)
 {
-	struct hcase c;
+	struct fake_case c;
 	run_fake(&c, GREETING LOGIN_OK EXAMINE_OK FETCH_OK "expect LOGOUT\nclose\n", "--auth", "login", "-t", "10",
 		 NULL);
 	check(&c, 0, 0, 2.0, "INBOX", NULL);
-	done(&c);
+	fake_case_done(&c);
 }
 
 /* ---------------------------------------------------------------- authentication
@@ -866,48 +702,48 @@ Test(hostile, logout_answered_by_close)
 
 Test(hostile, logindisabled_is_respected)
 {
-	struct hcase c;
+	struct fake_case c;
 	run_fake(&c, "line * OK [CAPABILITY IMAP4rev1 AUTH=PLAIN LOGINDISABLED] ready\n" TAIL, "--auth", "login",
 		 "-t", "5", NULL);
 	check(&c, 2, 0, 2.0, "auth", "LOGINDISABLED", NULL);
 	check_no_password(&c);
-	done(&c);
+	fake_case_done(&c);
 }
 
 Test(hostile, auto_never_sends_plaintext_password_in_clear)
 {
-	struct hcase c;
+	struct fake_case c;
 	run_fake(&c, GREETING TAIL, "-t", "5", NULL);
 	check(&c, 2, 0, 2.0, "auth", NULL);
 	check_no_password(&c);
-	done(&c);
+	fake_case_done(&c);
 }
 
 Test(hostile, auth_plain_without_sasl_ir)
 {
 	/* RFC 3501: no SASL-IR, so the initial response follows an empty
 	 * "+ " continuation. */
-	struct hcase c;
+	struct fake_case c;
 	run_fake(&c, AUTH_THEN_SESSION("AUTH=PLAIN", "expect AUTHENTICATE PLAIN$\nline + \nexpectline .+\n"),
 		 "--auth", "plain", "-t", "5", NULL);
 	check(&c, 0, 0, 2.0, "INBOX", NULL);
-	done(&c);
+	fake_case_done(&c);
 }
 
 Test(hostile, auth_plain_bare_continuation)
 {
 	/* "+" without the trailing space: invalid per RFC 3501, common in
 	 * practice. */
-	struct hcase c;
+	struct fake_case c;
 	run_fake(&c, AUTH_THEN_SESSION("AUTH=PLAIN", "expect AUTHENTICATE PLAIN$\nsend +\\r\\n\nexpectline .+\n"),
 		 "--auth", "plain", "-t", "5", NULL);
 	check(&c, 0, 0, 2.0, "INBOX", NULL);
-	done(&c);
+	fake_case_done(&c);
 }
 
 Test(hostile, auth_capability_mid_exchange)
 {
-	struct hcase c;
+	struct fake_case c;
 	run_fake(&c,
 		 AUTH_THEN_SESSION("AUTH=PLAIN",
 				   "expect AUTHENTICATE PLAIN$\n"
@@ -917,12 +753,12 @@ Test(hostile, auth_capability_mid_exchange)
 				   "expectline .+\n"),
 		 "--auth", "plain", "-t", "5", NULL);
 	check(&c, 0, 0, 2.0, "INBOX", NULL);
-	done(&c);
+	fake_case_done(&c);
 }
 
 Test(hostile, auth_login_prompts)
 {
-	struct hcase c;
+	struct fake_case c;
 	run_fake(&c,
 		 AUTH_THEN_SESSION("AUTH=LOGIN",
 				   "expect AUTHENTICATE LOGIN$\n"
@@ -932,12 +768,12 @@ Test(hostile, auth_login_prompts)
 				   "expectline .+\n"),
 		 "--auth", "auth-login", "-t", "5", NULL);
 	check(&c, 0, 0, 2.0, "INBOX", NULL);
-	done(&c);
+	fake_case_done(&c);
 }
 
 Test(hostile, auth_plain_unexpected_second_challenge)
 {
-	struct hcase c;
+	struct fake_case c;
 	run_fake(&c,
 		 GREETING "expect AUTHENTICATE PLAIN\n"
 		 "line + \n"
@@ -948,12 +784,12 @@ Test(hostile, auth_plain_unexpected_second_challenge)
 		 "stall\n",
 		 "--auth", "plain", "-t", "5", NULL);
 	check(&c, 2, 0, 2.0, "auth", NULL);
-	done(&c);
+	fake_case_done(&c);
 }
 
 Test(hostile, auth_login_endless_prompts)
 {
-	struct hcase c;
+	struct fake_case c;
 	run_fake(&c,
 		 "line * OK [CAPABILITY IMAP4rev1 AUTH=LOGIN] ready\n"
 		 "expect AUTHENTICATE LOGIN\n"
@@ -965,26 +801,26 @@ Test(hostile, auth_login_endless_prompts)
 		 "stall\n",
 		 "--auth", "auth-login", "-t", "5", NULL);
 	check(&c, 2, 0, 2.0, "auth", NULL);
-	done(&c);
+	fake_case_done(&c);
 }
 
 Test(hostile, bye_during_auth)
 {
-	struct hcase c;
+	struct fake_case c;
 	run_fake(&c, GREETING "expect LOGIN\nline * BYE Too many connections\nclose\n", "--auth", "login", "-t",
 		 "5", NULL);
 	check(&c, 2, 0, 1.5, "auth", "Too many connections", NULL);
-	done(&c);
+	fake_case_done(&c);
 }
 
 Test(hostile, unexpected_continuation_to_login)
 {
 	/* "+" to a command that sent no literal: a protocol error (or at worst
 	 * a timeout), never a hang past the deadline. */
-	struct hcase c;
+	struct fake_case c;
 	run_fake(&c, GREETING "expect LOGIN\nline + go on\nstall\n", "--auth", "login", "-t", "3", NULL);
 	check(&c, 2, 0, 3.6, "auth", NULL);
-	done(&c);
+	fake_case_done(&c);
 }
 
 /* ---------------------------------------------------------------- hostile text */
@@ -993,19 +829,19 @@ Test(hostile, unexpected_continuation_to_login)
 
 Test(hostile, hostile_text_in_greeting_bye)
 {
-	struct hcase c;
+	struct fake_case c;
 	run_fake(&c, "line * BYE " EVIL "\nclose\n", "--auth", "login", "-t", "5", NULL);
 	check(&c, 2, 0, 1.5, "greeting", "evil", NULL);
-	done(&c);
+	fake_case_done(&c);
 }
 
 Test(hostile, hostile_text_in_no)
 {
-	struct hcase c;
+	struct fake_case c;
 	run_fake(&c, GREETING "expect LOGIN\nline $TAG NO [AUTHENTICATIONFAILED] " EVIL "\n" TAIL, "--auth", "login",
 		 "-t", "5", NULL);
 	check(&c, 2, 0, 2.0, "auth failed", "evil", NULL);
-	done(&c);
+	fake_case_done(&c);
 }
 
 Test(hostile, hostile_text_everywhere_with_trace)
@@ -1013,7 +849,7 @@ Test(hostile, hostile_text_everywhere_with_trace)
 	/* A successful session whose every server text is hostile, with -vvv:
 	 * the long output and the protocol trace must be as clean as the
 	 * status line. */
-	struct hcase c;
+	struct fake_case c;
 	run_fake(&c,
 		 "line * OK [CAPABILITY " CAPS "] " EVIL "\n"
 		 "expect LOGIN\nline $TAG OK " EVIL "\n"
@@ -1025,23 +861,23 @@ Test(hostile, hostile_text_everywhere_with_trace)
 		 "expect LOGOUT\nline * BYE " EVIL "\nline $TAG OK " EVIL "\nclose\n",
 		 "--auth", "login", "-t", "5", "-vvv", NULL);
 	check(&c, 0, 0, 2.0, "INBOX", NULL);
-	done(&c);
+	fake_case_done(&c);
 }
 
 Test(hostile, nul_in_no_text)
 {
-	struct hcase c;
+	struct fake_case c;
 	run_fake(&c, GREETING "expect LOGIN\nsend $TAG NO bad\\0password text\\r\\n\n" TAIL, "--auth", "login", "-t",
 		 "5", NULL);
 	check(&c, 2, 0, 2.0, "auth", NULL);
-	done(&c);
+	fake_case_done(&c);
 }
 
 Test(hostile, nul_in_greeting)
 {
 	/* NUL is not allowed in IMAP text: a clean protocol error at the
 	 * greeting, or tolerated; either way the output stays clean. */
-	struct hcase c;
+	struct fake_case c;
 	run_fake(&c, "send * OK [CAPABILITY " CAPS "] hello\\0world\\r\\n\n" LOGIN_OK SESSION_AFTER_AUTH, "--auth",
 		 "login", "-t", "5", NULL);
 	cr_assert(c.r.exit_code == 0 || c.r.exit_code == 2, "exit %d%s", c.r.exit_code, c.diag);
@@ -1049,66 +885,66 @@ Test(hostile, nul_in_greeting)
 		check(&c, 2, 0, 2.0, "greeting", NULL);
 	else
 		check(&c, 0, 0, 2.0, "INBOX", NULL);
-	done(&c);
+	fake_case_done(&c);
 }
 
 Test(hostile, alert_in_no_is_shown)
 {
-	struct hcase c;
+	struct fake_case c;
 	run_fake(&c, GREETING "expect LOGIN\nline $TAG NO [ALERT] Your account is locked, call the helpdesk\n" TAIL,
 		 "--auth", "login", "-t", "5", NULL);
 	check(&c, 2, 0, 2.0, "auth", "Your account is locked, call the helpdesk", NULL);
-	done(&c);
+	fake_case_done(&c);
 }
 
 Test(hostile, untagged_alert_is_shown)
 {
 	/* RFC 3501 7.1: the ALERT text MUST be presented to the user. */
-	struct hcase c;
+	struct fake_case c;
 	run_fake(&c,
-		 GREETING LOGIN_OK STATUS_OK "expect EXAMINE\n" EXAMINE_UNTAGGED
+		 GREETING LOGIN_OK FAKE_STATUS_OK "expect EXAMINE\n" EXAMINE_UNTAGGED
 		 "line * OK [ALERT] Maintenance tonight at 22:00 UTC\n"
-		 "line $TAG OK [READ-ONLY] EXAMINE completed\n" FETCH_OK LOGOUT_OK,
+		 "line $TAG OK [READ-ONLY] EXAMINE completed\n" FETCH_OK FAKE_LOGOUT_OK,
 		 "--auth", "login", "-t", "5", NULL);
 	check(&c, 0, 0, 2.0, NULL);
 	cr_assert_not_null(strstr(c.r.out, "Maintenance tonight at 22:00 UTC"), "ALERT text not shown%s", c.diag);
-	done(&c);
+	fake_case_done(&c);
 }
 
 /* ---------------------------------------------------------------- timeout state */
 
 Test(hostile, timeout_state_warning)
 {
-	struct hcase c;
+	struct fake_case c;
 	run_fake(&c, "stall\n", "--auth", "login", "-t", "2:warning", NULL);
 	check(&c, 1, 1.8, 2.6, "timeout during greeting", NULL);
-	done(&c);
+	fake_case_done(&c);
 }
 
 Test(hostile, timeout_state_unknown)
 {
-	struct hcase c;
+	struct fake_case c;
 	run_fake(&c, "stall\n", "--auth", "login", "-t", "2:unknown", NULL);
 	check(&c, 3, 1.8, 2.6, "timeout during greeting", NULL);
-	done(&c);
+	fake_case_done(&c);
 }
 
 Test(hostile, timeout_state_unknown_mid_session)
 {
-	struct hcase c;
-	run_fake(&c, GREETING LOGIN_OK STATUS_OK "expect EXAMINE\nline * 3 EXISTS\nstall\n", "--auth", "login", "-t",
+	struct fake_case c;
+	run_fake(&c, GREETING LOGIN_OK FAKE_STATUS_OK "expect EXAMINE\nline * 3 EXISTS\nstall\n", "--auth", "login", "-t",
 		 "2:unknown", NULL);
 	check(&c, 3, 1.8, 2.6, "timeout during examine", NULL);
-	done(&c);
+	fake_case_done(&c);
 }
 
 Test(hostile, timeout_state_warning_tls)
 {
-	struct hcase c;
+	struct fake_case c;
 	run_fake(&c, "stall_handshake\n", "-S", "--insecure", "-t", "2:warning", NULL);
 	check(&c, 1, 1.8, 2.6, "timeout during tls", NULL);
 	check_no_password(&c);
-	done(&c);
+	fake_case_done(&c);
 }
 
 /* ---------------------------------------------------------------- implicit TLS */
@@ -1129,7 +965,7 @@ static void make_certs(struct fake_certs *certs)
 Test(hostile, control_implicit_tls_ok)
 {
 	struct fake_certs certs;
-	struct hcase c;
+	struct fake_case c;
 	char *scn;
 
 	make_certs(&certs);
@@ -1141,31 +977,31 @@ Test(hostile, control_implicit_tls_ok)
 	cr_assert(!fake_saw_clear(c.fs, PASS), "the password crossed the wire in clear%s", c.diag);
 	free(scn);
 	fake_certs_remove(&certs);
-	done(&c);
+	fake_case_done(&c);
 }
 
 Test(hostile, plaintext_server_on_tls_port)
 {
-	struct hcase c;
+	struct fake_case c;
 	run_fake(&c, GREETING "stall\n", "-S", "--insecure", "-t", "5", NULL);
 	check(&c, 2, 0, 2.0, "tls", NULL);
 	check_no_password(&c);
-	done(&c);
+	fake_case_done(&c);
 }
 
 Test(hostile, tls_handshake_stall)
 {
-	struct hcase c;
+	struct fake_case c;
 	run_fake(&c, "stall_handshake\n", "-S", "--insecure", "-t", "2", NULL);
 	check(&c, 2, 1.8, 2.6, "timeout during tls", NULL);
 	check_no_password(&c);
-	done(&c);
+	fake_case_done(&c);
 }
 
 Test(hostile, tls_handshake_stall_after_server_hello)
 {
 	struct fake_certs certs;
-	struct hcase c;
+	struct fake_case c;
 	char *scn;
 
 	make_certs(&certs);
@@ -1175,17 +1011,17 @@ Test(hostile, tls_handshake_stall_after_server_hello)
 	check_no_password(&c);
 	free(scn);
 	fake_certs_remove(&certs);
-	done(&c);
+	fake_case_done(&c);
 }
 
 Test(hostile, tls_close_mid_handshake)
 {
-	struct hcase c;
+	struct fake_case c;
 	/* read the ClientHello, answer with half a record, hang up */
 	run_fake(&c, "sleep 0.2\nsendraw 16 03 03 00 40 02 00 00\nclose\n", "-S", "--insecure", "-t", "5", NULL);
 	check(&c, 2, 0, 1.5, "tls", NULL);
 	check_no_password(&c);
-	done(&c);
+	fake_case_done(&c);
 }
 
 /* ---------------------------------------------------------------- STARTTLS attacks */
@@ -1193,7 +1029,7 @@ Test(hostile, tls_close_mid_handshake)
 Test(hostile, control_starttls_ok)
 {
 	struct fake_certs certs;
-	struct hcase c;
+	struct fake_case c;
 	char *scn;
 
 	make_certs(&certs);
@@ -1214,7 +1050,7 @@ Test(hostile, control_starttls_ok)
 	cr_assert(!fake_saw_clear(c.fs, PASS), "the password crossed the wire in clear%s", c.diag);
 	free(scn);
 	fake_certs_remove(&certs);
-	done(&c);
+	fake_case_done(&c);
 }
 
 /* After an attack the fake keeps listening (and, where a handshake could
@@ -1222,11 +1058,11 @@ Test(hostile, control_starttls_ok)
  * sending the password. */
 static void starttls_attack(const char *scenario, const char *step)
 {
-	struct hcase c;
+	struct fake_case c;
 	run_fake(&c, scenario, "--starttls", "--insecure", "-t", "5", NULL);
 	check(&c, 2, 0, 2.5, step, NULL);
 	check_no_password(&c);
-	done(&c);
+	fake_case_done(&c);
 }
 
 #define PLAINTEXT_TRAP \
@@ -1323,7 +1159,7 @@ Test(hostile, starttls_response_injection_second_segment)
  * without another word - no LOGOUT in the clear (RFC 9051 6.2.1). */
 Test(hostile, starttls_failed_handshake_sends_nothing_more)
 {
-	struct hcase c;
+	struct fake_case c;
 	size_t len;
 	run_fake(&c, GREETING_STARTTLS "expect STARTTLS\nline $TAG OK Begin TLS negotiation now\n"
 		 "sleep 0.05\nline $TAG NO STARTTLS failed: certificate unreadable\ndrain 2\n",
@@ -1332,17 +1168,17 @@ Test(hostile, starttls_failed_handshake_sends_nothing_more)
 	const char *got = (const char *)fake_received(c.fs, &len);
 	cr_assert_not_null(strstr(got, "STARTTLS\r\n"), "%s", c.diag);
 	cr_assert_null(strstr(strstr(got, "STARTTLS\r\n"), "LOGOUT"), "LOGOUT sent after a failed STARTTLS%s", c.diag);
-	done(&c);
+	fake_case_done(&c);
 }
 
 Test(hostile, starttls_handshake_stall)
 {
-	struct hcase c;
+	struct fake_case c;
 	run_fake(&c, GREETING_STARTTLS "expect STARTTLS\nline $TAG OK Begin TLS negotiation now\nstall\n",
 		 "--starttls", "--insecure", "-t", "2", NULL);
 	check(&c, 2, 1.8, 2.6, "timeout during", "tls", NULL);
 	check_no_password(&c);
-	done(&c);
+	fake_case_done(&c);
 }
 
 /* ---------------------------------------------------------------- the fake itself */
@@ -1375,8 +1211,6 @@ Test(fakeserver, records_and_stops)
 	struct fake_server *fs = fake_start("line * OK hi\nexpect LOGIN\nline $TAG OK yes\nstall\n");
 	char cmd[512];
 	size_t n;
-	int st;
-	pid_t pid;
 
 	cr_assert_not_null(fs);
 	/* a tiny bash client: the probe binary is not needed here */
@@ -1384,14 +1218,8 @@ Test(fakeserver, records_and_stops)
 		 "exec 3<>/dev/tcp/127.0.0.1/%d && head -c 9 <&3 >/dev/null &&"
 		 " printf 'x1 LOGIN u secretsecret\\r\\n' >&3 && head -c 11 <&3",
 		 fake_port(fs));
-	pid = fork();
-	cr_assert_geq(pid, 0);
-	if (pid == 0) {
-		execlp("bash", "bash", "-c", cmd, (char *)NULL);
-		_exit(127);
-	}
-	cr_assert_eq(waitpid(pid, &st, 0), pid);
-	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "bash client failed%s", fake_log(fs));
+	cr_assert_eq(tu_run_argv((const char *const[]){"bash", "-c", cmd, NULL}), 0, "bash client failed%s",
+		     fake_log(fs));
 	cr_assert_eq(fake_stop(fs), 0, "fake status%s", fake_log(fs));
 	fake_received(fs, &n);
 	cr_assert_eq(n, strlen("x1 LOGIN u secretsecret\r\n"));

@@ -781,7 +781,7 @@ Test(script_build, search_criteria_parts)
 	cr_assert(eight);
 	struct imap_cmd cmd;
 	imap_cmd_init(&cmd, NULL, "UID SEARCH");
-	imap_cmd_atom(&cmd, "CHARSET UTF-8");
+	imap_cmd_add_text(&cmd, "CHARSET UTF-8");
 	script_append_parts(scr, first, n, &cmd);
 	cr_assert_eq(cmd.bad, 0);
 	cr_assert_str_eq(cmd.sb.data, "UID SEARCH CHARSET UTF-8 SUBJECT {5}\r\nKöln UNSEEN");

@@ -13,45 +13,15 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "sasl/base64.h"
+#include "util/base64.h"
 #include "report/output.h"
 #include "report/report.h"
 #include "report/thresholds.h"
 #include "util/util.h"
 
+#include "testutil.h"
+
 /* ================================================================ helpers */
-
-/* Independent UTF-8 validator (Unicode table 3-7), not util.c's. */
-static int valid_utf8(const unsigned char *s, size_t n)
-{
-	size_t i = 0;
-
-	while (i < n) {
-		unsigned char b = s[i];
-		size_t len;
-		unsigned char lo = 0x80, hi = 0xbf;
-
-		if (b <= 0x7f) {
-			i++;
-			continue;
-		}
-		if (b >= 0xc2 && b <= 0xdf)
-			len = 2;
-		else if (b >= 0xe0 && b <= 0xef)
-			len = 3, lo = b == 0xe0 ? 0xa0 : 0x80, hi = b == 0xed ? 0x9f : 0xbf;
-		else if (b >= 0xf0 && b <= 0xf4)
-			len = 4, lo = b == 0xf0 ? 0x90 : 0x80, hi = b == 0xf4 ? 0x8f : 0xbf;
-		else
-			return 0;
-		if (i + len > n || s[i + 1] < lo || s[i + 1] > hi)
-			return 0;
-		for (size_t k = 2; k < len; k++)
-			if (s[i + k] < 0x80 || s[i + k] > 0xbf)
-				return 0;
-		i += len;
-	}
-	return 1;
-}
 
 static char *sanitized(char *buf, size_t sz, const char *s, size_t n)
 {
@@ -79,10 +49,10 @@ static void comma_locale_or_skip(void)
 static void fixed_step(struct report *r, const char *name, int outcome, int state, int64_t dur_ns,
 		       const char *msg)
 {
-	struct step *s = report_step_begin(r, name);
+	struct step *s = report_step_begin(r, name, 0);
 
 	cr_assert_not_null(s);
-	report_step_end(s, outcome, state, "%s", msg);
+	report_step_end(s, 0, outcome, state, "%s", msg);
 	s->dur_ns = dur_ns;
 }
 
@@ -245,7 +215,7 @@ Test(sanitize, cut_on_character_boundary)
 
 	sanitized(out, sizeof out, e, strlen(e));
 	cr_assert_str_eq(out, "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9...");
-	cr_assert(valid_utf8((unsigned char *)out, strlen(out)));
+	cr_assert(tu_utf8_valid((unsigned char *)out, strlen(out)));
 	sanitized(out, sizeof out, emoji, strlen(emoji));
 	cr_assert_str_eq(out, "\xf0\x9f\x98\x80\xf0\x9f\x98\x80...");
 }
@@ -284,7 +254,7 @@ Test(sanitize, random_bytes_always_clean)
 		size_t dsz = 1 + (seed >> 20) % sizeof out;
 		sanitized(out, dsz, (char *)in, n > sizeof in ? sizeof in : n);
 		size_t len = strlen(out);
-		cr_assert(valid_utf8((unsigned char *)out, len), "iteration %d: invalid UTF-8", iter);
+		cr_assert(tu_utf8_valid((unsigned char *)out, len), "iteration %d: invalid UTF-8", iter);
 		for (size_t i = 0; i < len; i++) {
 			unsigned char c = (unsigned char)out[i];
 			cr_assert(c >= 0x20 && c != 0x7f && c != '|', "iteration %d: byte %#x", iter, c);
@@ -625,26 +595,32 @@ Test(base64, output_too_small_and_trailing_bits)
 
 /* ================================================================ report */
 
-Test(report, steps_are_timed_monotonically)
+Test(report, steps_are_timed_with_the_callers_times)
 {
 	struct report r;
-	struct timespec ts = { 0, 3000000 };
 
+	/* the report reads no clock: the runner passes every time in */
 	report_init(&r, 10);
 	cr_assert_eq(r.state, STATE_OK);
-	cr_assert_gt(r.start_ns, 0);
-	struct step *s = report_step_begin(&r, "connect");
+	cr_assert_eq(r.start_ns, 0);
+	r.start_ns = 1000;
+	struct step *s = report_step_begin(&r, "connect", 2000);
 	cr_assert_not_null(s);
 	cr_assert_eq(s->outcome, STEP_OK);
-	cr_assert_geq(s->start_ns, r.start_ns);
-	nanosleep(&ts, NULL);
-	report_step_end(s, STEP_OK, STATE_OK, "%s:%d", "127.0.0.1", 143);
-	cr_assert_geq(s->dur_ns, 3000000);
-	cr_assert_lt(s->dur_ns, 3000000000LL);
+	cr_assert_eq(s->start_ns, 2000);
+	report_step_end(s, 2000 + 3000000, STEP_OK, STATE_OK, "%s:%d", "127.0.0.1", 143);
+	cr_assert_eq(s->dur_ns, 3000000);
 	cr_assert_str_eq(s->msg, "127.0.0.1:143");
-	report_finish(&r);
+	report_finish(&r, 5000000);
+	cr_assert_eq(r.total_ns, 4999000);
 	cr_assert_geq(r.total_ns, s->dur_ns);
 	cr_assert_eq(r.nsteps, 1);
+	/* an end before the start (a caller's mistake) is no negative time */
+	s = report_step_begin(&r, "tls", 6000);
+	report_step_end(s, 5000, STEP_OK, STATE_OK, "x");
+	cr_assert_eq(s->dur_ns, 0);
+	report_finish(&r, 0);
+	cr_assert_eq(r.total_ns, 0);
 }
 
 Test(report, messages_and_names_are_sanitized)
@@ -652,8 +628,8 @@ Test(report, messages_and_names_are_sanitized)
 	struct report r;
 
 	report_init(&r, 10);
-	struct step *s = report_step_begin(&r, "na|me\n");
-	report_step_end(s, STEP_FAILED, STATE_CRITICAL, "server said: %s", "NO\r\n| \x1b[2J\xff");
+	struct step *s = report_step_begin(&r, "na|me\n", 0);
+	report_step_end(s, 0, STEP_FAILED, STATE_CRITICAL, "server said: %s", "NO\r\n| \x1b[2J\xff");
 	cr_assert_str_eq(s->name, "na?me");
 	cr_assert_str_eq(s->msg, "server said: NO ? ?[2J?");
 	report_info(&r, "ci\tpher", "%s", "AES|GCM\n");
@@ -670,8 +646,8 @@ Test(report, long_message_is_cut)
 	memset(big, 'm', sizeof big - 1);
 	big[sizeof big - 1] = '\0';
 	report_init(&r, 10);
-	struct step *s = report_step_begin(&r, big);
-	report_step_end(s, STEP_OK, STATE_OK, "%s", big);
+	struct step *s = report_step_begin(&r, big, 0);
+	report_step_end(s, 0, STEP_OK, STATE_OK, "%s", big);
 	cr_assert_eq(strlen(s->msg), sizeof s->msg - 1);
 	cr_assert_str_eq(s->msg + sizeof s->msg - 4, "...");
 	cr_assert_eq(strlen(s->name), sizeof s->name - 1);
@@ -719,10 +695,10 @@ Test(report, step_table_full_returns_null_safely)
 
 	report_init(&r, 10);
 	for (int i = 0; i < REPORT_MAX_STEPS; i++)
-		cr_assert_not_null(report_step_begin(&r, "s"));
-	struct step *s = report_step_begin(&r, "overflow");
+		cr_assert_not_null(report_step_begin(&r, "s", 0));
+	struct step *s = report_step_begin(&r, "overflow", 0);
 	cr_assert_null(s);
-	report_step_end(s, STEP_OK, STATE_OK, "ignored");
+	report_step_end(s, 0, STEP_OK, STATE_OK, "ignored");
 	step_value(s, "k", 1, "");
 	cr_assert_eq(r.nsteps, REPORT_MAX_STEPS);
 }
@@ -732,9 +708,9 @@ Test(report, find_step_returns_most_recent)
 	struct report r;
 
 	report_init(&r, 10);
-	struct step *a = report_step_begin(&r, "auth");
-	report_step_begin(&r, "select");
-	struct step *b = report_step_begin(&r, "auth");
+	struct step *a = report_step_begin(&r, "auth", 0);
+	report_step_begin(&r, "select", 0);
+	struct step *b = report_step_begin(&r, "auth", 0);
 	cr_assert_neq(a, b);
 	cr_assert_eq(report_find_step(&r, "auth"), b);
 	cr_assert_null(report_find_step(&r, "fetch"));
@@ -747,7 +723,7 @@ Test(report, step_values_add_replace_and_bound)
 	char key[8];
 
 	report_init(&r, 10);
-	struct step *s = report_step_begin(&r, "examine");
+	struct step *s = report_step_begin(&r, "examine", 0);
 	step_value(s, "messages", 4, NULL);
 	step_value(s, "messages", 5, "");
 	cr_assert_eq(s->nvals, 1);
@@ -995,7 +971,7 @@ Test(nagios, hostile_fields_cannot_break_the_status_line)
 	cr_assert(strstr(out.data, "'it''s _ odd?'=U") != NULL, "%s", out.data);
 	/* no '|' anywhere else: it would start long-output perfdata */
 	cr_assert_null(strchr(nl, '|'), "%s", nl);
-	cr_assert(valid_utf8((unsigned char *)out.data, out.len));
+	cr_assert(tu_utf8_valid((unsigned char *)out.data, out.len));
 	for (size_t i = 0; i < out.len; i++) {
 		unsigned char c = (unsigned char)out.data[i];
 		cr_assert(c == '\n' || (c >= 0x20 && c != 0x7f), "control byte %#x", c);
@@ -1117,7 +1093,7 @@ static int j_string(struct jp *p)
 			return 0;
 		}
 	}
-	if (p->i >= p->n || !valid_utf8(p->s + start, p->i - start))
+	if (p->i >= p->n || !tu_utf8_valid(p->s + start, p->i - start))
 		return 0;
 	p->i++;
 	return 1;
@@ -1247,34 +1223,6 @@ Test(json, own_validator_rejects_what_it_should)
 	cr_assert(!json_valid("{} {}", 5));
 }
 
-/* Validate with python3's json module (NaN/Infinity rejected) and print
- * ascii(expr) evaluated on the document as d.  Returns python's exit
- * status; 127 if python3 is missing. */
-static int python_json(const char *json, size_t n, const char *expr, char *out, size_t outsz)
-{
-	char path[] = "/tmp/cis_json_XXXXXX", cmd[512];
-	int fd = mkstemp(path);
-
-	cr_assert_geq(fd, 0);
-	cr_assert_eq(write(fd, json, n), (ssize_t)n);
-	close(fd);
-	snprintf(cmd, sizeof cmd,
-		 "python3 -c 'import json,sys\n"
-		 "def bad(c): raise ValueError(c)\n"
-		 "d=json.loads(open(sys.argv[1],\"rb\").read().decode(\"utf-8\"),parse_constant=bad)\n"
-		 "print(ascii(eval(sys.argv[2])))' %s '%s' 2>/dev/null",
-		 path, expr);
-	FILE *f = popen(cmd, "r");
-	cr_assert_not_null(f);
-	size_t got = fread(out, 1, outsz - 1, f);
-	out[got] = '\0';
-	if (got && out[got - 1] == '\n')
-		out[got - 1] = '\0';
-	int st = pclose(f);
-	unlink(path);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 Test(json, ok_report_structure)
 {
 	struct report r;
@@ -1297,7 +1245,7 @@ Test(json, ok_report_structure)
 				   "\"crit\":\"5\",\"min\":0,\"max\":10}"),
 		  "%s", out.data);
 	cr_assert(strstr(out.data, "\"info\":{\"tls_version\":\"TLSv1.3\"},\"lines\":[]}"), "%s", out.data);
-	int st = python_json(out.data, out.len, "[d[\"state\"], len(d[\"steps\"]), len(d[\"perfdata\"])]",
+	int st = tu_python_json(out.data, out.len, "[d[\"state\"], len(d[\"steps\"]), len(d[\"perfdata\"])]",
 			     py, sizeof py);
 	if (st == 127)
 		cr_skip_test("python3 not available (own validator passed)");
@@ -1335,7 +1283,7 @@ Test(json, hostile_bytes_stay_valid_json)
 	cr_assert(strstr(out.data, "\"failed_step\":\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\""), "%s", out.data);
 	cr_assert(strstr(out.data, "\"value\":null,\"uom\":\"s\",\"warn\":null"), "%s", out.data);
 	cr_assert(strstr(out.data, "\"k\\\"|\":null"), "%s", out.data);
-	int st = python_json(out.data, out.len, "d[\"summary\"]", py, sizeof py);
+	int st = tu_python_json(out.data, out.len, "d[\"summary\"]", py, sizeof py);
 	if (st == 127)
 		cr_skip_test("python3 not available (own validator passed)");
 	cr_assert_eq(st, 0, "python rejected: %s", out.data);
@@ -1375,8 +1323,8 @@ Test(json, non_finite_numbers_are_null)
 	struct perf *p = report_perf(&r, "i", -INFINITY, "", 0, NULL);
 	p->has_min = 1;
 	p->min = NAN;
-	struct step *s = report_step_begin(&r, "x");
-	report_step_end(s, STEP_OK, STATE_OK, "%s", "");
+	struct step *s = report_step_begin(&r, "x", 0);
+	report_step_end(s, 0, STEP_OK, STATE_OK, "%s", "");
 	step_value(s, "v", INFINITY, NULL);
 	render(&r, OUTPUT_JSON, 0, &out);
 	cr_assert(json_valid(out.data, out.len), "%s", out.data);
@@ -1391,134 +1339,13 @@ Test(json, non_finite_numbers_are_null)
 
 /* ================================================================ prometheus */
 
-static int prom_name_ok(const char *s, size_t n)
-{
-	if (n == 0 || !(isalpha((unsigned char)s[0]) || s[0] == '_' || s[0] == ':'))
-		return 0;
-	for (size_t i = 1; i < n; i++)
-		if (!(isalnum((unsigned char)s[i]) || s[i] == '_' || s[i] == ':'))
-			return 0;
-	return 1;
-}
-
-static int prom_value_ok(const char *s)
-{
-	char *end;
-
-	if (!strcmp(s, "NaN") || !strcmp(s, "+Inf") || !strcmp(s, "-Inf"))
-		return 1;
-	if (!*s || strspn(s, "+-0123456789.eE") != strlen(s))
-		return 0;
-	strtod(s, &end);
-	return *end == '\0';
-}
-
-/* Parse {name="value",...}; returns the index after '}' or 0. */
-static size_t prom_labels(const char *l, size_t i, size_t n)
-{
-	char seen[8][64];
-	int nseen = 0;
-
-	if (l[i++] != '{')
-		return 0;
-	while (i < n && l[i] != '}') {
-		size_t s = i;
-		while (i < n && l[i] != '=')
-			i++;
-		if (i >= n || !prom_name_ok(l + s, i - s) || i - s >= 64 || nseen >= 8)
-			return 0;
-		for (int k = 0; k < nseen; k++)
-			if (strlen(seen[k]) == i - s && !strncmp(seen[k], l + s, i - s))
-				return 0;
-		memcpy(seen[nseen], l + s, i - s);
-		seen[nseen++][i - s] = '\0';
-		if (l[++i] != '"')
-			return 0;
-		for (i++; i < n && l[i] != '"'; i++)
-			if (l[i] == '\\' && (++i >= n || !strchr("\\\"n", l[i]) || !l[i]))
-				return 0;
-		if (i >= n)
-			return 0;
-		i++;
-		if (l[i] == ',')
-			i++;
-		else if (l[i] != '}')
-			return 0;
-	}
-	return i < n ? i + 1 : 0;
-}
-
-/* Strict text exposition format check; returns NULL or what is wrong. */
+/* Strict text exposition format check (tu_prom_parse); returns NULL or
+ * what is wrong. */
 static const char *prom_check(const char *text, size_t len)
 {
-	static char why[1300];
-	char families[128][80], series[256][256], cur[80] = "", helped[80] = "";
-	int nfam = 0, nser = 0;
-	size_t pos = 0;
+	static struct tu_prom series;
 
-	if (len == 0 || text[len - 1] != '\n')
-		return "does not end in a newline";
-	if (!valid_utf8((const unsigned char *)text, len))
-		return "not UTF-8";
-	while (pos < len) {
-		const char *l = text + pos;
-		size_t n = (size_t)((const char *)memchr(l, '\n', len - pos) - l);
-		char line[1200];
-		pos += n + 1;
-		if (n == 0 || n >= sizeof line)
-			return "empty or huge line";
-		memcpy(line, l, n);
-		line[n] = '\0';
-		if (!strncmp(line, "# HELP ", 7)) {
-			const char *sp = strchr(line + 7, ' ');
-			if (!sp || !prom_name_ok(line + 7, (size_t)(sp - line - 7)))
-				return "bad HELP";
-			snprintf(helped, sizeof helped, "%.*s", (int)(sp - line - 7), line + 7);
-			for (const char *c = sp; *c; c++)
-				if (*c == '\\' && c[1] != '\\' && c[1] != 'n')
-					return "bad escape in HELP";
-				else if (*c == '\\')
-					c++;
-			continue;
-		}
-		if (!strncmp(line, "# TYPE ", 7)) {
-			char name[80], type[32];
-			if (sscanf(line + 7, "%79s %31s", name, type) != 2 || strcmp(name, helped) ||
-			    (strcmp(type, "gauge") && strcmp(type, "counter") && strcmp(type, "untyped")))
-				return "bad TYPE (or no HELP just before it)";
-			for (int k = 0; k < nfam; k++)
-				if (!strcmp(families[k], name))
-					return "family repeated";
-			if (nfam >= 128)
-				return "too many families";
-			strcpy(families[nfam++], name);
-			strcpy(cur, name);
-			continue;
-		}
-		if (line[0] == '#')
-			return "unknown comment";
-		size_t i = 0;
-		while (i < n && line[i] != '{' && line[i] != ' ')
-			i++;
-		if (!prom_name_ok(line, i) || strlen(cur) != i || strncmp(line, cur, i)) {
-			snprintf(why, sizeof why, "sample outside its family: %s", line);
-			return why;
-		}
-		if (line[i] == '{' && !(i = prom_labels(line, i, n)))
-			return "bad labels";
-		if (line[i] != ' ' || !prom_value_ok(line + i + 1)) {
-			snprintf(why, sizeof why, "bad value: %s", line);
-			return why;
-		}
-		for (int k = 0; k < nser; k++)
-			if (strlen(series[k]) == i && !strncmp(series[k], line, i))
-				return "series repeated";
-		if (nser >= 256 || i >= 256)
-			return "too many series";
-		memcpy(series[nser], line, i);
-		series[nser++][i] = '\0';
-	}
-	return NULL;
+	return tu_prom_parse(&series, text, len);
 }
 
 Test(prometheus, own_checker_rejects_what_it_should)
@@ -1659,8 +1486,8 @@ Test(output, renderers_append_and_fit_the_bound)
 	big[sizeof big - 1] = '\0';
 	report_init(&r, 1e300);
 	for (int i = 0; i < REPORT_MAX_STEPS; i++) {
-		struct step *s = report_step_begin(&r, big);
-		report_step_end(s, STEP_OK, STATE_OK, "%s", big);
+		struct step *s = report_step_begin(&r, big, 0);
+		report_step_end(s, 0, STEP_OK, STATE_OK, "%s", big);
 		memset(s->name, '\x01', sizeof s->name);
 		memset(s->msg, '\xff', sizeof s->msg);
 		for (int k = 0; k < STEP_MAX_VALUES; k++) {

@@ -1708,5 +1708,5 @@ Test(parse, status_str)
 	cr_assert_str_eq(imap_status_str(IMAP_ST_BAD), "BAD");
 	cr_assert_str_eq(imap_status_str(IMAP_ST_PREAUTH), "PREAUTH");
 	cr_assert_str_eq(imap_status_str(IMAP_ST_BYE), "BYE");
-	cr_assert_str_eq(imap_status_str(IMAP_ST_NONE), "");
+	cr_assert_str_eq(imap_status_str(IMAP_ST_NONE), "?");
 }

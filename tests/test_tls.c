@@ -18,7 +18,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
@@ -38,6 +37,8 @@
 #include "net/tls.h"
 #include "net/transport.h"
 
+#include "testutil.h"
+
 #ifndef TOP_SRCDIR
 #define TOP_SRCDIR "."
 #endif
@@ -48,14 +49,6 @@
 /* ---------------------------------------------------------------- certificates */
 
 static char made_dir[64]; /* only in the runner process */
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
 
 ReportHook(PRE_ALL)(struct criterion_test_set *set)
 {
@@ -73,7 +66,7 @@ ReportHook(PRE_ALL)(struct criterion_test_set *set)
 	snprintf(cmd, sizeof(cmd), "sh '%s/tests/certs/mkcerts.sh' '%s'", top, made_dir);
 	if (system(cmd) != 0) {
 		fprintf(stderr, "test_tls: %s failed\n", cmd);
-		nftw(made_dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+		tu_rm_tree(made_dir);
 		exit(1);
 	}
 	setenv(CERTS_ENV, made_dir, 1);
@@ -83,7 +76,7 @@ ReportHook(POST_ALL)(struct criterion_global_stats *stats)
 {
 	(void)stats;
 	if (made_dir[0])
-		nftw(made_dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+		tu_rm_tree(made_dir);
 }
 
 /* Path of a file in the certificate directory.  Not owned by the caller;
@@ -291,7 +284,7 @@ static struct transport *tcp_connect(int port)
 	cr_assert(fd >= 0);
 	cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0, "connect: %s", strerror(errno));
 	cr_assert_eq(fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK), 0);
-	struct transport *t = transport_tcp_new(fd);
+	struct transport *t = transport_tcp_new(fd, NULL);
 	cr_assert(t);
 	return t;
 }
@@ -707,7 +700,7 @@ Test(tls, capath_directory)
 	o.cafile = NULL;
 	o.capath = dir;
 	struct result r = handshake(s.port, &o, 5);
-	nftw(dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+	tu_rm_tree(dir);
 	cr_assert_eq(r.rc, TLS_OK, "%s", r.err);
 	cr_assert(r.info.verified);
 	transport_close(r.t);
@@ -828,4 +821,47 @@ Test(tls, sequential_connections_share_configuration)
 		transport_close(r.t);
 		server_stop(&s);
 	}
+}
+
+/* Round trips are turns of the conversation (transport.h): a read counts
+ * once after the client sent something, however many reads the answer
+ * takes; a NULL counter counts nothing. */
+Test(tls, round_trip_counter_counts_turns)
+{
+	struct rt_counter rt = { 0 };
+	rt_counter_wait(&rt);
+	cr_assert_eq(rt.count, 0, "nothing sent yet: no round trip");
+	rt_counter_sent(&rt);
+	rt_counter_sent(&rt);
+	rt_counter_wait(&rt);
+	rt_counter_wait(&rt);
+	cr_assert_eq(rt.count, 1, "two sends then two reads are one turn");
+	rt_counter_sent(&rt);
+	rt_counter_wait(&rt);
+	cr_assert_eq(rt.count, 2);
+	rt_counter_sent(NULL);
+	rt_counter_wait(NULL);
+}
+
+/* The TLS transport counts into the counter of the plain transport it
+ * took over: the handshake (TLS 1.3: one round trip; 1.2: two), then one
+ * for a line and its echo. */
+Test(tls, handshake_and_echo_count_round_trips)
+{
+	struct server s = server_start("server", NULL);
+	struct tls_options o = verified_opts();
+	struct rt_counter rt = { 0 };
+	struct transport *plain = tcp_connect(s.port);
+	plain->rt = &rt;
+	struct transport *t = NULL;
+	struct tls_info info;
+	char err[256] = "";
+	int rc = tls_start(plain, &o, clock_now_ns() + 5 * SEC, &t, &info, err, sizeof(err));
+	cr_assert_eq(rc, TLS_OK, "%s", err);
+	unsigned want = strcmp(info.version, "TLSv1.3") == 0 ? 1 : 2;
+	cr_assert_eq(rt.count, want, "%s handshake: %u round trips, want %u", info.version, rt.count, want);
+	echo_check(t);
+	cr_assert_eq(rt.count, want + 1, "a line and its echo: one more round trip, got %u", rt.count - want);
+	transport_close(t);
+	server_stop(&s);
 }

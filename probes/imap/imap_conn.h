@@ -1,6 +1,8 @@
-/* imap_conn.h - an IMAP client connection: generated tags, command
- * building and sending (with literals), reading responses until a tagged
- * completion, capability tracking, BYE handling, and pipelining.
+/* imap_conn.h - an IMAP client connection: generated tags, sending
+ * commands (with literals), reading responses until a tagged completion,
+ * capability tracking, BYE handling, and pipelining.  Commands are built
+ * with encode.h, capabilities parsed by caps.h, the trace rendered by
+ * trace.h.
  *
  * All I/O goes through a struct transport (transport.h) and obeys the one
  * deadline given in imap_conn_set_deadline().  Untagged responses are
@@ -26,120 +28,24 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "imap/caps.h"
+#include "imap/encode.h"
 #include "imap/imap_parse.h"
 #include "net/transport.h"
 #include "util/util.h"
 
-/* ---------------------------------------------------------------- capabilities */
-
-enum imap_cap {
-	CAP_IMAP4REV1     = 1u << 0,
-	CAP_IMAP4REV2     = 1u << 1,
-	CAP_STARTTLS      = 1u << 2,
-	CAP_LOGINDISABLED = 1u << 3,
-	CAP_SASL_IR       = 1u << 4,
-	CAP_LITERAL_PLUS  = 1u << 5,
-	CAP_LITERAL_MINUS = 1u << 6,
-	CAP_IDLE          = 1u << 7,
-	CAP_NAMESPACE     = 1u << 8,
-	CAP_UIDPLUS       = 1u << 9,
-	CAP_QUOTA         = 1u << 10,
-	CAP_ESEARCH       = 1u << 11,
-	CAP_SEARCHRES     = 1u << 12,
-	CAP_SPECIAL_USE   = 1u << 13,
-	CAP_LIST_STATUS   = 1u << 14,
-	CAP_ENABLE        = 1u << 15,
-	CAP_ID            = 1u << 16,
-	CAP_CONDSTORE     = 1u << 17,
-	CAP_UTF8_ACCEPT   = 1u << 18,
-	CAP_STATUS_SIZE   = 1u << 19,
-	CAP_LIST_EXTENDED = 1u << 20,
-	CAP_MOVE          = 1u << 21,
-	CAP_UNSELECT      = 1u << 22,
-	CAP_BINARY        = 1u << 23,
-};
-
-struct imap_caps {
-	int known;              /* a capability list has been seen */
-	uint32_t flags;         /* enum imap_cap bits */
-	char auth[512];         /* " PLAIN LOGIN SCRAM-SHA-256 " (upper case,
-	                           space-separated, with a leading and
-	                           trailing space for easy searching) */
-	char raw[1024];         /* the list as sent (sanitized), for output */
-};
-
-/* Replace caps with the space-separated list in s (len n); known = 1.
- * Unknown capabilities only show in raw; AUTH= entries beyond the room in
- * auth are dropped. */
-void imap_caps_parse(struct imap_caps *caps, const char *s, size_t n);
-/* 1 if the server advertised AUTH=mech (case-insensitive). */
-int imap_caps_has_auth(const struct imap_caps *caps, const char *mech);
-
 /* ---------------------------------------------------------------- commands */
-
-#define IMAP_CMD_MAX_LITERALS 8
-#define IMAP_CMD_MAX_SECRETS  8
-#define IMAP_CMD_MAX_BYTES    (1u << 20)  /* text after the tag, literals included */
-
-/* Why a command is bad (struct imap_cmd.bad); imap_conn_send/queue refuse
- * a bad command with IMAP_E_LOCAL. */
-enum imap_cmd_bad {
-	IMAP_CMD_OK = 0,
-	IMAP_CMD_BAD_CRLF,      /* CR, LF or NUL in a non-literal part */
-	IMAP_CMD_BAD_TOO_MANY,  /* more than IMAP_CMD_MAX_LITERALS synchronizing
-	                           literals or IMAP_CMD_MAX_SECRETS secrets */
-	IMAP_CMD_BAD_TOO_LONG,  /* longer than IMAP_CMD_MAX_BYTES, or ENOMEM */
-};
-
-/* A command being built: text after the tag, without the final CRLF.
- * Literals are written as {n} or {n+} according to the connection's
- * LITERAL+/LITERAL- capabilities when the builder was started; a
- * synchronizing literal makes imap_conn_send() wait for the server's "+"
- * before sending the bytes.
- *
- * Encoding of strings (RFC 3501/9051): an atom when every byte is an
- * ATOM-CHAR (not one of (){ %*"\] , not CTL, not 8-bit, not empty, not
- * "NIL"); else a quoted string with \ and " escaped when it has no CR, LF,
- * NUL and (unless the server ENABLEd UTF8=ACCEPT or IMAP4rev2 and the
- * bytes are valid UTF-8) no 8-bit byte; else a literal.
- *
- * A secret part (and a whole secret literal, header included) is recorded
- * as a byte range and shows as "<redacted>" in the trace.  The buffer is
- * wiped by imap_cmd_free(). */
-struct imap_cmd {
-	struct sbuf sb;                 /* owned; freed by imap_cmd_free */
-	int nonsync_ok;                 /* LITERAL+ */
-	int nonsync_small;              /* LITERAL- (up to 4096 bytes) */
-	unsigned nsync;                 /* offsets where sending pauses */
-	size_t sync_at[IMAP_CMD_MAX_LITERALS];
-	unsigned nsecret;               /* byte ranges to redact in traces */
-	struct { size_t off, len; } secret[IMAP_CMD_MAX_SECRETS];
-	int bad;                        /* enum imap_cmd_bad: a part could
-	                                   not be encoded */
-	char name[32];                  /* the verb, for messages ("LOGIN") */
-	int utf8_ok;                    /* quoted strings may carry UTF-8
-	                                   (UTF8=ACCEPT / IMAP4rev2 enabled) */
-};
 
 struct imap_conn;
 
-/* Start a command with verb ("LOGIN", "UID SEARCH"...).  conn may be NULL
- * (then only synchronizing literals are used). */
+/* Start a command with verb ("LOGIN", "UID SEARCH"...), encoded for what
+ * conn allows: literals are {n} or {n+} by its LITERAL+/LITERAL-
+ * capabilities at this moment, quoted strings carry UTF-8 once it
+ * ENABLEd UTF8=ACCEPT or IMAP4rev2 (imap_cmd_begin in encode.h).  conn may
+ * be NULL (then only synchronizing literals and no 8-bit quoted strings).
+ * A synchronizing literal makes imap_conn_send() wait for the server's
+ * "+" before sending its bytes. */
 void imap_cmd_init(struct imap_cmd *cmd, const struct imap_conn *conn, const char *verb);
-void imap_cmd_free(struct imap_cmd *cmd);
-/* Append " " + s verbatim (caller guarantees it is safe: no CR/LF; as a
- * safety net the command is marked bad if it has one anyway). */
-void imap_cmd_atom(struct imap_cmd *cmd, const char *s);
-/* Append " " + s verbatim, but mark the command bad if s has CR, LF or
- * NUL (used for user-supplied search criteria). */
-void imap_cmd_raw_checked(struct imap_cmd *cmd, const char *s);
-/* Append " " + an astring for n bytes of s: an atom if safe, a quoted
- * string if possible, else a literal.  secret: redact in traces. */
-void imap_cmd_astring(struct imap_cmd *cmd, const char *s, size_t n, int secret);
-/* Always quoted (or literal if it has CR/LF/NUL/8-bit). */
-void imap_cmd_string(struct imap_cmd *cmd, const char *s, size_t n, int secret);
-/* Append " " + a literal of n bytes. */
-void imap_cmd_literal(struct imap_cmd *cmd, const void *data, size_t n, int secret);
 
 /* ---------------------------------------------------------------- connection */
 
@@ -284,17 +190,5 @@ const char *imap_conn_bye_text(const struct imap_conn *c);
 /* Number of times a read had to wait for the server (round-trip count),
  * summed over every transport the connection used. */
 unsigned imap_conn_waits(const struct imap_conn *c);
-
-/* Encode a UTF-8 mailbox name as modified UTF-7 (RFC 3501 5.1.3) into out
- * (NUL-terminated).  Returns 0, or -1 if the input is not valid UTF-8 or
- * out is too small. */
-int imap_utf7_encode(const char *utf8, char *out, size_t outlen);
-/* Decode n bytes of modified UTF-7 to NUL-terminated UTF-8; -1 if out is
- * too small or the input is invalid: a byte outside 0x20-0x7e, an
- * unterminated or empty shift, a bad base64 character, non-zero or too
- * many padding bits, an unpaired surrogate, U+0000, a printable ASCII
- * character that should have been written directly, or a null shift (a
- * run followed at once by another: "&AOQ-&AOQ-"). */
-int imap_utf7_decode(const char *mutf7, size_t n, char *out, size_t outlen);
 
 #endif

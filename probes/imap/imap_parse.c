@@ -939,7 +939,7 @@ const char *imap_status_str(enum imap_status st)
 	case IMAP_ST_BYE: return "BYE";
 	case IMAP_ST_NONE: break;
 	}
-	return "";
+	return "?";
 }
 
 /* ------------------------------------------------------------ helpers */

@@ -198,7 +198,8 @@ size_t imap_tok_skip(const struct imap_response *r, size_t i);
  * token is an atom (or NIL) equal to s, else 0. */
 int imap_tok_is(const struct imap_response *r, const struct imap_token *t, const char *s);
 
-/* "OK", "NO", "BAD", "PREAUTH", "BYE"; "" for IMAP_ST_NONE. */
+/* The status word for messages: "OK", "NO", "BAD", "PREAUTH", "BYE";
+ * "?" for IMAP_ST_NONE (no status: e.g. a LOGOUT answered by BYE alone). */
 const char *imap_status_str(enum imap_status st);
 
 #endif

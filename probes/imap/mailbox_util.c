@@ -8,7 +8,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include "imap/imap_conn.h"
+#include "imap/imap_parse.h"
+#include "imap/utf7.h"
 #include "util/util.h"
 
 /* ---------------------------------------------------------------- dates */

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "util/base64.h"
 #include "util/util.h"
 
 #define EW_MAX_TEXT 1024        /* encoded-text accepted per word (RFC: 75) */
@@ -92,50 +93,6 @@ int mime_header_field(const char *hdr, size_t len, const char *name, char *out, 
 
 /* ---------------------------------------------------------------- RFC 2047 */
 
-static int b64_val(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
-/* Base64 as mailers write it: padding optional.  -1 on a bad character,
- * misplaced padding or leftover bits that cannot be a byte. */
-static long b_decode(const char *s, size_t n, unsigned char *out, size_t outsz)
-{
-	uint32_t acc = 0;
-	int bits = 0;
-	size_t o = 0, i = 0;
-
-	for (; i < n && s[i] != '='; i++) {
-		int v = b64_val((unsigned char)s[i]);
-		if (v < 0)
-			return -1;
-		acc = (acc << 6) | (uint32_t)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			if (o >= outsz)
-				return -1;
-			out[o++] = (unsigned char)(acc >> bits);
-		}
-	}
-	for (; i < n; i++)
-		if (s[i] != '=')
-			return -1;
-	if (bits >= 6)       /* a lone sextet cannot end a valid encoding */
-		return -1;
-	return (long)o;
-}
-
 static int hexval(char c)
 {
 	if (c >= '0' && c <= '9')
@@ -196,21 +153,8 @@ static enum cs charset_of(const char *s, size_t n)
 static void put_cp(struct out *o, uint32_t cp)
 {
 	char b[4];
-	size_t n;
-	if (cp < 0x80) {
-		b[0] = (char)cp;
-		n = 1;
-	} else if (cp < 0x800) {
-		b[0] = (char)(0xc0 | cp >> 6);
-		b[1] = (char)(0x80 | (cp & 0x3f));
-		n = 2;
-	} else {
-		b[0] = (char)(0xe0 | cp >> 12);
-		b[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-		b[2] = (char)(0x80 | (cp & 0x3f));
-		n = 3;
-	}
-	out_put(o, b, n);
+
+	out_put(o, b, utf8_encode(cp, b));
 }
 
 static uint32_t latin9_cp(unsigned char c)
@@ -266,7 +210,7 @@ static int decode_word(const char *s, size_t n, size_t *used, struct out *o)
 	enum cs cs = charset_of(s + cs_start, cs_len);
 	if (cs == CS_UNKNOWN)
 		return 0;
-	rl = enc == 'b' ? b_decode(s + t_start, t_len, raw, sizeof(raw)) :
+	rl = enc == 'b' ? base64_decode_ex(s + t_start, t_len, raw, sizeof(raw), BASE64_PAD_OPTIONAL) :
 			  q_decode(s + t_start, t_len, raw, sizeof(raw));
 	if (rl < 0)
 		return 0;

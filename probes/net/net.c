@@ -164,7 +164,7 @@ void net_format_addr(const struct sockaddr_storage *ss, char *buf, size_t len)
 
 /* Connect one address; returns fd, -1 failed (err set), -2 timed out. */
 static int connect_one(const struct sockaddr_storage *ss, socklen_t len, int64_t deadline_ns,
-		       const volatile sig_atomic_t *stop, char *err, size_t errlen)
+		       const volatile sig_atomic_t *stop, struct rt_counter *rt, char *err, size_t errlen)
 {
 	char where[INET6_ADDRSTRLEN + 8];
 	net_format_addr(ss, where, sizeof(where));
@@ -179,10 +179,10 @@ static int connect_one(const struct sockaddr_storage *ss, socklen_t len, int64_t
 
 	/* the SYN, its SYN-ACK (one round trip), then our ACK: a server that
 	 * speaks first answers one more round trip later */
-	transport_rt_sent();
+	rt_counter_sent(rt);
 	if (connect(fd, (const struct sockaddr *)ss, len) == 0) {
-		transport_rt_wait();
-		transport_rt_sent();
+		rt_counter_wait(rt);
+		rt_counter_sent(rt);
 		return fd;
 	}
 	if (errno != EINPROGRESS) {
@@ -205,8 +205,8 @@ static int connect_one(const struct sockaddr_storage *ss, socklen_t len, int64_t
 		}
 		break;
 	}
-	transport_rt_wait();
-	transport_rt_sent();
+	rt_counter_wait(rt);
+	rt_counter_sent(rt);
 	int soerr = 0;
 	socklen_t sl = sizeof(soerr);
 	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0)
@@ -220,12 +220,13 @@ static int connect_one(const struct sockaddr_storage *ss, socklen_t len, int64_t
 }
 
 int net_connect(const struct net_addrs *addrs, int64_t deadline_ns, const volatile sig_atomic_t *stop,
+		struct rt_counter *rt,
 		int *used, int *timed_out, char *err, size_t errlen)
 {
 	*timed_out = 0;
 	snprintf(err, errlen, "no address to connect to");
 	for (int i = 0; i < addrs->count; i++) {
-		int fd = connect_one(&addrs->addr[i], addrs->len[i], deadline_ns, stop, err, errlen);
+		int fd = connect_one(&addrs->addr[i], addrs->len[i], deadline_ns, stop, rt, err, errlen);
 		if (fd >= 0) {
 			*used = i;
 			return fd;

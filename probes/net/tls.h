@@ -1,8 +1,8 @@
-/* tls.h - the one TLS interface; exactly one backend (tls_openssl.c or
- * tls_mbedtls.c) is compiled in.  Nothing outside the backend files names
- * an OpenSSL or mbedTLS type or error code: library errors are mapped at
- * the boundary onto enum tr_status (transport.h) / enum tls_err plus a
- * readable message.
+/* tls.h - the one TLS interface: the driver tls.c over exactly one
+ * library backend (tls_backend.h: tls_openssl.c or tls_mbedtls.c).
+ * Nothing outside the backend files names an OpenSSL or mbedTLS type or
+ * error code: library errors are mapped at the boundary onto enum
+ * tr_status (transport.h) / enum tls_err plus a readable message.
  *
  * A TLS session is a struct transport (transport.h) layered over a
  * connected non-blocking socket: tls_start() takes over the fd of the

@@ -1,5 +1,5 @@
-/* tls_mbedtls.c - the mbed TLS backend of tls.h (2.28 LTS; 3.2+ through
- * mbedtls_compat.h).
+/* tls_mbedtls.c - the mbed TLS backend of the TLS driver (tls_backend.h;
+ * 2.28 LTS, 3.2+ through mbedtls_compat.h): mbed TLS calls only.
  *
  * Compiled only when config.h defines WITH_TLS_MBEDTLS; otherwise this
  * translation unit is empty, so the build can always list it.
@@ -16,27 +16,22 @@
  *
  * One ssl_config (with the parsed trust store and client certificate) is
  * built per process and shared, reference-counted, by the connections
- * that use the same options.  I/O goes through our own send/recv
- * callbacks over the non-blocking fd (MSG_NOSIGNAL; they remember EOF,
- * errno and the first bytes the peer sent).  Library results are mapped
- * onto enum tr_status / enum tls_err here and nowhere else. */
+ * that use the same options.  I/O goes through send/recv callbacks over
+ * the driver's socket recorder (tls_sock_send/recv).  Library results are
+ * mapped onto enum tls_io here and nowhere else. */
 #include "config.h"
 
 #if defined(WITH_TLS_MBEDTLS)
 
-#include "net/tls.h"
+#include "net/tls_backend.h"
 
-#include <arpa/inet.h>
-#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #ifdef HAVE_GETRANDOM
@@ -50,11 +45,6 @@
 #include <mbedtls/error.h>
 #include <mbedtls/net_sockets.h>
 #include <mbedtls/oid.h>
-
-#include "net/clock.h"
-
-#define EXPORTER_LABEL "EXPORTER-Channel-Binding" /* RFC 9266 */
-#define EXPORTER_LEN 32
 
 /* Where distributions keep the PEM bundle of trusted CAs. */
 static const char *const ca_bundles[] = {
@@ -74,9 +64,7 @@ struct mconf {
 	mbedtls_x509_crt ca;
 	mbedtls_x509_crt cert;
 	mbedtls_pk_context key;
-	/* the options it was built from */
-	char *cafile, *capath, *client_cert, *client_key;
-	int insecure, min_version;
+	struct tls_ctx_key opts;  /* the options it was built from */
 };
 
 enum name_check {
@@ -85,17 +73,12 @@ enum name_check {
 	NAME_OWN,    /* verify_cb checks verify_name itself */
 };
 
-/* One TLS connection; t->ctx of the transport. */
-struct mconn {
+/* One TLS connection (struct tls_be of tls_backend.h). */
+struct tls_be {
 	mbedtls_ssl_context ssl;
 	struct mconf *conf;       /* one reference */
-	int fd;
-	int eof;                  /* recv() returned 0 */
-	int sys_errno;            /* last hard socket error, 0 if none */
-	int broken;               /* fatal error seen: no close_notify */
-	uint64_t raw_in;          /* bytes received from the socket */
-	unsigned char first[32];  /* first bytes the peer sent */
-	size_t nfirst;
+	struct tls_sock *sock;    /* the driver's, for the callbacks */
+	int min_version;          /* 0, 12, 13 (for the failure hint) */
 	/* certificate verification, during tls_start() only */
 	enum name_check name_check;
 	const char *verify_name;
@@ -106,14 +89,14 @@ struct mconn {
 	struct tls_info *info;
 };
 
+/* Library cache (process-wide, allowed by the no-mutable-state rule):
+ * the seeded DRBG and the last configuration. */
 static struct {
 	int ready;
 	mbedtls_ctr_drbg_context drbg;
 } rng;
 
 static struct mconf *conf_cache;
-
-static const struct transport_ops mtls_ops;
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -130,69 +113,6 @@ const char *tls_backend_version(void)
 static void mbed_err(int code, char *buf, size_t len)
 {
 	mbedtls_strerror(code, buf, len);
-}
-
-/* Copy at most srclen bytes as printable ASCII ('?' for anything else),
- * stopping at CR/LF.  dst always NUL-terminated. */
-static void printable(char *dst, size_t dstlen, const unsigned char *src, size_t srclen)
-{
-	size_t o = 0;
-	for (size_t i = 0; i < srclen && o + 1 < dstlen; i++) {
-		if (src[i] == '\r' || src[i] == '\n')
-			break;
-		dst[o++] = (src[i] >= 0x20 && src[i] < 0x7f) ? (char)src[i] : '?';
-	}
-	if (dstlen)
-		dst[o] = '\0';
-}
-
-/* A TLS record starts with a content type 20..24 and major version 3.
- * Unknown (nothing received yet) counts as TLS. */
-static int looks_like_tls(const struct mconn *c)
-{
-	if (c->nfirst == 0)
-		return 1;
-	if (c->first[0] < 20 || c->first[0] > 24)
-		return 0;
-	return c->nfirst < 2 || c->first[1] == 3;
-}
-
-/* The record layer reads a 5-byte header first and gives up on it: peek
- * at what else the peer sent, so a message can quote e.g. its greeting. */
-static void peek_more(struct mconn *c)
-{
-	if (c->raw_in != c->nfirst || c->nfirst >= sizeof(c->first))
-		return;
-	ssize_t n = recv(c->fd, c->first + c->nfirst, sizeof(c->first) - c->nfirst,
-			 MSG_PEEK | MSG_DONTWAIT);
-	if (n > 0)
-		c->nfirst += (size_t)n;
-}
-
-/* IPv4/IPv6 literal to binary (an IPv6 zone "%eth0" is ignored).
- * Returns the address length (4 or 16), or 0 for a host name. */
-static size_t ip_parse(const char *name, unsigned char bin[16])
-{
-	char tmp[64];
-	snprintf(tmp, sizeof(tmp), "%s", name);
-	char *pct = strchr(tmp, '%');
-	if (pct && strchr(tmp, ':'))
-		*pct = '\0';
-	if (inet_pton(AF_INET, tmp, bin) == 1)
-		return 4;
-	if (inet_pton(AF_INET6, tmp, bin) == 1)
-		return 16;
-	return 0;
-}
-
-static char *dup_or_null(const char *s)
-{
-	return s ? strdup(s) : NULL;
-}
-
-static int same_str(const char *a, const char *b)
-{
-	return (!a && !b) || (a && b && strcmp(a, b) == 0);
 }
 
 /* "file: reason" for a file the user named that we cannot read. */
@@ -276,20 +196,6 @@ static int load_ca_file(mbedtls_x509_crt *ca, const char *path, char *err, size_
 	return TLS_OK;
 }
 
-/* "hhhhhhhh.N": an OpenSSL hash link (c_rehash / openssl rehash). */
-static int is_hash_name(const char *n)
-{
-	size_t i = 0;
-	while (i < 8 && isxdigit((unsigned char)n[i]))
-		i++;
-	if (i != 8 || n[8] != '.' || !isdigit((unsigned char)n[9]))
-		return 0;
-	for (i = 10; n[i]; i++)
-		if (!isdigit((unsigned char)n[i]))
-			return 0;
-	return 1;
-}
-
 /* --capath.  mbedtls_x509_crt_parse_path() parses every file in the
  * directory, and a hashed directory such as Debian's /etc/ssl/certs holds
  * each CA three times (NAME.pem, its HASH.N link, and the bundle
@@ -308,7 +214,7 @@ static int load_ca_hash_links(mbedtls_x509_crt *ca, const char *dir)
 	while ((de = readdir(d)) != NULL) {
 		char path[4096];
 		struct stat st;
-		if (!is_hash_name(de->d_name))
+		if (!tls_is_hash_name(de->d_name))
 			continue;
 		if (snprintf(path, sizeof(path), "%s/%s", dir, de->d_name) >= (int)sizeof(path) ||
 		    stat(path, &st) != 0 || !S_ISREG(st.st_mode))
@@ -381,12 +287,8 @@ static int load_client_cert(struct mconf *m, const struct tls_options *opt, char
 {
 	char why[128];
 
-	if (!opt->client_cert) {
-		if (!opt->client_key)
-			return TLS_OK;
-		snprintf(err, errlen, "client key %s given without a client certificate", opt->client_key);
-		return TLS_ERR_CONFIG;
-	}
+	if (!opt->client_cert)
+		return TLS_OK; /* a key alone was refused by tls_start() */
 	const char *key = opt->client_key ? opt->client_key : opt->client_cert;
 	if (unreadable("client certificate", opt->client_cert, err, errlen) ||
 	    unreadable("client key", key, err, errlen))
@@ -422,10 +324,7 @@ static void conf_free(struct mconf *m)
 	mbedtls_x509_crt_free(&m->ca);
 	mbedtls_x509_crt_free(&m->cert);
 	mbedtls_pk_free(&m->key);
-	free(m->cafile);
-	free(m->capath);
-	free(m->client_cert);
-	free(m->client_key);
+	tls_ctx_key_clear(&m->opts);
 	free(m);
 }
 
@@ -469,9 +368,7 @@ static int conf_setup(struct mconf *m, const struct tls_options *opt, char *err,
 static struct mconf *conf_get(const struct tls_options *opt, int *rc, char *err, size_t errlen)
 {
 	struct mconf *m = conf_cache;
-	if (m && m->insecure == !!opt->insecure && m->min_version == opt->min_version &&
-	    same_str(m->cafile, opt->cafile) && same_str(m->capath, opt->capath) &&
-	    same_str(m->client_cert, opt->client_cert) && same_str(m->client_key, opt->client_key)) {
+	if (m && tls_ctx_key_matches(&m->opts, opt)) {
 		m->refs++;
 		return m;
 	}
@@ -491,12 +388,7 @@ static struct mconf *conf_get(const struct tls_options *opt, int *rc, char *err,
 		conf_free(m);
 		return NULL;
 	}
-	m->cafile = dup_or_null(opt->cafile);
-	m->capath = dup_or_null(opt->capath);
-	m->client_cert = dup_or_null(opt->client_cert);
-	m->client_key = dup_or_null(opt->client_key);
-	m->insecure = !!opt->insecure;
-	m->min_version = opt->min_version;
+	tls_ctx_key_set(&m->opts, opt);
 	conf_put(conf_cache);
 	conf_cache = m;
 	m->refs++; /* the cache's reference */
@@ -574,7 +466,7 @@ static int dns_match(const unsigned char *pat, size_t plen, const char *host)
 static int cert_matches(const mbedtls_x509_crt *crt, const char *name)
 {
 	unsigned char ip[16];
-	size_t iplen = ip_parse(name, ip);
+	size_t iplen = tls_ip_parse(name, ip);
 	int have_dns = 0;
 	for (const mbedtls_x509_sequence *s = &crt->subject_alt_names; s && s->buf.p; s = s->next) {
 		if (iplen && s->buf.tag == SAN_IP && s->buf.len == iplen && memcmp(s->buf.p, ip, iplen) == 0)
@@ -591,39 +483,22 @@ static int cert_matches(const mbedtls_x509_crt *crt, const char *name)
 	return cn && dns_match(cn->p, cn->len, name);
 }
 
-static void append_name(char *buf, size_t len, int *count, const unsigned char *p, size_t n)
-{
-	size_t used = strlen(buf);
-	if (*count == 4) {
-		snprintf(buf + used, len - used, ", ...");
-	} else if (*count < 4) {
-		char clean[128];
-		printable(clean, sizeof(clean), p, n);
-		snprintf(buf + used, len - used, "%s%s", *count ? ", " : "", clean);
-	}
-	(*count)++;
-}
-
-/* "imap.example.org, 192.0.2.1": the names crt is valid for. */
+/* The names crt is valid for (subjectAltName DNS and IP entries, else
+ * the CN), for a mismatch message. */
 static void cert_names(const mbedtls_x509_crt *crt, char *buf, size_t len)
 {
-	int count = 0;
-	buf[0] = '\0';
+	struct tls_names names;
+	tls_names_init(&names, buf, len);
 	for (const mbedtls_x509_sequence *s = &crt->subject_alt_names; s && s->buf.p; s = s->next) {
-		char ip[INET6_ADDRSTRLEN];
 		if (s->buf.tag == SAN_DNS)
-			append_name(buf, len, &count, s->buf.p, s->buf.len);
-		else if (s->buf.tag == SAN_IP && (s->buf.len == 4 || s->buf.len == 16) &&
-			 inet_ntop(s->buf.len == 4 ? AF_INET : AF_INET6, s->buf.p, ip, sizeof(ip)))
-			append_name(buf, len, &count, (const unsigned char *)ip, strlen(ip));
+			tls_names_add(&names, s->buf.p, s->buf.len);
+		else if (s->buf.tag == SAN_IP)
+			tls_names_add_ip(&names, s->buf.p, s->buf.len);
 	}
-	if (count == 0) {
-		const mbedtls_x509_buf *cn = cert_cn(crt);
-		if (cn)
-			append_name(buf, len, &count, cn->p, cn->len);
-		else
-			snprintf(buf, len, "no names");
-	}
+	const mbedtls_x509_buf *cn = names.count ? NULL : cert_cn(crt);
+	if (cn)
+		tls_names_add(&names, cn->p, cn->len);
+	tls_names_end(&names);
 }
 
 /* Called by mbed TLS for each certificate of the chain, the server's own
@@ -632,7 +507,7 @@ static void cert_names(const mbedtls_x509_crt *crt, char *buf, size_t len)
  * decide. */
 static int verify_cb(void *ctx, mbedtls_x509_crt *crt, int depth, uint32_t *flags)
 {
-	struct mconn *c = ctx;
+	struct tls_be *c = ctx;
 	if (depth + 1 > c->chain_len)
 		c->chain_len = depth + 1;
 	if (depth != 0)
@@ -654,52 +529,25 @@ static int verify_cb(void *ctx, mbedtls_x509_crt *crt, int depth, uint32_t *flag
 
 static int net_send_cb(void *ctx, const unsigned char *buf, size_t len)
 {
-	struct mconn *c = ctx;
-	for (;;) {
-		ssize_t n = send(c->fd, buf, len, MSG_NOSIGNAL);
-		if (n >= 0) {
-			if (n > 0)
-				transport_rt_sent();
-			return (int)n;
-		}
-		if (errno == EINTR)
-			continue;
-		if (errno == EAGAIN || errno == EWOULDBLOCK)
-			return MBEDTLS_ERR_SSL_WANT_WRITE;
-		c->sys_errno = errno;
-		return errno == EPIPE || errno == ECONNRESET ? MBEDTLS_ERR_NET_CONN_RESET
-							     : MBEDTLS_ERR_NET_SEND_FAILED;
-	}
+	struct tls_sock *s = ctx;
+	int n = tls_sock_send(s, buf, len);
+	if (n >= 0)
+		return n;
+	if (n == TLS_IO_WANT_WRITE)
+		return MBEDTLS_ERR_SSL_WANT_WRITE;
+	return s->sys_errno == EPIPE || s->sys_errno == ECONNRESET ? MBEDTLS_ERR_NET_CONN_RESET
+								   : MBEDTLS_ERR_NET_SEND_FAILED;
 }
 
 static int net_recv_cb(void *ctx, unsigned char *buf, size_t len)
 {
-	struct mconn *c = ctx;
-	for (;;) {
-		transport_rt_wait();
-		ssize_t n = recv(c->fd, buf, len, 0);
-		if (n > 0) {
-			c->raw_in += (uint64_t)n;
-			if (c->nfirst < sizeof(c->first)) {
-				size_t k = sizeof(c->first) - c->nfirst;
-				if (k > (size_t)n)
-					k = (size_t)n;
-				memcpy(c->first + c->nfirst, buf, k);
-				c->nfirst += k;
-			}
-			return (int)n;
-		}
-		if (n == 0) {
-			c->eof = 1;
-			return 0;
-		}
-		if (errno == EINTR)
-			continue;
-		if (errno == EAGAIN || errno == EWOULDBLOCK)
-			return MBEDTLS_ERR_SSL_WANT_READ;
-		c->sys_errno = errno;
-		return errno == ECONNRESET ? MBEDTLS_ERR_NET_CONN_RESET : MBEDTLS_ERR_NET_RECV_FAILED;
-	}
+	struct tls_sock *s = ctx;
+	int n = tls_sock_recv(s, buf, len);
+	if (n >= 0)
+		return n;
+	if (n == TLS_IO_WANT_READ)
+		return MBEDTLS_ERR_SSL_WANT_READ;
+	return s->sys_errno == ECONNRESET ? MBEDTLS_ERR_NET_CONN_RESET : MBEDTLS_ERR_NET_RECV_FAILED;
 }
 
 /* ---------------------------------------------------------------- handshake */
@@ -759,8 +607,13 @@ static const char *chain_reason(uint32_t f, int self_signed)
 	return NULL;
 }
 
-static int verify_failure(struct mconn *c, uint32_t f, char *err, size_t errlen)
+int tls_be_verify_failed(struct tls_be *c, char *err, size_t errlen)
 {
+	uint32_t f = mbedtls_ssl_get_verify_result(&c->ssl);
+	if (f == 0 || f == (uint32_t)-1)
+		return 0;
+	if (!err)
+		return 1;
 	uint32_t chain = f & ~(uint32_t)MBEDTLS_X509_BADCERT_CN_MISMATCH;
 	if (chain) {
 		const char *why = chain_reason(chain, c->self_signed);
@@ -770,106 +623,89 @@ static int verify_failure(struct mconn *c, uint32_t f, char *err, size_t errlen)
 			info[strcspn(info, "\n")] = '\0';
 			why = info;
 		}
-		snprintf(err, errlen, "certificate verify failed: %s", why);
+		tls_msg_chain(err, errlen, why);
 	} else {
-		snprintf(err, errlen, "%s mismatch: certificate is for %s",
-			 c->name_is_ip ? "IP address" : "host name", c->names[0] ? c->names : "unknown names");
+		tls_msg_mismatch(err, errlen, c->name_is_ip, c->names);
 	}
-	return TLS_ERR_VERIFY;
+	return 1;
 }
 
-/* Map a failed mbedtls_ssl_handshake() onto enum tls_err. */
-static int handshake_failure(struct mconn *c, const struct tls_options *opt, int r,
-			     char *err, size_t errlen)
+/* A failed handshake step, read or write (r) as enum tls_io, the reason in
+ * msg; during the handshake an alert is named (with a hint when a TLS 1.3
+ * floor was refused). */
+static int io_result(struct tls_be *c, int r, int handshake, char *msg, size_t msglen)
 {
-	char why[160];
-
-	c->broken = 1;
-	if (!opt->insecure) {
-		uint32_t f = mbedtls_ssl_get_verify_result(&c->ssl);
-		if (f != 0 && f != (uint32_t)-1)
-			return verify_failure(c, f, err, errlen);
+	switch (r) {
+	case MBEDTLS_ERR_SSL_WANT_READ:
+		return TLS_IO_WANT_READ;
+	case MBEDTLS_ERR_SSL_WANT_WRITE:
+		return TLS_IO_WANT_WRITE;
+	case MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY:
+		return TLS_IO_CLOSED;
+	case 0:
+	case MBEDTLS_ERR_SSL_CONN_EOF:
+		return TLS_IO_EOF;
+	default:
+		break;
 	}
-	if (!looks_like_tls(c)) {
-		char text[40];
-		peek_more(c);
-		printable(text, sizeof(text), c->first, c->nfirst);
-		snprintf(err, errlen, "TLS handshake failed: server sent \"%s\" (not TLS? plaintext port?)", text);
-		return TLS_ERR_HANDSHAKE;
-	}
-	if (c->eof || r == MBEDTLS_ERR_SSL_CONN_EOF || r == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY) {
-		snprintf(err, errlen, "server closed the connection during the TLS handshake%s",
-			 c->raw_in ? "" : " (no reply to ClientHello)");
-		return TLS_ERR_EOF;
-	}
-	if (r == MBEDTLS_ERR_NET_CONN_RESET) {
-		snprintf(err, errlen, "connection reset by server during the TLS handshake");
-		return TLS_ERR_EOF;
-	}
-	if (c->sys_errno) {
-		snprintf(err, errlen, "TLS handshake failed: %s", strerror(c->sys_errno));
-		return TLS_ERR_HANDSHAKE;
-	}
-	if (r == MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE) {
+	if (r == MBEDTLS_ERR_NET_CONN_RESET || c->sock->sys_errno)
+		return TLS_IO_SYSERR;
+	if (handshake && r == MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE) {
 		int a = cis_ssl_last_alert(&c->ssl);
 		const char *name = alert_name(a);
 		if (name)
-			snprintf(why, sizeof(why), "server sent fatal alert: %s", name);
+			snprintf(msg, msglen, "server sent fatal alert: %s", name);
 		else
-			snprintf(why, sizeof(why), "server sent fatal alert: %d", a);
-		if (a == 70 && opt->min_version == 13)
-			snprintf(why + strlen(why), sizeof(why) - strlen(why), " (server does not offer TLS 1.3?)");
+			snprintf(msg, msglen, "server sent fatal alert: %d", a);
+		if (a == 70 && c->min_version == 13)
+			snprintf(msg + strlen(msg), msglen - strlen(msg), " (server does not offer TLS 1.3?)");
 	} else {
-		mbed_err(r, why, sizeof(why));
+		mbed_err(r, msg, msglen);
 	}
-	snprintf(err, errlen, "TLS handshake failed: %s", why);
-	return TLS_ERR_HANDSHAKE;
+	return TLS_IO_ERROR;
 }
 
-static int handshake_timeout(const struct mconn *c, char *err, size_t errlen)
+int tls_be_handshake(struct tls_be *c, char *msg, size_t msglen)
 {
-	if (c->raw_in == 0)
-		snprintf(err, errlen, "TLS handshake timed out: no reply from server");
-	else
-		snprintf(err, errlen, "TLS handshake timed out after %llu bytes from server",
-			 (unsigned long long)c->raw_in);
-	return TLS_ERR_TIMEOUT;
+	int r = mbedtls_ssl_handshake(&c->ssl);
+	return r == 0 ? TLS_IO_OK : io_result(c, r, 1, msg, msglen);
 }
 
-static int handshake(struct transport *t, struct mconn *c, const struct tls_options *opt,
-		     int64_t deadline_ns, char *err, size_t errlen)
+int tls_be_read(struct tls_be *c, void *buf, size_t len, char *msg, size_t msglen)
 {
 	for (;;) {
-		int r = mbedtls_ssl_handshake(&c->ssl);
-		if (r == 0)
-			return TLS_OK;
-		short ev;
-		if (r == MBEDTLS_ERR_SSL_WANT_READ)
-			ev = POLLIN;
-		else if (r == MBEDTLS_ERR_SSL_WANT_WRITE)
-			ev = POLLOUT;
-		else
-			return handshake_failure(c, opt, r, err, errlen);
-		int w = clock_expired(deadline_ns) ? 0 : transport_wait(t, ev, deadline_ns);
-		if (w == 0)
-			return handshake_timeout(c, err, errlen);
-		if (w < 0) {
-			snprintf(err, errlen, "%s", t->err);
-			return TLS_ERR_INTERNAL;
-		}
+		int r = mbedtls_ssl_read(&c->ssl, buf, len);
+		if (r > 0)
+			return r;
+#if defined(MBEDTLS_ERR_SSL_RECEIVED_NEW_SESSION_TICKET)
+		if (r == MBEDTLS_ERR_SSL_RECEIVED_NEW_SESSION_TICKET)
+			continue; /* TLS 1.3 (3.x): not application data */
+#endif
+		return io_result(c, r, 0, msg, msglen);
 	}
+}
+
+int tls_be_write(struct tls_be *c, const void *buf, size_t len, char *msg, size_t msglen)
+{
+	int r = mbedtls_ssl_write(&c->ssl, buf, len);
+	return r > 0 ? r : io_result(c, r, 0, msg, msglen);
+}
+
+size_t tls_be_pending(struct tls_be *c)
+{
+	return mbedtls_ssl_get_bytes_avail(&c->ssl);
 }
 
 /* SNI and the name check.  mbedtls_ssl_set_hostname() sets both the SNI
  * and the name the library checks; when those differ (or the name is an
  * IP literal, which 2.28 cannot match) verify_cb checks instead. */
-static int setup_names(struct mconn *c, const struct tls_options *opt, char *err, size_t errlen)
+static int setup_names(struct tls_be *c, const struct tls_options *opt, char *err, size_t errlen)
 {
 	const char *vname = opt->insecure ? NULL : opt->verify_name;
 	unsigned char ip[16];
 
 	c->verify_name = vname;
-	c->name_is_ip = vname && ip_parse(vname, ip) != 0;
+	c->name_is_ip = vname && tls_ip_parse(vname, ip) != 0;
 	if (vname && !c->name_is_ip && opt->sni && strcasecmp(opt->sni, vname) == 0)
 		c->name_check = NAME_LIB;
 	else
@@ -882,7 +718,7 @@ static int setup_names(struct mconn *c, const struct tls_options *opt, char *err
 	return TLS_OK;
 }
 
-static int conn_setup(struct mconn *c, const struct tls_options *opt, char *err, size_t errlen)
+static int conn_setup(struct tls_be *c, const struct tls_options *opt, char *err, size_t errlen)
 {
 	int r = mbedtls_ssl_setup(&c->ssl, &c->conf->conf);
 	if (r != 0) {
@@ -891,7 +727,7 @@ static int conn_setup(struct mconn *c, const struct tls_options *opt, char *err,
 		snprintf(err, errlen, "TLS setup: %s", why);
 		return TLS_ERR_INTERNAL;
 	}
-	mbedtls_ssl_set_bio(&c->ssl, c, net_send_cb, net_recv_cb, NULL);
+	mbedtls_ssl_set_bio(&c->ssl, c->sock, net_send_cb, net_recv_cb, NULL);
 	if (!opt->insecure)
 		mbedtls_ssl_set_verify(&c->ssl, verify_cb, c);
 	return setup_names(c, opt, err, errlen);
@@ -911,7 +747,7 @@ static void cipher_name(const char *lib, char *out, size_t len)
 			*p = '_';
 }
 
-static void fill_info(struct mconn *c, struct tls_info *info)
+static void fill_info(struct tls_be *c, struct tls_info *info)
 {
 	snprintf(info->version, sizeof(info->version), "%s", mbedtls_ssl_get_version(&c->ssl));
 	const char *cs = mbedtls_ssl_get_ciphersuite(&c->ssl);
@@ -921,236 +757,104 @@ static void fill_info(struct mconn *c, struct tls_info *info)
 		cert_info(crt, info);
 }
 
-static void conn_free(struct mconn *c)
+int tls_be_new(struct tls_be **out, struct tls_sock *sock, const struct tls_options *opt,
+	       struct tls_info *info, char *err, size_t errlen)
 {
-	mbedtls_ssl_free(&c->ssl);
-	conf_put(c->conf);
-	free(c);
-}
-
-static int check_options(const struct tls_options *opt, char *err, size_t errlen)
-{
-	if (opt->min_version != 0 && opt->min_version != 12 && opt->min_version != 13) {
-		snprintf(err, errlen, "unsupported minimum TLS version %d (use 12 or 13)", opt->min_version);
-		return TLS_ERR_CONFIG;
-	}
+	*out = NULL;
 #if !defined(MBEDTLS_SSL_PROTO_TLS1_3)
 	if (opt->min_version == 13) {
 		snprintf(err, errlen, "TLS 1.3 not supported by %s", MBEDTLS_VERSION_STRING_FULL);
 		return TLS_ERR_CONFIG;
 	}
 #endif
-	return TLS_OK;
-}
-
-int tls_start(struct transport *plain, const struct tls_options *opt, int64_t deadline_ns,
-	      struct transport **out, struct tls_info *info, char *err, size_t errlen)
-{
-	*out = NULL;
-	memset(info, 0, sizeof(*info));
-	int rc = check_options(opt, err, errlen);
-	if (rc != TLS_OK)
-		return rc;
 	if (cis_mbedtls_lib_init() != 0) {
 		snprintf(err, errlen, "mbed TLS initialisation failed");
 		return TLS_ERR_INTERNAL;
 	}
 	if (rng_init(err, errlen) != 0)
 		return TLS_ERR_INTERNAL;
+	int rc = TLS_OK;
 	struct mconf *conf = conf_get(opt, &rc, err, errlen);
 	if (!conf)
 		return rc;
-
-	struct transport *t = calloc(1, sizeof(*t));
-	struct mconn *c = calloc(1, sizeof(*c));
-	if (!t || !c) {
-		free(t);
-		free(c);
+	struct tls_be *c = calloc(1, sizeof(*c));
+	if (!c) {
 		conf_put(conf);
 		snprintf(err, errlen, "out of memory");
 		return TLS_ERR_INTERNAL;
 	}
 	mbedtls_ssl_init(&c->ssl);
 	c->conf = conf;
-	c->fd = plain->fd;
-	c->info = info;
-	t->ops = &mtls_ops;
-	t->ctx = c;
-	t->fd = plain->fd;
-	t->stop = plain->stop;   /* a signal ends the handshake as a timeout */
-
+	c->sock = sock;
+	c->min_version = opt->min_version;
+	c->info = info; /* verify_cb describes the certificate */
 	rc = conn_setup(c, opt, err, errlen);
-	if (rc == TLS_OK)
-		rc = handshake(t, c, opt, deadline_ns, err, errlen);
-	c->info = NULL;
-	c->verify_name = NULL;
 	if (rc != TLS_OK) {
-		conn_free(c);
-		free(t);
+		tls_be_free(c, 0);
 		return rc;
 	}
-	fill_info(c, info);
-	info->verified = !opt->insecure && mbedtls_ssl_get_verify_result(&c->ssl) == 0;
-
-	plain->fd = -1; /* the fd now belongs to t */
-	transport_close(plain);
-	*out = t;
+	*out = c;
 	return TLS_OK;
 }
 
-/* ---------------------------------------------------------------- transport slots */
-
-/* Map a failed mbedtls_ssl_read/write onto enum tr_status (message in t->err). */
-static ssize_t io_failure(struct transport *t, struct mconn *c, int r)
+void tls_be_describe(struct tls_be *c, int established, struct tls_info *info)
 {
-	char why[128];
-	switch (r) {
-	case MBEDTLS_ERR_SSL_WANT_READ:
-		return TR_WANT_READ;
-	case MBEDTLS_ERR_SSL_WANT_WRITE:
-		return TR_WANT_WRITE;
-	case MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY:
-		snprintf(t->err, sizeof(t->err), "connection closed by server");
-		return TR_EOF;
-	default:
-		break;
-	}
-	c->broken = 1;
-	if (r == 0 || r == MBEDTLS_ERR_SSL_CONN_EOF || c->eof) {
-		snprintf(t->err, sizeof(t->err), "connection closed without close_notify");
-		return TR_EOF;
-	}
-	if (c->sys_errno == EPIPE) {
-		snprintf(t->err, sizeof(t->err), "connection closed by server");
-		return TR_EOF;
-	}
-	if (r == MBEDTLS_ERR_NET_CONN_RESET) {
-		snprintf(t->err, sizeof(t->err), "connection reset by peer");
-		return TR_ERROR;
-	}
-	if (c->sys_errno) {
-		snprintf(t->err, sizeof(t->err), "TLS: %s", strerror(c->sys_errno));
-		return TR_ERROR;
-	}
-	mbed_err(r, why, sizeof(why));
-	snprintf(t->err, sizeof(t->err), "TLS: %s", why);
-	return TR_ERROR;
+	c->info = NULL;
+	c->verify_name = NULL;
+	if (established)
+		fill_info(c, info);
 }
 
-static ssize_t mtls_read(struct transport *t, void *buf, size_t len)
+void tls_be_free(struct tls_be *c, int close_notify)
 {
-	struct mconn *c = t->ctx;
-	if (c->broken) {
-		snprintf(t->err, sizeof(t->err), "TLS connection already failed");
-		return TR_ERROR;
-	}
-	for (;;) {
-		int r = mbedtls_ssl_read(&c->ssl, buf, len);
-		if (r > 0)
-			return r;
-#if defined(MBEDTLS_ERR_SSL_RECEIVED_NEW_SESSION_TICKET)
-		if (r == MBEDTLS_ERR_SSL_RECEIVED_NEW_SESSION_TICKET)
-			continue; /* TLS 1.3 (3.x): not application data */
-#endif
-		return io_failure(t, c, r);
-	}
-}
-
-static ssize_t mtls_write(struct transport *t, const void *buf, size_t len)
-{
-	struct mconn *c = t->ctx;
-	if (c->broken) {
-		snprintf(t->err, sizeof(t->err), "TLS connection already failed");
-		return TR_ERROR;
-	}
-	int r = mbedtls_ssl_write(&c->ssl, buf, len);
-	return r > 0 ? r : io_failure(t, c, r);
-}
-
-static size_t mtls_pending(struct transport *t)
-{
-	struct mconn *c = t->ctx;
-	return mbedtls_ssl_get_bytes_avail(&c->ssl);
-}
-
-/* Best-effort close_notify (one non-blocking attempt), then free all. */
-static void mtls_close(struct transport *t)
-{
-	struct mconn *c = t->ctx;
-	if (!c->broken)
+	if (!c)
+		return;
+	if (close_notify)
 		(void)mbedtls_ssl_close_notify(&c->ssl);
-	if (c->fd >= 0)
-		close(c->fd);
-	conn_free(c);
-	free(t);
+	mbedtls_ssl_free(&c->ssl);
+	conf_put(c->conf);
+	free(c);
 }
-
-static const struct transport_ops mtls_ops = {
-	.name = "tls",
-	.read = mtls_read,
-	.write = mtls_write,
-	.pending = mtls_pending,
-	.close = mtls_close,
-};
 
 /* ---------------------------------------------------------------- channel binding */
 
-static int binding_exporter(struct mconn *c, unsigned char *out, size_t *outlen, char *err, size_t errlen)
+int tls_be_version(struct tls_be *c)
 {
-	if (mbedtls_ssl_get_version_number(&c->ssl) != MBEDTLS_SSL_VERSION_TLS1_3) {
-		snprintf(err, errlen, "tls-exporter is only used with TLS 1.3 (use tls-unique)");
+	return mbedtls_ssl_get_version_number(&c->ssl) == MBEDTLS_SSL_VERSION_TLS1_3 ? 13 : 12;
+}
+
+int tls_be_tls_unique(struct tls_be *c, unsigned char *out, size_t *outlen, char *err, size_t errlen)
+{
+	/* Sessions are never resumed here: the first Finished is ours. */
+	size_t n = cis_ssl_tls_unique(&c->ssl, out, *outlen);
+	if (n == 0) {
+		snprintf(err, errlen, "tls-unique is not available with this mbed TLS build");
 		return -1;
 	}
+	*outlen = n;
+	return 0;
+}
+
+int tls_be_exporter(struct tls_be *c, const char *label, unsigned char *out, size_t len,
+		    char *err, size_t errlen)
+{
 #if defined(MBEDTLS_SSL_KEYING_MATERIAL_EXPORT)
-	if (*outlen < EXPORTER_LEN) {
-		snprintf(err, errlen, "tls-exporter: buffer too small");
-		return -1;
-	}
-	int r = mbedtls_ssl_export_keying_material(&c->ssl, out, EXPORTER_LEN, EXPORTER_LABEL,
-						   strlen(EXPORTER_LABEL), NULL, 0, 0);
+	int r = mbedtls_ssl_export_keying_material(&c->ssl, out, len, label, strlen(label), NULL, 0, 0);
 	if (r != 0) {
 		char why[128];
 		mbed_err(r, why, sizeof(why));
 		snprintf(err, errlen, "tls-exporter: %s", why);
 		return -1;
 	}
-	*outlen = EXPORTER_LEN;
 	return 0;
 #else
+	(void)c;
+	(void)label;
 	(void)out;
-	(void)outlen;
+	(void)len;
 	snprintf(err, errlen, "tls-exporter is not supported by %s", MBEDTLS_VERSION_STRING_FULL);
 	return -1;
 #endif
-}
-
-int tls_channel_binding(struct transport *t, const char *type, unsigned char *out,
-			size_t *outlen, char *err, size_t errlen)
-{
-	if (!t || t->ops != &mtls_ops) {
-		snprintf(err, errlen, "channel binding needs a TLS connection");
-		return -1;
-	}
-	struct mconn *c = t->ctx;
-
-	if (strcmp(type, "tls-unique") == 0) {
-		if (mbedtls_ssl_get_version_number(&c->ssl) != MBEDTLS_SSL_VERSION_TLS1_2) {
-			snprintf(err, errlen, "tls-unique is not defined for TLS 1.3 (use tls-exporter)");
-			return -1;
-		}
-		/* Sessions are never resumed here: the first Finished is ours. */
-		size_t n = cis_ssl_tls_unique(&c->ssl, out, *outlen);
-		if (n == 0) {
-			snprintf(err, errlen, "tls-unique is not available with this mbed TLS build");
-			return -1;
-		}
-		*outlen = n;
-		return 0;
-	}
-	if (strcmp(type, "tls-exporter") == 0)
-		return binding_exporter(c, out, outlen, err, errlen);
-	snprintf(err, errlen, "unknown channel binding type \"%s\"", type);
-	return -1;
 }
 
 #else

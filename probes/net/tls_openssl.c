@@ -1,4 +1,5 @@
-/* tls_openssl.c - the OpenSSL (1.1.1 / 3.x) backend of tls.h.
+/* tls_openssl.c - the OpenSSL (1.1.1 / 3.x) backend of the TLS driver
+ * (tls_backend.h): OpenSSL's calls only, its results mapped onto enum tls_io.
  *
  * Compiled only when config.h defines WITH_TLS_OPENSSL; otherwise this
  * translation unit is empty, so the build can always list it.
@@ -20,43 +21,33 @@
  * openssl.cnf is not read, so Debian's system policy is restated here:
  * TLS 1.2 minimum, security level 2.
  *
- * The socket is driven through a tiny BIO of our own over the
- * non-blocking fd: it uses MSG_NOSIGNAL (no SIGPIPE), records the end of
- * the stream, errno, and the first bytes the peer sent, so a handshake
- * failure can say "the server answered in plaintext" or "closed".
- * Library results are mapped onto enum tr_status / enum tls_err here and
- * nowhere else. */
+ * The socket is driven through a tiny BIO of our own over the driver's
+ * socket recorder (tls_sock_recv/send), so a handshake failure can say
+ * "the server answered in plaintext" or "closed".  Library results are
+ * mapped onto enum tls_io here and nowhere else. */
 #include "config.h"
 
 #if defined(WITH_TLS_OPENSSL)
 
-#include "net/tls.h"
+#include "net/tls_backend.h"
 
-#include <arpa/inet.h>
-#include <ctype.h>
 #include <dirent.h>
-#include <errno.h>
 #include <limits.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
-#include "net/clock.h"
-
 /* Key exchange groups, cheapest first: Debian's defaults are fine for
  * OpenSSL, but being explicit keeps X25519 as the one key share sent. */
 #define CIS_GROUPS "X25519:P-256:P-384"
 
 /* OpenSSL 3 reports an EOF without close_notify as an SSL error with
- * this reason; 1.1.1 as SSL_ERROR_SYSCALL with errno 0 (c->eof). */
+ * this reason; 1.1.1 as SSL_ERROR_SYSCALL with errno 0 (the socket's eof). */
 #ifdef SSL_R_UNEXPECTED_EOF_WHILE_READING
 #define IS_UNEXPECTED_EOF(reason) ((reason) == SSL_R_UNEXPECTED_EOF_WHILE_READING)
 #else
@@ -67,35 +58,22 @@
 #define OPENSSL_INIT_NO_ATEXIT 0
 #endif
 
-/* RFC 9266 */
-#define EXPORTER_LABEL "EXPORTER-Channel-Binding"
-#define EXPORTER_LEN 32
-
 /* ---------------------------------------------------------------- state */
 
-/* One TLS connection; t->ctx of the transport. */
-struct ossl_conn {
+/* One TLS connection (struct tls_be of tls_backend.h). */
+struct tls_be {
 	SSL *ssl;
-	int fd;
-	int eof;                  /* recv() returned 0 */
-	int sys_errno;            /* last hard socket error, 0 if none */
-	int broken;               /* fatal error seen: no close_notify */
-	uint64_t raw_in;          /* bytes received from the socket */
-	unsigned char first[32];  /* first bytes the peer sent */
-	size_t nfirst;
+	struct tls_sock *sock;    /* the driver's, for the BIO */
+	int min_version;          /* 0, 12, 13 (for the failure hint) */
 };
 
-/* The process-wide SSL_CTX and the options it was built from. */
-struct ctx_cache {
+/* Library cache (process-wide, allowed by the no-mutable-state rule): the
+ * SSL_CTX, the options it was built from, and our BIO method. */
+static struct {
 	SSL_CTX *ctx;
-	int insecure;             /* no trust store loaded */
-	char *cafile, *capath, *cert, *key;
-};
-
-static struct ctx_cache cache;
+	struct tls_ctx_key key;
+} cache;
 static BIO_METHOD *fd_bio_method;
-
-static const struct transport_ops ossl_ops;
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -188,66 +166,6 @@ static void err_text(char *buf, size_t len, const char *fallback)
 		ERR_error_string_n(e, buf, len); /* "error:0A000126:lib(20)::reason(294)" */
 }
 
-/* Copy at most srclen bytes as printable ASCII ('?' for anything else),
- * stopping at CR/LF.  dst always NUL-terminated. */
-static void printable(char *dst, size_t dstlen, const unsigned char *src, size_t srclen)
-{
-	size_t o = 0;
-	for (size_t i = 0; i < srclen && o + 1 < dstlen; i++) {
-		if (src[i] == '\r' || src[i] == '\n')
-			break;
-		dst[o++] = (src[i] >= 0x20 && src[i] < 0x7f) ? (char)src[i] : '?';
-	}
-	if (dstlen)
-		dst[o] = '\0';
-}
-
-/* A TLS record starts with a content type 20..24 and major version 3.
- * Unknown (nothing received yet) counts as TLS. */
-static int looks_like_tls(const struct ossl_conn *c)
-{
-	if (c->nfirst == 0)
-		return 1;
-	if (c->first[0] < 20 || c->first[0] > 24)
-		return 0;
-	return c->nfirst < 2 || c->first[1] == 3;
-}
-
-/* The record layer reads a 5-byte header first and gives up on it: peek
- * at what else the peer sent, so a message can quote e.g. its greeting. */
-static void peek_more(struct ossl_conn *c)
-{
-	if (c->raw_in != c->nfirst || c->nfirst >= sizeof(c->first))
-		return;
-	ssize_t n = recv(c->fd, c->first + c->nfirst, sizeof(c->first) - c->nfirst,
-			 MSG_PEEK | MSG_DONTWAIT);
-	if (n > 0)
-		c->nfirst += (size_t)n;
-}
-
-/* Parse an IPv4/IPv6 literal (an IPv6 zone "%eth0" is ignored).
- * Returns 1 and fills out (dst, at least 46 bytes) with the bare literal,
- * or 0 for a host name. */
-static int ip_literal(const char *name, char *out, size_t outlen)
-{
-	unsigned char bin[16];
-	snprintf(out, outlen, "%s", name);
-	char *pct = strchr(out, '%');
-	if (pct && strchr(out, ':'))
-		*pct = '\0';
-	return inet_pton(AF_INET, out, bin) == 1 || inet_pton(AF_INET6, out, bin) == 1;
-}
-
-static char *dup_or_null(const char *s)
-{
-	return s ? strdup(s) : NULL;
-}
-
-static int same_str(const char *a, const char *b)
-{
-	return (!a && !b) || (a && b && strcmp(a, b) == 0);
-}
-
 /* 1 if dir holds at least one "hhhhhhhh.N" hash link, i.e. a directory
  * lookup can work (Debian's /etc/ssl/certs; not Fedora's), 0 if not, -1
  * (errno set) if dir cannot be read. */
@@ -258,96 +176,51 @@ static int dir_has_hash_links(const char *dir)
 		return -1;
 	int found = 0;
 	struct dirent *de;
-	while (!found && (de = readdir(d)) != NULL) {
-		const char *n = de->d_name;
-		size_t i = 0;
-		while (i < 8 && isxdigit((unsigned char)n[i]))
-			i++;
-		found = i == 8 && n[8] == '.' && isdigit((unsigned char)n[9]);
-	}
+	while (!found && (de = readdir(d)) != NULL)
+		found = tls_is_hash_name(de->d_name);
 	closedir(d);
 	return found;
 }
 
 /* ---------------------------------------------------------------- the fd BIO */
 
-static void note_peer_bytes(struct ossl_conn *c, const char *buf, size_t n)
-{
-	c->raw_in += n;
-	if (c->nfirst < sizeof(c->first)) {
-		size_t k = sizeof(c->first) - c->nfirst;
-		if (k > n)
-			k = n;
-		memcpy(c->first + c->nfirst, buf, k);
-		c->nfirst += k;
-	}
-}
-
 static int fd_bio_read(BIO *b, char *buf, int len)
 {
-	struct ossl_conn *c = BIO_get_data(b);
+	struct tls_sock *s = BIO_get_data(b);
 	BIO_clear_retry_flags(b);
 	if (len <= 0)
 		return 0;
-	for (;;) {
-		transport_rt_wait();
-		ssize_t n = recv(c->fd, buf, (size_t)len, 0);
-		if (n > 0) {
-			note_peer_bytes(c, buf, (size_t)n);
-			return (int)n;
-		}
-		if (n == 0) {
-			c->eof = 1;
-			return 0;
-		}
-		if (errno == EINTR)
-			continue;
-		if (errno == EAGAIN || errno == EWOULDBLOCK) {
-			BIO_set_retry_read(b);
-			return -1;
-		}
-		c->sys_errno = errno;
-		return -1;
-	}
+	int n = tls_sock_recv(s, (unsigned char *)buf, (size_t)len);
+	if (n == TLS_IO_WANT_READ)
+		BIO_set_retry_read(b);
+	return n < 0 ? -1 : n;
 }
 
 static int fd_bio_write(BIO *b, const char *buf, int len)
 {
-	struct ossl_conn *c = BIO_get_data(b);
+	struct tls_sock *s = BIO_get_data(b);
 	BIO_clear_retry_flags(b);
 	if (len <= 0)
 		return 0;
-	for (;;) {
-		ssize_t n = send(c->fd, buf, (size_t)len, MSG_NOSIGNAL);
-		if (n >= 0) {
-			if (n > 0)
-				transport_rt_sent();
-			return (int)n;
-		}
-		if (errno == EINTR)
-			continue;
-		if (errno == EAGAIN || errno == EWOULDBLOCK) {
-			BIO_set_retry_write(b);
-			return -1;
-		}
-		c->sys_errno = errno;
-		return -1;
-	}
+	int n = tls_sock_send(s, (const unsigned char *)buf, (size_t)len);
+	if (n == TLS_IO_WANT_WRITE)
+		BIO_set_retry_write(b);
+	return n < 0 ? -1 : n;
 }
 
 static long fd_bio_ctrl(BIO *b, int cmd, long num, void *ptr)
 {
-	struct ossl_conn *c = BIO_get_data(b);
+	struct tls_sock *s = BIO_get_data(b);
 	(void)num;
 	switch (cmd) {
 	case BIO_CTRL_FLUSH:
 		return 1;
 	case BIO_C_GET_FD:
-		if (ptr && c)
-			*(int *)ptr = c->fd;
-		return c ? c->fd : -1;
+		if (ptr && s)
+			*(int *)ptr = s->fd;
+		return s ? s->fd : -1;
 	case BIO_CTRL_EOF:
-		return c ? c->eof : 0;
+		return s ? s->eof : 0;
 	default:
 		return 0;
 	}
@@ -362,7 +235,7 @@ static int fd_bio_create(BIO *b)
 static int fd_bio_destroy(BIO *b)
 {
 	(void)b;
-	return 1; /* the fd and the conn belong to the transport */
+	return 1; /* the socket belongs to the driver */
 }
 
 /* The method table is created once per process and never freed. */
@@ -443,12 +316,8 @@ static int ctx_client_cert(SSL_CTX *ctx, const struct tls_options *opt, char *er
 {
 	char why[160];
 
-	if (!opt->client_cert) {
-		if (!opt->client_key)
-			return TLS_OK;
-		snprintf(err, errlen, "client key %s given without a client certificate", opt->client_key);
-		return TLS_ERR_CONFIG;
-	}
+	if (!opt->client_cert)
+		return TLS_OK; /* a key alone was refused by tls_start() */
 	const char *key = opt->client_key ? opt->client_key : opt->client_cert;
 	if (SSL_CTX_use_certificate_chain_file(ctx, opt->client_cert) != 1) {
 		err_text(why, sizeof(why), "unreadable");
@@ -498,11 +367,8 @@ static SSL_CTX *ctx_new(const struct tls_options *opt, int *rc, char *err, size_
 static void cache_clear(void)
 {
 	SSL_CTX_free(cache.ctx);
-	free(cache.cafile);
-	free(cache.capath);
-	free(cache.cert);
-	free(cache.key);
-	memset(&cache, 0, sizeof(cache));
+	cache.ctx = NULL;
+	tls_ctx_key_clear(&cache.key);
 }
 
 /* The process's SSL_CTX for these options: built on first use, rebuilt
@@ -511,20 +377,14 @@ static void cache_clear(void)
  * caller; each SSL holds its own reference. */
 static SSL_CTX *ctx_get(const struct tls_options *opt, int *rc, char *err, size_t errlen)
 {
-	if (cache.ctx && cache.insecure == !!opt->insecure && same_str(cache.cafile, opt->cafile) &&
-	    same_str(cache.capath, opt->capath) && same_str(cache.cert, opt->client_cert) &&
-	    same_str(cache.key, opt->client_key))
+	if (cache.ctx && tls_ctx_key_matches(&cache.key, opt))
 		return cache.ctx;
 	cache_clear();
 	SSL_CTX *ctx = ctx_new(opt, rc, err, errlen);
 	if (!ctx)
 		return NULL;
 	cache.ctx = ctx;
-	cache.insecure = !!opt->insecure;
-	cache.cafile = dup_or_null(opt->cafile);
-	cache.capath = dup_or_null(opt->capath);
-	cache.cert = dup_or_null(opt->client_cert);
-	cache.key = dup_or_null(opt->client_key);
+	tls_ctx_key_set(&cache.key, opt);
 	return ctx;
 }
 
@@ -582,69 +442,48 @@ static X509 *peer_leaf(SSL *ssl)
 	return x;
 }
 
-static void append_name(char *buf, size_t len, int *count, const char *name)
-{
-	size_t used = strlen(buf);
-	if (*count == 4) {
-		snprintf(buf + used, len - used, ", ...");
-	} else if (*count < 4) {
-		char clean[128];
-		printable(clean, sizeof(clean), (const unsigned char *)name, strlen(name));
-		snprintf(buf + used, len - used, "%s%s", *count ? ", " : "", clean);
-	}
-	(*count)++;
-}
-
-/* "imap.example.org, 192.0.2.1": the names a certificate is valid for
- * (subjectAltName DNS and IP entries, else the CN). */
+/* The names a certificate is valid for (subjectAltName DNS and IP
+ * entries, else the CN), for a mismatch message. */
 static void cert_names(X509 *x, char *buf, size_t len)
 {
-	int count = 0;
-	buf[0] = '\0';
+	struct tls_names names;
+	tls_names_init(&names, buf, len);
 	GENERAL_NAMES *gens = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
 	for (int i = 0; gens && i < sk_GENERAL_NAME_num(gens); i++) {
 		const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
-		char one[128];
-		if (g->type == GEN_DNS) {
-			const unsigned char *p = ASN1_STRING_get0_data(g->d.dNSName);
-			int n = ASN1_STRING_length(g->d.dNSName);
-			printable(one, sizeof(one), p, n > 0 ? (size_t)n : 0);
-		} else if (g->type == GEN_IPADD) {
-			int n = ASN1_STRING_length(g->d.iPAddress);
-			int af = n == 4 ? AF_INET : n == 16 ? AF_INET6 : 0;
-			if (!af || !inet_ntop(af, ASN1_STRING_get0_data(g->d.iPAddress), one, sizeof(one)))
-				continue;
-		} else {
-			continue;
-		}
-		append_name(buf, len, &count, one);
+		const ASN1_STRING *s = g->type == GEN_DNS ? g->d.dNSName : g->type == GEN_IPADD ? g->d.iPAddress : NULL;
+		int n = s ? ASN1_STRING_length(s) : 0;
+		if (g->type == GEN_DNS)
+			tls_names_add(&names, ASN1_STRING_get0_data(s), n > 0 ? (size_t)n : 0);
+		else if (s && n > 0)
+			tls_names_add_ip(&names, ASN1_STRING_get0_data(s), (size_t)n);
 	}
 	GENERAL_NAMES_free(gens);
-	if (count == 0) {
-		char cn[128];
-		if (X509_NAME_get_text_by_NID(X509_get_subject_name(x), NID_commonName, cn, sizeof(cn)) > 0)
-			append_name(buf, len, &count, cn);
-		else
-			snprintf(buf, len, "no names");
-	}
+	char cn[128];
+	if (names.count == 0 && X509_NAME_get_text_by_NID(X509_get_subject_name(x), NID_commonName, cn, sizeof(cn)) > 0)
+		tls_names_add(&names, (const unsigned char *)cn, strlen(cn));
+	tls_names_end(&names);
 }
 
-/* ---------------------------------------------------------------- handshake */
+/* ---------------------------------------------------------------- handshake and I/O */
 
-static int verify_failure(SSL *ssl, char *err, size_t errlen)
+int tls_be_verify_failed(struct tls_be *b, char *err, size_t errlen)
 {
-	long v = SSL_get_verify_result(ssl);
+	long v = SSL_get_verify_result(b->ssl);
+	if (v == X509_V_OK)
+		return 0;
+	if (!err)
+		return 1;
 	if (v == X509_V_ERR_HOSTNAME_MISMATCH || v == X509_V_ERR_IP_ADDRESS_MISMATCH) {
-		char names[200] = "unknown names";
-		X509 *x = peer_leaf(ssl);
+		char names[200] = "";
+		X509 *x = peer_leaf(b->ssl);
 		if (x)
 			cert_names(x, names, sizeof(names));
-		snprintf(err, errlen, "%s mismatch: certificate is for %s",
-			 v == X509_V_ERR_IP_ADDRESS_MISMATCH ? "IP address" : "host name", names);
+		tls_msg_mismatch(err, errlen, v == X509_V_ERR_IP_ADDRESS_MISMATCH, names);
 	} else {
-		snprintf(err, errlen, "certificate verify failed: %s", X509_verify_cert_error_string(v));
+		tls_msg_chain(err, errlen, X509_verify_cert_error_string(v));
 	}
-	return TLS_ERR_VERIFY;
+	return 1;
 }
 
 static int is_version_refusal(int reason)
@@ -653,81 +492,65 @@ static int is_version_refusal(int reason)
 	       reason == SSL_R_NO_PROTOCOLS_AVAILABLE || reason == SSL_R_WRONG_SSL_VERSION;
 }
 
-/* Map a failed SSL_connect() onto enum tls_err with a readable message. */
-static int handshake_failure(struct ossl_conn *c, const struct tls_options *opt, int sslerr,
-			     char *err, size_t errlen)
+/* A failed SSL_connect/read/write (ret) as enum tls_io, the reason in
+ * msg; during the handshake a refused TLS 1.3 floor gets a hint. */
+static int io_result(struct tls_be *b, int ret, int handshake, char *msg, size_t msglen)
 {
+	int e = SSL_get_error(b->ssl, ret);
 	unsigned long code = ERR_peek_error();
 	int reason = ERR_GET_LIB(code) == ERR_LIB_SSL ? ERR_GET_REASON(code) : 0;
-	char why[160];
+	int r = TLS_IO_ERROR;
 
-	c->broken = 1;
-	if (!opt->insecure && SSL_get_verify_result(c->ssl) != X509_V_OK)
-		return verify_failure(c->ssl, err, errlen);
-	if (!looks_like_tls(c)) {
-		char text[40];
-		peek_more(c);
-		printable(text, sizeof(text), c->first, c->nfirst);
-		snprintf(err, errlen, "TLS handshake failed: server sent \"%s\" (not TLS? plaintext port?)", text);
-		return TLS_ERR_HANDSHAKE;
+	if (e == SSL_ERROR_WANT_READ) {
+		r = TLS_IO_WANT_READ;
+	} else if (e == SSL_ERROR_WANT_WRITE) {
+		r = TLS_IO_WANT_WRITE;
+	} else if (e == SSL_ERROR_ZERO_RETURN) {
+		r = TLS_IO_CLOSED;
+	} else if (IS_UNEXPECTED_EOF(reason)) {
+		r = TLS_IO_EOF;
+	} else if (e == SSL_ERROR_SYSCALL && b->sock->sys_errno) {
+		r = TLS_IO_SYSERR;
+	} else {
+		size_t n;
+		err_text(msg, msglen, "unknown error");
+		n = strlen(msg);
+		if (handshake && b->min_version == 13 && is_version_refusal(reason))
+			snprintf(msg + n, msglen - n, " (server does not offer TLS 1.3?)");
 	}
-	if (c->eof || sslerr == SSL_ERROR_ZERO_RETURN || IS_UNEXPECTED_EOF(reason)) {
-		snprintf(err, errlen, "server closed the connection during the TLS handshake%s",
-			 c->raw_in ? "" : " (no reply to ClientHello)");
-		return TLS_ERR_EOF;
-	}
-	if (sslerr == SSL_ERROR_SYSCALL && c->sys_errno) {
-		if (c->sys_errno == ECONNRESET || c->sys_errno == EPIPE) {
-			snprintf(err, errlen, "connection reset by server during the TLS handshake");
-			return TLS_ERR_EOF;
-		}
-		snprintf(err, errlen, "TLS handshake failed: %s", strerror(c->sys_errno));
-		return TLS_ERR_HANDSHAKE;
-	}
-	err_text(why, sizeof(why), "unknown error");
-	snprintf(err, errlen, "TLS handshake failed: %s%s", why,
-		 opt->min_version == 13 && is_version_refusal(reason) ? " (server does not offer TLS 1.3?)" : "");
-	return TLS_ERR_HANDSHAKE;
+	ERR_clear_error();
+	return r;
 }
 
-static int handshake_timeout(const struct ossl_conn *c, char *err, size_t errlen)
+int tls_be_handshake(struct tls_be *b, char *msg, size_t msglen)
 {
-	if (c->raw_in == 0)
-		snprintf(err, errlen, "TLS handshake timed out: no reply from server");
-	else
-		snprintf(err, errlen, "TLS handshake timed out after %llu bytes from server",
-			 (unsigned long long)c->raw_in);
-	return TLS_ERR_TIMEOUT;
+	ERR_clear_error();
+	int r = SSL_connect(b->ssl);
+	return r == 1 ? TLS_IO_OK : io_result(b, r, 1, msg, msglen);
 }
 
-static int handshake(struct transport *t, struct ossl_conn *c, const struct tls_options *opt,
-		     int64_t deadline_ns, char *err, size_t errlen)
+int tls_be_read(struct tls_be *b, void *buf, size_t len, char *msg, size_t msglen)
 {
-	for (;;) {
-		ERR_clear_error();
-		int r = SSL_connect(c->ssl);
-		if (r == 1)
-			return TLS_OK;
-		int e = SSL_get_error(c->ssl, r);
-		short ev;
-		if (e == SSL_ERROR_WANT_READ)
-			ev = POLLIN;
-		else if (e == SSL_ERROR_WANT_WRITE)
-			ev = POLLOUT;
-		else
-			return handshake_failure(c, opt, e, err, errlen);
-		int w = clock_expired(deadline_ns) ? 0 : transport_wait(t, ev, deadline_ns);
-		if (w == 0)
-			return handshake_timeout(c, err, errlen);
-		if (w < 0) {
-			snprintf(err, errlen, "%s", t->err);
-			return TLS_ERR_INTERNAL;
-		}
-	}
+	ERR_clear_error();
+	int n = SSL_read(b->ssl, buf, len > INT_MAX ? INT_MAX : (int)len);
+	return n > 0 ? n : io_result(b, n, 0, msg, msglen);
+}
+
+int tls_be_write(struct tls_be *b, const void *buf, size_t len, char *msg, size_t msglen)
+{
+	ERR_clear_error();
+	int n = SSL_write(b->ssl, buf, len > INT_MAX ? INT_MAX : (int)len);
+	return n > 0 ? n : io_result(b, n, 0, msg, msglen);
+}
+
+size_t tls_be_pending(struct tls_be *b)
+{
+	int n = SSL_pending(b->ssl);
+	return n > 0 ? (size_t)n : 0;
 }
 
 /* Per-connection settings: protocol floor, SNI, verification. */
-static int ssl_setup(struct ossl_conn *c, SSL_CTX *ctx, const struct tls_options *opt,
+static int ssl_setup(struct tls_be *c, SSL_CTX *ctx, const struct tls_options *opt,
 		     char *err, size_t errlen)
 {
 	BIO_METHOD *m = fd_bio();
@@ -737,7 +560,7 @@ static int ssl_setup(struct ossl_conn *c, SSL_CTX *ctx, const struct tls_options
 		err_text(err, errlen, "out of memory");
 		return TLS_ERR_INTERNAL;
 	}
-	BIO_set_data(b, c);
+	BIO_set_data(b, c->sock);
 	SSL_set_bio(c->ssl, b, b);
 	SSL_set_min_proto_version(c->ssl, opt->min_version == 13 ? TLS1_3_VERSION : TLS1_2_VERSION);
 	if (opt->sni && SSL_set_tlsext_host_name(c->ssl, opt->sni) != 1) {
@@ -751,10 +574,11 @@ static int ssl_setup(struct ossl_conn *c, SSL_CTX *ctx, const struct tls_options
 	SSL_set_verify(c->ssl, SSL_VERIFY_PEER, NULL);
 	if (!opt->verify_name)
 		return TLS_OK;
-	char ip[64];
+	unsigned char ip[16];
+	size_t iplen = tls_ip_parse(opt->verify_name, ip);
 	int ok;
-	if (ip_literal(opt->verify_name, ip, sizeof(ip))) {
-		ok = X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->ssl), ip);
+	if (iplen) {
+		ok = X509_VERIFY_PARAM_set1_ip(SSL_get0_param(c->ssl), ip, iplen);
 	} else {
 		SSL_set_hostflags(c->ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
 		ok = SSL_set1_host(c->ssl, opt->verify_name);
@@ -776,23 +600,11 @@ static void fill_info(SSL *ssl, struct tls_info *info)
 	snprintf(info->cipher, sizeof(info->cipher), "%s", name ? name : "");
 }
 
-static void conn_free(struct ossl_conn *c)
+int tls_be_new(struct tls_be **out, struct tls_sock *sock, const struct tls_options *opt,
+	       struct tls_info *info, char *err, size_t errlen)
 {
-	if (!c)
-		return;
-	SSL_free(c->ssl); /* frees the BIO */
-	free(c);
-}
-
-int tls_start(struct transport *plain, const struct tls_options *opt, int64_t deadline_ns,
-	      struct transport **out, struct tls_info *info, char *err, size_t errlen)
-{
+	(void)info; /* described after the handshake */
 	*out = NULL;
-	memset(info, 0, sizeof(*info));
-	if (opt->min_version != 0 && opt->min_version != 12 && opt->min_version != 13) {
-		snprintf(err, errlen, "unsupported minimum TLS version %d (use 12 or 13)", opt->min_version);
-		return TLS_ERR_CONFIG;
-	}
 	if (!lib_init()) {
 		err_text(err, errlen, "OpenSSL initialisation failed");
 		return TLS_ERR_INTERNAL;
@@ -803,189 +615,76 @@ int tls_start(struct transport *plain, const struct tls_options *opt, int64_t de
 		ERR_clear_error();
 		return rc;
 	}
-
-	struct transport *t = calloc(1, sizeof(*t));
-	struct ossl_conn *c = calloc(1, sizeof(*c));
-	if (!t || !c) {
-		free(t);
-		free(c);
+	struct tls_be *b = calloc(1, sizeof(*b));
+	if (!b) {
 		snprintf(err, errlen, "out of memory");
 		return TLS_ERR_INTERNAL;
 	}
-	c->fd = plain->fd;
-	t->ops = &ossl_ops;
-	t->ctx = c;
-	t->fd = plain->fd;
-	t->stop = plain->stop;   /* a signal ends the handshake as a timeout */
-
-	rc = ssl_setup(c, ctx, opt, err, errlen);
-	if (rc == TLS_OK)
-		rc = handshake(t, c, opt, deadline_ns, err, errlen);
-	if (c->ssl) {
-		X509 *x = peer_leaf(c->ssl);
-		if (x)
-			cert_info(x, info);
-	}
+	b->sock = sock;
+	b->min_version = opt->min_version;
+	rc = ssl_setup(b, ctx, opt, err, errlen);
 	if (rc != TLS_OK) {
 		ERR_clear_error();
-		conn_free(c);
-		free(t);
+		tls_be_free(b, 0);
 		return rc;
 	}
-	fill_info(c->ssl, info);
-	info->verified = !opt->insecure && SSL_get_verify_result(c->ssl) == X509_V_OK;
-
-	plain->fd = -1; /* the fd now belongs to t */
-	transport_close(plain);
-	*out = t;
+	*out = b;
 	return TLS_OK;
 }
 
-/* ---------------------------------------------------------------- transport slots */
-
-/* Map a failed SSL_read/SSL_write onto enum tr_status (message in t->err). */
-static ssize_t io_failure(struct transport *t, struct ossl_conn *c, int ret)
+void tls_be_describe(struct tls_be *b, int established, struct tls_info *info)
 {
-	int e = SSL_get_error(c->ssl, ret);
-	switch (e) {
-	case SSL_ERROR_WANT_READ:
-		return TR_WANT_READ;
-	case SSL_ERROR_WANT_WRITE:
-		return TR_WANT_WRITE;
-	case SSL_ERROR_ZERO_RETURN:
-		snprintf(t->err, sizeof(t->err), "connection closed by server");
-		return TR_EOF;
-	default:
-		break;
-	}
-	unsigned long code = ERR_peek_error();
-	c->broken = 1;
-	if (c->eof || (ERR_GET_LIB(code) == ERR_LIB_SSL && IS_UNEXPECTED_EOF(ERR_GET_REASON(code)))) {
-		snprintf(t->err, sizeof(t->err), "connection closed without close_notify");
-		ERR_clear_error();
-		return TR_EOF;
-	}
-	if (e == SSL_ERROR_SYSCALL && c->sys_errno) {
-		if (c->sys_errno == EPIPE) {
-			snprintf(t->err, sizeof(t->err), "connection closed by server");
-			return TR_EOF;
-		}
-		if (c->sys_errno == ECONNRESET)
-			snprintf(t->err, sizeof(t->err), "connection reset by peer");
-		else
-			snprintf(t->err, sizeof(t->err), "TLS: %s", strerror(c->sys_errno));
-		return TR_ERROR;
-	}
-	char why[160];
-	err_text(why, sizeof(why), "unknown error");
-	snprintf(t->err, sizeof(t->err), "TLS: %s", why);
-	ERR_clear_error();
-	return TR_ERROR;
+	X509 *x = peer_leaf(b->ssl);
+	if (x)
+		cert_info(x, info);
+	if (established)
+		fill_info(b->ssl, info);
 }
 
-static ssize_t ossl_read(struct transport *t, void *buf, size_t len)
+void tls_be_free(struct tls_be *b, int close_notify)
 {
-	struct ossl_conn *c = t->ctx;
-	if (c->broken) {
-		snprintf(t->err, sizeof(t->err), "TLS connection already failed");
-		return TR_ERROR;
+	if (!b)
+		return;
+	if (close_notify && SSL_is_init_finished(b->ssl)) {
+		ERR_clear_error();
+		(void)SSL_shutdown(b->ssl);
 	}
 	ERR_clear_error();
-	int n = SSL_read(c->ssl, buf, len > INT_MAX ? INT_MAX : (int)len);
-	return n > 0 ? n : io_failure(t, c, n);
+	SSL_free(b->ssl); /* frees the BIO */
+	free(b);
 }
-
-static ssize_t ossl_write(struct transport *t, const void *buf, size_t len)
-{
-	struct ossl_conn *c = t->ctx;
-	if (c->broken) {
-		snprintf(t->err, sizeof(t->err), "TLS connection already failed");
-		return TR_ERROR;
-	}
-	ERR_clear_error();
-	int n = SSL_write(c->ssl, buf, len > INT_MAX ? INT_MAX : (int)len);
-	return n > 0 ? n : io_failure(t, c, n);
-}
-
-static size_t ossl_pending(struct transport *t)
-{
-	struct ossl_conn *c = t->ctx;
-	int n = SSL_pending(c->ssl);
-	return n > 0 ? (size_t)n : 0;
-}
-
-/* Best-effort close_notify (one non-blocking attempt), then free all. */
-static void ossl_close(struct transport *t)
-{
-	struct ossl_conn *c = t->ctx;
-	if (!c->broken && SSL_is_init_finished(c->ssl)) {
-		ERR_clear_error();
-		(void)SSL_shutdown(c->ssl);
-		ERR_clear_error();
-	}
-	if (c->fd >= 0)
-		close(c->fd);
-	conn_free(c);
-	free(t);
-}
-
-static const struct transport_ops ossl_ops = {
-	.name = "tls",
-	.read = ossl_read,
-	.write = ossl_write,
-	.pending = ossl_pending,
-	.close = ossl_close,
-};
 
 /* ---------------------------------------------------------------- channel binding */
 
-int tls_channel_binding(struct transport *t, const char *type, unsigned char *out,
-			size_t *outlen, char *err, size_t errlen)
+int tls_be_version(struct tls_be *b)
 {
-	if (!t || t->ops != &ossl_ops) {
-		snprintf(err, errlen, "channel binding needs a TLS connection");
+	return SSL_version(b->ssl) >= TLS1_3_VERSION ? 13 : 12;
+}
+
+int tls_be_tls_unique(struct tls_be *b, unsigned char *out, size_t *outlen, char *err, size_t errlen)
+{
+	/* RFC 5929: the first Finished of the latest handshake, which is ours
+	 * on a full handshake and the server's on a resumption. */
+	size_t n = SSL_session_reused(b->ssl) ? SSL_get_peer_finished(b->ssl, out, *outlen)
+					      : SSL_get_finished(b->ssl, out, *outlen);
+	if (n == 0 || n > *outlen) {
+		snprintf(err, errlen, "tls-unique: no Finished message available");
 		return -1;
 	}
-	struct ossl_conn *c = t->ctx;
-	int v = SSL_version(c->ssl);
+	*outlen = n;
+	return 0;
+}
 
-	if (strcmp(type, "tls-unique") == 0) {
-		if (v >= TLS1_3_VERSION) {
-			snprintf(err, errlen, "tls-unique is not defined for TLS 1.3 (use tls-exporter)");
-			return -1;
-		}
-		/* RFC 5929: the first Finished of the latest handshake, which is
-		 * ours on a full handshake and the server's on a resumption. */
-		size_t n = SSL_session_reused(c->ssl) ? SSL_get_peer_finished(c->ssl, out, *outlen)
-						      : SSL_get_finished(c->ssl, out, *outlen);
-		if (n == 0 || n > *outlen) {
-			snprintf(err, errlen, "tls-unique: no Finished message available");
-			return -1;
-		}
-		*outlen = n;
-		return 0;
-	}
-	if (strcmp(type, "tls-exporter") == 0) {
-		if (v < TLS1_3_VERSION) {
-			snprintf(err, errlen, "tls-exporter is only used with TLS 1.3 (use tls-unique)");
-			return -1;
-		}
-		if (*outlen < EXPORTER_LEN) {
-			snprintf(err, errlen, "tls-exporter: buffer too small");
-			return -1;
-		}
+int tls_be_exporter(struct tls_be *b, const char *label, unsigned char *out, size_t len,
+		    char *err, size_t errlen)
+{
+	ERR_clear_error();
+	if (SSL_export_keying_material(b->ssl, out, len, label, strlen(label), NULL, 0, 0) != 1) {
+		err_text(err, errlen, "tls-exporter: export failed");
 		ERR_clear_error();
-		if (SSL_export_keying_material(c->ssl, out, EXPORTER_LEN, EXPORTER_LABEL,
-					       strlen(EXPORTER_LABEL), NULL, 0, 0) != 1) {
-			err_text(err, errlen, "tls-exporter: export failed");
-			ERR_clear_error();
-			return -1;
-		}
-		*outlen = EXPORTER_LEN;
-		return 0;
+		return -1;
 	}
-	snprintf(err, errlen, "unknown channel binding type \"%s\"", type);
-	return -1;
+	return 0;
 }
 
 #else

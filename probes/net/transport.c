@@ -4,6 +4,8 @@
 #include "net/transport.h"
 
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,43 +19,32 @@
 
 static ssize_t tcp_read(struct transport *t, void *buf, size_t len)
 {
-	for (;;) {
-		transport_rt_wait();
-		ssize_t n = recv(t->fd, buf, len, 0);
-		if (n > 0)
-			return n;
-		if (n == 0)
-			return TR_EOF;
-		if (errno == EINTR)
-			continue;
-		if (errno == EAGAIN || errno == EWOULDBLOCK)
-			return TR_WANT_READ;
-		if (errno == ECONNRESET) {
-			snprintf(t->err, sizeof(t->err), "connection reset by peer");
-			return TR_ERROR;
-		}
-		snprintf(t->err, sizeof(t->err), "recv: %s", strerror(errno));
+	ssize_t n = transport_sock_recv(t->fd, buf, len, t->rt);
+	if (n > 0)
+		return n;
+	if (n == 0)
+		return TR_EOF;
+	if (errno == EAGAIN || errno == EWOULDBLOCK)
+		return TR_WANT_READ;
+	if (errno == ECONNRESET) {
+		snprintf(t->err, sizeof(t->err), "connection reset by peer");
 		return TR_ERROR;
 	}
+	snprintf(t->err, sizeof(t->err), "recv: %s", strerror(errno));
+	return TR_ERROR;
 }
 
 static ssize_t tcp_write(struct transport *t, const void *buf, size_t len)
 {
-	for (;;) {
-		ssize_t n = send(t->fd, buf, len, MSG_NOSIGNAL);
-		if (n > 0) {
-			transport_rt_sent();
-			return n;
-		}
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			return TR_WANT_WRITE;
-		if (n < 0 && errno == EPIPE)
-			return TR_EOF;
-		snprintf(t->err, sizeof(t->err), "send: %s", n < 0 ? strerror(errno) : "no progress");
-		return TR_ERROR;
-	}
+	ssize_t n = transport_sock_send(t->fd, buf, len, t->rt);
+	if (n > 0)
+		return n;
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return TR_WANT_WRITE;
+	if (n < 0 && errno == EPIPE)
+		return TR_EOF;
+	snprintf(t->err, sizeof(t->err), "send: %s", n < 0 ? strerror(errno) : "no progress");
+	return TR_ERROR;
 }
 
 static void tcp_close(struct transport *t)
@@ -71,37 +62,62 @@ static const struct transport_ops tcp_ops = {
 	.close = tcp_close,
 };
 
-struct transport *transport_tcp_new(int fd)
+struct transport *transport_tcp_new(int fd, struct rt_counter *rt)
 {
 	struct transport *t = calloc(1, sizeof(*t));
 	if (!t)
 		return NULL;
 	t->ops = &tcp_ops;
 	t->fd = fd;
+	t->rt = rt;
 	return t;
 }
 
 /* ---------------------------------------------------------------- helpers */
 
-static unsigned rt_waits;
-static int rt_sent;
-
-void transport_rt_sent(void)
+void rt_counter_sent(struct rt_counter *rc)
 {
-	rt_sent = 1;
+	if (rc)
+		rc->sent = 1;
 }
 
-void transport_rt_wait(void)
+void rt_counter_wait(struct rt_counter *rc)
 {
-	if (rt_sent) {
-		rt_waits++;
-		rt_sent = 0;
+	if (rc && rc->sent) {
+		rc->count++;
+		rc->sent = 0;
 	}
 }
 
-unsigned transport_rt_count(void)
+ssize_t transport_sock_send(int fd, const void *buf, size_t len, struct rt_counter *rt)
 {
-	return rt_waits;
+	for (;;) {
+		ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n > 0)
+			rt_counter_sent(rt);
+		return n;
+	}
+}
+
+ssize_t transport_sock_recv(int fd, void *buf, size_t len, struct rt_counter *rt)
+{
+	for (;;) {
+		rt_counter_wait(rt);
+		ssize_t n = recv(fd, buf, len, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+#ifdef TCP_QUICKACK
+		if (n > 0) {
+			/* flushes the ACK for what was just read, and keeps the
+			 * next ones immediate (see transport.h) */
+			int one = 1;
+			(void)setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof(one));
+		}
+#endif
+		return n;
+	}
 }
 
 /* With a stop flag, poll() sleeps at most this long at a time: a signal

@@ -26,6 +26,25 @@ enum tr_status {
 
 struct transport;
 
+/* Round trips of one session, counted as turns of the conversation: a
+ * read from a socket counts once if the client sent something since the
+ * previous counted read, so a reply that arrives in several segments (or
+ * several reads) is still one round trip, and the count does not depend on
+ * whether the answer happened to be there before the client asked (fast
+ * loopback).  Every send() to a socket calls rt_counter_sent(), every
+ * recv() rt_counter_wait() (transport_sock_send/recv below: plain TCP and
+ * the TLS backends' socket callbacks); net_connect() counts the TCP
+ * handshake.  The session owns one counter (zeroed) and hands it to every
+ * connection it opens, so all its connections count into it; NULL counts
+ * nothing. */
+struct rt_counter {
+	unsigned count;     /* round trips so far */
+	int sent;           /* the client sent since the last counted read */
+};
+
+void rt_counter_sent(struct rt_counter *rc);  /* NULL-safe */
+void rt_counter_wait(struct rt_counter *rc);  /* NULL-safe */
+
 struct transport_ops {
 	const char *name; /* "tcp", "tls", "fake" */
 	/* Read up to len bytes: returns >0 bytes read or an enum tr_status. */
@@ -46,6 +65,7 @@ struct transport {
 	char err[256];      /* message after TR_ERROR */
 	uint64_t bytes_in, bytes_out;
 	unsigned waits;     /* times a read had to wait for the peer (poll) */
+	struct rt_counter *rt; /* where this connection counts round trips; NULL: nowhere */
 	/* Set by the owner, may be NULL: once *stop is non-zero (a signal
 	 * asked the run to end) the deadline helpers below give up as if the
 	 * deadline had passed (TR_TIMEOUT, or 0 from transport_wait).  A TLS
@@ -54,8 +74,21 @@ struct transport {
 };
 
 /* Plain TCP over an already connected non-blocking socket.  Takes
- * ownership of fd.  Returns NULL on ENOMEM. */
-struct transport *transport_tcp_new(int fd);
+ * ownership of fd; counts round trips into rt (may be NULL).  Returns NULL
+ * on ENOMEM. */
+struct transport *transport_tcp_new(int fd, struct rt_counter *rt);
+
+/* The socket calls of every transport over a TCP socket (plain TCP here,
+ * the TLS backends' I/O callbacks): one non-blocking send()/recv() with
+ * MSG_NOSIGNAL, retried on EINTR, counted in rt.  After a read that got
+ * data, TCP_QUICKACK is set again (Linux): the kernel falls back to delayed
+ * ACKs once the conversation looks interactive, and a server that leaves
+ * Nagle's algorithm on then holds the rest of a multi-line answer until
+ * our delayed ACK (up to 40 ms) goes out: time that is ours, not the
+ * server's.  Return what send()/recv() return (-1 with errno; EAGAIN when
+ * the socket is not ready). */
+ssize_t transport_sock_send(int fd, const void *buf, size_t len, struct rt_counter *rt);
+ssize_t transport_sock_recv(int fd, void *buf, size_t len, struct rt_counter *rt);
 
 /* Read at least 1 byte (up to len) before deadline_ns.  Returns bytes read
  * (>0), TR_EOF, TR_ERROR or TR_TIMEOUT. */
@@ -70,19 +103,5 @@ int transport_write_all(struct transport *t, const void *buf, size_t len, int64_
 int transport_wait(struct transport *t, short events, int64_t deadline_ns);
 
 void transport_close(struct transport *t); /* NULL-safe */
-
-/* Round trips of this process, counted as turns of the conversation: a
- * read from a socket counts once if the client sent something since the
- * previous counted read, so a reply that arrives in several segments (or
- * several reads) is still one round trip, and the count does not depend on
- * whether the answer happened to be there before the client asked (fast
- * loopback).  Every send() to a socket calls transport_rt_sent(), every
- * recv() transport_rt_wait() (plain TCP here, the TLS backends' socket
- * callbacks); net_connect() counts the TCP handshake.  Per process:
- * sessions run one after the other, so a session takes the difference of
- * two transport_rt_count() values. */
-void transport_rt_sent(void);
-void transport_rt_wait(void);
-unsigned transport_rt_count(void);
 
 #endif

@@ -1,10 +1,17 @@
+/* output.c - the renderers of a report (Monitoring Plugins text, JSON,
+ * Prometheus text format) into a buffer: no I/O, no clock. */
 #include "config.h"
 #include "report/output.h"
 
 #include <math.h>
 #include <string.h>
 
-#include "net/clock.h"
+/* Nanoseconds as seconds. */
+static double ns_to_s(int64_t ns)
+{
+	return (double)ns / 1e9;
+}
+
 
 /* Everything in a report should already be sanitized; every renderer still
  * treats each string as hostile, because a bug elsewhere must not become a
@@ -123,7 +130,7 @@ static const struct perf *perf_next(struct perf_iter *it)
 			continue;
 		memset(&it->tmp, 0, sizeof it->tmp);
 		memcpy(it->tmp.label, s->name, sizeof it->tmp.label);
-		it->tmp.value = clock_ns_to_s(s->dur_ns);
+		it->tmp.value = ns_to_s(s->dur_ns);
 		strcpy(it->tmp.uom, "s");
 		it->tmp.decimals = 6;
 		it->tmp.has_min = 1;
@@ -273,7 +280,7 @@ static void nagios_step_line(const struct step *s, int verbose, struct sbuf *out
 	sb_printf(out, "%s: %s", name[0] ? name : "?", word);
 	if (step_ran(s)) {
 		sb_putc(out, ' ');
-		sb_put_double(out, clock_ns_to_s(s->dur_ns), 4);
+		sb_put_double(out, ns_to_s(s->dur_ns), 4);
 		sb_putc(out, 's');
 	}
 	if (msg[0]) {
@@ -413,7 +420,7 @@ static void json_step(const struct step *s, struct sbuf *out)
 	json_key(out, "state", &first);
 	output_json_string(out, state_name(s->state));
 	json_key(out, "duration", &first);
-	json_number(out, step_ran(s) ? clock_ns_to_s(s->dur_ns) : 0, 6);
+	json_number(out, step_ran(s) ? ns_to_s(s->dur_ns) : 0, 6);
 	json_key(out, "message", &first);
 	JSON_FIELD(out, s->msg);
 	json_key(out, "values", &first);
@@ -467,7 +474,7 @@ static double session_time(const struct report *r)
 	const struct perf *t = find_perf(r, "time");
 
 	if (r->total_ns > 0)
-		return clock_ns_to_s(r->total_ns);
+		return ns_to_s(r->total_ns);
 	return t ? t->value : NAN;
 }
 
@@ -634,7 +641,7 @@ static void prom_steps(const struct report *r, struct sbuf *out, struct prom_nam
 		if (!step_ran(s) || !step_is_first(r, i))
 			continue;
 		prom_labelled(out, "probe_imap_step_duration_seconds", "step", s->name, sizeof s->name);
-		prom_value(out, clock_ns_to_s(s->dur_ns), 6);
+		prom_value(out, ns_to_s(s->dur_ns), 6);
 	}
 	prom_family(out, pn, "probe_imap_step_success",
 		    "1 when the step succeeded (with --repeat: in every session that ran it), else 0");

@@ -1,3 +1,5 @@
+/* report.c - filling a report: steps, perfdata, facts, long-output lines
+ * and the overall state, every text sanitized; times come from the caller. */
 #include "config.h"
 #include "report/report.h"
 
@@ -7,7 +9,6 @@
 #include <stddef.h>
 #include <string.h>
 
-#include "net/clock.h"
 #include "util/util.h"
 
 /* Format, then sanitize into dst (dstsz bytes). */
@@ -42,12 +43,11 @@ void report_init(struct report *r, double timeout_s)
 	r->nperf = r->ninfo = r->nlines = 0;
 	r->state = STATE_OK;
 	r->timeout_s = timeout_s;
-	r->start_ns = clock_now_ns();
 }
 
-void report_finish(struct report *r)
+void report_finish(struct report *r, int64_t now_ns)
 {
-	r->total_ns = clock_now_ns() - r->start_ns;
+	r->total_ns = now_ns - r->start_ns;
 	if (r->total_ns < 0)
 		r->total_ns = 0;
 }
@@ -84,7 +84,7 @@ void report_set_summary(struct report *r, const char *fmt, ...)
 
 /* ---------------------------------------------------------------- steps */
 
-struct step *report_step_begin(struct report *r, const char *name)
+struct step *report_step_begin(struct report *r, const char *name, int64_t now_ns)
 {
 	struct step *s;
 
@@ -95,17 +95,17 @@ struct step *report_step_begin(struct report *r, const char *name)
 	set_text(s->name, sizeof s->name, name);
 	s->outcome = STEP_OK;
 	s->state = STATE_OK;
-	s->start_ns = clock_now_ns();
+	s->start_ns = now_ns;
 	return s;
 }
 
-void report_step_end(struct step *s, int outcome, int state, const char *fmt, ...)
+void report_step_end(struct step *s, int64_t now_ns, int outcome, int state, const char *fmt, ...)
 {
 	va_list ap;
 
 	if (!s)
 		return;
-	s->dur_ns = clock_now_ns() - s->start_ns;
+	s->dur_ns = now_ns - s->start_ns;
 	if (s->dur_ns < 0)
 		s->dur_ns = 0;
 	s->outcome = outcome;

@@ -82,19 +82,20 @@ struct report {
 	char lines[REPORT_MAX_LINES][256]; /* extra long-output lines */
 };
 
-/* Zero everything, state OK, start_ns = now. */
+/* Zero everything, state OK.  The runner sets start_ns when the session
+ * starts (the report reads no clock: every time comes from the caller). */
 void report_init(struct report *r, double timeout_s);
-/* Stamp total_ns = now - start_ns (call once the session is over). */
-void report_finish(struct report *r);
+/* Stamp total_ns = now_ns - start_ns (call once the session is over). */
+void report_finish(struct report *r, int64_t now_ns);
 
-/* Start a step: stamps start_ns, outcome STEP_OK, state OK, empty message;
- * returns NULL only when the table is full (then the step is silently not
- * recorded).  The name is sanitized and cut to fit. */
-struct step *report_step_begin(struct report *r, const char *name);
-/* Finish a step: stamps the duration, sets outcome/state and a message
+/* Start a step at now_ns (CLOCK_MONOTONIC): outcome STEP_OK, state OK,
+ * empty message; returns NULL only when the table is full (then the step
+ * is silently not recorded).  The name is sanitized and cut to fit. */
+struct step *report_step_begin(struct report *r, const char *name, int64_t now_ns);
+/* Finish a step at now_ns: its duration, outcome/state and a message
  * (printf-style; the result is sanitized). */
-void report_step_end(struct step *s, int outcome, int state, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+void report_step_end(struct step *s, int64_t now_ns, int outcome, int state, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
 /* Add or replace (by key) a measured value; dropped when the step already
  * has STEP_MAX_VALUES.  uom may be NULL. */
 void step_value(struct step *s, const char *key, double value, const char *uom);

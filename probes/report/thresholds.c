@@ -1,3 +1,4 @@
+/* thresholds.c - Nagios ranges (-w/-c syntax) parsed and checked. */
 #include "config.h"
 #include "report/thresholds.h"
 

@@ -16,8 +16,19 @@ enum crypto_hash {
 
 #define CRYPTO_MAX_HASH 32
 
-/* Digest length in bytes (16, 20, 32). */
-size_t crypto_hash_len(enum crypto_hash h);
+/* Digest length in bytes (16, 20, 32); the same for every backend. */
+static inline size_t crypto_hash_len(enum crypto_hash h)
+{
+	switch (h) {
+	case CRYPTO_MD5:
+		return 16;
+	case CRYPTO_SHA1:
+		return 20;
+	case CRYPTO_SHA256:
+		return 32;
+	}
+	return 0;
+}
 
 int crypto_hash(enum crypto_hash h, const void *data, size_t len, unsigned char *out);
 
@@ -43,8 +54,8 @@ void crypto_hmac_key_free(struct crypto_hmac_key *k); /* NULL-safe */
 /* Cryptographically secure random bytes (library DRBG or getrandom). */
 int crypto_random(void *buf, size_t len);
 
-/* Constant-time comparison: 1 if equal, 0 if not. Generic, in crypto.c-free
- * inline form so both backends share it. */
+/* Constant-time comparison: 1 if equal, 0 if not (generic: inline here, so
+ * both backends share it). */
 static inline int crypto_memeq(const void *a, const void *b, size_t n)
 {
 	const volatile unsigned char *x = a, *y = b;

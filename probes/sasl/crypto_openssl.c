@@ -57,19 +57,6 @@ static const EVP_MD *md_of(enum crypto_hash h)
 	return NULL;
 }
 
-size_t crypto_hash_len(enum crypto_hash h)
-{
-	switch (h) {
-	case CRYPTO_MD5:
-		return 16;
-	case CRYPTO_SHA1:
-		return 20;
-	case CRYPTO_SHA256:
-		return 32;
-	}
-	return 0;
-}
-
 int crypto_hash(enum crypto_hash h, const void *data, size_t len, unsigned char *out)
 {
 	const EVP_MD *md = md_of(h);

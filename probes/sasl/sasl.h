@@ -1,7 +1,7 @@
 /* sasl.h - SASL mechanisms as pure state machines: server challenge in,
- * client response out, no I/O.  One mechanism per file (sasl_*.c); the
- * IMAP AUTHENTICATE exchange (base64, continuations, SASL-IR) lives in the
- * session code, not here.
+ * client response out, no I/O, no clock.  One mechanism per file
+ * (sasl_*.c); the IMAP AUTHENTICATE exchange (base64, continuations,
+ * SASL-IR) is imap/imap_auth.c, the choice of a mechanism the session's.
  *
  * Ownership: a struct sasl holds copies of nothing; the credentials it
  * points to must outlive it.  sasl_free() wipes the mechanism state.
@@ -21,8 +21,9 @@ struct sasl_creds {
 	const char *token;        /* OAuth 2 bearer token, or NULL */
 	const char *host;         /* for OAUTHBEARER host= (may be NULL) */
 	unsigned port;            /* for OAUTHBEARER port= (0: omit) */
-	int64_t deadline_ns;      /* SCRAM key derivation gives up at this */
-	unsigned max_iterations;  /* SCRAM cap; 0 = default (1 000 000) */
+	unsigned max_iterations;  /* SCRAM cap; 0 = default (1 000 000).  It
+	                             bounds the key derivation's time: the
+	                             caller checks its deadline around step() */
 	/* Channel binding for -PLUS mechanisms (NULL/0 when not TLS). */
 	const char *cb_type;      /* "tls-exporter" / "tls-unique" */
 	const unsigned char *cb_data;
@@ -47,6 +48,9 @@ struct sasl_mech {
 	const char *name;         /* IMAP name: "PLAIN", "SCRAM-SHA-256" */
 	const char *option;       /* --auth value: "plain", "scram-sha-256" */
 	unsigned flags;           /* SASL_F_* */
+	const struct sasl_mech *twin;  /* the same mechanism with channel
+	                             binding (for one without) or without it
+	                             (for a -PLUS one); NULL if there is none */
 	int strength;             /* auto selection: higher is preferred */
 	size_t state_size;        /* bytes of private state */
 	/* Produce the first client message.  Returns SASL_CONTINUE with the
@@ -82,6 +86,12 @@ struct sasl_mech {
 #define SASL_F_AUTHZID    0x40  /* can carry an authorization identity
                                    (--authzid); LOGIN, CRAM-MD5 and XOAUTH2
                                    have no field for one */
+#define SASL_F_SCRAM      0x80  /* SCRAM family: when it could bind but does
+                                   not, it says so in its GS2 header (RFC
+                                   5802 section 6), using the twin's name */
+#define SASL_F_DEFERRABLE 0x100 /* done after its initial response (PLAIN,
+                                   EXTERNAL): the AUTHENTICATE command may
+                                   go out pipelined with later commands */
 
 struct sasl {
 	const struct sasl_mech *mech;

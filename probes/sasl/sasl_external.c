@@ -35,7 +35,7 @@ static int external_finished(struct sasl *s)
 const struct sasl_mech sasl_external = {
 	.name = "EXTERNAL",
 	.option = "external",
-	.flags = SASL_F_CLIENTCERT | SASL_F_AUTHZID,
+	.flags = SASL_F_CLIENTCERT | SASL_F_AUTHZID | SASL_F_DEFERRABLE,
 	.strength = 10,
 	.state_size = 0,
 	.start = external_start,

@@ -46,7 +46,7 @@ static int plain_finished(struct sasl *s)
 const struct sasl_mech sasl_plain = {
 	.name = "PLAIN",
 	.option = "plain",
-	.flags = SASL_F_PASSWORD | SASL_F_PLAINTEXT | SASL_F_AUTHZID,
+	.flags = SASL_F_PASSWORD | SASL_F_PLAINTEXT | SASL_F_AUTHZID | SASL_F_DEFERRABLE,
 	.strength = 30,
 	.state_size = 0,
 	.start = plain_start,

@@ -6,16 +6,15 @@
  * parsed strictly: the nonce must extend ours (checked in constant time),
  * the salt must be valid base64, the iteration count a positive number no
  * larger than the cap, and anything that does not follow the grammar is
- * rejected.  The key derivation (Hi = PBKDF2) is done here so that it can
- * give up at the session deadline; the cap comes first, the deadline is the
- * backstop.
+ * rejected.  The key derivation (Hi = PBKDF2) reads no clock: the
+ * iteration cap bounds its time, and the caller checks its deadline
+ * around step().
  *
  * Not done: SASLprep of the user name and password (they are sent as the
  * UTF-8 bytes given; identical for ASCII). */
 #include "config.h"
 #include "sasl/sasl.h"
-#include "sasl/base64.h"
-#include "net/clock.h"
+#include "util/base64.h"
 #include "sasl/crypto.h"
 
 #include <stdio.h>
@@ -30,7 +29,6 @@ enum { SCRAM_INIT, SCRAM_FIRST_SENT, SCRAM_FINAL_SENT, SCRAM_VERIFIED, SCRAM_FAI
 #define SCRAM_MAX_SERVER_MSG   2048    /* server-first / server-final */
 #define SCRAM_MAX_CB           256     /* channel binding data bytes */
 #define SCRAM_DEFAULT_MAX_ITER 1000000u
-#define SCRAM_DEADLINE_EVERY   1024    /* iterations between deadline checks */
 #define B64_LEN(n)             (((n) + 2) / 3 * 4 + 1)
 
 struct scram {
@@ -357,8 +355,6 @@ static int scram_hi(struct sasl *s, const struct server_first *sf, unsigned char
 	struct crypto_hmac_key *k;
 	int rc = 0;
 
-	if (clock_expired(s->creds->deadline_ns))
-		return sasl_fail(s, "key derivation hit the deadline");
 	k = crypto_hmac_key_new(h, pw, strlen(pw));
 	if (!k)
 		return sasl_fail(s, "HMAC is not available");
@@ -368,10 +364,6 @@ static int scram_hi(struct sasl *s, const struct server_first *sf, unsigned char
 		rc = -1;
 	memcpy(out, u, hl);
 	for (uint32_t i = 1; rc == 0 && i < sf->iter; i++) {
-		if (i % SCRAM_DEADLINE_EVERY == 0 && clock_expired(s->creds->deadline_ns)) {
-			rc = -2;
-			break;
-		}
 		if (crypto_hmac_key_mac(k, u, hl, u) != 0) {
 			rc = -1;
 			break;
@@ -381,8 +373,6 @@ static int scram_hi(struct sasl *s, const struct server_first *sf, unsigned char
 	}
 	crypto_hmac_key_free(k);
 	secure_zero(u, sizeof(u));
-	if (rc == -2)
-		return sasl_fail(s, "key derivation hit the deadline");
 	if (rc != 0)
 		return sasl_fail(s, "HMAC failed");
 	return 0;
@@ -571,10 +561,11 @@ static int scram_finished(struct sasl *s)
 	return s->state == SCRAM_VERIFIED;
 }
 
-#define SCRAM_MECH(NAME, OPTION, FLAGS, STRENGTH) {     \
+#define SCRAM_MECH(NAME, OPTION, FLAGS, TWIN, STRENGTH) { \
 	.name = NAME,                                   \
 	.option = OPTION,                               \
-	.flags = FLAGS,                                 \
+	.flags = SASL_F_SCRAM | (FLAGS),                \
+	.twin = &(TWIN),                                \
 	.strength = STRENGTH,                           \
 	.state_size = sizeof(struct scram),             \
 	.start = scram_start,                           \
@@ -583,10 +574,12 @@ static int scram_finished(struct sasl *s)
 }
 
 const struct sasl_mech sasl_scram_sha256_plus =
-	SCRAM_MECH("SCRAM-SHA-256-PLUS", "scram-sha-256-plus", SASL_F_PASSWORD | SASL_F_CB | SASL_F_AUTHZID, 100);
+	SCRAM_MECH("SCRAM-SHA-256-PLUS", "scram-sha-256-plus", SASL_F_PASSWORD | SASL_F_CB | SASL_F_AUTHZID,
+		   sasl_scram_sha256, 100);
 const struct sasl_mech sasl_scram_sha1_plus =
-	SCRAM_MECH("SCRAM-SHA-1-PLUS", "scram-sha-1-plus", SASL_F_PASSWORD | SASL_F_CB | SASL_F_AUTHZID, 90);
+	SCRAM_MECH("SCRAM-SHA-1-PLUS", "scram-sha-1-plus", SASL_F_PASSWORD | SASL_F_CB | SASL_F_AUTHZID,
+		   sasl_scram_sha1, 90);
 const struct sasl_mech sasl_scram_sha256 =
-	SCRAM_MECH("SCRAM-SHA-256", "scram-sha-256", SASL_F_PASSWORD | SASL_F_AUTHZID, 80);
+	SCRAM_MECH("SCRAM-SHA-256", "scram-sha-256", SASL_F_PASSWORD | SASL_F_AUTHZID, sasl_scram_sha256_plus, 80);
 const struct sasl_mech sasl_scram_sha1 =
-	SCRAM_MECH("SCRAM-SHA-1", "scram-sha-1", SASL_F_PASSWORD | SASL_F_AUTHZID, 70);
+	SCRAM_MECH("SCRAM-SHA-1", "scram-sha-1", SASL_F_PASSWORD | SASL_F_AUTHZID, sasl_scram_sha1_plus, 70);

@@ -1,6 +1,6 @@
 /* probe.h - the probe's configuration: what the command line (or an
- * extra-opts file) asked for.  Built by plugin/options.c, read by the
- * session runner.  Strings point into argv or into memory owned by the
+ * extra-opts file) asked for.  Defaults in probe.c; built by
+ * plugin/options.c, read by the session runner.  Strings point into argv or into memory owned by the
  * option parser and live for the whole run. */
 #ifndef CIS_PROBE_H
 #define CIS_PROBE_H
@@ -20,6 +20,15 @@ enum fetch_mode {
 	FETCH_NONE = 0,
 	FETCH_HEADERS,      /* default */
 	FETCH_FULL,
+};
+
+/* --auth, parsed. */
+enum auth_mode {
+	AUTH_AUTO = 0,      /* the strongest mechanism usable here (default) */
+	AUTH_NONE,          /* no login */
+	AUTH_ALL,           /* every advertised mechanism, a connection each */
+	AUTH_LOGIN,         /* the IMAP LOGIN command */
+	AUTH_SASL,          /* AUTHENTICATE with the mechanism auth_mech */
 };
 
 #define PROBE_MAX_FOLDERS 16
@@ -46,8 +55,10 @@ struct probe_config {
 	char *password;             /* owned by options; wiped at exit */
 	const char *authzid;
 	char *token;                /* owned by options; wiped at exit */
-	const char *auth;           /* "auto" (default), "login", "plain", ...,
-	                               "none", "all" */
+	enum auth_mode auth;
+	const char *auth_mech;      /* AUTH_SASL: the --auth value naming the
+	                               mechanism ("plain", "scram-sha-256"...);
+	                               NULL otherwise */
 	int auth_explicit;          /* the user named --auth */
 
 	/* mailbox */
@@ -78,7 +89,10 @@ struct probe_config {
 	                               (default 55) */
 };
 
-/* Fill with defaults (designated initialisers live in options.c). */
+/* Fill with defaults. */
 void probe_config_defaults(struct probe_config *cfg);
+/* The --auth value as the user would write it ("auto", "none", "all",
+ * "login" or the mechanism's option name), for messages. */
+const char *probe_auth_name(const struct probe_config *cfg);
 
 #endif

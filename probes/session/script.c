@@ -4,12 +4,12 @@
 #include "session/script.h"
 
 #include <stdarg.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "imap/utf7.h"
 #include "util/util.h"
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -120,19 +120,6 @@ static int is_blank(char c)
 	return c == ' ' || c == '\t';
 }
 
-static int valid_utf8(const char *s, size_t n)
-{
-	size_t i = 0;
-	while (i < n) {
-		uint32_t cp;
-		size_t k = utf8_next((const unsigned char *)s + i, n - i, &cp);
-		if (!k)
-			return 0;
-		i += k;
-	}
-	return 1;
-}
-
 int script_parse_args(struct script *scr, const char *s, size_t n, size_t *first, size_t *nparts, int *eightbit,
 		      char *err, size_t errlen)
 {
@@ -192,8 +179,8 @@ int script_parse_args(struct script *scr, const char *s, size_t n, size_t *first
 			}
 			i++;    /* closing quote */
 			if (mailbox) {
-				char enc[1024];
-				if (!valid_utf8(str, sl) || memchr(str, '\0', sl) || memchr(str, '\r', sl) ||
+				char enc[IMAP_MAILBOX_MAX];
+				if (!utf8_valid(str, sl) || memchr(str, '\0', sl) || memchr(str, '\r', sl) ||
 				    memchr(str, '\n', sl)) {
 					set_err(err, errlen, "m\"...\" mailbox name is not valid UTF-8 or has a line break");
 					return -1;
@@ -469,88 +456,19 @@ fail:
 
 /* ---------------------------------------------------------------- building */
 
-/* The command text is assembled here rather than with imap_cmd_atom/
- * imap_cmd_string because those put a space before every part, and a
- * script's spacing must survive exactly ("(FLAGS" "x" ")" -> (FLAGS "x")).
- * Literals follow the same rules as imap_conn.c (struct imap_cmd: {n+}
- * with LITERAL+, or LITERAL- up to 4096 bytes, else a synchronizing
- * literal recorded in sync_at). */
-static void cmd_bad(struct imap_cmd *cmd, int why)
-{
-	if (!cmd->bad)
-		cmd->bad = why;
-}
-
-static void cmd_raw(struct imap_cmd *cmd, const char *s, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (s[i] == '\r' || s[i] == '\n' || s[i] == '\0')
-			cmd_bad(cmd, IMAP_CMD_BAD_CRLF);
-	sb_append(&cmd->sb, s, n);
-	if (cmd->sb.truncated)
-		cmd_bad(cmd, IMAP_CMD_BAD_TOO_LONG);
-}
-
-static void cmd_string(struct imap_cmd *cmd, const char *s, size_t n)
-{
-	int quotable = 1;
-
-	for (size_t i = 0; i < n && quotable; i++) {
-		unsigned char c = (unsigned char)s[i];
-		if (c == '\r' || c == '\n' || c == '\0')
-			quotable = 0;
-		else if (c >= 0x80 && !(cmd->utf8_ok && valid_utf8(s, n)))
-			quotable = 0;
-	}
-	if (quotable) {
-		sb_putc(&cmd->sb, '"');
-		for (size_t i = 0; i < n; i++) {
-			if (s[i] == '"' || s[i] == '\\')
-				sb_putc(&cmd->sb, '\\');
-			sb_putc(&cmd->sb, s[i]);
-		}
-		sb_putc(&cmd->sb, '"');
-	} else {
-		char hdr[32];
-		int sync = !(cmd->nonsync_ok || (cmd->nonsync_small && n <= 4096));
-		snprintf(hdr, sizeof(hdr), "{%zu%s}\r\n", n, sync ? "" : "+");
-		sb_puts(&cmd->sb, hdr);
-		if (sync) {
-			if (cmd->nsync >= IMAP_CMD_MAX_LITERALS)
-				cmd_bad(cmd, IMAP_CMD_BAD_TOO_MANY);
-			else
-				cmd->sync_at[cmd->nsync++] = cmd->sb.len;
-		}
-		sb_append(&cmd->sb, s, n);
-	}
-	if (cmd->sb.truncated)
-		cmd_bad(cmd, IMAP_CMD_BAD_TOO_LONG);
-}
-
+/* Parts go in with the encoder's put_* functions (no space of their own):
+ * a script's spacing must survive exactly ("(FLAGS" "x" ")" -> (FLAGS "x")). */
 static void put_parts(const struct script *scr, size_t first, size_t n, struct imap_cmd *cmd)
 {
 	for (size_t i = first; i < first + n && i < scr->nparts; i++) {
 		const struct script_part *p = &scr->parts[i];
 		const char *d = scr->pool + p->off;
-		if (p->kind == SCRIPT_RAW) {
-			cmd_raw(cmd, d, p->len);
-		} else if (p->kind == SCRIPT_STRING) {
-			cmd_string(cmd, d, p->len);
-		} else {
-			/* parts are not NUL-terminated in the pool */
-			char name[1024], enc[1024];
-			if (p->len >= sizeof(name)) {
-				cmd_bad(cmd, IMAP_CMD_BAD_TOO_LONG);
-				continue;
-			}
-			memcpy(name, d, p->len);
-			name[p->len] = '\0';
-			if (imap_utf7_encode(name, enc, sizeof(enc)) < 0) {
-				cmd_bad(cmd, IMAP_CMD_BAD_TOO_LONG);
-				continue;
-			}
-			cmd_string(cmd, enc, strlen(enc));
-		}
+		if (p->kind == SCRIPT_RAW)
+			imap_cmd_put_text(cmd, d, p->len);
+		else if (p->kind == SCRIPT_STRING)
+			imap_cmd_put_string(cmd, d, p->len, 0);
+		else
+			imap_cmd_put_mailbox(cmd, d, p->len);
 	}
 }
 
@@ -564,6 +482,6 @@ void script_build(const struct script *scr, const struct script_cmd *sc, const s
 
 void script_append_parts(const struct script *scr, size_t first, size_t n, struct imap_cmd *cmd)
 {
-	cmd_raw(cmd, " ", 1);
+	imap_cmd_put_text(cmd, " ", 1);
 	put_parts(scr, first, n, cmd);
 }

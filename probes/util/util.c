@@ -1,3 +1,5 @@
+/* util.c - small helpers shared by every layer: bounded string buffers,
+ * secret wiping, UTF-8, sanitizing server text, C-locale numbers. */
 #include "config.h"
 #include "util/util.h"
 
@@ -94,6 +96,44 @@ size_t utf8_next(const unsigned char *s, size_t n, uint32_t *cp)
 	}
 	*cp = c;
 	return len;
+}
+
+int utf8_valid(const char *s, size_t n)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	uint32_t cp;
+
+	for (size_t i = 0; i < n;) {
+		size_t l = utf8_next(u + i, n - i, &cp);
+		if (l == 0)
+			return 0;
+		i += l;
+	}
+	return 1;
+}
+
+size_t utf8_encode(uint32_t cp, char *out)
+{
+	if (cp < 0x80) {
+		out[0] = (char)cp;
+		return 1;
+	}
+	if (cp < 0x800) {
+		out[0] = (char)(0xc0 | (cp >> 6));
+		out[1] = (char)(0x80 | (cp & 0x3f));
+		return 2;
+	}
+	if (cp < 0x10000) {
+		out[0] = (char)(0xe0 | (cp >> 12));
+		out[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
+		out[2] = (char)(0x80 | (cp & 0x3f));
+		return 3;
+	}
+	out[0] = (char)(0xf0 | (cp >> 18));
+	out[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
+	out[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
+	out[3] = (char)(0x80 | (cp & 0x3f));
+	return 4;
 }
 
 /* Longest prefix of s[0..len) that does not end inside a UTF-8 sequence

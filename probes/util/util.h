@@ -63,6 +63,14 @@ char *sanitize_text(char *dst, size_t dstsz, const char *src, size_t srclen);
  * ASCII bytes, control bytes included, are sequences of length 1. */
 size_t utf8_next(const unsigned char *s, size_t n, uint32_t *cp);
 
+/* 1 if s[0..n) is well-formed UTF-8 throughout (as utf8_next), else 0;
+ * an empty string is valid. */
+int utf8_valid(const char *s, size_t n);
+
+/* Write code point cp (at most U+10FFFF) as UTF-8 into out (room for 4
+ * bytes); returns the length, 1-4.  The caller rules out surrogates. */
+size_t utf8_encode(uint32_t cp, char *out);
+
 /* Wipe memory that held a secret; not optimised away. */
 void secure_zero(void *p, size_t n);
 
