@@ -63,8 +63,25 @@ static void pipelined_login_hint(struct sess *s)
 			    "lose or garble commands sent before their login answer: check without --pipeline");
 }
 
+int sess_stopped(const struct sess *s)
+{
+	return s->env && s->env->stop && *s->env->stop;
+}
+
 void sess_timeout(struct sess *s, struct step *st)
 {
+	if (sess_stopped(s)) {
+		/* a signal: the way the deadline would end the session now */
+		char buf[24];
+		const char *sig = signal_name(*s->env->stop, buf, sizeof(buf));
+		if (st)
+			report_step_end(st, clock_now_ns(), STEP_TIMEOUT, s->cfg->timeout_state, "terminated (%s)", sig);
+		report_fail(s->rep, s->cfg->timeout_state, sess_step_name(st), "terminated during %s (%s)",
+			    sess_step_name(st), sig);
+		s->failed = 1;
+		s->timed_out = 1;
+		return;
+	}
 	pipelined_login_hint(s);
 	if (st)
 		report_step_end(st, clock_now_ns(), STEP_TIMEOUT, s->cfg->timeout_state, "timed out");
