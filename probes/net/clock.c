@@ -1,3 +1,5 @@
+/* clock.c - CLOCK_MONOTONIC in nanoseconds and the deadline arithmetic every
+ * wait in the probe uses (the only clock reads of probes/ go through here). */
 #include "config.h"
 #include "net/clock.h"
 

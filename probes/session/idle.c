@@ -64,12 +64,8 @@ static void idle_cleanup(struct sess *s, struct sess *s2, uint64_t uid, const st
 	clean->st = st;
 	/* always: APPENDUID came from the other connection and was never
 	 * checked against the message */
-	find = fl_add(&f, NULL, "UID SEARCH");
+	find = add_msgid_search(&f, NULL, &found, pm);
 	find->st = st;
-	mbx_search_init(&found, NULL);
-	find->search_into = &found;
-	imap_cmd_add_text(&find->cmd, "HEADER Message-ID");
-	imap_cmd_add_string(&find->cmd, pm->msgid, strlen(pm->msgid), 0);
 	if (fl_run(&f) < 0)
 		goto out;
 	if (sel->res.status != IMAP_ST_OK) {

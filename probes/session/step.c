@@ -21,15 +21,23 @@ struct step *sess_begin(struct sess *s, const char *name)
 	return report_step_begin(s->rep, name, clock_now_ns());
 }
 
-void sess_ok(struct step *st, const char *fmt, ...)
+/* End st (NULL: nothing) now with outcome and state OK. */
+static void step_end_ok(struct step *st, enum step_outcome outcome, const char *fmt, va_list ap)
+	__attribute__((format(printf, 3, 0)));
+static void step_end_ok(struct step *st, enum step_outcome outcome, const char *fmt, va_list ap)
 {
 	char msg[512];
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (st)
+		report_step_end(st, clock_now_ns(), outcome, STATE_OK, "%s", msg);
+}
+
+void sess_ok(struct step *st, const char *fmt, ...)
+{
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	step_end_ok(st, STEP_OK, fmt, ap);
 	va_end(ap);
-	if (st)
-		report_step_end(st, clock_now_ns(), STEP_OK, STATE_OK, "%s", msg);
 }
 
 const char *sess_step_name(const struct step *st)
@@ -163,16 +171,12 @@ void sess_conn_fail_on(struct sess *s, struct imap_conn *c, struct step *st, con
 		  imap_conn_errmsg(c));
 }
 
-void sess_skip(struct step *st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void sess_skip(struct step *st, const char *fmt, ...)
 {
-	char msg[512];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	step_end_ok(st, STEP_SKIPPED, fmt, ap);
 	va_end(ap);
-	if (st)
-		report_step_end(st, clock_now_ns(), STEP_SKIPPED, STATE_OK, "%s", msg);
 }
 
 int64_t sess_deadline_reserve(const struct sess *s)

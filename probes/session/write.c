@@ -170,6 +170,17 @@ static int caps_word(struct imap_conn *c, const char *word)
 /* "UID SEARCH HEADER X-Check-Imap-Session probe OLDER n" (WITHIN) or
  * "... BEFORE <today>": probe messages left behind by earlier runs that
  * are old enough not to belong to a run still in progress. */
+struct fcmd *add_msgid_search(struct flight *f, const char *step, struct mbx_search *found,
+			      const struct probe_msg *pm)
+{
+	struct fcmd *find = fl_add(f, step, "UID SEARCH");
+	mbx_search_init(found, NULL);
+	find->search_into = found;
+	imap_cmd_add_text(&find->cmd, "HEADER Message-ID");
+	imap_cmd_add_string(&find->cmd, pm->msgid, strlen(pm->msgid), 0);
+	return find;
+}
+
 struct fcmd *add_leftover_search(struct sess *s, struct sess *cs, struct flight *f, const char *step,
 					struct mbx_search *into)
 {
@@ -421,11 +432,7 @@ static int append_write(struct sess *s, const struct probe_msg *pm, struct mbx_s
 	/* no UIDPLUS answer: find it by its Message-ID */
 	fl_init(&f, s, s);
 	noop = append_noop(s, &f, an);
-	find = fl_add(&f, "append_find", "UID SEARCH");
-	mbx_search_init(&found, NULL);
-	find->search_into = &found;
-	imap_cmd_add_text(&find->cmd, "HEADER Message-ID");
-	imap_cmd_add_string(&find->cmd, pm->msgid, strlen(pm->msgid), 0);
+	find = add_msgid_search(&f, "append_find", &found, pm);
 	if (fl_run(&f) < 0)
 		goto out;
 	if (find->res.status != IMAP_ST_OK) {

@@ -30,6 +30,10 @@ uint64_t appenduid(const struct imap_result *res, int have_validity, uint64_t va
  * leftovers were added. */
 unsigned join_set(char *out, size_t outsz, uint64_t uid, const struct mbx_search *old);
 /* The search for probe messages left behind by earlier runs, into `into`. */
+/* Queue "UID SEARCH HEADER Message-ID <id>" of pm into f, its matches
+ * into found (initialised here); step may be NULL. */
+struct fcmd *add_msgid_search(struct flight *f, const char *step, struct mbx_search *found,
+			      const struct probe_msg *pm);
 struct fcmd *add_leftover_search(struct sess *s, struct sess *cs, struct flight *f, const char *step,
 				 struct mbx_search *into);
 /* UID STORE + UID EXPUNGE of the probe message (and leftovers) on cs's
