@@ -43,98 +43,52 @@
 	"line * 3 EXISTS\n" \
 	"line * OK [UIDVALIDITY 1700000000] UIDs valid\n" \
 	"line $TAG OK [READ-ONLY] EXAMINE done\n"
-#define LOGOUT \
-	"expect LOGOUT\n" \
-	"line * BYE Logging out\n" \
-	"line $TAG OK Logout done\n" \
-	"close\n"
+#define LOGOUT FAKE_LOGOUT_OK
 
-struct run {
-	struct probe_run r;
-	struct fake_server *fs;
-	int fake_status;
-	const char *rec;
-	char *diag;
-};
-
-/* The fake plays SCN; the probe gets -H/-p and the NULL-terminated ARGS. */
-static void run(struct run *c, const char *scn, ...)
+/* The fake plays SCN; the probe gets -H/-p and the NULL-terminated extra
+ * arguments. */
+static void run(struct fake_case *c, const char *scn, ...)
 {
-	const char *argv[48];
-	size_t n = 0, len = 0;
-	const char *a;
+	const char *args[48];
 	va_list ap;
 
-	memset(c, 0, sizeof *c);
-	c->fs = fake_start(scn);
-	cr_assert_not_null(c->fs, "the fake IMAP server did not start");
-	argv[n++] = "-H";
-	argv[n++] = "127.0.0.1";
-	argv[n++] = "-p";
-	argv[n++] = fake_port_str(c->fs);
 	va_start(ap, scn);
-	while ((a = va_arg(ap, const char *)) != NULL && n < sizeof argv / sizeof *argv - 1)
-		argv[n++] = a;
+	tu_va_args(args, sizeof args / sizeof *args, ap);
 	va_end(ap);
-	argv[n] = NULL;
-	cr_assert_eq(probe_run(&c->r, HARD_S * cis_time_factor(), NULL, argv), 0, "could not start the probe");
-	c->fake_status = fake_stop(c->fs);
-	c->rec = (const char *)fake_received(c->fs, &len);
-	cr_assert_geq(asprintf(&c->diag, "\n--- probe: exit %d\n--- stdout:\n%s\n--- stderr:\n%s\n--- sent:\n%s\n"
-	                                 "--- fake (exit %d):\n%s",
-	                       c->r.exit_code, c->r.out, c->r.err, c->rec, c->fake_status, fake_log(c->fs)),
-	              0);
+	fake_case_run(c, strdup(scn), 1, HARD_S * cis_time_factor(), NULL, args);
 }
 
-static void done(struct run *c)
-{
-	fake_free(c->fs);
-	probe_run_free(&c->r);
-	free(c->diag);
-}
-
-static void expect_exit(struct run *c, int code, const char *first)
+static void expect_exit(struct fake_case *c, int code, const char *first)
 {
 	cr_assert_eq(c->r.exit_code, code, "exit %d, expected %d%s", c->r.exit_code, code, c->diag);
 	cr_assert_not_null(strstr(c->r.first_line, first), "first line lacks \"%s\"%s", first, c->diag);
-	if (!getenv("CIS_TEST_ALLOW_STDERR"))
-		cr_assert_eq(c->r.err_len, 0, "output on stderr%s", c->diag);
+	probe_expect_no_stderr(&c->r, c->diag);
 }
 
-static void out_has(struct run *c, const char *text)
+static void not_sent(struct fake_case *c, const char *text)
 {
-	cr_assert_not_null(strstr(c->r.out, text), "stdout lacks \"%s\"%s", text, c->diag);
-}
-
-static void not_sent(struct run *c, const char *text)
-{
-	cr_assert_null(strstr(c->rec, text), "the probe sent \"%s\"%s", text, c->diag);
-}
-
-static void fake_ok(struct run *c)
-{
-	cr_assert_eq(c->fake_status, 0, "the fake exited %d%s", c->fake_status, c->diag);
+	cr_assert_null(memmem(c->rec, c->rec_len, text, strlen(text)), "the probe sent \"%s\"%s", text, c->diag);
 }
 
 /* ---------------------------------------------------------------- extensions after a bare login OK */
 
 Test(quirks, quota_unadvertised_after_a_bare_login_is_not_asked)
 {
-	struct run c;
+	struct fake_case c = {0};
 
 	run(&c, GREET("IMAP4rev1 AUTH=PLAIN") LOGIN_BARE CAPS_AFTER("IMAP4rev1 IDLE") EXAMINE_INBOX LOGOUT, "-U", USER,
 	    "-P", PASS, "--auth", "login", "--quota", "--fetch", "none", NULL);
 	expect_exit(&c, 0, "IMAP OK");
-	fake_ok(&c);
-	out_has(&c, "server does not support QUOTA");
+	fake_case_expect_fake_status(&c, 0);
+	fake_case_expect_out(&c, "server does not support QUOTA");
 	not_sent(&c, "GETQUOTAROOT");
-	done(&c);
+	fake_case_done(&c);
 }
 
 /* The same server with QUOTA in its list: asked, in the EXAMINE flight. */
 Test(quirks, quota_advertised_after_a_bare_login_is_asked)
 {
-	struct run c;
+	struct fake_case c = {0};
 
 	run(&c, GREET("IMAP4rev1 AUTH=PLAIN") LOGIN_BARE CAPS_AFTER("IMAP4rev1 QUOTA")
 	    "expect STATUS\nline $TAG OK STATUS done\n"
@@ -145,64 +99,64 @@ Test(quirks, quota_advertised_after_a_bare_login_is_asked)
 	    "line $TAG OK done\n" LOGOUT,
 	    "-U", USER, "-P", PASS, "--auth", "login", "--quota", "--fetch", "none", NULL);
 	expect_exit(&c, 0, "IMAP OK");
-	fake_ok(&c);
-	out_has(&c, "quota_storage=10.00%");
-	done(&c);
+	fake_case_expect_fake_status(&c, 0);
+	fake_case_expect_out(&c, "quota_storage=10.00%");
+	fake_case_done(&c);
 }
 
 Test(quirks, namespace_unadvertised_after_a_bare_login_is_not_asked)
 {
-	struct run c;
+	struct fake_case c = {0};
 
 	run(&c, GREET("IMAP4rev1 AUTH=PLAIN") LOGIN_BARE CAPS_AFTER("IMAP4rev1 IDLE") EXAMINE_INBOX LOGOUT, "-U", USER,
 	    "-P", PASS, "--auth", "login", "--namespace", "--fetch", "none", NULL);
 	expect_exit(&c, 0, "IMAP OK");
-	fake_ok(&c);
-	out_has(&c, "server does not offer NAMESPACE");
+	fake_case_expect_fake_status(&c, 0);
+	fake_case_expect_out(&c, "server does not offer NAMESPACE");
 	not_sent(&c, " NAMESPACE\r\n");
-	done(&c);
+	fake_case_done(&c);
 }
 
 /* ---------------------------------------------------------------- mechanism lists */
 
 Test(quirks, no_usable_mechanism_lists_the_offer_without_a_stray_space)
 {
-	struct run c;
+	struct fake_case c = {0};
 
 	run(&c, GREET("IMAP4rev1 AUTH=PLAIN AUTH=XOAUTH2") LOGOUT, "-U", USER, "-P", PASS, "--fetch", "none", NULL);
 	expect_exit(&c, 2, "no usable authentication mechanism (server offers: PLAIN XOAUTH2);");
-	fake_ok(&c);
-	done(&c);
+	fake_case_expect_fake_status(&c, 0);
+	fake_case_done(&c);
 }
 
 Test(quirks, named_mechanism_not_offered_lists_the_offer_without_a_stray_space)
 {
-	struct run c;
+	struct fake_case c = {0};
 
 	run(&c, GREET("IMAP4rev1 AUTH=PLAIN AUTH=XOAUTH2") LOGOUT, "-U", USER, "-P", PASS, "--auth", "cram-md5",
 	    "--fetch", "none", NULL);
 	expect_exit(&c, 2, "server does not offer AUTH=CRAM-MD5 (offers: PLAIN XOAUTH2)");
-	fake_ok(&c);
-	done(&c);
+	fake_case_expect_fake_status(&c, 0);
+	fake_case_done(&c);
 }
 
 Test(quirks, nothing_offered_says_none)
 {
-	struct run c;
+	struct fake_case c = {0};
 
 	run(&c, GREET("IMAP4rev1") LOGOUT, "-U", USER, "-P", PASS, "--auth", "cram-md5", "--fetch", "none", NULL);
 	expect_exit(&c, 2, "server does not offer AUTH=CRAM-MD5 (offers: none)");
-	done(&c);
+	fake_case_done(&c);
 }
 
 Test(quirks, auth_all_with_nothing_to_test_lists_the_offer_without_a_stray_space)
 {
-	struct run c;
+	struct fake_case c = {0};
 
 	run(&c, GREET("IMAP4rev1 AUTH=PLAIN AUTH=X-FOO") LOGOUT, "-U", USER, "-P", PASS, "--auth", "all", "--fetch",
 	    "none", NULL);
 	expect_exit(&c, 2, "no mechanism to test (server offers: PLAIN X-FOO)");
-	done(&c);
+	fake_case_done(&c);
 }
 
 /* ---------------------------------------------------------------- --cache-dir */
@@ -224,7 +178,7 @@ static char *tmpdir_new(void)
 Test(quirks, cache_dir_is_created_with_mode_0700)
 {
 	char *parent = tmpdir_new(), *dir = NULL;
-	struct run c;
+	struct fake_case c = {0};
 	struct stat st;
 
 	cr_assert_geq(asprintf(&dir, "%s/cache", parent), 0);
@@ -235,13 +189,10 @@ Test(quirks, cache_dir_is_created_with_mode_0700)
 	cr_assert_eq(stat(dir, &st), 0, "%s was not created%s", dir, c.diag);
 	cr_assert(S_ISDIR(st.st_mode));
 	cr_assert_eq(st.st_mode & 07777, 0700, "mode %04o%s", (unsigned)(st.st_mode & 07777), c.diag);
-	char *cmd = NULL;
-	cr_assert_geq(asprintf(&cmd, "rm -rf '%s'", parent), 0);
-	cr_assert_eq(system(cmd), 0);
-	free(cmd);
+	cr_assert_eq(tu_rm_tree(parent), 0);
 	free(dir);
 	free(parent);
-	done(&c);
+	fake_case_done(&c);
 }
 
 static void refused(const char *dir, const char *why)

@@ -35,20 +35,9 @@
 #define PASS "S3cret-Pa55word-7x"
 
 #define GREET "line * OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] fake ready\n"
-#define LOGIN_OK "expect LOGIN\nline $TAG OK [CAPABILITY IMAP4rev1] Logged in\n"
-#define EXAMINE_OK \
-	"expect STATUS\n" \
-	"line * STATUS INBOX (UNSEEN 1)\n" \
-	"line $TAG OK STATUS completed\n" \
-	"expect EXAMINE\n" \
-	"line * 3 EXISTS\n" \
-	"line * OK [UIDVALIDITY 1700000000] UIDs valid\n" \
-	"line $TAG OK [READ-ONLY] EXAMINE completed\n"
-#define LOGOUT_OK \
-	"expect LOGOUT\n" \
-	"line * BYE Logging out\n" \
-	"line $TAG OK Logout completed\n" \
-	"close\n"
+#define LOGIN_OK "expect LOGIN\n" FAKE_LOGGED_IN
+#define EXAMINE_OK FAKE_EXAMINE_OK
+#define LOGOUT_OK FAKE_LOGOUT_OK
 /* a whole quick session (--fetch none) */
 #define QUICK GREET LOGIN_OK EXAMINE_OK LOGOUT_OK
 /* a session whose fetch never gets an answer */
@@ -65,14 +54,6 @@ struct sigrun {
 	char first_line[2048];
 	char *diag;
 };
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static const char *probe_path(void)
 {
@@ -114,7 +95,7 @@ static void run_signal(struct sigrun *r, double delay_s, int sig, double hard_s,
 	cr_assert_eq(pipe2(outp, O_CLOEXEC), 0);
 	cr_assert_eq(pipe2(errp, O_CLOEXEC), 0);
 	fflush(NULL);
-	t0 = now_s();
+	t0 = tu_now_s();
 	pid_t pid = fork();
 	cr_assert_geq(pid, 0);
 	if (pid == 0) {
@@ -127,10 +108,10 @@ static void run_signal(struct sigrun *r, double delay_s, int sig, double hard_s,
 	close(errp[1]);
 	int fds[2] = {outp[0], errp[0]};
 	while (fds[0] >= 0 || fds[1] >= 0) {
-		double t = now_s() - t0;
+		double t = tu_now_s() - t0;
 		if (!signalled && t >= delay_s) {
 			kill(pid, sig);
-			sent = now_s();
+			sent = tu_now_s();
 			signalled = true;
 		}
 		if (!killed && t >= hard_s) {
@@ -176,7 +157,7 @@ static void run_signal(struct sigrun *r, double delay_s, int sig, double hard_s,
 			close(fds[i]);
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
-	double end = now_s();
+	double end = tu_now_s();
 	r->wall_s = end - t0;
 	r->after_signal_s = sent > 0 ? end - sent : 0;
 	r->exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
