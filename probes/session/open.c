@@ -321,7 +321,8 @@ static void logout_after_stop(struct sess *s)
 	}
 	while ((n = transport_read(t, buf, sizeof(buf), until)) > 0)
 		;
-	sess_ok(st, "LOGOUT sent after %s; %s", signal_name(*s->env->stop, sig, sizeof(sig)),
+	const volatile sig_atomic_t *stop = s->env ? s->env->stop : NULL;
+	sess_ok(st, "LOGOUT sent after %s; %s", signal_name(stop ? *stop : 0, sig, sizeof(sig)),
 		n == TR_TIMEOUT ? "no end within 0.3s, closed" : "server closed the connection");
 }
 

@@ -351,8 +351,11 @@ int sla_run(const struct probe_config *cfg, const struct session_env *env, struc
 	acc->worst = acc->checks_state = STATE_OK;
 	acc->total = series_get(acc->series, &acc->nseries, "time", acc->n);
 	for (unsigned i = 0; i < acc->n; i++) {
-		if (i)
-			sleep_s(cfg->interval_s, env);
+		if (i) {
+			/* the pause too stays inside the bound */
+			double left = clock_ns_to_s(run_deadline - clock_now_ns());
+			sleep_s(cfg->interval_s < left ? cfg->interval_s : left, env);
+		}
 		if (run_one(cfg, &one_cfg, env, acc, rep, i, run_deadline)) {
 			stop_text(cfg, env, acc->why, sizeof(acc->why));
 			break;
