@@ -29,7 +29,7 @@ static void step_end_ok(struct step *st, enum step_outcome outcome, const char *
 	char msg[512];
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	if (st)
-		report_step_end(st, clock_now_ns(), outcome, STATE_OK, "%s", msg);
+		report_step_end(st, clock_now_ns(), (int)outcome, STATE_OK, "%s", msg);
 }
 
 void sess_ok(struct step *st, const char *fmt, ...)
