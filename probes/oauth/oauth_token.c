@@ -328,12 +328,12 @@ static int connect_endpoint(const struct oauth_params *p, const struct http_url 
 	char err[512];
 	int timed_out = 0, used = 0;
 
-	if (net_resolve(u->host, u->port, p->family, deadline, &addrs, &timed_out, err, sizeof(err)) < 0) {
+	if (net_resolve(u->host, u->port, p->family, deadline, p->stop, &addrs, &timed_out, err, sizeof(err)) < 0) {
 		set_msg(res, timed_out ? OAUTH_ERR_TIMEOUT : OAUTH_ERR_NET, "%s: %s", u->authority,
 			timed_out ? "timed out resolving the name" : err);
 		return -1;
 	}
-	int fd = net_connect(&addrs, deadline, p->rt, &used, &timed_out, err, sizeof(err));
+	int fd = net_connect(&addrs, deadline, p->stop, p->rt, &used, &timed_out, err, sizeof(err));
 	if (fd < 0) {
 		set_msg(res, timed_out ? OAUTH_ERR_TIMEOUT : OAUTH_ERR_NET, "%s: %s", u->authority,
 			timed_out ? "timed out connecting" : err);
@@ -345,6 +345,7 @@ static int connect_endpoint(const struct oauth_params *p, const struct http_url 
 		set_msg(res, OAUTH_ERR_INTERNAL, "out of memory");
 		return -1;
 	}
+	plain->stop = p->stop;
 	struct tls_options opt = {
 		.sni = net_is_ip_literal(u->host) ? NULL : u->host,
 		.verify_name = u->host,

@@ -206,7 +206,7 @@ static int oauth_finished(struct sasl *s)
 const struct sasl_mech sasl_oauthbearer = {
 	.name = "OAUTHBEARER",
 	.option = "oauthbearer",
-	.flags = SASL_F_TOKEN | SASL_F_SERVERERR | SASL_F_AUTHZID,
+	.flags = SASL_F_TOKEN | SASL_F_PLAINTEXT | SASL_F_SERVERERR | SASL_F_AUTHZID,
 	.strength = 45,
 	.state_size = 0,
 	.start = oauthbearer_start,
@@ -217,7 +217,7 @@ const struct sasl_mech sasl_oauthbearer = {
 const struct sasl_mech sasl_xoauth2 = {
 	.name = "XOAUTH2",
 	.option = "xoauth2",
-	.flags = SASL_F_TOKEN | SASL_F_SERVERERR,
+	.flags = SASL_F_TOKEN | SASL_F_PLAINTEXT | SASL_F_SERVERERR,
 	.strength = 40,
 	.state_size = 0,
 	.start = xoauth2_start,

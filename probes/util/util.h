@@ -91,4 +91,9 @@ int ascii_ieq(const char *a, size_t alen, const char *b);
  * isfinite() first. */
 void sb_put_double(struct sbuf *sb, double v, int decimals);
 
+/* "SIGTERM", "SIGINT", "SIGALRM", "SIGHUP" or "signal N": the name of a
+ * signal that ended a run, for messages.  Never NULL (static storage for
+ * the named ones; buf, of at least 16 bytes, for the others). */
+const char *signal_name(int sig, char *buf, size_t len);
+
 #endif
