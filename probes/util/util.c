@@ -479,3 +479,13 @@ const char *signal_name(int sig, char *buf, size_t len)
 		return buf;
 	}
 }
+
+int bearer_token_ok(const char *t)
+{
+	if (!*t)
+		return 0;
+	for (const unsigned char *p = (const unsigned char *)t; *p; p++)
+		if (*p <= 0x20 || *p >= 0x7f)
+			return 0;
+	return 1;
+}
