@@ -2,7 +2,12 @@
  *
  * Everything goes to stdout, the status line first; the -vvv protocol
  * trace is collected while the session runs and printed after the report
- * so the first line stays the Nagios status line. */
+ * so the first line stays the Nagios status line.
+ *
+ * SIGTERM, SIGINT and SIGALRM (what timeout(1), Icinga 2, systemd and
+ * Nagios send when their limit is up) do not kill the probe: the handler
+ * only records the signal, the session treats it as its deadline passing
+ * (struct session_env.stop) and the usual complete result is printed. */
 #include "config.h"
 
 #include <signal.h>
@@ -20,6 +25,33 @@
 #include "util/util.h"
 
 #define TRACE_MAX (256 * 1024)
+
+/* The signal that asked the run to end, 0 until one did.  Written only by
+ * on_signal; read by the session through session_env.stop. */
+static volatile sig_atomic_t stop_signal;
+
+static void on_signal(int sig)
+{
+	if (!stop_signal)
+		stop_signal = sig;
+}
+
+/* Without SA_RESTART: a blocked poll() or nanosleep() returns EINTR at
+ * once, and the waits check the flag. */
+static void catch_stop_signals(void)
+{
+	static const int sigs[] = { SIGTERM, SIGINT, SIGALRM };
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		sigaddset(&sa.sa_mask, sigs[i]);
+	sa.sa_flags = 0;
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		sigaction(sigs[i], &sa, NULL);
+}
 
 static void trace_line(void *ud, const char *dir, const char *line, size_t len)
 {
@@ -48,6 +80,7 @@ int main(int argc, char **argv)
 	int state;
 
 	signal(SIGPIPE, SIG_IGN);
+	catch_stop_signals();
 	if (sb_init_alloc(&out, OUTPUT_MAX_SIZE) < 0)
 		return STATE_UNKNOWN;
 
@@ -71,7 +104,7 @@ int main(int argc, char **argv)
 		setrlimit(RLIMIT_CORE, &nocore);
 	}
 
-	struct session_env env = { 0 };
+	struct session_env env = { .stop = &stop_signal };
 	memset(&trace, 0, sizeof(trace));
 	if (opts.cfg.verbose >= 3 && opts.cfg.output == OUTPUT_NAGIOS && sb_init_alloc(&trace, TRACE_MAX) == 0) {
 		env.trace = trace_line;

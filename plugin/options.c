@@ -14,6 +14,7 @@
 
 #include "net/tls.h"
 #include "oauth/http.h"
+#include "session/capcache.h"
 #include "sasl/sasl.h"
 #include "smtp/smtp_cmd.h"
 #include "util/util.h"
@@ -81,6 +82,7 @@ enum {
 	OPT_OAUTH_SCOPE,
 	OPT_OAUTH_REFRESH_TOKEN_FILE,
 	OPT_OAUTH_CLIENT_AUTH,
+	OPT_TOTAL_TIMEOUT,
 };
 
 static const struct option long_opts[] = {
@@ -144,6 +146,7 @@ static const struct option long_opts[] = {
 	{ "cache-dir", required_argument, NULL, OPT_CACHE_DIR },
 	{ "repeat", required_argument, NULL, OPT_REPEAT },
 	{ "interval", required_argument, NULL, OPT_INTERVAL },
+	{ "total-timeout", required_argument, NULL, OPT_TOTAL_TIMEOUT },
 	{ "availability-warning", required_argument, NULL, OPT_AVAIL_WARN },
 	{ "availability-critical", required_argument, NULL, OPT_AVAIL_CRIT },
 	{ "deliver-via", required_argument, NULL, OPT_DELIVER_VIA },
@@ -187,7 +190,8 @@ void options_help(struct sbuf *out)
 "  -t, --timeout SECONDS[:STATE]\n"
 "                           deadline for the whole session (default 10); STATE\n"
 "                           is what a timeout returns: ok, warning, critical\n"
-"                           (default) or unknown\n"
+"                           (default) or unknown\n""                           SIGTERM, SIGINT or SIGALRM end the run the same way\n"
+"                           (\"terminated during STEP\"), with a full result\n"
 "\n"
 "TLS:\n"
 "  -S, --ssl                implicit TLS (IMAPS, port 993)\n"
@@ -214,15 +218,18 @@ void options_help(struct sbuf *out)
 "      --authzid USER       SASL authorization identity: log in as --username,\n"
 "                           act as USER (master user / admin access)\n"
 "      --auth MECH          auto (default: strongest mechanism offered that the\n"
-"                           credentials can use; no plaintext mechanism on an\n"
-"                           unencrypted connection), login (IMAP LOGIN),\n"
+"                           credentials can use; on an unencrypted connection\n"
+"                           none that sends a password or bearer token\n"
+"                           readable: PLAIN, LOGIN, XOAUTH2, OAUTHBEARER;\n"
+"                           name one to send it anyway), login (IMAP LOGIN),\n"
 "                           plain, auth-login (AUTHENTICATE LOGIN), cram-md5,\n"
 "                           scram-sha-1, scram-sha-256, xoauth2, oauthbearer,\n"
 "                           external, none (greeting only, no login), all\n"
 "                           (every advertised mechanism this probe implements,\n"
 "                           one connection each), scram-sha-1-plus,\n"
 "                           scram-sha-256-plus (channel binding)\n"
-"      --token-file FILE    OAuth 2 bearer token for xoauth2 / oauthbearer\n"
+"      --token-file FILE    OAuth 2 bearer token for xoauth2 / oauthbearer (never\n"
+"                           sent unencrypted unless --auth names the mechanism)\n"
 "\n"
 "OAuth 2 (the probe fetches, caches and renews its own token):\n"
 "      --oauth-token-url URL  the token endpoint (https), e.g.\n"
@@ -321,6 +328,12 @@ void options_help(struct sbuf *out)
 "      --repeat N           run the session N times and report availability\n"
 "                           and latency percentiles\n"
 "      --interval SECONDS   pause between repeated sessions (default 0)\n"
+"      --total-timeout SECONDS\n"
+"                           with --repeat: the whole run never takes longer\n"
+"                           (default 55, below the usual 60 s plugin limit); a\n"
+"                           run that cannot fit (N x -t + (N-1) x --interval)\n"
+"                           is UNKNOWN at once, one that reaches the bound\n"
+"                           stops and reports the sessions that finished\n"
 "      --availability-warning RANGE, --availability-critical RANGE\n"
 "                           thresholds on the percentage of sessions that\n"
 "                           worked (default: WARNING below 100, CRITICAL at\n"
@@ -844,19 +857,9 @@ static int handle(struct options *o, int c, const char *arg)
 	case OPT_PIPELINE:
 		cfg->pipeline = 1;
 		break;
-	case OPT_CACHE_DIR: {
-		struct stat st;
-		if (!*arg || stat(arg, &st) < 0)
-			return fail(o, "--cache-dir %s: %s", arg, *arg ? strerror(errno) : "empty name");
-		if (!S_ISDIR(st.st_mode))
-			return fail(o, "--cache-dir %s: not a directory", arg);
-		if (access(arg, W_OK | X_OK) < 0)
-			return fail(o, "--cache-dir %s: not writable: %s", arg, strerror(errno));
-		if (strlen(arg) > 3000)
-			return fail(o, "--cache-dir: name too long");
-		cfg->cache_dir = arg;
+	case OPT_CACHE_DIR:
+		cfg->cache_dir = arg;   /* checked (and created) in check_config */
 		break;
-	}
 	case OPT_REPEAT:
 		if (parse_uint(arg, 100000, &v) < 0 || v == 0)
 			return fail(o, "--repeat %s: a number of sessions from 1 to 100000", arg);
@@ -871,6 +874,10 @@ static int handle(struct options *o, int c, const char *arg)
 		cfg->interval_s = d;
 		break;
 	}
+	case OPT_TOTAL_TIMEOUT:
+		if (parse_seconds(arg, &cfg->total_timeout_s) < 0)
+			return fail(o, "--total-timeout %s: seconds > 0 (up to 86400) that a --repeat run may take", arg);
+		break;
 	case OPT_AVAIL_WARN:
 		return parse_range_opt(o, "--availability-warning", arg, &cfg->availability.warn);
 	case OPT_AVAIL_CRIT:
@@ -991,7 +998,15 @@ static int check_config(struct options *o)
 	    (cfg->client_cert || cfg->cafile || cfg->capath || cfg->sni || cfg->insecure || cfg->cert_days_set ||
 	     cfg->tls_min))
 		return fail(o, "TLS options given without --ssl or --starttls");
-	return check_delivery(o);
+	if (check_delivery(o) != OPTIONS_OK)
+		return OPTIONS_ERROR;
+	/* last: it may create the directory, which a bad option must not do */
+	if (cfg->cache_dir) {
+		char why[512];
+		if (capcache_dir_prepare(cfg->cache_dir, why, sizeof(why)) < 0)
+			return fail(o, "%s", why);
+	}
+	return OPTIONS_OK;
 }
 
 int options_parse(struct options *o, int argc, char **argv, struct sbuf *out)

@@ -963,9 +963,37 @@ Test(sla, half_failing_is_warning_by_default)
 	cr_assert_eq(perf_value(c, "availability", "%"), 50);
 	cr_assert_eq(perf_value(c, "sessions", ""), 4);
 	cr_assert_eq(perf_value(c, "sessions_ok", ""), 2);
-	cmd_expect_out(c, "(4 runs)"); /* auth ran in every session */
-	cmd_expect_out(c, "(2 runs)"); /* examine only in the good ones */
+	cmd_expect_out(c, "(4 runs)"); /* greeting ran in every session */
+	/* auth too, but failed in two: not a success of the step */
+	cmd_expect_out(c, "\nauth: FAILED ");
+	cmd_expect_out(c, "(4 runs, 2 failed)");
+	cmd_expect_out(c, "\nexamine: OK "); /* only in the good ones, always OK */
+	cmd_expect_out(c, "(2 runs)");
 	cr_assert_null(strstr(c->r.out, "fake-secret-pw"), "password in the output" DUMP_FMT, DUMP_ARGS(c));
+	cmd_free(c);
+	fake_free(fs);
+}
+
+/* Prometheus of the same run: a WARNING is no success, and a step that
+ * failed in some sessions is no success either (issue 14). */
+Test(sla, half_failing_prometheus_success_values)
+{
+	struct fake_server *fs = half_failing();
+	struct cmd *c = fake_cmd(fs);
+	struct prom p;
+
+	cmd_addl(c, "--repeat", "4", "--output", "prometheus", NULL);
+	run(c);
+	fake_stop(fs);
+	expect_exit(c, ST_WARNING);
+	prom_load(&p, c);
+	prom_expect(&p, "probe_success", 0);
+	prom_expect(&p, "probe_imap_state", 1);
+	prom_expect(&p, "probe_imap_step_success{step=\"greeting\"}", 1);
+	prom_expect(&p, "probe_imap_step_success{step=\"auth\"}", 0);
+	prom_expect(&p, "probe_imap_step_success{step=\"examine\"}", 1);
+	prom_expect(&p, "probe_imap_sessions", 4);
+	prom_expect(&p, "probe_imap_sessions_ok", 2);
 	cmd_free(c);
 	fake_free(fs);
 }

@@ -1270,9 +1270,11 @@ Test(fake_mailbox, cache_dir_must_be_a_directory)
 	static const struct {
 		const char *dir, *msg;
 	} cases[] = {
-		{ "/nonexistent/cis-cache", "IMAP UNKNOWN - --cache-dir /nonexistent/cis-cache: No such file or directory" },
+		/* created when missing, but only below an existing parent */
+		{ "/nonexistent/cis-cache", "IMAP UNKNOWN - --cache-dir /nonexistent/cis-cache does not exist and cannot be "
+					    "created: its parent directory does not exist either" },
 		{ "/etc/hostname", "IMAP UNKNOWN - --cache-dir /etc/hostname: not a directory" },
-		{ "", "IMAP UNKNOWN - --cache-dir : empty name" },
+		{ "", "IMAP UNKNOWN - --cache-dir: empty name" },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct probe_run r;

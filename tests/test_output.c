@@ -1416,10 +1416,16 @@ Test(prometheus, failure_and_warning_success_values)
 	assert_prom_line(&out, "probe_imap_step_success{step=\"greeting\"} 1");
 	assert_prom_line(&out, "probe_imap_step_duration_seconds{step=\"auth\"} 0.003000");
 	sb_free(&out);
+	/* a WARNING is not a success: probe_success == 0 is the one alert
+	 * rule a Prometheus user writes; probe_imap_state grades it */
 	r.state = STATE_WARNING;
 	render(&r, OUTPUT_PROMETHEUS, 0, &out);
-	assert_prom_line(&out, "probe_success 1");
+	assert_prom_line(&out, "probe_success 0");
 	assert_prom_line(&out, "probe_imap_state 1");
+	sb_free(&out);
+	r.state = STATE_OK;
+	render(&r, OUTPUT_PROMETHEUS, 0, &out);
+	assert_prom_line(&out, "probe_success 1");
 	sb_free(&out);
 	r.state = STATE_UNKNOWN;
 	render(&r, OUTPUT_PROMETHEUS, 0, &out);
@@ -1460,7 +1466,7 @@ Test(prometheus, empty_report_is_still_valid)
 	render(&r, OUTPUT_PROMETHEUS, 0, &out);
 	cr_assert_null(prom_check(out.data, out.len), "%s", out.data);
 	cr_assert_str_eq(out.data,
-			 "# HELP probe_success Displays whether or not the probe was a success\n"
+			 "# HELP probe_success 1 when the check is OK (every step worked, no threshold crossed), else 0\n"
 			 "# TYPE probe_success gauge\n"
 			 "probe_success 1\n"
 			 "# HELP probe_imap_state Nagios state of the check: 0 OK, 1 WARNING, 2 CRITICAL, "

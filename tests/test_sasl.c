@@ -230,8 +230,8 @@ Test(table, flags)
 	cr_assert_eq(sasl_cram_md5.flags, SASL_F_PASSWORD);
 	cr_assert_eq(sasl_scram_sha256.flags, SASL_F_SCRAM | SASL_F_PASSWORD | SASL_F_AUTHZID);
 	cr_assert_eq(sasl_scram_sha1_plus.flags, SASL_F_SCRAM | SASL_F_PASSWORD | SASL_F_CB | SASL_F_AUTHZID);
-	cr_assert_eq(sasl_xoauth2.flags, SASL_F_TOKEN | SASL_F_SERVERERR);
-	cr_assert_eq(sasl_oauthbearer.flags, SASL_F_TOKEN | SASL_F_SERVERERR | SASL_F_AUTHZID);
+	cr_assert_eq(sasl_xoauth2.flags, SASL_F_TOKEN | SASL_F_PLAINTEXT | SASL_F_SERVERERR);
+	cr_assert_eq(sasl_oauthbearer.flags, SASL_F_TOKEN | SASL_F_PLAINTEXT | SASL_F_SERVERERR | SASL_F_AUTHZID);
 	cr_assert_eq(sasl_external.flags, SASL_F_CLIENTCERT | SASL_F_AUTHZID | SASL_F_DEFERRABLE);
 	/* the twins: the same SCRAM hash with and without channel binding */
 	cr_assert_eq(sasl_scram_sha256.twin, &sasl_scram_sha256_plus);

@@ -45,8 +45,30 @@ static void add_results(struct net_addrs *out, const struct addrinfo *res, unsig
 	}
 }
 
+/* With a stop flag, a wait sleeps at most this long at a time (a signal
+ * that lands just before the wait would otherwise go unnoticed). */
+#define STOP_SLICE_MS 100
+
+static int stopped(const volatile sig_atomic_t *stop)
+{
+	return stop && *stop;
+}
+
+/* Milliseconds to wait now: until the deadline, in slices with a stop
+ * flag; 0 once it passed or stop is set. */
+static int wait_ms(int64_t deadline_ns, const volatile sig_atomic_t *stop)
+{
+	int ms = clock_ms_until(deadline_ns);
+	if (stopped(stop))
+		return 0;
+	if (stop && (ms < 0 || ms > STOP_SLICE_MS))
+		ms = STOP_SLICE_MS;
+	return ms;
+}
+
 int net_resolve(const char *host, unsigned port, int family, int64_t deadline_ns,
-		struct net_addrs *out, int *timed_out, char *err, size_t errlen)
+		const volatile sig_atomic_t *stop, struct net_addrs *out, int *timed_out, char *err,
+		size_t errlen)
 {
 	struct addrinfo hints = {
 		.ai_family = family,
@@ -87,13 +109,14 @@ int net_resolve(const char *host, unsigned port, int family, int64_t deadline_ns
 		rc = getaddrinfo_a(GAI_NOWAIT, list, 1, &sev);
 		if (rc == 0) {
 			for (;;) {
-				int ms = clock_ms_until(deadline_ns);
+				int ms = wait_ms(deadline_ns, stop);
 				struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
-				gai_suspend((const struct gaicb *const *)list, 1, ms < 0 ? NULL : &ts);
+				if (ms != 0)
+					gai_suspend((const struct gaicb *const *)list, 1, ms < 0 ? NULL : &ts);
 				rc = gai_error(&lk->cb);
 				if (rc != EAI_INPROGRESS)
 					break;
-				if (clock_expired(deadline_ns)) {
+				if (clock_expired(deadline_ns) || stopped(stop)) {
 					if (gai_cancel(&lk->cb) == EAI_CANCELED)
 						free(lk);
 					*timed_out = 1;
@@ -141,7 +164,7 @@ void net_format_addr(const struct sockaddr_storage *ss, char *buf, size_t len)
 
 /* Connect one address; returns fd, -1 failed (err set), -2 timed out. */
 static int connect_one(const struct sockaddr_storage *ss, socklen_t len, int64_t deadline_ns,
-		       struct rt_counter *rt, char *err, size_t errlen)
+		       const volatile sig_atomic_t *stop, struct rt_counter *rt, char *err, size_t errlen)
 {
 	char where[INET6_ADDRSTRLEN + 8];
 	net_format_addr(ss, where, sizeof(where));
@@ -168,13 +191,13 @@ static int connect_one(const struct sockaddr_storage *ss, socklen_t len, int64_t
 		return -1;
 	}
 	for (;;) {
-		int ms = clock_ms_until(deadline_ns);
+		int ms = wait_ms(deadline_ns, stop);
 		struct pollfd pfd = { .fd = fd, .events = POLLOUT };
 		int r = ms == 0 ? 0 : poll(&pfd, 1, ms);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r == 0) {
-			if (!clock_expired(deadline_ns))
+			if (!clock_expired(deadline_ns) && !stopped(stop))
 				continue;
 			snprintf(err, errlen, "%s: no answer", where);
 			close(fd);
@@ -196,13 +219,14 @@ static int connect_one(const struct sockaddr_storage *ss, socklen_t len, int64_t
 	return fd;
 }
 
-int net_connect(const struct net_addrs *addrs, int64_t deadline_ns, struct rt_counter *rt,
+int net_connect(const struct net_addrs *addrs, int64_t deadline_ns, const volatile sig_atomic_t *stop,
+		struct rt_counter *rt,
 		int *used, int *timed_out, char *err, size_t errlen)
 {
 	*timed_out = 0;
 	snprintf(err, errlen, "no address to connect to");
 	for (int i = 0; i < addrs->count; i++) {
-		int fd = connect_one(&addrs->addr[i], addrs->len[i], deadline_ns, rt, err, errlen);
+		int fd = connect_one(&addrs->addr[i], addrs->len[i], deadline_ns, stop, rt, err, errlen);
 		if (fd >= 0) {
 			*used = i;
 			return fd;

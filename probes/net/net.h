@@ -3,6 +3,7 @@
 #ifndef CIS_NET_H
 #define CIS_NET_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -18,18 +19,23 @@ struct net_addrs {
 /* family: AF_UNSPEC, AF_INET or AF_INET6.  Numeric addresses resolve
  * without a lookup.  Names are looked up asynchronously (getaddrinfo_a)
  * so the deadline holds.  Returns 0, or -1 with err filled; sets
- * *timed_out when the deadline was hit. */
+ * *timed_out when the deadline was hit.  stop (may be NULL): once *stop
+ * is non-zero (a signal ended the run) the wait ends as on the deadline;
+ * the same in net_connect. */
 int net_resolve(const char *host, unsigned port, int family, int64_t deadline_ns,
-		struct net_addrs *out, int *timed_out, char *err, size_t errlen);
+		const volatile sig_atomic_t *stop, struct net_addrs *out, int *timed_out, char *err,
+		size_t errlen);
 
 struct rt_counter;
 
 /* Try each address in turn until one connects or the deadline passes.
  * The returned socket is non-blocking with TCP_NODELAY set.  *used gets
  * the index of the address that worked.  The TCP handshake counts in rt
- * (transport.h; may be NULL).  Returns fd >= 0, or -1 with err filled (the
- * last address's error) and *timed_out set on deadline. */
-int net_connect(const struct net_addrs *addrs, int64_t deadline_ns, struct rt_counter *rt,
+ * (transport.h; may be NULL).  stop as for net_resolve.  Returns fd >= 0,
+ * or -1 with err filled (the last address's error) and *timed_out set on
+ * the deadline (or stop). */
+int net_connect(const struct net_addrs *addrs, int64_t deadline_ns, const volatile sig_atomic_t *stop,
+		struct rt_counter *rt,
 		int *used, int *timed_out, char *err, size_t errlen);
 
 /* "192.0.2.1:143" / "[2001:db8::1]:993" */

@@ -316,6 +316,7 @@ int tls_start(struct transport *plain, const struct tls_options *opt, int64_t de
 	t->ctx = c;
 	t->fd = plain->fd;
 	t->rt = plain->rt;
+	t->stop = plain->stop;   /* a signal ends the handshake as a timeout */
 
 	int rc = tls_be_new(&c->be, &c->sock, opt, info, err, errlen);
 	if (rc == TLS_OK) {

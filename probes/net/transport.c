@@ -120,12 +120,26 @@ ssize_t transport_sock_recv(int fd, void *buf, size_t len, struct rt_counter *rt
 	}
 }
 
+/* With a stop flag, poll() sleeps at most this long at a time: a signal
+ * that lands between the flag check and poll() (which then does not see
+ * EINTR) costs at most this much. */
+#define STOP_SLICE_MS 100
+
+static int stopped(const struct transport *t)
+{
+	return t->stop && *t->stop;
+}
+
 int transport_wait(struct transport *t, short events, int64_t deadline_ns)
 {
 	for (;;) {
+		if (stopped(t))
+			return 0;
 		int ms = clock_ms_until(deadline_ns);
 		if (ms == 0)
 			return 0;
+		if (t->stop && (ms < 0 || ms > STOP_SLICE_MS))
+			ms = STOP_SLICE_MS;
 		struct pollfd pfd = { .fd = t->fd, .events = events };
 		int r = poll(&pfd, 1, ms);
 		if (r > 0)
@@ -153,7 +167,7 @@ static int wait_for(struct transport *t, ssize_t want, int64_t deadline_ns)
 ssize_t transport_read(struct transport *t, void *buf, size_t len, int64_t deadline_ns)
 {
 	for (;;) {
-		if (clock_expired(deadline_ns) && !(t->ops->pending && t->ops->pending(t)))
+		if ((clock_expired(deadline_ns) || stopped(t)) && !(t->ops->pending && t->ops->pending(t)))
 			return TR_TIMEOUT;
 		ssize_t n = t->ops->read(t, buf, len);
 		if (n > 0) {
@@ -174,7 +188,7 @@ int transport_write_all(struct transport *t, const void *buf, size_t len, int64_
 {
 	const char *p = buf;
 	while (len > 0) {
-		if (clock_expired(deadline_ns))
+		if (clock_expired(deadline_ns) || stopped(t))
 			return TR_TIMEOUT;
 		ssize_t n = t->ops->write(t, p, len);
 		if (n > 0) {

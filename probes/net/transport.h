@@ -10,6 +10,7 @@
 #ifndef CIS_TRANSPORT_H
 #define CIS_TRANSPORT_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -65,6 +66,11 @@ struct transport {
 	uint64_t bytes_in, bytes_out;
 	unsigned waits;     /* times a read had to wait for the peer (poll) */
 	struct rt_counter *rt; /* where this connection counts round trips; NULL: nowhere */
+	/* Set by the owner, may be NULL: once *stop is non-zero (a signal
+	 * asked the run to end) the deadline helpers below give up as if the
+	 * deadline had passed (TR_TIMEOUT, or 0 from transport_wait).  A TLS
+	 * transport takes it over from the plain one it wraps. */
+	const volatile sig_atomic_t *stop;
 };
 
 /* Plain TCP over an already connected non-blocking socket.  Takes
@@ -93,7 +99,7 @@ ssize_t transport_read(struct transport *t, void *buf, size_t len, int64_t deadl
 int transport_write_all(struct transport *t, const void *buf, size_t len, int64_t deadline_ns);
 
 /* Wait until the fd is ready for `events` (POLLIN/POLLOUT); 1 ready,
- * 0 timeout, -1 error (message in t->err). */
+ * 0 timeout (or t->stop set), -1 error (message in t->err). */
 int transport_wait(struct transport *t, short events, int64_t deadline_ns);
 
 void transport_close(struct transport *t); /* NULL-safe */

@@ -14,6 +14,7 @@
 #ifndef CIS_OAUTH_H
 #define CIS_OAUTH_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
@@ -49,6 +50,8 @@ struct oauth_params {
 	oauth_trace_fn trace;       /* NULL: no trace; dir "C" / "S" / "*" */
 	void *trace_ud;
 	struct rt_counter *rt;      /* round trips count here (NULL: nowhere) */
+	const volatile sig_atomic_t *stop; /* non-zero: a signal ended the run,
+	                               waits end as on the deadline (may be NULL) */
 };
 
 struct oauth_token {
@@ -170,6 +173,7 @@ struct oauth_config {
 	oauth_trace_fn trace;
 	void *trace_ud;
 	struct rt_counter *rt;          /* round trips count here (may be NULL) */
+	const volatile sig_atomic_t *stop; /* as in struct oauth_params */
 };
 
 struct oauth_outcome {

@@ -126,6 +126,7 @@ int oauth_obtain(const struct oauth_config *c, int fresh, int64_t deadline_ns, t
 		.trace = c->trace,
 		.trace_ud = c->trace_ud,
 		.rt = c->rt,
+		.stop = c->stop,
 	};
 	int rc = oauth_fetch(&p, deadline_ns, tok, &out->res);
 	oauth_secret_free(secret);

@@ -83,17 +83,6 @@ void oauth_json_setup(void)
 	json_set_alloc_funcs(wipe_malloc, wipe_free);
 }
 
-/* A bearer token travels in SASL framing: printable ASCII, no space. */
-static int token_chars_ok(const char *t)
-{
-	if (!*t)
-		return 0;
-	for (const unsigned char *p = (const unsigned char *)t; *p; p++)
-		if (*p <= 0x20 || *p >= 0x7f)
-			return 0;
-	return 1;
-}
-
 static void member_text(const json_t *obj, const char *key, char *dst, size_t dstsz)
 {
 	const json_t *v = json_object_get(obj, key);
@@ -163,7 +152,7 @@ static int parse_token_object(const json_t *root, struct oauth_token *tok, struc
 	if (!json_is_string(at) || json_string_length(at) == 0)
 		return set_msg(res, OAUTH_ERR_RESPONSE, "the answer holds no access_token");
 	if (json_string_length(at) > OAUTH_MAX_TOKEN || strlen(json_string_value(at)) != json_string_length(at) ||
-	    !token_chars_ok(json_string_value(at)))
+	    !bearer_token_ok(json_string_value(at)))
 		return set_msg(res, OAUTH_ERR_RESPONSE, "the access_token is not a usable bearer token"
 					  " (too long, or characters other than printable ASCII)");
 	member_text(root, "token_type", type, sizeof(type));
@@ -173,7 +162,7 @@ static int parse_token_object(const json_t *root, struct oauth_token *tok, struc
 		return set_msg(res, OAUTH_ERR_RESPONSE, "invalid expires_in in the answer");
 	if (rt && !json_is_null(rt)) {
 		if (!json_is_string(rt) || json_string_length(rt) == 0 || json_string_length(rt) > OAUTH_MAX_TOKEN ||
-		    strlen(json_string_value(rt)) != json_string_length(rt) || !token_chars_ok(json_string_value(rt)))
+		    strlen(json_string_value(rt)) != json_string_length(rt) || !bearer_token_ok(json_string_value(rt)))
 			return set_msg(res, OAUTH_ERR_RESPONSE, "the answer's refresh_token is not usable");
 		tok->refresh_token = dup_secret(json_string_value(rt), json_string_length(rt));
 	}
@@ -328,12 +317,12 @@ static int connect_endpoint(const struct oauth_params *p, const struct http_url 
 	char err[512];
 	int timed_out = 0, used = 0;
 
-	if (net_resolve(u->host, u->port, p->family, deadline, &addrs, &timed_out, err, sizeof(err)) < 0) {
+	if (net_resolve(u->host, u->port, p->family, deadline, p->stop, &addrs, &timed_out, err, sizeof(err)) < 0) {
 		set_msg(res, timed_out ? OAUTH_ERR_TIMEOUT : OAUTH_ERR_NET, "%s: %s", u->authority,
 			timed_out ? "timed out resolving the name" : err);
 		return -1;
 	}
-	int fd = net_connect(&addrs, deadline, p->rt, &used, &timed_out, err, sizeof(err));
+	int fd = net_connect(&addrs, deadline, p->stop, p->rt, &used, &timed_out, err, sizeof(err));
 	if (fd < 0) {
 		set_msg(res, timed_out ? OAUTH_ERR_TIMEOUT : OAUTH_ERR_NET, "%s: %s", u->authority,
 			timed_out ? "timed out connecting" : err);
@@ -345,6 +334,7 @@ static int connect_endpoint(const struct oauth_params *p, const struct http_url 
 		set_msg(res, OAUTH_ERR_INTERNAL, "out of memory");
 		return -1;
 	}
+	plain->stop = p->stop;
 	struct tls_options opt = {
 		.sni = net_is_ip_literal(u->host) ? NULL : u->host,
 		.verify_name = u->host,

@@ -643,7 +643,8 @@ static void prom_steps(const struct report *r, struct sbuf *out, struct prom_nam
 		prom_labelled(out, "probe_imap_step_duration_seconds", "step", s->name, sizeof s->name);
 		prom_value(out, ns_to_s(s->dur_ns), 6);
 	}
-	prom_family(out, pn, "probe_imap_step_success", "Whether each IMAP session step succeeded");
+	prom_family(out, pn, "probe_imap_step_success",
+		    "1 when the step succeeded (with --repeat: in every session that ran it), else 0");
 	for (unsigned i = 0; i < nsteps; i++) {
 		const struct step *s = &r->steps[i];
 		if (!step_ran(s) || !step_is_first(r, i))
@@ -749,8 +750,12 @@ static void render_prometheus(const struct report *r, struct sbuf *out)
 	int state = exit_code(r->state);
 	double t = session_time(r);
 
-	prom_family(out, &pn, "probe_success", "Displays whether or not the probe was a success");
-	sb_printf(out, "probe_success %d\n", state == STATE_OK || state == STATE_WARNING);
+	/* success means OK: every step worked and nothing crossed a threshold
+	 * (a WARNING is something to act on, as a failed fail_if_* check is
+	 * for blackbox_exporter); probe_imap_state grades it */
+	prom_family(out, &pn, "probe_success",
+		    "1 when the check is OK (every step worked, no threshold crossed), else 0");
+	sb_printf(out, "probe_success %d\n", state == STATE_OK);
 	prom_family(out, &pn, "probe_imap_state",
 		    "Nagios state of the check: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN");
 	sb_printf(out, "probe_imap_state %d\n", state);

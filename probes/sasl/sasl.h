@@ -75,7 +75,11 @@ struct sasl_mech {
 #define SASL_F_PASSWORD   0x01  /* needs a password */
 #define SASL_F_TOKEN      0x02  /* needs a bearer token */
 #define SASL_F_CLIENTCERT 0x04  /* needs a TLS client certificate */
-#define SASL_F_PLAINTEXT  0x08  /* reveals the password to an eavesdropper */
+#define SASL_F_PLAINTEXT  0x08  /* sends a secret that grants access on its
+                                   own (a password, a bearer token) readable
+                                   to anyone on the path: --auth auto and all
+                                   use it only over TLS; naming it with
+                                   --auth sends it anyway */
 #define SASL_F_CB         0x10  /* channel binding (-PLUS) */
 #define SASL_F_SERVERERR  0x20  /* server may send an error challenge that
                                    the client must answer (RFC 7628) */

@@ -27,18 +27,6 @@ static int has_ctl(const char *str)
 	return 0;
 }
 
-/* RFC 6750 b64token is narrower; printable ASCII without space is what
- * keeps the framing intact without rejecting odd but working tokens. */
-static int token_ok(const char *t)
-{
-	if (!*t)
-		return 0;
-	for (const unsigned char *p = (const unsigned char *)t; *p; p++)
-		if (*p <= 0x20 || *p >= 0x7f)
-			return 0;
-	return 1;
-}
-
 static int oauth_check_creds(struct sasl *s, int need_user)
 {
 	const struct sasl_creds *c = s->creds;
@@ -48,7 +36,7 @@ static int oauth_check_creds(struct sasl *s, int need_user)
 		return sasl_fail(s, "exchange already started");
 	if (!c->token)
 		return sasl_fail(s, "%s needs a bearer token", mech);
-	if (!token_ok(c->token))
+	if (!bearer_token_ok(c->token))
 		return sasl_fail(s, "the token contains characters a bearer token cannot have");
 	if (need_user && (!c->username || !*c->username))
 		return sasl_fail(s, "%s needs a username", mech);
@@ -206,7 +194,7 @@ static int oauth_finished(struct sasl *s)
 const struct sasl_mech sasl_oauthbearer = {
 	.name = "OAUTHBEARER",
 	.option = "oauthbearer",
-	.flags = SASL_F_TOKEN | SASL_F_SERVERERR | SASL_F_AUTHZID,
+	.flags = SASL_F_TOKEN | SASL_F_PLAINTEXT | SASL_F_SERVERERR | SASL_F_AUTHZID,
 	.strength = 45,
 	.state_size = 0,
 	.start = oauthbearer_start,
@@ -217,7 +205,7 @@ const struct sasl_mech sasl_oauthbearer = {
 const struct sasl_mech sasl_xoauth2 = {
 	.name = "XOAUTH2",
 	.option = "xoauth2",
-	.flags = SASL_F_TOKEN | SASL_F_SERVERERR,
+	.flags = SASL_F_TOKEN | SASL_F_PLAINTEXT | SASL_F_SERVERERR,
 	.strength = 40,
 	.state_size = 0,
 	.start = xoauth2_start,

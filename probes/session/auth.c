@@ -73,6 +73,18 @@ static void note_plus(struct sess *s, const struct sasl_mech *used)
 	}
 }
 
+const char *sess_auth_offers(const struct imap_caps *caps, char *buf, size_t len)
+{
+	size_t n = strlen(caps->auth);
+
+	while (n > 0 && caps->auth[n - 1] == ' ')
+		n--;
+	if (n == 0)
+		return " none";
+	snprintf(buf, len, "%.*s", (int)n, caps->auth);
+	return buf;
+}
+
 int sess_mech_usable(struct sess *s, const struct sasl_mech *m, int explicit)
 {
 	const struct probe_config *cfg = s->cfg;
@@ -444,10 +456,11 @@ int sess_auth(struct sess *s)
 		}
 		if (cfg->password && s->link.encrypted && !(caps->flags & CAP_LOGINDISABLED) && !cfg->authzid)
 			return do_login(s, st);
-		sess_fail(s, st, STATE_CRITICAL,
-			  "no usable authentication mechanism (server offers:%s)%s", caps->auth[1] ? caps->auth : " none ",
-			  s->link.encrypted ? "" : "; plaintext mechanisms are not used on an unencrypted connection"
-			  " unless named with --auth (or use --ssl / --starttls)");
+		char list[sizeof(caps->auth)];
+		sess_fail(s, st, STATE_CRITICAL, "no usable authentication mechanism (server offers:%s)%s",
+			  sess_auth_offers(caps, list, sizeof(list)),
+			  s->link.encrypted ? "" : "; a password or bearer token is not sent readable on an unencrypted "
+			  "connection unless --auth names the mechanism (or use --ssl / --starttls)");
 		return -1;
 	}
 	const struct sasl_mech *m = s->login.choice ? s->login.choice->mech : sasl_find(cfg->auth_mech);
@@ -456,8 +469,9 @@ int sess_auth(struct sess *s)
 		return -1;
 	}
 	if (!imap_caps_has_auth(caps, m->name)) {
+		char list[sizeof(caps->auth)];
 		sess_fail(s, st, STATE_CRITICAL, "server does not offer AUTH=%s (offers:%s)", m->name,
-			  caps->auth[1] ? caps->auth : " none");
+			  sess_auth_offers(caps, list, sizeof(list)));
 		return -1;
 	}
 	if (!sess_mech_usable(s, m, 1)) {

@@ -83,9 +83,11 @@ static void plan_mechanisms(struct sess *s, struct auth_plan *plan)
 		} else if (s->cfg->authzid && !((*m)->flags & SASL_F_AUTHZID)) {
 			skip_note(s, &skipped, (*m)->name, "cannot carry --authzid");
 		} else {
-			skip_note(s, &skipped, (*m)->name,
-				  ((*m)->flags & SASL_F_PLAINTEXT) && !s->link.encrypted ? "plaintext on an unencrypted connection" :
-				  "no credentials for it");
+			const char *why = "no credentials for it";
+			if (((*m)->flags & SASL_F_PLAINTEXT) && !s->link.encrypted)
+				why = (*m)->flags & SASL_F_TOKEN ? "bearer token on an unencrypted connection" :
+				      "plaintext on an unencrypted connection";
+			skip_note(s, &skipped, (*m)->name, why);
 		}
 	}
 	if (s->cfg->password && s->link.encrypted && !(caps->flags & CAP_LOGINDISABLED) && !s->cfg->authzid)
@@ -140,8 +142,9 @@ void sess_auth_all(struct sess *s)
 	plan_mechanisms(s, &plan);
 	if (plan.n == 0) {
 		struct step *st = sess_begin(s, "auth");
-		const char *offers = imap_conn_caps(s->link.conn)->auth;
-		sess_fail(s, st, STATE_CRITICAL, "no mechanism to test (server offers:%s)", offers[1] ? offers : " none");
+		char list[sizeof(imap_conn_caps(s->link.conn)->auth)];
+		sess_fail(s, st, STATE_CRITICAL, "no mechanism to test (server offers:%s)",
+			  sess_auth_offers(imap_conn_caps(s->link.conn), list, sizeof(list)));
 		drop_connection(s);
 		return;
 	}

@@ -26,6 +26,57 @@ void capcache_key(char *buf, size_t len, const char *host, unsigned port, const 
 	sanitize_text(buf, len, raw, strlen(raw));
 }
 
+int capcache_dir_prepare(const char *dir, char *err, size_t errlen)
+{
+	struct stat st;
+	int created = 0;
+
+	if (!*dir) {
+		snprintf(err, errlen, "--cache-dir: empty name");
+		return -1;
+	}
+	if (strlen(dir) > 3000) {
+		snprintf(err, errlen, "--cache-dir: name too long");
+		return -1;
+	}
+	if (stat(dir, &st) < 0) {
+		if (errno != ENOENT) {
+			snprintf(err, errlen, "--cache-dir %s: %s", dir, strerror(errno));
+			return -1;
+		}
+		if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+			snprintf(err, errlen, "--cache-dir %s does not exist and cannot be created: %s", dir,
+				 errno == ENOENT ? "its parent directory does not exist either" : strerror(errno));
+			return -1;
+		}
+		created = 1;
+		if (stat(dir, &st) < 0) {
+			snprintf(err, errlen, "--cache-dir %s: %s", dir, strerror(errno));
+			return -1;
+		}
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		snprintf(err, errlen, "--cache-dir %s: not a directory", dir);
+		return -1;
+	}
+	if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+		snprintf(err, errlen, "--cache-dir %s: other users can write to it (mode %04o): use a directory "
+			 "only this user can write to (chmod go-w, or a new one: it is created with mode 0700)", dir,
+			 (unsigned)(st.st_mode & 07777));
+		return -1;
+	}
+	if (st.st_uid != geteuid() && st.st_uid != 0) {
+		snprintf(err, errlen, "--cache-dir %s: owned by another user (uid %u): use a directory of this user",
+			 dir, (unsigned)st.st_uid);
+		return -1;
+	}
+	if (access(dir, W_OK | X_OK) < 0) {
+		snprintf(err, errlen, "--cache-dir %s: not writable: %s", dir, strerror(errno));
+		return -1;
+	}
+	return created;
+}
+
 int capcache_path(char *buf, size_t len, const char *dir, const char *key)
 {
 	unsigned char md[CRYPTO_MAX_HASH];

@@ -37,6 +37,15 @@ struct capcache_entry {
 	char after[CAPCACHE_LIST_MAX];
 };
 
+/* Make --cache-dir DIR usable before the session: created (mode 0700, as
+ * ssh does with its directories) when it does not exist but its parent
+ * does; refused when it is not a directory, when other users can write to
+ * it (group or world writable, or owned by another user than this one or
+ * root: they could plant or replace entries), or when this user cannot
+ * write to it.  Returns 1 created, 0 fine as it was, -1 with why in err
+ * (no secret in it; the caller makes it UNKNOWN). */
+int capcache_dir_prepare(const char *dir, char *err, size_t errlen);
+
 /* The key of a session: "host port mode user" (host in lower case, all
  * sanitized: no control bytes, no newline).  user may be NULL. */
 void capcache_key(char *buf, size_t len, const char *host, unsigned port, const char *mode, const char *user);

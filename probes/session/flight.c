@@ -124,7 +124,9 @@ static int fl_logout_result(struct flight *f, struct fcmd *c, int waited)
 	struct sess *s = f->s;
 	if (!waited) {
 		enum imap_err e = imap_conn_err(f->cs->link.conn);
-		if (e == IMAP_E_TIMEOUT && !clock_expired(f->cs->deadline))
+		if (e == IMAP_E_TIMEOUT && sess_stopped(s))
+			sess_ok(c->st, "LOGOUT sent; its answer not awaited after a signal");
+		else if (e == IMAP_E_TIMEOUT && !clock_expired(f->cs->deadline))
 			sess_ok(c->st, "no reply to LOGOUT within %.1fs; closed", (double)LOGOUT_GRACE_NS / 1e9);
 		else if (e == IMAP_E_EOF || e == IMAP_E_BYE)
 			sess_ok(c->st, "server closed the connection");

@@ -207,6 +207,7 @@ static int idle_second_open(struct sess *s, struct second *sc)
 		sc->env2.trace = idle_trace;
 		sc->env2.trace_ud = (void *)s->env;
 	}
+	sc->env2.stop = s->env ? s->env->stop : NULL;  /* a signal ends both connections */
 	struct sess *s2 = sc->s2;
 	s2->cfg = s->cfg;
 	s2->env = &sc->env2;

@@ -33,6 +33,7 @@ static void config_of(const struct sess *s, struct oauth_config *c)
 	c->trace = s->env ? s->env->trace : NULL;
 	c->trace_ud = s->env ? s->env->trace_ud : NULL;
 	c->rt = s->rt;
+	c->stop = s->env ? s->env->stop : NULL;
 }
 
 int sess_oauth_wanted(const struct sess *s)

@@ -21,6 +21,11 @@
 #include "session/step.h"
 #include "session/untagged.h"
 
+/* After a signal asked the run to end: the LOGOUT attempt's bound, and
+ * the line sent when the connection object refuses further commands. */
+#define STOP_LOGOUT_NS (300LL * 1000 * 1000)
+#define STOP_LOGOUT_LINE "z1 LOGOUT"
+
 /* ---------------------------------------------------------------- steps */
 
 static int do_connect(struct sess *s, struct transport **out)
@@ -31,7 +36,8 @@ static int do_connect(struct sess *s, struct transport **out)
 	int timed_out = 0, used = 0;
 
 	struct step *st = sess_begin(s, "resolve");
-	if (net_resolve(cfg->host, cfg->port, cfg->family, s->deadline, &addrs, &timed_out, err, sizeof(err)) < 0) {
+	if (net_resolve(cfg->host, cfg->port, cfg->family, s->deadline, s->env ? s->env->stop : NULL, &addrs,
+			&timed_out, err, sizeof(err)) < 0) {
 		if (timed_out)
 			sess_timeout(s, st);
 		else
@@ -41,7 +47,8 @@ static int do_connect(struct sess *s, struct transport **out)
 	sess_ok(st, "%d address%s", addrs.count, addrs.count == 1 ? "" : "es");
 
 	st = sess_begin(s, "connect");
-	int fd = net_connect(&addrs, s->deadline, s->rt, &used, &timed_out, err, sizeof(err));
+	int fd = net_connect(&addrs, s->deadline, s->env ? s->env->stop : NULL, s->rt, &used, &timed_out, err,
+			     sizeof(err));
 	if (fd < 0) {
 		if (timed_out)
 			sess_timeout(s, st);
@@ -57,6 +64,7 @@ static int do_connect(struct sess *s, struct transport **out)
 		sess_fail(s, NULL, STATE_UNKNOWN, "out of memory");
 		return -1;
 	}
+	(*out)->stop = s->env ? s->env->stop : NULL;   /* a signal ends every wait */
 	return 0;
 }
 
@@ -216,8 +224,12 @@ static void do_logout(struct sess *s)
 	struct imap_cmd cmd;
 	struct imap_result res;
 	int64_t now = clock_now_ns();
-	int64_t grace = now + LOGOUT_GRACE_NS;
+	/* a signal came before the LOGOUT: still send it, briefly */
+	int stop_first = sess_stopped(s);
+	int64_t grace = now + (stop_first ? STOP_LOGOUT_NS : LOGOUT_GRACE_NS);
 
+	if (stop_first)
+		imap_conn_transport(s->link.conn)->stop = NULL;
 	struct step *st = sess_begin(s, "logout");
 	imap_conn_set_deadline(s->link.conn, s->deadline && s->deadline < grace ? s->deadline : grace);
 	imap_conn_expect_bye(s->link.conn);
@@ -227,8 +239,11 @@ static void do_logout(struct sess *s)
 	imap_conn_set_deadline(s->link.conn, s->deadline);
 	if (rc < 0) {
 		enum imap_err e = imap_conn_err(s->link.conn);
-		if (e == IMAP_E_TIMEOUT && !clock_expired(s->deadline))
-			sess_ok(st, "no reply to LOGOUT within %.1fs; closed", (double)LOGOUT_GRACE_NS / 1e9);
+		if (e == IMAP_E_TIMEOUT && sess_stopped(s) && !stop_first)
+			sess_timeout(s, st);    /* the signal came during the LOGOUT */
+		else if (e == IMAP_E_TIMEOUT && !clock_expired(s->deadline))
+			sess_ok(st, "no reply to LOGOUT within %.1fs; closed",
+				(double)(stop_first ? STOP_LOGOUT_NS : LOGOUT_GRACE_NS) / 1e9);
 		else if (e == IMAP_E_EOF || e == IMAP_E_BYE)
 			sess_ok(st, "server closed the connection");
 		else if (e == IMAP_E_TIMEOUT)
@@ -285,11 +300,42 @@ int sess_open(struct sess *s)
 	return cfg->auth != AUTH_NONE && (pre || s->login.mech[0]) ? 1 : 0;
 }
 
+/* A signal cut a command short: the connection refuses further commands
+ * (the stream's state is unknown), yet the server deserves its LOGOUT.
+ * The line goes out on the transport itself, then whatever the server
+ * still sends is read until it closes, at most STOP_LOGOUT_NS. */
+static void logout_after_stop(struct sess *s)
+{
+	struct transport *t = imap_conn_transport(s->link.conn);
+	int64_t until = clock_now_ns() + STOP_LOGOUT_NS;
+	char buf[4096], sig[24];
+	ssize_t n = 0;
+
+	struct step *st = sess_begin(s, "logout");
+	t->stop = NULL;
+	if (s->env && s->env->trace)
+		s->env->trace(s->env->trace_ud, "C", STOP_LOGOUT_LINE, strlen(STOP_LOGOUT_LINE));
+	if (transport_write_all(t, STOP_LOGOUT_LINE "\r\n", strlen(STOP_LOGOUT_LINE) + 2, until) < 0) {
+		sess_ok(st, "LOGOUT could not be sent: %s", t->err[0] ? t->err : "connection gone");
+		return;
+	}
+	while ((n = transport_read(t, buf, sizeof(buf), until)) > 0)
+		;
+	const volatile sig_atomic_t *stop = s->env ? s->env->stop : NULL;
+	sess_ok(st, "LOGOUT sent after %s; %s", signal_name(stop ? *stop : 0, sig, sizeof(sig)),
+		n == TR_TIMEOUT ? "no end within 0.3s, closed" : "server closed the connection");
+}
+
 /* LOGOUT unless the connection is gone or was never greeted. */
 void sess_close(struct sess *s)
 {
 	if (!s->link.conn || !s->link.greeted)
 		return;
+	if (s->timed_out && sess_stopped(s) && !s->link.logged_out &&
+	    imap_conn_err(s->link.conn) == IMAP_E_TIMEOUT) {
+		logout_after_stop(s);
+		return;
+	}
 	if (s->login.pending.active && !s->failed)
 		sess_auth_settle(s);
 	if (s->link.logged_out)

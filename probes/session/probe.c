@@ -16,6 +16,7 @@ void probe_config_defaults(struct probe_config *cfg)
 		.fetch = FETCH_HEADERS,
 		.output = OUTPUT_NAGIOS,
 		.repeat = 1,
+		.total_timeout_s = 55,
 	};
 }
 

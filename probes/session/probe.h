@@ -112,6 +112,8 @@ struct probe_config {
 	enum output_format output;
 	unsigned repeat;            /* SLA mode; 0/1 = once */
 	double interval_s;
+	double total_timeout_s;     /* --total-timeout: bound of a --repeat run
+	                               (default 55) */
 };
 
 /* Fill with defaults. */

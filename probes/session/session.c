@@ -121,6 +121,11 @@ static int sess_mailbox_steps(struct sess *s)
 			return -1;
 		}
 	}
+	/* QUOTA and NAMESPACE are asked for only when offered: a login answer
+	 * without a capability list (GNU Mailutils) leaves that unknown, so
+	 * ask for the list first rather than send an extension blind */
+	if ((cfg->quota_step || cfg->namespace_step) && sess_ensure_caps(s) < 0)
+		return -1;
 	if (sess_read_mailbox(s) < 0)
 		return -1;
 	if (sess_read_messages(s) < 0)
@@ -231,7 +236,7 @@ static int run_once(struct sess *s, int fresh_token)
 	s->link.conn = NULL;
 	sess_mailbox_release(s);
 	sess_oauth_release(s);
-	return s->cache.stale && !s->timed_out && !clock_expired(s->deadline);
+	return s->cache.stale && !s->timed_out && !clock_expired(s->deadline) && !sess_stopped(s);
 }
 
 /* The server refused the token the oauth_token step got: it leaves the

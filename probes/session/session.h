@@ -4,6 +4,8 @@
 #ifndef CIS_SESSION_H
 #define CIS_SESSION_H
 
+#include <signal.h>
+
 #include "session/probe.h"
 #include "report/report.h"
 #include "util/util.h"
@@ -15,6 +17,13 @@ typedef void (*trace_fn)(void *ud, const char *dir, const char *line, size_t len
 struct session_env {
 	trace_fn trace;     /* NULL: no trace */
 	void *trace_ud;
+	/* NULL, or a flag the caller's signal handler sets (to the signal's
+	 * number) to end the run now: the session treats it as its deadline
+	 * passing at that moment (every wait gives up, the step it was in is
+	 * reported as "terminated during <step> (<signal>)" with the -t
+	 * state), then tries a LOGOUT bounded to a few hundred milliseconds;
+	 * sla_run stops and reports the sessions that finished. */
+	const volatile sig_atomic_t *stop;
 };
 
 /* Run the session described by cfg; fills rep (report_init'ed by the

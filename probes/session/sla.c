@@ -16,6 +16,8 @@ struct series {
 	char name[32];
 	double *v;       /* one duration per session in which the step ran */
 	size_t n;
+	unsigned failed; /* sessions in which it failed or timed out */
+	int worst;       /* the worst state it had in one of them */
 };
 
 static int cmp_double(const void *a, const void *b)
@@ -54,12 +56,18 @@ static struct series *series_get(struct series *s, unsigned *ns, const char *nam
 	return x->v ? x : NULL;
 }
 
-static void sleep_s(double s)
+static int stopped(const struct session_env *env)
+{
+	return env && env->stop && *env->stop;
+}
+
+/* Pause s seconds, less when a signal asks the run to end. */
+static void sleep_s(double s, const struct session_env *env)
 {
 	if (s <= 0)
 		return;
 	struct timespec ts = { (time_t)s, (long)((s - (double)(time_t)s) * 1e9) };
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR && !stopped(env))
 		;
 }
 
@@ -74,14 +82,22 @@ static void add_series(struct report *rep, const struct series *x, double timeou
 	double vals[] = { p50, p95, p99, max };
 
 	if (!is_total) {
+		/* a step succeeded only when it worked in every session that
+		 * ran it; else it shows as failed, with the worst state it had */
 		struct step *st = report_step_begin(rep, x->name, clock_now_ns());
 		if (st) {
-			report_step_end(st, clock_now_ns(), STEP_OK, STATE_OK, "p50 %.6fs p95 %.6fs p99 %.6fs max %.6fs (%zu runs)",
-					p50, p95, p99, max, x->n);
+			char failed[32] = "";
+			if (x->failed)
+				snprintf(failed, sizeof(failed), ", %u failed", x->failed);
+			report_step_end(st, clock_now_ns(), x->failed ? STEP_FAILED : STEP_OK,
+					x->failed ? x->worst : STATE_OK,
+					"p50 %.6fs p95 %.6fs p99 %.6fs max %.6fs (%zu runs%s)", p50, p95, p99, max, x->n,
+					failed);
 			st->dur_ns = (int64_t)(p50 * 1e9);
 			for (int i = 0; i < 4; i++)
 				step_value(st, sfx[i], vals[i], "s");
 			step_value(st, "runs", (double)x->n, "");
+			step_value(st, "failed", (double)x->failed, "");
 		}
 	}
 	for (int i = 0; i < 4; i++) {
@@ -122,7 +138,11 @@ static int is_check_perf(const struct report *r, const struct perf *p)
 /* What the repeated sessions add up to. */
 struct sla_acc {
 	unsigned n;                         /* sessions to run */
+	unsigned done;                      /* ... that ran to their end (not
+	                                       cut off by a signal or the
+	                                       --total-timeout bound) */
 	unsigned ok;                        /* ... that did not fail */
+	char why[96];                       /* why the run stopped early, or "" */
 	int worst;                          /* worst session state */
 	struct series series[SLA_MAX_NAMES];    /* [0] the session time, then
 	                                           each step's durations */
@@ -160,6 +180,7 @@ static void add_run(struct sla_acc *acc, struct report *rep, unsigned i)
 {
 	const struct report *one = &acc->one;
 
+	acc->done++;
 	if (!one->failed) {
 		acc->ok++;
 		/* the check items and states of the latest good session */
@@ -182,8 +203,13 @@ static void add_run(struct sla_acc *acc, struct report *rep, unsigned i)
 		if (st->outcome == STEP_SKIPPED)
 			continue;
 		struct series *x = series_get(acc->series, &acc->nseries, st->name, acc->n);
-		if (x && x->n < acc->n)
+		if (x && x->n < acc->n) {
 			x->v[x->n++] = clock_ns_to_s(st->dur_ns);
+			if (st->outcome == STEP_FAILED || st->outcome == STEP_TIMEOUT) {
+				x->failed++;
+				x->worst = state_worst(x->worst, st->state);
+			}
+		}
 	}
 	/* keep the facts of the last run (TLS version, mechanism...) */
 	for (unsigned k = 0; k < one->ninfo; k++)
@@ -202,7 +228,7 @@ static void add_sla_perf(const struct probe_config *cfg, struct report *rep, str
 		p->min = 0;
 		p->max = 100;
 	}
-	report_perf(rep, "sessions", acc->n, "", 0, NULL);
+	report_perf(rep, "sessions", acc->done, "", 0, NULL);
 	report_perf(rep, "sessions_ok", acc->ok, "", 0, NULL);
 	for (unsigned i = 0; i < acc->nchecks; i++) {
 		const struct perf *k = &acc->checks[i];
@@ -228,14 +254,22 @@ static void sla_verdict(const struct probe_config *cfg, struct report *rep, cons
 	report_raise(rep, thresholds_check(&cfg->availability, availability));
 	report_raise(rep, thresholds_check(&cfg->time, p95));
 	report_raise(rep, acc->checks_state);
+	if (acc->why[0]) {
+		/* as the deadline of a single session would: the -t state */
+		report_raise(rep, cfg->timeout_state);
+		report_line(rep, "%s after %u of %u sessions", acc->why, acc->done, acc->n);
+	}
 	report_info(rep, "availability", "%.2f", availability);
 	report_info(rep, "worst_session_state", "%s", state_name(acc->worst));
 	if (acc->last_failure[0])
 		report_line(rep, "last failure: %s", acc->last_failure);
 	if (acc->check_note[0])
 		report_line(rep, "%s session: %s", state_name(acc->checks_state), acc->check_note);
-	report_set_summary(rep, "availability %.2f%% (%u of %u sessions OK), session time p50 %.3fs p95 %.3fs max %.3fs%s%s%s%s",
-			   availability, acc->ok, acc->n, total ? sla_percentile(total->v, total->n, 50) : 0, p95,
+	char prefix[160] = "";
+	if (acc->why[0])
+		snprintf(prefix, sizeof(prefix), "%s after %u of %u sessions - ", acc->why, acc->done, acc->n);
+	report_set_summary(rep, "%savailability %.2f%% (%u of %u sessions OK), session time p50 %.3fs p95 %.3fs max %.3fs%s%s%s%s",
+			   prefix, availability, acc->ok, acc->done, total ? sla_percentile(total->v, total->n, 50) : 0, p95,
 			   total && total->n ? total->v[total->n - 1] : 0, acc->last_failure[0] ? "; " : "",
 			   acc->last_failure, acc->check_note[0] ? "; " : "", acc->check_note);
 }
@@ -245,6 +279,53 @@ static void sla_free(struct sla_acc *acc)
 	for (unsigned i = 0; i < acc->nseries; i++)
 		free(acc->series[i].v);
 	free(acc);
+}
+
+/* A run that cannot fit in --total-timeout: UNKNOWN before it starts. */
+static int fits(const struct probe_config *cfg, unsigned n, struct report *rep)
+{
+	double need = n * cfg->timeout_s + (n - 1) * cfg->interval_s;
+
+	if (need <= cfg->total_timeout_s + 1e-9)
+		return 1;
+	report_fail(rep, STATE_UNKNOWN, NULL,
+		    "--repeat %u can take up to %gs (%u x %gs + %u x %gs), more than --total-timeout %gs allows: "
+		    "lower --repeat, -t or --interval, or raise --total-timeout (below the scheduler's own limit)",
+		    n, need, n, cfg->timeout_s, n - 1, cfg->interval_s, cfg->total_timeout_s);
+	return 0;
+}
+
+/* Why the run ends before its last session, for the summary. */
+static void stop_text(const struct probe_config *cfg, const struct session_env *env, char *buf, size_t len)
+{
+	char sig[24];
+
+	if (stopped(env))
+		snprintf(buf, len, "terminated (%s)", signal_name(*env->stop, sig, sizeof(sig)));
+	else
+		snprintf(buf, len, "stopped at the --total-timeout bound (%gs)", cfg->total_timeout_s);
+}
+
+/* Run i, with a deadline that does not pass the run's bound.  0 when it
+ * counts; 1 when a signal or the bound cut it off (neither a success nor
+ * a failure of the server: not counted, the run ends here). */
+static int run_one(const struct probe_config *cfg, struct probe_config *one_cfg, const struct session_env *env,
+		   struct sla_acc *acc, struct report *rep, unsigned i, int64_t run_deadline)
+{
+	double left = clock_ns_to_s(run_deadline - clock_now_ns());
+
+	if (stopped(env) || left <= 0)
+		return 1;
+	int clipped = left < cfg->timeout_s;
+	one_cfg->timeout_s = clipped ? left : cfg->timeout_s;
+	report_init(&acc->one, one_cfg->timeout_s);
+	session_run(one_cfg, env, &acc->one);
+	if (acc->one.failed && timed_out(&acc->one) && (stopped(env) || clipped)) {
+		report_line(rep, "run %u %s: %s", i + 1, stopped(env) ? "interrupted" : "cut off by --total-timeout",
+			    acc->one.summary);
+		return 1;
+	}
+	return 0;
 }
 
 int sla_run(const struct probe_config *cfg, const struct session_env *env, struct report *rep)
@@ -259,24 +340,44 @@ int sla_run(const struct probe_config *cfg, const struct session_env *env, struc
 		report_fail(rep, STATE_UNKNOWN, NULL, "out of memory");
 		return rep->state;
 	}
-	memset(&one_cfg.time, 0, sizeof(one_cfg.time));
 	acc->n = cfg->repeat ? cfg->repeat : 1;
+	if (!fits(cfg, acc->n, rep)) {
+		sla_free(acc);
+		return rep->state;
+	}
+	/* the whole run's bound: no session's deadline goes past it */
+	int64_t run_deadline = rep->start_ns + (int64_t)(cfg->total_timeout_s * 1e9);
+	memset(&one_cfg.time, 0, sizeof(one_cfg.time));
 	acc->worst = acc->checks_state = STATE_OK;
 	acc->total = series_get(acc->series, &acc->nseries, "time", acc->n);
 	for (unsigned i = 0; i < acc->n; i++) {
-		if (i)
-			sleep_s(cfg->interval_s);
-		report_init(&acc->one, cfg->timeout_s);
-		session_run(&one_cfg, env, &acc->one);
+		if (i) {
+			/* the pause too stays inside the bound */
+			double left = clock_ns_to_s(run_deadline - clock_now_ns());
+			sleep_s(cfg->interval_s < left ? cfg->interval_s : left, env);
+		}
+		if (run_one(cfg, &one_cfg, env, acc, rep, i, run_deadline)) {
+			stop_text(cfg, env, acc->why, sizeof(acc->why));
+			break;
+		}
 		if (local_problem(rep, &acc->one, i)) {
 			sla_free(acc);
 			return rep->state;
 		}
 		add_run(acc, rep, i);
 	}
+	report_info(rep, "sessions_planned", "%u", acc->n);
+	if (acc->done == 0) {
+		/* nothing measured: no availability to speak of */
+		report_fail(rep, cfg->timeout_state, NULL, "%s before the first of %u sessions finished", acc->why,
+			    acc->n);
+		report_finish(rep, clock_now_ns());
+		sla_free(acc);
+		return rep->state;
+	}
 	for (unsigned i = 0; i < acc->nseries; i++)
 		qsort(acc->series[i].v, acc->series[i].n, sizeof(double), cmp_double);
-	double availability = 100.0 * acc->ok / acc->n;
+	double availability = 100.0 * acc->ok / acc->done;
 	add_sla_perf(cfg, rep, acc, availability);
 	sla_verdict(cfg, rep, acc, availability);
 	report_finish(rep, clock_now_ns());

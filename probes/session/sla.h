@@ -20,8 +20,14 @@ double sla_percentile(const double *sorted, size_t n, double p);
  * gave a session that worked.  A session that fails UNKNOWN without a
  * timeout (options this server cannot serve, local TLS set-up...) ends the
  * run at once with that session's report: repeating cannot change it.
- * Each session has its own -t deadline: the run takes at most about
- * repeat * timeout + (repeat - 1) * interval. */
+ * Each session has its own -t deadline, and the whole run is bounded by
+ * cfg->total_timeout_s (--total-timeout): a run whose repeat * timeout +
+ * (repeat - 1) * interval exceeds it is UNKNOWN before it starts; no
+ * session's deadline passes the bound.  A session cut off by the bound or
+ * by a signal (env->stop) ends the run: it counts neither way, and the
+ * report covers the sessions that finished ("terminated (SIGTERM) after 2
+ * of 5 sessions"), in the -t state.  A step counts as OK only when it
+ * worked in every session that ran it. */
 int sla_run(const struct probe_config *cfg, const struct session_env *env, struct report *rep);
 
 #endif

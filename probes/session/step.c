@@ -29,7 +29,7 @@ static void step_end_ok(struct step *st, int outcome, const char *fmt, va_list a
 	char msg[512];
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	if (st)
-		report_step_end(st, clock_now_ns(), outcome, STATE_OK, "%s", msg);
+		report_step_end(st, clock_now_ns(), (int)outcome, STATE_OK, "%s", msg);
 }
 
 void sess_ok(struct step *st, const char *fmt, ...)
@@ -71,8 +71,25 @@ static void pipelined_login_hint(struct sess *s)
 			    "lose or garble commands sent before their login answer: check without --pipeline");
 }
 
+int sess_stopped(const struct sess *s)
+{
+	return s->env && s->env->stop && *s->env->stop;
+}
+
 void sess_timeout(struct sess *s, struct step *st)
 {
+	if (sess_stopped(s)) {
+		/* a signal: the way the deadline would end the session now */
+		char buf[24];
+		const char *sig = signal_name(*s->env->stop, buf, sizeof(buf));
+		if (st)
+			report_step_end(st, clock_now_ns(), STEP_TIMEOUT, s->cfg->timeout_state, "terminated (%s)", sig);
+		report_fail(s->rep, s->cfg->timeout_state, sess_step_name(st), "terminated during %s (%s)",
+			    sess_step_name(st), sig);
+		s->failed = 1;
+		s->timed_out = 1;
+		return;
+	}
 	pipelined_login_hint(s);
 	if (st)
 		report_step_end(st, clock_now_ns(), STEP_TIMEOUT, s->cfg->timeout_state, "timed out");

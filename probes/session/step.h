@@ -17,7 +17,10 @@ void sess_fail(struct sess *s, struct step *st, int state, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 /* Finish a step as skipped (not run, not evaluated) with a message. */
 void sess_skip(struct step *st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* The deadline ran out inside st: the -t state, "timeout during <step>". */
+/* A signal asked the run to end (session_env.stop is set). */
+int sess_stopped(const struct sess *s);
+/* The deadline ran out inside st: the -t state, "timeout during <step>";
+ * or a signal ended the run (sess_stopped): "terminated during <step>". */
 void sess_timeout(struct sess *s, struct step *st);
 /* The session's connection failed inside st (timeout, EOF, protocol...). */
 void sess_conn_fail(struct sess *s, struct step *st, const char *what);

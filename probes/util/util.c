@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <locale.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -464,4 +465,27 @@ cut:
 		dst[o++] = '.';
 	dst[o] = '\0';
 	return dst;
+}
+
+const char *signal_name(int sig, char *buf, size_t len)
+{
+	switch (sig) {
+	case SIGTERM: return "SIGTERM";
+	case SIGINT: return "SIGINT";
+	case SIGALRM: return "SIGALRM";
+	case SIGHUP: return "SIGHUP";
+	default:
+		snprintf(buf, len, "signal %d", sig);
+		return buf;
+	}
+}
+
+int bearer_token_ok(const char *t)
+{
+	if (!*t)
+		return 0;
+	for (const unsigned char *p = (const unsigned char *)t; *p; p++)
+		if (*p <= 0x20 || *p >= 0x7f)
+			return 0;
+	return 1;
 }

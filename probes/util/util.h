@@ -84,11 +84,22 @@ size_t strlcpy_s(char *dst, const char *src, size_t size);
  * 1 if equal (same length), else 0. */
 int ascii_ieq(const char *a, size_t alen, const char *b);
 
+/* 1 when t is a non-empty bearer token that travels intact in SASL and
+ * HTTP framing: printable ASCII without space (RFC 6750's b64token is
+ * narrower; this keeps the framing safe without rejecting odd but working
+ * tokens). */
+int bearer_token_ok(const char *t);
+
 /* Format a double in the C locale regardless of setlocale(): "%.*f" with
  * decimals clamped to 0..17, '.' as the decimal point, no grouping, and
  * no "-" on a value that rounds to zero.  NaN and infinities print as
  * "nan", "inf" and "-inf"; callers that need another spelling check
  * isfinite() first. */
 void sb_put_double(struct sbuf *sb, double v, int decimals);
+
+/* "SIGTERM", "SIGINT", "SIGALRM", "SIGHUP" or "signal N": the name of a
+ * signal that ended a run, for messages.  Never NULL (static storage for
+ * the named ones; buf, of at least 16 bytes, for the others). */
+const char *signal_name(int sig, char *buf, size_t len);
 
 #endif
