@@ -27,6 +27,8 @@
 /* Without IDLE (and without --delivery-poll) the mailbox is polled with
  * NOOP this often. */
 #define POLL_NS (500LL * 1000 * 1000)
+/* After a signal, DONE gets this long. */
+#define STOP_DONE_NS (300LL * 1000 * 1000)
 
 struct dctx {
 	struct sess *s;
@@ -142,6 +144,8 @@ static int wait_exists(struct dctx *d, struct step *st, int64_t deadline)
 			d->arrived_ns = clock_now_ns();
 			return 1;
 		}
+		if (sess_stopped(s))
+			return 0;
 		if (!d->idle) {
 			int64_t next = clock_now_ns() + d->poll_ns;
 			if (next > deadline)
@@ -460,6 +464,16 @@ static int await_message(struct dctx *d, int64_t accepted_ns)
 		int w = wait_exists(d, st, deadline);
 		if (w < 0)
 			return -1;
+		if (w == 0 && sess_stopped(s)) {
+			/* a signal: end the IDLE briefly, then report it as the
+			 * deadline would */
+			imap_conn_transport(s->link.conn)->stop = NULL;
+			imap_conn_set_deadline(s->link.conn, clock_now_ns() + STOP_DONE_NS);
+			(void)idle_end(d, NULL);
+			imap_conn_set_deadline(s->link.conn, s->deadline);
+			sess_timeout(s, st);
+			return -1;
+		}
 		if (w == 0) {
 			if (idle_end(d, st) < 0)
 				return -1;

@@ -18,6 +18,9 @@
 #include "smtp/smtp_conn.h"
 #include "session/step.h"
 
+/* After a signal, QUIT gets this long. */
+#define STOP_QUIT_NS (300LL * 1000 * 1000)
+
 /* ---------------------------------------------------------------- addresses */
 
 static int is_address(const char *s)
@@ -73,14 +76,16 @@ static struct smtp_conn *smtp_open(struct sess *s, unsigned port)
 	int timed_out = 0, used = 0;
 
 	struct step *st = sess_begin(s, "smtp_connect");
-	if (net_resolve(cfg->deliver_via, port, cfg->family, s->deadline, &addrs, &timed_out, err, sizeof(err)) < 0) {
+	if (net_resolve(cfg->deliver_via, port, cfg->family, s->deadline, s->env ? s->env->stop : NULL, &addrs, &timed_out,
+			err, sizeof(err)) < 0) {
 		if (timed_out)
 			sess_timeout(s, st);
 		else
 			sess_fail(s, st, STATE_CRITICAL, "%s", err);
 		return NULL;
 	}
-	int fd = net_connect(&addrs, s->deadline, s->rt, &used, &timed_out, err, sizeof(err));
+	int fd = net_connect(&addrs, s->deadline, s->env ? s->env->stop : NULL, s->rt, &used, &timed_out, err,
+			     sizeof(err));
 	if (fd < 0) {
 		if (timed_out)
 			sess_timeout(s, st);
@@ -95,6 +100,8 @@ static struct smtp_conn *smtp_open(struct sess *s, unsigned port)
 		opts.trace = smtp_trace;
 		opts.trace_ud = (void *)s->env;
 	}
+	if (t)
+		t->stop = s->env ? s->env->stop : NULL;   /* a signal ends every wait */
 	struct smtp_conn *c = t ? smtp_conn_new(t, &opts) : NULL;
 	if (!c) {
 		sess_fail(s, st, STATE_UNKNOWN, "out of memory");
@@ -391,6 +398,11 @@ void delivery_smtp_quit(struct sess *s, struct smtp_conn *c)
 	if (!c)
 		return;
 	struct step *st = sess_begin(s, "smtp_quit");
+	if (sess_stopped(s)) {
+		/* a signal ended the run: still say goodbye, briefly */
+		smtp_conn_transport(c)->stop = NULL;
+		smtp_conn_set_deadline(c, clock_now_ns() + STOP_QUIT_NS);
+	}
 	if (smtp_conn_quit(c, &res) < 0) {
 		sess_skip(st, "QUIT: %s", smtp_conn_errmsg(c));
 		report_line(s->rep, "SMTP QUIT failed: %s", smtp_conn_errmsg(c));
