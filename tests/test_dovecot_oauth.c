@@ -108,7 +108,7 @@ Test(oauth_fixture, client_credentials_post_then_dovecot_login)
 	login_with(tok.access_token, "xoauth2", 0, "IMAP OK");
 	login_with(tok.access_token, "oauthbearer", 0, "IMAP OK");
 	oauth_token_free(&tok);
-	oauth_secret_free(secret);
+	secret_free(secret);
 }
 
 Test(oauth_fixture, client_secret_basic)
@@ -132,7 +132,7 @@ Test(oauth_fixture, client_secret_basic)
 	cr_assert_eq(fetch(&p, &tok, &res), OAUTH_ERR_DENIED, "%s", res.message);
 	cr_assert_str_eq(res.error, "invalid_client");
 	oauth_token_free(&tok);
-	oauth_secret_free(secret);
+	secret_free(secret);
 }
 
 Test(oauth_fixture, wrong_secret_is_invalid_client)
@@ -174,7 +174,7 @@ Test(oauth_fixture, refresh_grant_rotates)
 	/* the old refresh token is spent */
 	cr_assert_eq(fetch(&p, &tok, &res), OAUTH_ERR_DENIED, "%s", res.message);
 	cr_assert_str_eq(res.error, "invalid_grant");
-	oauth_secret_free(rt);
+	secret_free(rt);
 	rt = read_secret("OAUTH_REFRESH_TOKEN_FILE");
 	p.refresh_token = rt;
 	cr_assert_eq(fetch(&p, &tok, &res), OAUTH_OK, "%s", res.message);
@@ -182,8 +182,8 @@ Test(oauth_fixture, refresh_grant_rotates)
 	cr_assert_eq(oauth_secret_write(fixture_env("OAUTH_REFRESH_TOKEN_FILE"), tok.refresh_token, err, sizeof(err)),
 		     0, "%s", err);
 	oauth_token_free(&tok);
-	oauth_secret_free(rt);
-	oauth_secret_free(secret);
+	secret_free(rt);
+	secret_free(secret);
 }
 
 Test(oauth_fixture, refused_token_fails_the_login)
@@ -198,7 +198,7 @@ Test(oauth_fixture, refused_token_fails_the_login)
 	cr_assert_eq(fetch(&p, &tok, &res), OAUTH_OK, "%s", res.message);
 	login_with(tok.access_token, "xoauth2", 2, "auth failed");
 	oauth_token_free(&tok);
-	oauth_secret_free(secret);
+	secret_free(secret);
 }
 
 Test(oauth_fixture, untrusted_certificate)
@@ -218,7 +218,7 @@ Test(oauth_fixture, untrusted_certificate)
 	cr_assert_eq(fetch(&p, &tok, &res), OAUTH_OK, "%s", res.message);
 	cr_assert_not(res.tls_verified);
 	oauth_token_free(&tok);
-	oauth_secret_free(secret);
+	secret_free(secret);
 }
 
 Test(oauth_fixture, endpoint_down)
@@ -380,8 +380,8 @@ Test(oauth_obtain, refresh_token_file_rotated, .init = make_cache_dir)
 	oauth_config_cache_path(&c, k2, sizeof(k2), p2, sizeof(p2));
 	cr_assert_str_neq(p1, p2);
 	oauth_token_free(&tok);
-	oauth_secret_free(before);
-	oauth_secret_free(after);
+	secret_free(before);
+	secret_free(after);
 }
 
 Test(oauth_obtain, local_configuration_errors, .init = make_cache_dir)
@@ -409,5 +409,5 @@ Test(oauth_obtain, local_configuration_errors, .init = make_cache_dir)
 	cr_assert(strstr(out.res.message, "writable by others"), "%s", out.res.message);
 	chmod(cache_dir, 0700);
 	oauth_token_free(&tok);
-	oauth_secret_free(secret);
+	secret_free(secret);
 }

@@ -101,7 +101,7 @@ static void no_secrets(const struct run *c)
 	cr_assert_null(strstr(c->r.err, cs), "client secret on stderr");
 	cr_assert_null(strstr(c->r.out, "eyJ"), "a JWT in the output:\n%s", c->r.out);
 	cr_assert_null(strstr(c->r.out, "rt-"), "a refresh token in the output:\n%s", c->r.out);
-	oauth_secret_free(cs);
+	secret_free(cs);
 }
 
 #define EXPECT(c, code, text)                                                                                 \
@@ -163,7 +163,7 @@ Test(oauth_session, secret_from_the_environment, .timeout = 60)
 	c.argv[14] = "CIS_OAUTH_SECRET_UNSET";
 	run(&c, 20);
 	EXPECT(&c, 3, "oauth_token failed: --oauth-client-secret-env: CIS_OAUTH_SECRET_UNSET is not set");
-	oauth_secret_free(cs);
+	secret_free(cs);
 	done(&c);
 }
 
@@ -192,8 +192,8 @@ Test(oauth_session, refresh_token_grant_rotates, .timeout = 60)
 	run(&c, 20);
 	EXPECT(&c, 0, "IMAP OK");
 	no_secrets(&c);
-	oauth_secret_free(seed);
-	oauth_secret_free(after);
+	secret_free(seed);
+	secret_free(after);
 	done(&c);
 }
 

@@ -412,14 +412,14 @@ Test(cache, secret_files)
 	fclose(f);
 	cr_assert_eq(oauth_secret_read(path, &s, err, sizeof(err)), 0, "%s", err);
 	cr_assert_str_eq(s, "  RT-old");
-	oauth_secret_free(s);
+	secret_free(s);
 
 	cr_assert_eq(oauth_secret_write(path, "RT-new", err, sizeof(err)), 0, "%s", err);
 	cr_assert_eq(stat(path, &st), 0);
 	cr_assert_eq(st.st_mode & 0777, 0600);
 	cr_assert_eq(oauth_secret_read(path, &s, err, sizeof(err)), 0);
 	cr_assert_str_eq(s, "RT-new");
-	oauth_secret_free(s);
+	secret_free(s);
 
 	f = fopen(path, "w");
 	fputs("\nSECOND-LINE-SECRET\n", f);

@@ -148,12 +148,11 @@ int oauth_cache_drop(const char *path);
 
 /* The first line of FILE (trailing CR/LF and spaces dropped), at most
  * OAUTH_MAX_SECRET_FILE bytes, into *out (malloc'd; free with
- * oauth_secret_free).  0, or -1 with err filled (never quoting the file). */
+ * secret_free).  0, or -1 with err filled (never quoting the file). */
 int oauth_secret_read(const char *path, char **out, char *err, size_t errlen);
 /* Replace FILE with secret + "\n" atomically (temporary file in the same
  * directory, mode 0600, fsync, rename).  0, or -1 with err filled. */
 int oauth_secret_write(const char *path, const char *secret, char *err, size_t errlen);
-void oauth_secret_free(char *s);  /* wipe and free; NULL-safe */
 
 /* ------------------------------------------------------------ the policy */
 

@@ -17,14 +17,6 @@
 #define CACHE_MAGIC "check_imap_session oauth token cache 1"
 #define CACHE_MAX_FILE (OAUTH_MAX_TOKEN * 2 + 8192)
 
-void oauth_secret_free(char *s)
-{
-	if (s) {
-		secure_zero(s, strlen(s));
-		free(s);
-	}
-}
-
 /* ------------------------------------------------------------ key, path */
 
 void oauth_cache_key(char *buf, size_t len, const char *url, const char *client_id, const char *scope,
@@ -304,7 +296,7 @@ int oauth_secret_read(const char *path, char **out, char *err, size_t errlen)
 	data[n] = '\0';
 	if (n == 0 || memchr(data, '\0', n) || strlen(data) != n) {
 		snprintf(err, errlen, "%s: the first line is empty", path);
-		oauth_secret_free(data);
+		secret_free(data);
 		return -1;
 	}
 	*out = data;

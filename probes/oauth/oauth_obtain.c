@@ -105,7 +105,7 @@ int oauth_obtain(const struct oauth_config *c, int fresh, int64_t deadline_ns, t
 	if (load_client_secret(c, &secret, out) != 0)
 		return out->res.status;
 	if (c->refresh_token_file && oauth_secret_read(c->refresh_token_file, &refresh, err, sizeof(err)) < 0) {
-		oauth_secret_free(secret);
+		secret_free(secret);
 		return config_fail(out, "--oauth-refresh-token-file: %s", err);
 	}
 	if (!refresh && !secret) {
@@ -129,18 +129,18 @@ int oauth_obtain(const struct oauth_config *c, int fresh, int64_t deadline_ns, t
 		.stop = c->stop,
 	};
 	int rc = oauth_fetch(&p, deadline_ns, tok, &out->res);
-	oauth_secret_free(secret);
+	secret_free(secret);
 	if (rc == OAUTH_OK && tok->refresh_token && refresh &&
 	    strcmp(tok->refresh_token, refresh) != 0) {
 		if (oauth_secret_write(c->refresh_token_file, tok->refresh_token, err, sizeof(err)) < 0) {
-			oauth_secret_free(refresh);
+			secret_free(refresh);
 			oauth_token_free(tok);
 			return config_fail(out, "the endpoint rotated the refresh token but it could not be written back"
 						" (the old one may be void now): %s", err);
 		}
 		out->rotated = 1;
 	}
-	oauth_secret_free(refresh);
+	secret_free(refresh);
 	if (rc == OAUTH_OK && c->cache_dir) {
 		if (tok->expires_in < 0)
 			snprintf(out->cache_note, sizeof(out->cache_note), "no expires_in: token not cached");

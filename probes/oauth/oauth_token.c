@@ -38,8 +38,8 @@ void oauth_token_free(struct oauth_token *tok)
 {
 	if (!tok)
 		return;
-	oauth_secret_free(tok->access_token);
-	oauth_secret_free(tok->refresh_token);
+	secret_free(tok->access_token);
+	secret_free(tok->refresh_token);
 	memset(tok, 0, sizeof(*tok));
 	tok->expires_in = -1;
 }

@@ -88,6 +88,6 @@ void sess_oauth_forget(struct sess *s)
 
 void sess_oauth_release(struct sess *s)
 {
-	oauth_secret_free(s->oauth.token);
+	secret_free(s->oauth.token);
 	s->oauth.token = NULL;
 }

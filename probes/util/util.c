@@ -489,3 +489,11 @@ int bearer_token_ok(const char *t)
 			return 0;
 	return 1;
 }
+
+void secret_free(char *s)
+{
+	if (s) {
+		secure_zero(s, strlen(s));
+		free(s);
+	}
+}

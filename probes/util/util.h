@@ -73,6 +73,8 @@ size_t utf8_encode(uint32_t cp, char *out);
 
 /* Wipe memory that held a secret; not optimised away. */
 void secure_zero(void *p, size_t n);
+/* Wipe a NUL-terminated secret and free it; NULL-safe. */
+void secret_free(char *s);
 
 /* Copy src into dst (size bytes): at most size-1 bytes, always
  * NUL-terminated when size > 0, nothing written when size is 0.  Returns
