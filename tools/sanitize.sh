@@ -65,7 +65,7 @@ if [ -z "${ASAN_SYMBOLIZER_PATH:-}" ] && ! command -v llvm-symbolizer >/dev/null
 fi
 export ASAN_OPTIONS="halt_on_error=1:abort_on_error=1:detect_leaks=1:check_initialization_order=1:strict_string_checks=1:detect_stack_use_after_return=1:print_summary=1"
 export UBSAN_OPTIONS="halt_on_error=1:abort_on_error=1:print_stacktrace=1:print_summary=1"
-export LSAN_OPTIONS="print_suppressions=0"
+export LSAN_OPTIONS="print_suppressions=0:suppressions=$top/tools/lsan.supp"
 # Sanitized binaries start slower and run 2-3x slower: widen the tests'
 # wall-time bounds (tests that honour CIS_TEST_TIME_FACTOR).
 export CIS_TEST_TIME_FACTOR="${CIS_TEST_TIME_FACTOR:-3}"
