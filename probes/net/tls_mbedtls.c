@@ -96,7 +96,7 @@ static struct {
 	mbedtls_ctr_drbg_context drbg;
 } rng;
 
-static struct mconf *conf_cache;
+static struct mconf *conf_cache;  /* library cache too: the last configuration built */
 
 /* ---------------------------------------------------------------- helpers */
 

@@ -73,7 +73,7 @@ static struct {
 	SSL_CTX *ctx;
 	struct tls_ctx_key key;
 } cache;
-static BIO_METHOD *fd_bio_method;
+static BIO_METHOD *fd_bio_method;  /* library cache too: our socket BIO method */
 
 /* ---------------------------------------------------------------- helpers */
 
